@@ -1,0 +1,817 @@
+/**
+ * Map keys and values as JavaScript values. `codecFor` compiles a BTF type once into a tree of
+ * closures that read and write its bytes through one DataView kept per codec, so decoding an
+ * entry on a hot path (map iteration, ring buffers) is a copy and a few property stores, never a
+ * walk of the type graph.
+ * The mapping follows C as the kernel lays it out: integers up to 32 bits, floats, chars and enums
+ * become numbers, 64- and 128-bit integers and pointers bigints, `_Bool` a boolean, structs and
+ * unions plain objects (anonymous members flattened, as C lets you write `s.x`), byte arrays
+ * Uint8Array and other arrays JS arrays; bitfields are shifted in and out with their signedness.
+ * Encoding zeroes the whole region first, so padding and members the caller leaves out are zero.
+ */
+import { endianness } from 'node:os';
+import { TextDecoder, TextEncoder } from 'node:util';
+import { BtfError, InvalidArgumentError } from '../errors.js';
+import type { Btf } from './btf.js';
+import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
+
+export interface Codec<T = unknown> {
+  /** Bytes one value occupies. */
+  readonly size: number;
+  /** Decodes `size` bytes at `offset` (the buffer may be longer, e.g. per-CPU slots). */
+  decode(bytes: Uint8Array, offset?: number): T;
+  /**
+   * Encodes into `out` at `offset` (returning `out`), or into a fresh zero-filled buffer of `size`.
+   * A Uint8Array of exactly `size` bytes is taken as the raw encoding.
+   */
+  encode(value: T | Uint8Array, out?: Uint8Array, offset?: number): Uint8Array;
+}
+
+export interface CodecOptions {
+  /** Byte order of the data; defaults to the host's (what the kernel uses for map memory). */
+  readonly littleEndian?: boolean;
+  /** Name of the root in error messages ("value.inner.x: ..."); defaults to "value". */
+  readonly path?: string;
+}
+
+const HOST_LE = endianness() === 'LE';
+const utf8Decoder = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
+
+/** Decodes a C string: UTF-8 up to the first NUL (or the whole array when there is none). */
+export function cString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return utf8Decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled nodes. They read and write at byte offsets of the codec's private DataView (whose
+// byteOffset is 0). `write` may assume its region is already zero.
+
+interface Node {
+  readonly size: number;
+  read(dv: DataView, o: number): unknown;
+  write(dv: DataView, o: number, v: unknown): void;
+}
+
+/**
+ * Thrown while encoding; each enclosing struct or array adds its path segment on the way out, so
+ * the successful path never builds strings.
+ */
+class FieldError extends Error {
+  readonly segments: string[] = [];
+  constructor(readonly detail: string) {
+    super(detail);
+  }
+}
+
+function withSegment(e: unknown, segment: string): unknown {
+  if (e instanceof FieldError) e.segments.push(segment);
+  return e;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Uint8Array) return 'a Uint8Array';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)}`;
+  return typeof v;
+}
+
+function typeError(expected: string, typeName: string, v: unknown): FieldError {
+  return new FieldError(`expected ${expected} for ${typeName}, got ${describe(v)}`);
+}
+
+function rangeError(v: number | bigint, typeName: string): FieldError {
+  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    return new FieldError(`${v} is not a safe integer; pass a bigint for ${typeName}`);
+  }
+  return new FieldError(`${v} does not fit ${typeName}`);
+}
+
+type EnumNames = ReadonlyMap<string, bigint>;
+
+function enumError(v: string, typeName: string, names: EnumNames): FieldError {
+  const list = [...names.keys()];
+  const shown = list.length > 16 ? `${list.slice(0, 16).join(', ')}, ...` : list.join(', ');
+  return new FieldError(`"${v}" is not an enumerator of ${typeName} (${shown})`);
+}
+
+/** Validates an integer of `bits` bits (at most 52) and returns it as a number. */
+function numberChecker(bits: number, signed: boolean, typeName: string, names?: EnumNames): (v: unknown) => number {
+  const min = signed ? -(2 ** (bits - 1)) : 0;
+  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  const minB = BigInt(min);
+  const maxB = BigInt(max);
+  return (v) => {
+    if (typeof v === 'number') {
+      if (v >= min && v <= max && Number.isInteger(v)) return v;
+      throw rangeError(v, typeName);
+    }
+    if (typeof v === 'bigint') {
+      if (v >= minB && v <= maxB) return Number(v);
+      throw rangeError(v, typeName);
+    }
+    if (typeof v === 'string' && names) {
+      const x = names.get(v);
+      if (x === undefined) throw enumError(v, typeName, names);
+      return Number(x);
+    }
+    throw typeError(names ? 'a number or enumerator name' : 'a number', typeName, v);
+  };
+}
+
+/** Validates an integer of `bits` bits and returns it as a bigint (numbers must be safe integers). */
+function bigintChecker(bits: number, signed: boolean, typeName: string, names?: EnumNames): (v: unknown) => bigint {
+  const min = signed ? -(1n << BigInt(bits - 1)) : 0n;
+  const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
+  return (v) => {
+    let b: bigint;
+    if (typeof v === 'bigint') b = v;
+    else if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw rangeError(v, typeName);
+      b = BigInt(v);
+    } else if (typeof v === 'string' && names) {
+      const x = names.get(v);
+      if (x === undefined) throw enumError(v, typeName, names);
+      b = x;
+    } else throw typeError(names ? 'a bigint, number or enumerator name' : 'a bigint or number', typeName, v);
+    if (b < min || b > max) throw rangeError(b, typeName);
+    return b;
+  };
+}
+
+function boolChecker(typeName: string): (v: unknown) => boolean {
+  return (v) => {
+    if (typeof v === 'boolean') return v;
+    if (v === 0 || v === 1) return v === 1;
+    throw typeError('a boolean', typeName, v);
+  };
+}
+
+/** A whole (non-bitfield) integer of 1, 2, 4, 8 or 16 bytes. */
+function intNode(size: number, signed: boolean, le: boolean, typeName: string, names?: EnumNames): Node {
+  switch (size) {
+    case 1: {
+      const check = numberChecker(8, signed, typeName, names);
+      return {
+        size,
+        read: signed ? (dv, o) => dv.getInt8(o) : (dv, o) => dv.getUint8(o),
+        write: (dv, o, v) => dv.setUint8(o, check(v)),
+      };
+    }
+    case 2: {
+      const check = numberChecker(16, signed, typeName, names);
+      return {
+        size,
+        read: signed ? (dv, o) => dv.getInt16(o, le) : (dv, o) => dv.getUint16(o, le),
+        write: (dv, o, v) => dv.setUint16(o, check(v), le),
+      };
+    }
+    case 4: {
+      const check = numberChecker(32, signed, typeName, names);
+      return {
+        size,
+        read: signed ? (dv, o) => dv.getInt32(o, le) : (dv, o) => dv.getUint32(o, le),
+        // setUint32 wraps negatives to their two's complement, which is what we want.
+        write: (dv, o, v) => dv.setUint32(o, check(v), le),
+      };
+    }
+    case 8: {
+      const check = bigintChecker(64, signed, typeName, names);
+      return {
+        size,
+        read: signed ? (dv, o) => dv.getBigInt64(o, le) : (dv, o) => dv.getBigUint64(o, le),
+        write: (dv, o, v) => dv.setBigUint64(o, check(v), le),
+      };
+    }
+    case 16: {
+      const check = bigintChecker(128, signed, typeName, names);
+      const lo = le ? 0 : 8;
+      const hi = le ? 8 : 0;
+      return {
+        size,
+        read: (dv, o) => {
+          const u = (dv.getBigUint64(o + hi, le) << 64n) | dv.getBigUint64(o + lo, le);
+          return signed ? BigInt.asIntN(128, u) : u;
+        },
+        write: (dv, o, v) => {
+          const u = BigInt.asUintN(128, check(v));
+          dv.setBigUint64(o + lo, BigInt.asUintN(64, u), le);
+          dv.setBigUint64(o + hi, u >> 64n, le);
+        },
+      };
+    }
+    default:
+      throw new BtfError(`${typeName}: integers of ${size} bytes are not supported`);
+  }
+}
+
+function boolNode(size: number, le: boolean, typeName: string): Node {
+  const check = boolChecker(typeName);
+  if (size === 1) {
+    return { size, read: (dv, o) => dv.getUint8(o) !== 0, write: (dv, o, v) => dv.setUint8(o, check(v) ? 1 : 0) };
+  }
+  const raw = intNode(size, false, le, typeName);
+  return {
+    size,
+    read: (dv, o) => {
+      const x = raw.read(dv, o);
+      return x !== 0 && x !== 0n;
+    },
+    write: (dv, o, v) => raw.write(dv, o, check(v) ? 1 : 0),
+  };
+}
+
+function floatNode(size: number, le: boolean, typeName: string): Node {
+  const check = (v: unknown): number => {
+    if (typeof v === 'number') return v;
+    throw typeError('a number', typeName, v);
+  };
+  if (size === 4) return { size, read: (dv, o) => dv.getFloat32(o, le), write: (dv, o, v) => dv.setFloat32(o, check(v), le) };
+  if (size === 8) return { size, read: (dv, o) => dv.getFloat64(o, le), write: (dv, o, v) => dv.setFloat64(o, check(v), le) };
+  // long double, _Float16 and friends: no JS number matches, hand back the bytes.
+  return byteArrayNode(size, typeName, undefined);
+}
+
+/** Arrays of 1-byte integers: Uint8Array copies out; Uint8Array, string (UTF-8) or number[] in. */
+function byteArrayNode(n: number, typeName: string, element: Node | undefined): Node {
+  const tooLong = (len: number, what: string): FieldError =>
+    new FieldError(`${len} ${what} do not fit ${typeName} (${n} bytes)`);
+  return {
+    size: n,
+    read: (dv, o) => new Uint8Array(dv.buffer, o, n).slice(),
+    write: (dv, o, v) => {
+      if (v instanceof Uint8Array) {
+        if (v.length > n) throw tooLong(v.length, 'bytes');
+        new Uint8Array(dv.buffer, o, v.length).set(v);
+      } else if (typeof v === 'string') {
+        const enc = utf8Encoder.encode(v);
+        if (enc.length > n) throw tooLong(enc.length, 'bytes of UTF-8');
+        new Uint8Array(dv.buffer, o, enc.length).set(enc);
+      } else if (Array.isArray(v) && element) {
+        if (v.length > n) throw tooLong(v.length, 'elements');
+        writeElements(dv, o, v, element, 1);
+      } else {
+        throw typeError('a Uint8Array or string', typeName, v);
+      }
+    },
+  };
+}
+
+function writeElements(dv: DataView, o: number, v: ArrayLike<unknown>, el: Node, stride: number): void {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x === undefined) continue;
+    try {
+      el.write(dv, o + i * stride, x);
+    } catch (e) {
+      throw withSegment(e, `[${i}]`);
+    }
+  }
+}
+
+function arrayNode(n: number, el: Node, typeName: string): Node {
+  const stride = el.size;
+  return {
+    size: n * stride,
+    read: (dv, o) => {
+      const out: unknown[] = [];
+      for (let i = 0; i < n; i++) out.push(el.read(dv, o + i * stride));
+      return out;
+    },
+    write: (dv, o, v) => {
+      const ok = Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+      if (!ok) throw typeError('an array', typeName, v);
+      const arr = v as ArrayLike<unknown>;
+      if (arr.length > n) throw new FieldError(`${arr.length} elements do not fit ${typeName}`);
+      writeElements(dv, o, arr, el, stride);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Struct, union and datasec members. A Part contributes one or more properties to the decoded
+// object: a named member one, an anonymous struct or union all of its own (flattened).
+
+type Obj = Record<string, unknown>;
+
+interface Part {
+  readonly names: readonly string[];
+  read(dv: DataView, base: number, obj: Obj): void;
+  /** Writes the part's properties that `obj` carries (the region is already zero). */
+  write(dv: DataView, base: number, obj: Obj): void;
+  /** Whether `obj` carries any of the part's properties. */
+  has(obj: Obj): boolean;
+}
+
+/** Reads a property without tripping over the one name that is special on plain objects. */
+function getter(name: string): (obj: Obj) => unknown {
+  if (name === '__proto__') return (obj) => (Object.hasOwn(obj, name) ? obj[name] : undefined);
+  return (obj) => obj[name];
+}
+
+function setter(name: string): (obj: Obj, v: unknown) => void {
+  if (name === '__proto__') {
+    return (obj, v) => {
+      Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
+    };
+  }
+  return (obj, v) => {
+    obj[name] = v;
+  };
+}
+
+/** A member stored at a byte offset. */
+function fieldPart(name: string, off: number, node: Node): Part {
+  const segment = `.${name}`;
+  const get = getter(name);
+  const set = setter(name);
+  return {
+    names: [name],
+    read: name === '__proto__' ? (dv, base, obj) => set(obj, node.read(dv, base + off)) : (dv, base, obj) => {
+      obj[name] = node.read(dv, base + off);
+    },
+    write: (dv, base, obj) => {
+      const x = get(obj);
+      if (x === undefined) return;
+      try {
+        node.write(dv, base + off, x);
+      } catch (e) {
+        throw withSegment(e, segment);
+      }
+    },
+    has: (obj) => get(obj) !== undefined,
+  };
+}
+
+/** How a bitfield's value surfaces in JS, taken from the member's declared type. */
+interface BitfieldType {
+  readonly repr: 'number' | 'bigint' | 'boolean';
+  readonly signed: boolean;
+  readonly names?: EnumNames;
+}
+
+/**
+ * A bitfield of `bits` bits starting `bitOff` bits into the enclosing object. BTF counts bit
+ * offsets from the least significant bit of each byte on little-endian targets and from the most
+ * significant on big-endian ones; either way the field lives in a short run of bytes that is read
+ * as one unsigned integer in the target's byte order, shifted and masked.
+ */
+function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldType, le: boolean, typeName: string): Part {
+  const segment = `.${name}`;
+  const get = getter(name);
+  const set = setter(name);
+  const start = Math.floor(bitOff / 8);
+  const inner = bitOff % 8;
+  const span = Math.ceil((inner + bits) / 8);
+  const shift = le ? inner : span * 8 - inner - bits;
+
+  let readValue: (dv: DataView, base: number) => unknown;
+  let writeValue: (dv: DataView, base: number, v: unknown) => void;
+
+  if (span <= 6) {
+    // Up to 48 bits of storage: plain float arithmetic is exact and much cheaper than bigint.
+    const pShift = 2 ** shift;
+    const pBits = 2 ** bits;
+    const half = 2 ** (bits - 1);
+    const load = (dv: DataView, o: number): number => {
+      let acc = 0;
+      if (le) for (let i = span - 1; i >= 0; i--) acc = acc * 256 + dv.getUint8(o + i);
+      else for (let i = 0; i < span; i++) acc = acc * 256 + dv.getUint8(o + i);
+      return acc;
+    };
+    const store = (dv: DataView, o: number, acc: number): void => {
+      if (le) {
+        for (let i = 0; i < span; i++, acc = Math.floor(acc / 256)) dv.setUint8(o + i, acc % 256);
+      } else {
+        for (let i = span - 1; i >= 0; i--, acc = Math.floor(acc / 256)) dv.setUint8(o + i, acc % 256);
+      }
+    };
+    const raw = (dv: DataView, o: number): number => {
+      const u = Math.floor(load(dv, o) / pShift) % pBits;
+      return bt.signed && u >= half ? u - pBits : u;
+    };
+    readValue =
+      bt.repr === 'boolean' ? (dv, base) => raw(dv, base + start) !== 0
+      : bt.repr === 'bigint' ? (dv, base) => BigInt(raw(dv, base + start))
+      : (dv, base) => raw(dv, base + start);
+    const check = bt.repr === 'boolean'
+      ? ((c) => (v: unknown) => (c(v) ? 1 : 0))(boolChecker(typeName))
+      : numberChecker(bits, bt.signed, typeName, bt.names);
+    writeValue = (dv, base, v) => {
+      const x = check(v);
+      const o = base + start;
+      const acc = load(dv, o);
+      const old = Math.floor(acc / pShift) % pBits;
+      store(dv, o, acc + ((x < 0 ? x + pBits : x) - old) * pShift);
+    };
+  } else {
+    const bShift = BigInt(shift);
+    const bBits = BigInt(bits);
+    const mask = (1n << bBits) - 1n;
+    const load = (dv: DataView, o: number): bigint => {
+      let acc = 0n;
+      if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(dv.getUint8(o + i));
+      else for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(dv.getUint8(o + i));
+      return acc;
+    };
+    const store = (dv: DataView, o: number, acc: bigint): void => {
+      if (le) for (let i = 0; i < span; i++, acc >>= 8n) dv.setUint8(o + i, Number(acc & 0xffn));
+      else for (let i = span - 1; i >= 0; i--, acc >>= 8n) dv.setUint8(o + i, Number(acc & 0xffn));
+    };
+    const raw = (dv: DataView, o: number): bigint => {
+      const u = (load(dv, o) >> bShift) & mask;
+      return bt.signed ? BigInt.asIntN(bits, u) : u;
+    };
+    readValue =
+      bt.repr === 'boolean' ? (dv, base) => raw(dv, base + start) !== 0n
+      : bt.repr === 'number' ? (dv, base) => Number(raw(dv, base + start))
+      : (dv, base) => raw(dv, base + start);
+    const check = bt.repr === 'boolean'
+      ? ((c) => (v: unknown) => (c(v) ? 1n : 0n))(boolChecker(typeName))
+      : bigintChecker(bits, bt.signed, typeName, bt.names);
+    writeValue = (dv, base, v) => {
+      const x = BigInt.asUintN(bits, check(v));
+      const o = base + start;
+      store(dv, o, (load(dv, o) & ~(mask << bShift)) | (x << bShift));
+    };
+  }
+
+  return {
+    names: [name],
+    read: (dv, base, obj) => set(obj, readValue(dv, base)),
+    write: (dv, base, obj) => {
+      const x = get(obj);
+      if (x === undefined) return;
+      try {
+        writeValue(dv, base, x);
+      } catch (e) {
+        throw withSegment(e, segment);
+      }
+    },
+    has: (obj) => get(obj) !== undefined,
+  };
+}
+
+function anyPresent(parts: readonly Part[], obj: Obj): Part[] {
+  const present: Part[] = [];
+  for (const p of parts) if (p.has(obj)) present.push(p);
+  return present;
+}
+
+/**
+ * The members of a struct (all written) or union (one alternative written: the members overlap,
+ * so a second one would silently clobber the first).
+ */
+function membersPart(parts: readonly Part[], off: number, isUnion: boolean, label: string): Part {
+  const names = parts.flatMap((p) => p.names);
+  return {
+    names,
+    read: (dv, base, obj) => {
+      for (const p of parts) p.read(dv, base + off, obj);
+    },
+    write: isUnion
+      ? (dv, base, obj) => {
+          const present = anyPresent(parts, obj);
+          if (present.length > 1) {
+            const given = present.flatMap((p) => p.names.filter((n) => getter(n)(obj) !== undefined));
+            throw new FieldError(`${label} takes one member at a time, got ${given.join(', ')}`);
+          }
+          present[0]?.write(dv, base + off, obj);
+        }
+      : (dv, base, obj) => {
+          for (const p of parts) p.write(dv, base + off, obj);
+        },
+    has: (obj) => parts.some((p) => p.has(obj)),
+  };
+}
+
+/** A struct, union or datasec as a node producing a plain object. */
+function objectNode(size: number, body: Part, label: string): Node {
+  const known = new Set(body.names);
+  const memberList = body.names.join(', ');
+  return {
+    size,
+    read: (dv, o) => {
+      const obj: Obj = {};
+      body.read(dv, o, obj);
+      return obj;
+    },
+    write: (dv, o, v) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) {
+        throw typeError('an object', label, v);
+      }
+      const obj = v as Obj;
+      for (const key in obj) {
+        if (!known.has(key) && obj[key] !== undefined) {
+          throw new FieldError(`${label} has no member "${key}"; members: ${memberList}`);
+        }
+      }
+      body.write(dv, o, obj);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compilation.
+
+class Compiler {
+  private readonly done = new Map<number, Node>();
+  private readonly busy = new Set<number>();
+
+  constructor(private readonly types: readonly BtfType[], private readonly le: boolean) {}
+
+  type(id: number): BtfType {
+    const t = this.types[id];
+    if (!t) throw new BtfError(`type id ${id} does not exist (BTF has ${this.types.length} types)`);
+    return t;
+  }
+
+  /** Skips typedefs and qualifiers (and vars, which only name a type). */
+  resolve(id: number): BtfType {
+    for (let depth = 0; depth < 64; depth++) {
+      const t = this.type(id);
+      switch (t.kind) {
+        case 'typedef': case 'const': case 'volatile': case 'restrict': case 'type_tag': case 'var':
+          id = t.type;
+          continue;
+        default:
+          return t;
+      }
+    }
+    throw new BtfError(`type id ${id}: typedef/qualifier chain too long (a cycle?)`);
+  }
+
+  /** A C-like name for messages: the outermost typedef name wins, as the source spelled it. */
+  display(id: number, depth = 0): string {
+    if (depth > 16) return '...';
+    const t = this.type(id);
+    switch (t.kind) {
+      case 'void': return 'void';
+      case 'int': case 'float': case 'typedef': case 'func': return t.name;
+      case 'var': return this.display(t.type, depth + 1);
+      case 'const': case 'volatile': case 'restrict': return `${t.kind} ${this.display(t.type, depth + 1)}`;
+      case 'type_tag': return this.display(t.type, depth + 1);
+      case 'ptr': return `${this.display(t.type, depth + 1)} *`;
+      case 'array': return `${this.display(t.type, depth + 1)}[${t.nelems}]`;
+      case 'struct': case 'union': case 'enum': return `${t.kind} ${t.name || '(anon)'}`;
+      case 'enum64': return `enum ${t.name || '(anon)'}`;
+      case 'fwd': return `${t.fwdKind} ${t.name}`;
+      case 'datasec': return `datasec ${t.name}`;
+      case 'func_proto': return 'function';
+      case 'decl_tag': return `decl_tag ${t.name}`;
+    }
+  }
+
+  node(id: number): Node {
+    const cached = this.done.get(id);
+    if (cached) return cached;
+    if (this.busy.has(id)) throw new BtfError(`${this.display(id)} (type id ${id}) contains itself`);
+    this.busy.add(id);
+    try {
+      const n = this.build(id);
+      this.done.set(id, n);
+      return n;
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private build(id: number): Node {
+    const name = this.display(id);
+    const t = this.resolve(id);
+    switch (t.kind) {
+      case 'int':
+        if (t.bool) return boolNode(t.size, this.le, name);
+        return intNode(t.size, t.signed, this.le, name);
+      case 'float':
+        return floatNode(t.size, this.le, name);
+      case 'ptr':
+        // BPF is a 64-bit target: pointers are always 8 bytes.
+        return intNode(8, false, this.le, name);
+      case 'enum': case 'enum64':
+        return this.enumNode(t, name);
+      case 'array': {
+        const elType = this.resolve(t.type);
+        const el = this.node(t.type);
+        if (elType.kind === 'int' && elType.size === 1 && !elType.bool) return byteArrayNode(t.nelems, name, el);
+        return arrayNode(t.nelems, el, name);
+      }
+      case 'struct': case 'union':
+        return objectNode(t.size, this.members(t, 0, name), name);
+      case 'datasec':
+        return this.datasec(t, name);
+      default:
+        throw new InvalidArgumentError(`cannot encode or decode ${name} (type id ${id}, kind ${t.kind}): it has no size`);
+    }
+  }
+
+  private enumNames(t: BtfEnum): EnumNames {
+    return new Map(t.values.map((v) => [v.name, v.value]));
+  }
+
+  private enumNode(t: BtfEnum, name: string): Node {
+    const names = this.enumNames(t);
+    if (t.kind === 'enum64' && t.size < 8) {
+      // An enum64 always surfaces as bigint, whatever its storage size.
+      const inner = intNode(t.size, t.signed, this.le, name, names);
+      const check = bigintChecker(t.size * 8, t.signed, name, names);
+      return { size: t.size, read: (dv, o) => BigInt(inner.read(dv, o) as number), write: (dv, o, v) => inner.write(dv, o, check(v)) };
+    }
+    return intNode(t.size, t.signed, this.le, name, names);
+  }
+
+  private bitfieldType(memberType: number, label: string, member: string): BitfieldType {
+    const t = this.resolve(memberType);
+    if (t.kind === 'int') {
+      return { repr: t.bool ? 'boolean' : t.size >= 8 ? 'bigint' : 'number', signed: t.signed };
+    }
+    if (t.kind === 'enum' || t.kind === 'enum64') {
+      return { repr: t.kind === 'enum64' || t.size >= 8 ? 'bigint' : 'number', signed: t.signed, names: this.enumNames(t) };
+    }
+    throw new BtfError(`${label}: bitfield member "${member}" has type ${this.display(memberType)}, not an integer or enum`);
+  }
+
+  /** The members of a struct or union at `byteOff` into the enclosing object, as one Part. */
+  private members(t: BtfStruct, byteOff: number, label: string): Part {
+    const parts: Part[] = [];
+    for (const m of t.members) {
+      const rt = this.resolve(m.type);
+      let bitOff = m.bitOffset;
+      let bits = m.bitfieldSize;
+      // Without kind_flag, a bitfield is an int member whose encoding narrows it.
+      if (bits === 0 && rt.kind === 'int' && (rt.bitOffset !== 0 || rt.bits !== rt.size * 8)) {
+        bitOff += rt.bitOffset;
+        bits = rt.bits;
+      }
+      if (bits === 0 && bitOff % 8 !== 0 && (rt.kind === 'int' || rt.kind === 'enum' || rt.kind === 'enum64')) {
+        bits = rt.size * 8; // an unaligned whole integer (packed oddities): a full-width bitfield
+      }
+      const where = `${label}${m.name ? ` member "${m.name}"` : ' anonymous member'}`;
+      if (bits > 0) {
+        if (!m.name) continue; // unnamed bitfields are padding
+        if (bitOff + bits > t.size * 8) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
+        const bt = this.bitfieldType(m.type, label, m.name);
+        parts.push(bitfieldPart(m.name, byteOff * 8 + bitOff, bits, bt, this.le, `${this.display(m.type)}:${bits}`));
+        continue;
+      }
+      if (bitOff % 8 !== 0) throw new BtfError(`${where} is not byte-aligned (bit offset ${bitOff})`);
+      const off = bitOff / 8;
+      if (!m.name) {
+        if (rt.kind === 'struct' || rt.kind === 'union') {
+          if (off + rt.size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
+          parts.push(this.members(rt, off, `${rt.kind} ${rt.name || '(anon)'}`));
+        }
+        continue;
+      }
+      const node = this.node(m.type);
+      if (off + node.size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
+      parts.push(fieldPart(m.name, off, node));
+    }
+    return membersPart(parts, byteOff, t.kind === 'union', label);
+  }
+
+  private datasec(t: BtfDatasec, label: string): Node {
+    const parts: Part[] = [];
+    let size = t.size;
+    for (const v of t.vars) {
+      const vt = this.type(v.type);
+      if (vt.kind !== 'var') continue; // functions in .ksyms have no storage here
+      const node = this.node(vt.type);
+      parts.push(fieldPart(vt.name, v.offset, node));
+      size = Math.max(size, v.offset + Math.max(v.size, node.size));
+    }
+    return objectNode(size, membersPart(parts, 0, false, label), label);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public codecs.
+
+function checkOffset(offset: number): void {
+  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
+}
+
+/** Where a codec reads and writes: a private buffer, so one DataView serves every call. */
+class Scratch {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+}
+
+function makeCodec<T>(node: Node, root: string): Codec<T> {
+  const size = node.size;
+  // Decoding copies the value into a private buffer first. A DataView per caller buffer would be
+  // dearer than the copy: map iteration hands over a new buffer each time, and touching
+  // `.buffer` of a small in-heap Uint8Array makes V8 move it off-heap.
+  const mine = new Scratch(size);
+  let busy = false;
+  return {
+    size,
+    decode(bytes: Uint8Array, offset = 0): T {
+      if (offset !== 0) checkOffset(offset);
+      if (bytes.length - offset < size) {
+        const at = offset ? ` at offset ${offset}` : '';
+        throw new InvalidArgumentError(`expected ${size} bytes${at}, got ${Math.max(0, bytes.length - offset)}`);
+      }
+      const dst = mine.bytes;
+      if (offset === 0 && bytes.length === size) dst.set(bytes);
+      else if (size <= 64) for (let i = 0; i < size; i++) dst[i] = bytes[offset + i]!;
+      else dst.set(bytes.subarray(offset, offset + size));
+      // Reading runs no caller code, so the scratch buffer cannot be re-entered here.
+      return node.read(mine.view, 0) as T;
+    },
+    encode(value: T | Uint8Array, out?: Uint8Array, offset = 0): Uint8Array {
+      if (offset !== 0) checkOffset(offset);
+      if (out !== undefined && out.length - offset < size) {
+        throw new InvalidArgumentError(`output buffer too small: need ${size} bytes at offset ${offset}, have ${Math.max(0, out.length - offset)}`);
+      }
+      if (value instanceof Uint8Array) {
+        if (value.length !== size) throw new InvalidArgumentError(`expected ${size} bytes, got ${value.length}`);
+        if (out === undefined) return value.slice();
+        out.set(value, offset);
+        return out;
+      }
+      // A getter on the caller's object could call back into this codec: give it its own buffer.
+      const s = busy ? new Scratch(size) : mine;
+      const outer = busy;
+      busy = true;
+      try {
+        s.bytes.fill(0);
+        node.write(s.view, 0, value);
+      } catch (e) {
+        if (!(e instanceof FieldError)) throw e;
+        const path = e.segments.reverse().join('');
+        throw new InvalidArgumentError(`${root}${path}: ${e.detail}`);
+      } finally {
+        busy = outer;
+      }
+      // On failure `out` is left untouched.
+      if (out === undefined) return s.bytes.slice();
+      out.set(s.bytes, offset);
+      return out;
+    },
+  };
+}
+
+const codecCache = new WeakMap<Btf, Map<string, Codec>>();
+
+/**
+ * Compiles a codec for BTF type `typeId`. Throws InvalidArgumentError for types without a size
+ * (void, functions, forward declarations) and BtfError for malformed type graphs.
+ */
+export function codecFor(btf: Btf, typeId: number, options?: CodecOptions): Codec {
+  const le = options?.littleEndian ?? HOST_LE;
+  const root = options?.path ?? 'value';
+  const key = `${typeId}/${le ? 'le' : 'be'}/${root}`;
+  let perBtf = codecCache.get(btf);
+  const hit = perBtf?.get(key);
+  if (hit) return hit;
+  const types = btf.types;
+  if (!Number.isInteger(typeId) || typeId < 0 || typeId >= types.length) {
+    throw new InvalidArgumentError(`type id ${typeId} does not exist (BTF has ${types.length} types)`);
+  }
+  const codec = makeCodec<unknown>(new Compiler(types, le).node(typeId), root);
+  if (!perBtf) codecCache.set(btf, (perBtf = new Map()));
+  perBtf.set(key, codec);
+  return codec;
+}
+
+/** Bytes in, bytes out: for maps without BTF. Decoding copies; encoding checks the length. */
+export function rawCodec(size: number): Codec<Uint8Array> {
+  if (!Number.isInteger(size) || size < 0) throw new InvalidArgumentError(`size must be a non-negative integer, got ${size}`);
+  return {
+    size,
+    decode(bytes: Uint8Array, offset = 0): Uint8Array {
+      if (offset !== 0) checkOffset(offset);
+      if (bytes.length - offset < size) {
+        const at = offset ? ` at offset ${offset}` : '';
+        throw new InvalidArgumentError(`expected ${size} bytes${at}, got ${Math.max(0, bytes.length - offset)}`);
+      }
+      return bytes.slice(offset, offset + size);
+    },
+    encode(value: Uint8Array, out?: Uint8Array, offset = 0): Uint8Array {
+      if (offset !== 0) checkOffset(offset);
+      if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`expected a Uint8Array of ${size} bytes, got ${describe(value)}`);
+      if (value.length !== size) throw new InvalidArgumentError(`expected ${size} bytes, got ${value.length}`);
+      if (out === undefined) return value.slice();
+      if (out.length - offset < size) {
+        throw new InvalidArgumentError(`output buffer too small: need ${size} bytes at offset ${offset}, have ${Math.max(0, out.length - offset)}`);
+      }
+      out.set(value, offset);
+      return out;
+    },
+  };
+}
+
+/** A plain integer key or value for maps without BTF: 8 bytes as bigint, smaller as number. */
+export function intCodec(size: 1 | 2 | 4 | 8, signed: boolean, littleEndian = true): Codec<number | bigint> {
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) {
+    throw new InvalidArgumentError(`integer size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
+  }
+  return makeCodec<number | bigint>(intNode(size, signed, littleEndian, `${signed ? 's' : 'u'}${size * 8}`), 'value');
+}

@@ -1,0 +1,233 @@
+/**
+ * Collection: the live objects of a CollectionSpec. Loading creates the maps (inner-map templates
+ * first, pinned maps reused), writes global data, loads the object's BTF and then every program,
+ * and finally fills prog arrays and maps of maps. Any failure closes what was created, so a failed
+ * load leaves nothing behind.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { codecFor } from './btf/codec.js';
+import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
+import { BpfkitError, InvalidArgumentError, SpecError } from './errors.js';
+import { loadBtf } from './load/btf-load.js';
+import { loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
+import { BpfMap } from './map.js';
+import type { Program } from './program.js';
+import { raiseMemlockLimit } from './rlimit.js';
+import { possibleCpus } from './cpus.js';
+import type { FD } from './sys/fd.js';
+
+export interface CollectionOptions {
+  programs?: ProgramLoadOptions & {
+    /** Load only these programs (by C name). */
+    only?: readonly string[];
+    /** Also load these '?'-section programs, which are skipped by default. */
+    include?: readonly string[];
+  };
+  maps?: {
+    /** Directory for maps with `pinning = LIBBPF_PIN_BY_NAME`; default /sys/fs/bpf. */
+    pinPath?: string;
+  };
+  /** Use these existing maps instead of creating the ones of the same name. */
+  replaceMaps?: Readonly<Record<string, BpfMap>>;
+}
+
+/** A loaded `.data` / `.bss` / `.rodata` variable, read and written through its map. */
+export class Variable {
+  readonly name: string;
+  readonly #map: BpfMap;
+  readonly #offset: number;
+  readonly #size: number;
+  readonly #decode: (b: Uint8Array, o: number) => unknown;
+  readonly #encode: (v: unknown) => Uint8Array;
+
+  constructor(name: string, map: BpfMap, offset: number, size: number, spec: MapSpec, typeId: number) {
+    this.name = name;
+    this.#map = map;
+    this.#offset = offset;
+    this.#size = size;
+    const codec = codecFor(spec.btf!, typeId, { path: name });
+    this.#decode = (b, o) => codec.decode(b, o);
+    this.#encode = (v) => codec.encode(v as never);
+  }
+
+  get(): unknown {
+    const bytes = this.#map.lookupBytes(0);
+    if (!bytes) throw new BpfkitError('ERR_BPFKIT_VARIABLE', `variable ${this.name}: its map ${this.#map.name} has no value`);
+    return this.#decode(bytes, this.#offset);
+  }
+
+  /** Writes the variable (read-modify-write of its section's value; not atomic against programs). */
+  set(value: unknown): void {
+    const bytes = this.#map.lookupBytes(0);
+    if (!bytes) throw new BpfkitError('ERR_BPFKIT_VARIABLE', `variable ${this.name}: its map ${this.#map.name} has no value`);
+    const enc = this.#encode(value);
+    if (enc.length !== this.#size) throw new InvalidArgumentError(`variable ${this.name}: encoded ${enc.length} bytes, expected ${this.#size}`);
+    bytes.set(enc, this.#offset);
+    this.#map.update(0, bytes);
+  }
+}
+
+export class Collection implements Disposable {
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  readonly programs: ReadonlyMap<string, Program>;
+  readonly variables: ReadonlyMap<string, Variable>;
+  /** Why the object's BTF could not be loaded, when the kernel refused it (maps and programs then load without). */
+  readonly btfError: Error | undefined;
+  readonly #owned: BpfMap[];
+
+  private constructor(maps: Map<string, BpfMap>, programs: Map<string, Program>, variables: Map<string, Variable>, owned: BpfMap[], btfError: Error | undefined) {
+    this.maps = maps;
+    this.programs = programs;
+    this.variables = variables;
+    this.#owned = owned;
+    this.btfError = btfError;
+  }
+
+  /** Creates the maps and loads the programs of `spec` into the kernel. */
+  static async load(spec: CollectionSpec, options: CollectionOptions = {}): Promise<Collection> {
+    return Collection.loadSync(spec, options);
+  }
+
+  /** As load(), synchronously (every step is a syscall). */
+  static loadSync(spec: CollectionSpec, options: CollectionOptions = {}): Collection {
+    raiseMemlockLimit();
+    const maps = new Map<string, BpfMap>();
+    const owned: BpfMap[] = [];
+    const programs = new Map<string, Program>();
+    let btfFd: FD | undefined;
+    try {
+      let btfError: Error | undefined;
+      if (spec.btf) {
+        const r = loadBtf(spec.btf);
+        if ('fd' in r) btfFd = r.fd;
+        else btfError = r.error;
+      }
+      const btfFdNum = btfFd ? btfFd.value : 0;
+      for (const [name, ms] of spec.maps) {
+        const replacement = options.replaceMaps?.[name];
+        if (replacement) {
+          checkCompatible(ms, replacement);
+          maps.set(name, replacement);
+          continue;
+        }
+        const m = createMap(ms, btfFdNum, options.maps?.pinPath ?? '/sys/fs/bpf');
+        maps.set(name, m);
+        owned.push(m);
+      }
+      for (const [name, ms] of spec.maps) {
+        if (ms.data && !options.replaceMaps?.[name]) {
+          const m = maps.get(name)!;
+          m.update(0, ms.data);
+          if (ms.freeze) m.freeze();
+        }
+      }
+      const mapFd = (prog: string) => (name: string) => {
+        const m = maps.get(name);
+        if (!m) throw missingMap(prog, name);
+        return m.fd;
+      };
+      for (const [name, ps] of spec.programs) {
+        if (!wanted(ps, options)) continue;
+        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, options.programs));
+      }
+      fillSlots(spec, maps, programs);
+      const variables = new Map<string, Variable>();
+      for (const [name, v] of spec.variables) {
+        const ms = spec.maps.get(v.mapName);
+        const m = maps.get(v.mapName);
+        if (ms?.btf && m) variables.set(name, new Variable(name, m, v.offset, v.size, ms, v.typeId));
+      }
+      btfFd?.close();
+      return new Collection(maps, programs, variables, owned, btfError);
+    } catch (e) {
+      for (const p of programs.values()) p.close();
+      for (const m of owned) m.close();
+      btfFd?.close();
+      throw e;
+    }
+  }
+
+  /** Closes every program and every map the collection created (replaced maps stay open). */
+  close(): void {
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.#owned) m.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function wanted(ps: ProgramSpec, options: CollectionOptions): boolean {
+  const only = options.programs?.only;
+  if (only) return only.includes(ps.name);
+  if (ps.autoload) return true;
+  return options.programs?.include?.includes(ps.name) ?? false;
+}
+
+function createMap(ms: MapSpec, btfFd: number, pinRoot: string): BpfMap {
+  if (ms.pinning === 'by_name') {
+    const path = join(pinRoot, ms.name);
+    if (existsSync(path)) {
+      const m = BpfMap.fromPinned(path);
+      try {
+        checkCompatible(ms, m);
+      } catch (e) {
+        m.close();
+        throw e;
+      }
+      return m;
+    }
+  }
+  let inner: BpfMap | undefined;
+  if (ms.type === 'perf_event_array' && ms.maxEntries === 0) {
+    // As libbpf: an unsized perf event array gets one slot per possible CPU.
+    ms = { ...ms, maxEntries: possibleCpus() };
+  }
+  try {
+    if (ms.innerMap) inner = BpfMap.create(ms.innerMap, { btfFd });
+    const m = BpfMap.create(ms, { btfFd, ...(inner ? { innerMapFd: inner.fd } : {}) });
+    if (ms.pinning === 'by_name') {
+      try {
+        m.pin(join(pinRoot, ms.name));
+      } catch (e) {
+        m.close();
+        throw e;
+      }
+    }
+    return m;
+  } finally {
+    inner?.close();
+  }
+}
+
+function checkCompatible(ms: MapSpec, m: BpfMap): void {
+  const diffs: string[] = [];
+  if (m.type !== ms.type) diffs.push(`type ${m.type} vs ${ms.type}`);
+  if (m.keySize !== ms.keySize) diffs.push(`key size ${m.keySize} vs ${ms.keySize}`);
+  if (m.valueSize !== ms.valueSize) diffs.push(`value size ${m.valueSize} vs ${ms.valueSize}`);
+  if (m.maxEntries !== ms.maxEntries) diffs.push(`max_entries ${m.maxEntries} vs ${ms.maxEntries}`);
+  if (diffs.length) throw new SpecError(`existing map for ${ms.name} does not match its definition: ${diffs.join(', ')}`);
+}
+
+/** Prog arrays and maps of maps: the slots the object initialised statically. */
+function fillSlots(spec: CollectionSpec, maps: Map<string, BpfMap>, programs: Map<string, Program>): void {
+  for (const [name, ms] of spec.maps) {
+    if (ms.contents.length === 0) continue;
+    const m = maps.get(name)!;
+    const key = new Uint8Array(4);
+    const value = new Uint8Array(4);
+    const kv = new DataView(key.buffer);
+    const vv = new DataView(value.buffer);
+    for (const slot of ms.contents) {
+      let fd: number | undefined;
+      if (ms.type === 'prog_array') fd = programs.get(slot.target)?.fd;
+      else fd = maps.get(slot.target)?.fd;
+      if (fd === undefined) continue; // a program not loaded (a '?' section) leaves its slot empty
+      kv.setUint32(0, slot.index, true);
+      vv.setUint32(0, fd, true);
+      m.update(key, value);
+    }
+  }
+}

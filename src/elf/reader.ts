@@ -1,0 +1,213 @@
+/**
+ * A small ELF64 reader: sections, symbols and relocations, for BPF objects (and later for the
+ * executables that uprobes and USDT look into). Pure and bounds-checked: any inconsistency in the
+ * file is an ElfError naming what is wrong, never an out-of-range read.
+ */
+import { ElfError } from '../errors.js';
+
+export const SHT = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, NOBITS: 8, REL: 9, DYNSYM: 11 } as const;
+export const SHF = { WRITE: 0x1, ALLOC: 0x2, EXECINSTR: 0x4 } as const;
+export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4 } as const;
+export const STB = { LOCAL: 0, GLOBAL: 1, WEAK: 2 } as const;
+export const SHN_UNDEF = 0;
+export const SHN_ABS = 0xfff1;
+export const SHN_COMMON = 0xfff2;
+export const EM_BPF = 247;
+
+export interface ElfSection {
+  readonly index: number;
+  readonly name: string;
+  readonly type: number;
+  readonly flags: number;
+  readonly addr: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly link: number;
+  readonly info: number;
+  readonly addralign: number;
+  readonly entsize: number;
+}
+
+export interface ElfSymbol {
+  readonly index: number;
+  readonly name: string;
+  readonly value: number;
+  readonly size: number;
+  readonly type: number;
+  readonly bind: number;
+  readonly visibility: number;
+  readonly shndx: number;
+}
+
+export interface ElfRelocation {
+  /** Offset within the section the relocation applies to. */
+  readonly offset: number;
+  readonly symbol: number;
+  readonly type: number;
+  readonly addend: number;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+export class ElfFile {
+  readonly bytes: Uint8Array;
+  readonly littleEndian: boolean;
+  readonly type: number;
+  readonly machine: number;
+  readonly sections: readonly ElfSection[];
+  readonly #view: DataView;
+  readonly #byName = new Map<string, ElfSection>();
+
+  private constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.length < 64) throw new ElfError(`file is ${bytes.length} bytes, too short for an ELF header (64)`);
+    if (bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+      throw new ElfError('not an ELF file (bad magic): expected a BPF object compiled with clang -target bpf');
+    }
+    if (bytes[4] !== 2) throw new ElfError('not a 64-bit ELF file: BPF objects are ELF64 (clang -target bpf)');
+    if (bytes[5] !== 1 && bytes[5] !== 2) throw new ElfError(`unknown ELF data encoding ${bytes[5]}`);
+    this.littleEndian = bytes[5] === 1;
+    this.type = this.u16(16);
+    this.machine = this.u16(18);
+    const shoff = this.u64n(40, 'e_shoff');
+    const shentsize = this.u16(58);
+    let shnum = this.u16(60);
+    let shstrndx = this.u16(62);
+    if (shoff === 0) throw new ElfError('the ELF file has no section header table');
+    if (shentsize < 64) throw new ElfError(`section header entry size ${shentsize} is smaller than 64`);
+    this.need(shoff, shentsize, 'section header table');
+    // Extended numbering: real counts live in section 0 when they overflow 16 bits.
+    if (shnum === 0) shnum = this.u64n(shoff + 32, 'sh_size[0]');
+    if (shstrndx === 0xffff) shstrndx = this.u32(shoff + 40);
+    if (shnum > 1_000_000) throw new ElfError(`implausible section count ${shnum}`);
+    this.need(shoff, shnum * shentsize, 'section header table');
+
+    const raw: Omit<ElfSection, 'name'>[] & { nameOff?: number }[] = [];
+    const nameOffs: number[] = [];
+    for (let i = 0; i < shnum; i++) {
+      const o = shoff + i * shentsize;
+      nameOffs.push(this.u32(o));
+      const s = {
+        index: i,
+        type: this.u32(o + 4),
+        flags: this.u64n(o + 8, 'sh_flags'),
+        addr: this.u64n(o + 16, 'sh_addr'),
+        offset: this.u64n(o + 24, 'sh_offset'),
+        size: this.u64n(o + 32, 'sh_size'),
+        link: this.u32(o + 40),
+        info: this.u32(o + 44),
+        addralign: this.u64n(o + 48, 'sh_addralign'),
+        entsize: this.u64n(o + 56, 'sh_entsize'),
+      };
+      if (s.type !== SHT.NOBITS && s.type !== SHT.NULL) this.need(s.offset, s.size, `section ${i}`);
+      raw.push(s);
+    }
+    if (shstrndx >= shnum) throw new ElfError(`section name table index ${shstrndx} is out of range (${shnum} sections)`);
+    const strtab = raw[shstrndx]!;
+    this.sections = raw.map((s, i) => {
+      const name = this.#string(strtab, nameOffs[i]!, `name of section ${i}`);
+      return { ...s, name } as ElfSection;
+    });
+    for (const s of this.sections) if (!this.#byName.has(s.name)) this.#byName.set(s.name, s);
+  }
+
+  static parse(bytes: Uint8Array): ElfFile {
+    try {
+      return new ElfFile(bytes);
+    } catch (e) {
+      if (e instanceof ElfError) throw e;
+      throw new ElfError(`malformed ELF file: ${(e as Error).message}`);
+    }
+  }
+
+  section(name: string): ElfSection | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** The bytes of a section (a view, not a copy). NOBITS sections are all zero. */
+  data(s: ElfSection): Uint8Array {
+    if (s.type === SHT.NOBITS) return new Uint8Array(s.size);
+    return this.bytes.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** Symbols of the symbol table (SHT_SYMTAB, or SHT_DYNSYM when asked). Index 0 is the null symbol. */
+  symbols(which: 'symtab' | 'dynsym' = 'symtab'): ElfSymbol[] {
+    const type = which === 'symtab' ? SHT.SYMTAB : SHT.DYNSYM;
+    const tab = this.sections.find((s) => s.type === type);
+    if (!tab) return [];
+    const strtab = this.sections[tab.link];
+    if (!strtab) throw new ElfError(`symbol table ${tab.name} links to missing string table ${tab.link}`);
+    const ent = tab.entsize || 24;
+    if (ent < 24) throw new ElfError(`symbol entry size ${ent} is smaller than 24`);
+    const out: ElfSymbol[] = [];
+    const n = Math.floor(tab.size / ent);
+    for (let i = 0; i < n; i++) {
+      const o = tab.offset + i * ent;
+      const info = this.bytes[o + 4]!;
+      out.push({
+        index: i,
+        name: this.#string(strtab, this.u32(o), `name of symbol ${i}`),
+        type: info & 0xf,
+        bind: info >> 4,
+        visibility: this.bytes[o + 5]! & 0x3,
+        shndx: this.u16(o + 6),
+        value: this.u64n(o + 8, 'st_value'),
+        size: this.u64n(o + 16, 'st_size'),
+      });
+    }
+    return out;
+  }
+
+  /** Relocation entries of a SHT_REL or SHT_RELA section. */
+  relocations(s: ElfSection): ElfRelocation[] {
+    const rela = s.type === SHT.RELA;
+    if (!rela && s.type !== SHT.REL) throw new ElfError(`section ${s.name} is not a relocation section`);
+    const ent = s.entsize || (rela ? 24 : 16);
+    if (ent < (rela ? 24 : 16)) throw new ElfError(`relocation entry size ${ent} in ${s.name} is too small`);
+    const out: ElfRelocation[] = [];
+    const n = Math.floor(s.size / ent);
+    for (let i = 0; i < n; i++) {
+      const o = s.offset + i * ent;
+      const info = this.#view.getBigUint64(o + 8, this.littleEndian);
+      out.push({
+        offset: this.u64n(o, 'r_offset'),
+        symbol: Number(info >> 32n),
+        type: Number(info & 0xffffffffn),
+        addend: rela ? Number(this.#view.getBigInt64(o + 16, this.littleEndian)) : 0,
+      });
+    }
+    return out;
+  }
+
+  #string(tab: Omit<ElfSection, 'name'>, off: number, what: string): string {
+    if (off >= tab.size) throw new ElfError(`${what}: string offset ${off} is past the end of its string table`);
+    const start = tab.offset + off;
+    const end = this.bytes.indexOf(0, start);
+    if (end < 0 || end >= tab.offset + tab.size) throw new ElfError(`${what}: string is not NUL-terminated`);
+    return decoder.decode(this.bytes.subarray(start, end));
+  }
+
+  private need(off: number, len: number, what: string): void {
+    if (off < 0 || len < 0 || off + len > this.bytes.length) {
+      throw new ElfError(`${what} (offset ${off}, ${len} bytes) lies past the end of the file (${this.bytes.length} bytes): truncated or corrupt`);
+    }
+  }
+
+  private u16(o: number): number {
+    this.need(o, 2, 'field');
+    return this.#view.getUint16(o, this.littleEndian);
+  }
+
+  private u32(o: number): number {
+    this.need(o, 4, 'field');
+    return this.#view.getUint32(o, this.littleEndian);
+  }
+
+  private u64n(o: number, what: string): number {
+    this.need(o, 8, what);
+    const v = this.#view.getBigUint64(o, this.littleEndian);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(`${what} value ${v} is too large`);
+    return Number(v);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Every error bpfkit throws. Each carries a stable `code` so callers can branch on it without
+ * parsing messages. Syscall failures are shaped like Node's own SystemError (`code` is the errno
+ * name, `errno` the negative number Node uses, `syscall` the call that failed).
+ */
+import { getSystemErrorName } from 'node:util';
+import { constants } from 'node:os';
+
+export class BpfkitError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A malformed or unsupported ELF object. */
+export class ElfError extends BpfkitError {
+  constructor(message: string) {
+    super('ERR_BPFKIT_ELF', message);
+  }
+}
+
+/** Malformed BTF (`.BTF`, `.BTF.ext`, or kernel BTF). */
+export class BtfError extends BpfkitError {
+  constructor(message: string) {
+    super('ERR_BPFKIT_BTF', message);
+  }
+}
+
+/** The object is well-formed but asks for something bpfkit cannot do with it. */
+export class SpecError extends BpfkitError {
+  constructor(message: string) {
+    super('ERR_BPFKIT_SPEC', message);
+  }
+}
+
+/** A value that does not fit the key or value type of a map, or bad user input. */
+export class InvalidArgumentError extends BpfkitError {
+  constructor(message: string) {
+    super('ERR_BPFKIT_INVALID_ARG', message);
+  }
+}
+
+/** Using an object after close(). */
+export class ClosedError extends BpfkitError {
+  constructor(what: string) {
+    super('ERR_BPFKIT_CLOSED', `${what} is closed`);
+  }
+}
+
+/**
+ * The running kernel lacks a feature. `feature` names it; `minKernel`, when known, is the first
+ * upstream version that has it.
+ */
+export class NotSupportedError extends BpfkitError {
+  readonly feature: string;
+  readonly minKernel: string | undefined;
+  constructor(feature: string, detail?: string, minKernel?: string) {
+    const since = minKernel ? ` (requires Linux ${minKernel} or later)` : '';
+    super('ERR_BPFKIT_NOT_SUPPORTED', `${feature} is not supported by this kernel${since}${detail ? `: ${detail}` : ''}`);
+    this.feature = feature;
+    this.minKernel = minKernel;
+  }
+}
+
+/** A failed system call, shaped like Node's SystemError. */
+export class BpfSyscallError extends BpfkitError {
+  readonly errno: number;
+  readonly syscall: string;
+  readonly hint: string | undefined;
+  constructor(errno: number, syscall: string, what?: string, hint?: string) {
+    const e = errno < 0 ? errno : -errno;
+    let name = 'UNKNOWN';
+    try { name = getSystemErrorName(e); } catch { /* keep UNKNOWN */ }
+    const desc = describeErrno(name);
+    super(name, `${what ? `${what}: ` : ''}${syscall} failed: ${name} (${desc})${hint ? `. ${hint}` : ''}`);
+    this.errno = e;
+    this.syscall = syscall;
+    this.hint = hint;
+  }
+}
+
+const errnoText: Record<string, string> = {
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or entry',
+  ESRCH: 'no such process',
+  EINTR: 'interrupted',
+  EIO: 'I/O error',
+  E2BIG: 'argument list too long',
+  EBADF: 'bad file descriptor',
+  EAGAIN: 'try again',
+  ENOMEM: 'out of memory',
+  EACCES: 'permission denied',
+  EFAULT: 'bad address',
+  EBUSY: 'device or resource busy',
+  EEXIST: 'already exists',
+  ENODEV: 'no such device',
+  EINVAL: 'invalid argument',
+  ENOSPC: 'no space left',
+  ENOSYS: 'function not implemented',
+  EOPNOTSUPP: 'operation not supported',
+  ENOTSUPP: 'operation not supported',
+  ENOTSOCK: 'not a socket',
+  EADDRINUSE: 'address in use',
+};
+
+function describeErrno(name: string): string {
+  return errnoText[name] ?? 'system error';
+}
+
+/** Positive errno number from its name, e.g. errnoOf('ENOENT') === 2. */
+export function errnoOf(name: keyof typeof constants.errno): number {
+  return constants.errno[name];
+}
+
+/**
+ * The verifier refused a program. `message` is a one-line summary (the program and the verifier's
+ * own last complaint); `log` is the whole verifier log.
+ */
+export class VerifierError extends BpfkitError {
+  readonly program: string;
+  readonly log: string;
+  readonly errno: number;
+  constructor(program: string, errno: number, log: string, summaryOverride?: string) {
+    const summary = summaryOverride ?? summarizeVerifierLog(log);
+    let name = 'UNKNOWN';
+    try { name = getSystemErrorName(errno < 0 ? errno : -errno); } catch { /* keep */ }
+    super('ERR_BPFKIT_VERIFIER', `program ${program} rejected by the verifier (${name})${summary ? `: ${summary}` : ''}`);
+    this.program = program;
+    this.log = log;
+    this.errno = errno < 0 ? errno : -errno;
+  }
+}
+
+/**
+ * The verifier prints its state instruction by instruction and ends with the reason. The useful
+ * line is the last one that is not bookkeeping ("processed N insns", "verification time").
+ */
+export function summarizeVerifierLog(log: string): string {
+  const lines = log.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const noise = /^(processed \d+ insns|verification time|stack depth|max_states_per_insn|mark_precise|-- END PROG LOAD LOG --)/;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (noise.test(line)) continue;
+    return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+  }
+  return '';
+}

@@ -1,0 +1,52 @@
+/**
+ * Programs that hook kernel functions by BTF (tp_btf, fentry/fexit/fmod_ret, lsm, iter) must name
+ * their target's BTF id at load. The id comes from the kernel's vmlinux BTF, under the name the
+ * kernel gives each kind of target.
+ */
+import { readFileSync } from 'node:fs';
+import { Btf } from '../btf/btf.js';
+import { NotSupportedError, SpecError } from '../errors.js';
+import type { ProgramSpec } from '../spec/program-spec.js';
+
+let vmlinux: Btf | undefined;
+
+/** The running kernel's BTF, parsed once per process. */
+export function kernelBtf(): Btf {
+  if (!vmlinux) {
+    try {
+      vmlinux = Btf.parse(readVmlinux());
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotSupportedError('kernel BTF (/sys/kernel/btf/vmlinux)', 'the kernel was built without CONFIG_DEBUG_INFO_BTF', '5.4');
+      }
+      throw e;
+    }
+  }
+  return vmlinux;
+}
+
+function readVmlinux(): Uint8Array {
+  return readFileSync('/sys/kernel/btf/vmlinux');
+}
+
+/** The kernel BTF id a program must attach to, or 0 when its type needs none. */
+export function attachBtfId(spec: ProgramSpec, btf: () => Btf = kernelBtf): number {
+  const t = spec.attachType;
+  let name: string;
+  let kind: 'typedef' | 'func';
+  switch (t) {
+    case 'trace_raw_tp': name = `btf_trace_${spec.attachTarget}`; kind = 'typedef'; break;
+    case 'trace_fentry': case 'trace_fexit': case 'modify_return': name = spec.attachTarget; kind = 'func'; break;
+    case 'lsm_mac': case 'lsm_cgroup': name = `bpf_lsm_${spec.attachTarget}`; kind = 'func'; break;
+    case 'trace_iter': name = `bpf_iter_${spec.attachTarget}`; kind = 'func'; break;
+    default: return 0;
+  }
+  if (!spec.attachTarget) {
+    throw new SpecError(`program ${spec.name}: section ${spec.sectionName} must name its target (e.g. ${spec.sectionName}/<name>)`);
+  }
+  const found = btf().byName(name, kind)[0];
+  if (!found) {
+    throw new SpecError(`program ${spec.name}: the kernel has no ${kind === 'typedef' ? 'tracepoint' : 'function'} "${spec.attachTarget}" (no ${name} in its BTF)`);
+  }
+  return found.id;
+}

@@ -1,0 +1,150 @@
+/**
+ * Turns a ProgramSpec into a loaded program: fills map fds and global-data addresses into its
+ * instructions, hands the kernel its BTF func and line info, and turns a refusal into a
+ * VerifierError carrying the whole log. The first attempt asks for no log (fast); only a failure
+ * is retried with logging, with a buffer that grows until the log fits.
+ */
+import { BpfSyscallError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
+import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
+import { Program } from '../program.js';
+import type { ProgramSpec } from '../spec/program-spec.js';
+import { progLoadRaw, type ProgLoadAttr } from '../sys/bpf.js';
+import { attachType as attachTypeNames, progType as progTypeNames } from '../sys/constants.js';
+import { FD } from '../sys/fd.js';
+import { kernelObjectName } from '../map.js';
+import { attachBtfId } from './attach-target.js';
+
+export interface ProgramLoadOptions {
+  /** 0: a log only on failure (default); 1: the verifier's log always; 2: with register state per instruction. */
+  logLevel?: number;
+  /** Initial log buffer size in bytes; grows as needed. */
+  logSize?: number;
+}
+
+export interface ProgramLoadContext {
+  mapFd(name: string): number;
+  btfFd: number;
+}
+
+const ENOSPC = 28;
+const MAX_LOG = (1 << 30) - 1;
+
+/** Instructions with map fds and global-data references filled in. */
+export function relocateMaps(spec: ProgramSpec, mapFd: (name: string) => number): Uint8Array {
+  if (spec.externs.length > 0) {
+    const names = [...new Set(spec.externs.map((e) => e.name))].join(', ');
+    throw new NotSupportedError(`extern symbols (${names}) in program ${spec.name}`, 'bpfkit does not resolve __kconfig / __ksym externs yet');
+  }
+  const insns = new Insns(spec.instructions.slice());
+  for (const ref of spec.references) {
+    const fd = mapFd(ref.map);
+    if (ref.kind === 'map') {
+      insns.setSrc(ref.insn, BPF_PSEUDO_MAP_FD);
+      insns.setImm(ref.insn, fd);
+    } else {
+      insns.setSrc(ref.insn, BPF_PSEUDO_MAP_VALUE);
+      insns.setImm(ref.insn, fd);
+      insns.setImm(ref.insn + 1, ref.offset);
+    }
+  }
+  return insns.bytes;
+}
+
+function funcInfoBytes(spec: ProgramSpec): Uint8Array | null {
+  if (spec.funcInfo.length === 0) return null;
+  const out = new Uint8Array(spec.funcInfo.length * 8);
+  const v = new DataView(out.buffer);
+  spec.funcInfo.forEach((r, i) => {
+    v.setUint32(i * 8, r.insnOff, true);
+    v.setUint32(i * 8 + 4, r.typeId, true);
+  });
+  return out;
+}
+
+function lineInfoBytes(spec: ProgramSpec): Uint8Array | null {
+  if (spec.lineInfo.length === 0) return null;
+  const out = new Uint8Array(spec.lineInfo.length * 16);
+  const v = new DataView(out.buffer);
+  spec.lineInfo.forEach((r, i) => {
+    v.setUint32(i * 16, r.insnOff, true);
+    v.setUint32(i * 16 + 4, r.fileNameOff, true);
+    v.setUint32(i * 16 + 8, r.lineOff, true);
+    v.setUint32(i * 16 + 12, ((r.lineNum << 10) | (r.lineCol & 0x3ff)) >>> 0, true);
+  });
+  return out;
+}
+
+export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions = {}): Program {
+  if (spec.coreRelos.length > 0) {
+    throw new NotSupportedError(`CO-RE relocations in program ${spec.name}`, 'bpfkit does not apply CO-RE relocations yet');
+  }
+  const insns = relocateMaps(spec, ctx.mapFd);
+  const withBtf = ctx.btfFd > 0;
+  const base: ProgLoadAttr = {
+    progType: progTypeNames.number(spec.type),
+    insns,
+    license: spec.license,
+    logLevel: 0,
+    logBuf: null,
+    kernVersion: spec.kernelVersion,
+    progFlags: spec.flags,
+    name: kernelObjectName(spec.name),
+    expectedAttachType: spec.attachType ? attachTypeNames.number(spec.attachType) : 0,
+    btfFd: withBtf ? ctx.btfFd : 0,
+    funcInfo: withBtf ? funcInfoBytes(spec) : null,
+    funcInfoRecSize: 8,
+    funcInfoCnt: spec.funcInfo.length,
+    lineInfo: withBtf ? lineInfoBytes(spec) : null,
+    lineInfoRecSize: 16,
+    lineInfoCnt: spec.lineInfo.length,
+    attachBtfId: attachBtfId(spec),
+  };
+  const wanted = options.logLevel ?? 0;
+  let logSize = options.logSize ?? (wanted > 0 ? 1 << 20 : 0);
+  let attempt = wanted > 0
+    ? progLoadRaw({ ...base, logLevel: wanted, logBuf: new Uint8Array(logSize) })
+    : progLoadRaw(base);
+  let log = '';
+  if (attempt.result < 0 && wanted === 0) logSize = 1 << 16;
+  // On failure, load again with a log (growing it while the kernel says it did not fit).
+  for (let tries = 0; attempt.result < 0 && tries < 16; tries++) {
+    const buf = new Uint8Array(logSize);
+    attempt = progLoadRaw({ ...base, logLevel: Math.max(wanted, 1), logBuf: buf });
+    log = decodeLog(buf);
+    if (attempt.result >= 0) break;
+    if (-attempt.result === ENOSPC && logSize < MAX_LOG) {
+      logSize = Math.min(MAX_LOG, Math.max(logSize * 4, attempt.logTrueSize + 1));
+      continue;
+    }
+    throw loadError(spec, -attempt.result, log);
+  }
+  if (attempt.result < 0) throw loadError(spec, -attempt.result, log);
+  return new Program(new FD(attempt.result, `program ${spec.name}`), {
+    name: spec.name, type: spec.type, sectionName: spec.sectionName, attachType: spec.attachType,
+    attachTarget: spec.attachTarget, verifierLog: log,
+  });
+}
+
+function decodeLog(buf: Uint8Array): string {
+  const end = buf.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
+}
+
+function loadError(spec: ProgramSpec, errno: number, log: string): Error {
+  if (log.trim() === '') {
+    const hint =
+      errno === 1 ? 'loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root' :
+      errno === 22 ? `the kernel refused program type ${spec.type} with attach type ${spec.attachType ?? 'none'}: it may not support this kind of program` :
+      errno === 7 ? 'the program is too large' : undefined;
+    return new BpfSyscallError(-errno, 'bpf(BPF_PROG_LOAD)', `load program ${spec.name}`, hint);
+  }
+  if (spec.type === 'tracing' && errno === 1 && /attach|tracing/i.test(log) === false) {
+    return new NotSupportedError(`${spec.type} programs (${spec.sectionName})`, `the kernel refused to load ${spec.name} with EPERM`);
+  }
+  return new VerifierError(spec.name, -errno, log);
+}
+
+/** A SpecError for a reference to a map the collection does not have. */
+export function missingMap(program: string, map: string): SpecError {
+  return new SpecError(`program ${program} references map ${map}, which the collection does not have`);
+}

@@ -1,0 +1,442 @@
+/**
+ * A BPF map that exists in the kernel. Every operation is one synchronous syscall (or a loop of
+ * them, for iteration); keys and values are converted by codecs compiled once from the map's BTF,
+ * so callers pass and get plain JavaScript values, or raw Uint8Array bytes whenever they prefer.
+ */
+import { Btf } from './btf/btf.js';
+import { codecFor, intCodec, rawCodec, type Codec } from './btf/codec.js';
+import { lpmKey } from './cidr.js';
+import { possibleCpus } from './cpus.js';
+import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './errors.js';
+import type { MapSpec } from './spec/map-spec.js';
+import {
+  getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
+  mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, objPin, bpfRaw, type MapCreateAttr,
+} from './sys/bpf.js';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType } from './sys/constants.js';
+import { FD } from './sys/fd.js';
+import { btfFromKernelId } from './btf/kernel.js';
+import { unlinkSync } from 'node:fs';
+
+export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
+
+const PER_CPU = new Set<MapType>(['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage']);
+/** Maps with no key: values are pushed and popped. */
+const KEYLESS = new Set<MapType>(['queue', 'stack', 'bloom_filter']);
+
+export interface MapInfo {
+  readonly type: MapType | `unknown(${number})`;
+  readonly id: number;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly btfId: number;
+  readonly btfKeyTypeId: number;
+  readonly btfValueTypeId: number;
+  readonly mapExtra: bigint;
+}
+
+/** Kernel map names: 15 bytes of [A-Za-z0-9_.]. */
+export function kernelObjectName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
+}
+
+function updateFlags(f: UpdateFlags): number {
+  if (typeof f === 'number') return f;
+  switch (f) {
+    case 'any': return BPF_ANY;
+    case 'noexist': return BPF_NOEXIST;
+    case 'exist': return BPF_EXIST;
+    default: throw new InvalidArgumentError(`unknown update flag "${String(f)}": use 'any', 'noexist' or 'exist'`);
+  }
+}
+
+function roundUp8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+export class BpfMap<K = unknown, V = unknown> implements Disposable {
+  readonly name: string;
+  readonly type: MapType;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly #fd: FD;
+  readonly #key: Codec;
+  readonly #value: Codec;
+  readonly #perCpu: boolean;
+  readonly #cpus: number;
+  /** Per-CPU values sit 8-byte aligned, one slot per possible CPU. */
+  readonly #stride: number;
+  /** Reused buffers for the single-element calls. */
+  readonly #keyBuf: Uint8Array;
+  readonly #valBuf: Uint8Array;
+  #pinnedAt: string | undefined;
+
+  /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
+  constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
+    codecs?: { btf?: Btf | undefined; keyTypeId?: number; valueTypeId?: number }) {
+    this.#fd = fd;
+    this.name = info.name;
+    this.type = info.type;
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.maxEntries = info.maxEntries;
+    this.flags = info.flags;
+    this.#perCpu = PER_CPU.has(info.type);
+    this.#cpus = this.#perCpu ? possibleCpus() : 1;
+    this.#stride = this.#perCpu ? roundUp8(info.valueSize) : info.valueSize;
+    this.#key = pickCodec(info.keySize, codecs?.btf, codecs?.keyTypeId ?? 0, 'key');
+    this.#value = pickCodec(info.valueSize, codecs?.btf, codecs?.valueTypeId ?? 0, 'value');
+    this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
+    this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
+  }
+
+  /** Creates a map from a spec (no initial contents are written). */
+  static create(spec: MapSpec, options: { btfFd?: number; innerMapFd?: number; name?: string } = {}): BpfMap {
+    const attr: MapCreateAttr = {
+      mapType: mapTypeNames.number(spec.type), keySize: spec.keySize, valueSize: spec.valueSize,
+      maxEntries: spec.maxEntries, flags: spec.flags, numaNode: spec.numaNode, mapExtra: spec.mapExtra,
+      name: kernelObjectName(options.name ?? spec.name), innerMapFd: options.innerMapFd ?? 0,
+    };
+    const withBtf = options.btfFd !== undefined && options.btfFd > 0 && (spec.keyTypeId !== 0 || spec.valueTypeId !== 0);
+    let r = -1;
+    if (withBtf) {
+      r = bpfRaw('MAP_CREATE', mapCreateAttr({ ...attr, btfFd: options.btfFd!, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId }));
+    }
+    // As libbpf does: when the kernel refuses the map's BTF, create it without.
+    if (r < 0) r = bpfRaw('MAP_CREATE', mapCreateAttr(attr));
+    if (r < 0) throw mapCreateError(r, spec);
+    return new BpfMap(new FD(r, `map ${spec.name}`), spec, { btf: spec.btf, keyTypeId: spec.keyTypeId, valueTypeId: spec.valueTypeId });
+  }
+
+  /** Opens a map pinned in bpffs. Keys and values are decoded with the map's BTF when it has one. */
+  static fromPinned(path: string): BpfMap {
+    return BpfMap.#fromFd(objGet(path));
+  }
+
+  /** Opens an existing map by its kernel id. */
+  static fromId(id: number): BpfMap {
+    return BpfMap.#fromFd(getFdById('MAP', id));
+  }
+
+  static #fromFd(fd: FD): BpfMap {
+    try {
+      const info = readMapInfo(fd.value);
+      if (info.type.startsWith('unknown')) throw new NotSupportedError(`map type ${info.type}`, 'bpfkit does not know this map type');
+      let btf: Btf | undefined;
+      if (info.btfId) {
+        try { btf = btfFromKernelId(info.btfId); } catch { btf = undefined; }
+      }
+      return new BpfMap(fd, { ...info, type: info.type as MapType }, { btf, keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId });
+    } catch (e) {
+      fd.close();
+      throw e;
+    }
+  }
+
+  /** The map's file descriptor (throws after close()). */
+  get fd(): number {
+    return this.#fd.value;
+  }
+
+  get closed(): boolean {
+    return this.#fd.closed;
+  }
+
+  get isPerCpu(): boolean {
+    return this.#perCpu;
+  }
+
+  /** The value, or undefined when the key is absent. Per-CPU maps give one value per possible CPU. */
+  lookup(key: K | Uint8Array): V | undefined {
+    const fd = this.#fd.value;
+    const k = this.#encodeKey(key);
+    if (!mapLookupElem(fd, k, this.#valBuf)) return undefined;
+    return this.#decodeValue(this.#valBuf);
+  }
+
+  /** The raw value bytes (all CPUs' slots for per-CPU maps), or undefined when absent. */
+  lookupBytes(key: K | Uint8Array): Uint8Array | undefined {
+    const k = this.#encodeKey(key);
+    const out = new Uint8Array(this.#stride * this.#cpus);
+    return mapLookupElem(this.#fd.value, k, out) ? out : undefined;
+  }
+
+  /** Creates or replaces an entry. flags: 'any' (default), 'noexist' (fail if present), 'exist' (fail if absent). */
+  update(key: K | Uint8Array, value: V | Uint8Array | V[], flags: UpdateFlags = 'any'): void {
+    const fd = this.#fd.value;
+    mapUpdateElem(fd, this.#encodeKey(key), this.#encodeValue(value), updateFlags(flags));
+  }
+
+  /** True when an entry was deleted, false when there was none. */
+  delete(key: K | Uint8Array): boolean {
+    const fd = this.#fd.value;
+    return mapDeleteElem(fd, this.#encodeKey(key));
+  }
+
+  /** Removes and returns an entry (hash maps on newer kernels, queues and stacks). */
+  lookupAndDelete(key: K | Uint8Array): V | undefined {
+    const fd = this.#fd.value;
+    if (!mapLookupAndDeleteElem(fd, this.#encodeKey(key), this.#valBuf)) return undefined;
+    return this.#decodeValue(this.#valBuf);
+  }
+
+  /** Queue / stack / bloom filter: add a value. */
+  push(value: V | Uint8Array, flags: UpdateFlags = 'any'): void {
+    this.#requireKeyless('push');
+    mapUpdateElem(this.#fd.value, null, this.#encodeValue(value), updateFlags(flags));
+  }
+
+  /** Queue / stack: remove and return the next value, or undefined when empty. */
+  pop(): V | undefined {
+    this.#requireKeyless('pop');
+    if (!mapLookupAndDeleteElem(this.#fd.value, null, this.#valBuf)) return undefined;
+    return this.#decodeValue(this.#valBuf);
+  }
+
+  /** Queue / stack: the next value without removing it, or undefined when empty. */
+  peek(): V | undefined {
+    this.#requireKeyless('peek');
+    if (!mapLookupElem(this.#fd.value, null, this.#valBuf)) return undefined;
+    return this.#decodeValue(this.#valBuf);
+  }
+
+  /** Keys in the kernel's iteration order. */
+  *keys(): IterableIterator<K> {
+    for (const k of this.#rawKeys()) yield this.#key.decode(k) as K;
+  }
+
+  /** [key, value] pairs. An entry deleted between the two syscalls is skipped. */
+  *entries(): IterableIterator<[K, V]> {
+    const fd = this.#fd.value;
+    for (const k of this.#rawKeys()) {
+      if (!mapLookupElem(fd, k, this.#valBuf)) continue;
+      yield [this.#key.decode(k) as K, this.#decodeValue(this.#valBuf)];
+    }
+  }
+
+  *values(): IterableIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /**
+   * Every entry, read with BPF_MAP_LOOKUP_BATCH (many entries per syscall) where the kernel and map
+   * type support it, else by iteration. `batchSize` is the number of entries per syscall.
+   */
+  lookupBatch(options: { batchSize?: number } = {}): [K, V][] {
+    const r = this.#batchRead('MAP_LOOKUP_BATCH', options.batchSize ?? 256);
+    return r ?? [...this.entries()];
+  }
+
+  /** Reads and deletes every entry in batches (falls back to per-key lookup and delete). */
+  lookupAndDeleteBatch(options: { batchSize?: number } = {}): [K, V][] {
+    const r = this.#batchRead('MAP_LOOKUP_AND_DELETE_BATCH', options.batchSize ?? 256);
+    if (r) return r;
+    const out: [K, V][] = [];
+    for (const [k, v] of [...this.entries()]) {
+      if (this.delete(k as K)) out.push([k, v]);
+    }
+    return out;
+  }
+
+  /** Writes many entries with one syscall where supported. Returns the number written. */
+  updateBatch(entries: Iterable<readonly [K | Uint8Array, V | Uint8Array | V[]]>, flags: UpdateFlags = 'any'): number {
+    const fd = this.#fd.value;
+    const list = [...entries];
+    if (list.length === 0) return 0;
+    const vsize = this.#stride * this.#cpus;
+    const keys = new Uint8Array(list.length * this.keySize);
+    const values = new Uint8Array(list.length * vsize);
+    list.forEach(([k, v], i) => {
+      keys.set(this.#encodeKey(k), i * this.keySize);
+      values.set(this.#encodeValue(v), i * vsize);
+    });
+    const r = mapBatch('MAP_UPDATE_BATCH', { fd, inBatch: null, outBatch: null, keys, values, count: list.length, elemFlags: updateFlags(flags) });
+    if (r.errno === 0) return r.count;
+    if (!batchUnsupported(r.errno)) throw new BpfSyscallError(r.errno, 'bpf(BPF_MAP_UPDATE_BATCH)', `map ${this.name}`);
+    list.forEach(([k, v]) => this.update(k as K, v as V, flags));
+    return list.length;
+  }
+
+  /** Deletes many keys with one syscall where supported. Returns the number deleted. */
+  deleteBatch(keysIn: Iterable<K | Uint8Array>): number {
+    const fd = this.#fd.value;
+    const list = [...keysIn];
+    if (list.length === 0) return 0;
+    const keys = new Uint8Array(list.length * this.keySize);
+    list.forEach((k, i) => keys.set(this.#encodeKey(k), i * this.keySize));
+    const r = mapBatch('MAP_DELETE_BATCH', { fd, inBatch: null, outBatch: null, keys, values: null, count: list.length });
+    if (r.errno === 0 && !r.done) return r.count;
+    if (r.done) return r.count;
+    if (!batchUnsupported(r.errno)) throw new BpfSyscallError(r.errno, 'bpf(BPF_MAP_DELETE_BATCH)', `map ${this.name}`);
+    return list.filter((k) => this.delete(k)).length;
+  }
+
+  /** Makes the map read-only for user space from now on (programs can still write unless RDONLY_PROG). */
+  freeze(): void {
+    mapFreeze(this.#fd.value);
+  }
+
+  /** Pins the map in bpffs so it outlives this process. */
+  pin(path: string): void {
+    objPin(this.#fd.value, path);
+    this.#pinnedAt = path;
+  }
+
+  /** Removes the pin made by pin() (or the given path). */
+  unpin(path?: string): void {
+    const p = path ?? this.#pinnedAt;
+    if (!p) return;
+    try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    if (p === this.#pinnedAt) this.#pinnedAt = undefined;
+  }
+
+  get pinnedPath(): string | undefined {
+    return this.#pinnedAt;
+  }
+
+  /** What the kernel says about the map (BPF_OBJ_GET_INFO_BY_FD). */
+  info(): MapInfo {
+    return readMapInfo(this.#fd.value);
+  }
+
+  close(): void {
+    this.#fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  *#rawKeys(): Generator<Uint8Array> {
+    if (KEYLESS.has(this.type)) throw new InvalidArgumentError(`map ${this.name} is a ${this.type}: it has no keys; use pop() or peek()`);
+    const fd = this.#fd.value;
+    let prev: Uint8Array | null = null;
+    // get_next_key restarts from the first key when `prev` was deleted meanwhile; bound the walk.
+    for (let n = 0; n <= this.maxEntries * 2 + 16; n++) {
+      const next = new Uint8Array(this.keySize);
+      if (!mapGetNextKey(fd, prev, next)) return;
+      yield next;
+      prev = next;
+    }
+  }
+
+  #batchRead(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH', batchSize: number): [K, V][] | undefined {
+    const fd = this.#fd.value;
+    const vsize = this.#stride * this.#cpus;
+    let count = Math.max(1, Math.min(batchSize, this.maxEntries));
+    const token = Math.max(this.keySize, 8);
+    let inBatch: Uint8Array | null = null;
+    const outBatch = new Uint8Array(token);
+    const out: [K, V][] = [];
+    for (;;) {
+      const keys = new Uint8Array(count * this.keySize);
+      const values = new Uint8Array(count * vsize);
+      const r = mapBatch(cmd, { fd, inBatch, outBatch, keys, values, count });
+      if (r.errno === 28 /* ENOSPC: a hash bucket holds more than count */) {
+        count *= 2;
+        continue;
+      }
+      if (r.errno !== 0) {
+        if (out.length === 0 && batchUnsupported(r.errno)) return undefined;
+        throw new BpfSyscallError(r.errno, `bpf(BPF_${cmd})`, `map ${this.name}`);
+      }
+      for (let i = 0; i < r.count; i++) {
+        out.push([this.#key.decode(keys, i * this.keySize) as K, this.#decodeValue(values, i * vsize)]);
+      }
+      if (r.done) return out;
+      inBatch = outBatch.slice();
+    }
+  }
+
+  #requireKeyless(op: string): void {
+    if (!KEYLESS.has(this.type)) throw new InvalidArgumentError(`${op}() needs a queue, stack or bloom filter; map ${this.name} is a ${this.type}`);
+  }
+
+  #encodeKey(key: K | Uint8Array): Uint8Array {
+    if (this.type === 'lpm_trie' && typeof key === 'string') return lpmKey(key, this.keySize);
+    if (key instanceof Uint8Array) {
+      if (key.length !== this.keySize) throw new InvalidArgumentError(`map ${this.name}: key must be ${this.keySize} bytes, got ${key.length}`);
+      return key;
+    }
+    return this.#key.encode(key, this.#keyBuf.fill(0), 0);
+  }
+
+  #encodeValue(value: V | Uint8Array | V[]): Uint8Array {
+    if (!this.#perCpu) {
+      if (value instanceof Uint8Array && value.length !== this.valueSize) {
+        throw new InvalidArgumentError(`map ${this.name}: value must be ${this.valueSize} bytes, got ${value.length}`);
+      }
+      return this.#value.encode(value, new Uint8Array(this.valueSize), 0);
+    }
+    const total = this.#stride * this.#cpus;
+    if (value instanceof Uint8Array) {
+      if (value.length !== total) throw new InvalidArgumentError(`per-CPU map ${this.name}: raw value must be ${total} bytes (${this.#cpus} CPUs × ${this.#stride}), got ${value.length}`);
+      return value;
+    }
+    if (!Array.isArray(value) || value.length !== this.#cpus) {
+      throw new InvalidArgumentError(`per-CPU map ${this.name}: value must be an array of ${this.#cpus} values, one per possible CPU`);
+    }
+    const out = new Uint8Array(total);
+    value.forEach((v, cpu) => this.#value.encode(v, out, cpu * this.#stride));
+    return out;
+  }
+
+  #decodeValue(buf: Uint8Array, offset = 0): V {
+    if (!this.#perCpu) return this.#value.decode(buf, offset) as V;
+    const out: unknown[] = new Array(this.#cpus);
+    for (let cpu = 0; cpu < this.#cpus; cpu++) out[cpu] = this.#value.decode(buf, offset + cpu * this.#stride);
+    return out as V;
+  }
+}
+
+function pickCodec(size: number, btf: Btf | undefined, typeId: number, what: string): Codec {
+  if (btf && typeId) {
+    try { return codecFor(btf, typeId, { path: what }); } catch { /* fall back to size-based */ }
+  }
+  if (size === 1 || size === 2 || size === 4 || size === 8) return intCodec(size, false);
+  return rawCodec(size);
+}
+
+function batchUnsupported(errno: number): boolean {
+  return errno === 22 || errno === 524 || errno === 95 || errno === 38;
+}
+
+function mapCreateError(r: number, spec: MapSpec): Error {
+  const e = -r;
+  const hint =
+    e === 1 ? 'creating maps needs CAP_BPF (run as root)' :
+    e === 22 ? `the kernel refused the definition (type ${spec.type}, key ${spec.keySize} B, value ${spec.valueSize} B, max_entries ${spec.maxEntries}, flags 0x${spec.flags.toString(16)}): check sizes and flags for this map type` :
+    e === 12 ? 'out of memory: lower max_entries, or raise RLIMIT_MEMLOCK on kernels before 5.11' :
+    e === 7 ? 'a size is too large for this map type' : undefined;
+  return new BpfSyscallError(r, 'bpf(BPF_MAP_CREATE)', `create map ${spec.name}`, hint);
+}
+
+export function readMapInfo(fd: number): MapInfo {
+  const buf = new Uint8Array(88);
+  objGetInfoByFd(fd, buf);
+  const v = new DataView(buf.buffer);
+  const nameBytes = buf.subarray(24, 40);
+  const end = nameBytes.indexOf(0);
+  return {
+    type: mapTypeNames.name(v.getUint32(0, true)),
+    id: v.getUint32(4, true),
+    keySize: v.getUint32(8, true),
+    valueSize: v.getUint32(12, true),
+    maxEntries: v.getUint32(16, true),
+    flags: v.getUint32(20, true),
+    name: new TextDecoder().decode(end < 0 ? nameBytes : nameBytes.subarray(0, end)),
+    btfId: v.getUint32(64, true),
+    btfKeyTypeId: v.getUint32(68, true),
+    btfValueTypeId: v.getUint32(72, true),
+    mapExtra: v.getBigUint64(80, true),
+  };
+}

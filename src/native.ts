@@ -1,0 +1,88 @@
+/**
+ * The one module that imports the native addon. Everything else asks `native()` for the syscall
+ * interface, so unit tests (and the emulated kernel of bpfkit/testing) can install a fake with
+ * `setNative()` and run without root, a kernel, or the addon.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BpfkitError } from './errors.js';
+
+/**
+ * Pointer fields to fill just before a call, as triples [holder, byteOffset, buffer, ...]: the
+ * address of `buffer` goes at `byteOffset` of `holder` (null: the attribute buffer itself).
+ */
+export type PointerRefs = (number | ArrayBufferView | null)[];
+
+export interface NativePoller {
+  /** Start watching; events is a mask of UV_READABLE / UV_WRITABLE / UV_PRIORITIZED. */
+  start(events: number): number;
+  stop(): number;
+  /** Whether this poller keeps the event loop (and so the process) alive. */
+  ref(on: boolean): number;
+  close(): number;
+}
+
+/** Every call returns a non-negative result or a negative errno. */
+export interface Native {
+  bpf(cmd: number, attr: Uint8Array, refs?: PointerRefs): number;
+  perfEventOpen(attr: Uint8Array, refs: PointerRefs | null, pid: number, cpu: number, groupFd: number, flags: number): number;
+  ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number;
+  close(fd: number): number;
+  /** An ArrayBuffer over the mapped memory, or a negative errno. */
+  mmap(fd: number, length: number, prot: number, flags: number, offset: number): ArrayBuffer | number;
+  munmap(buffer: ArrayBuffer): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, sockaddr: Uint8Array): number;
+  connect(fd: number, sockaddr: Uint8Array): number;
+  sendto(fd: number, buf: ArrayBufferView, flags: number, sockaddr?: Uint8Array | null): number;
+  recv(fd: number, buf: ArrayBufferView, flags: number): number;
+  setsockopt(fd: number, level: number, name: number, value: ArrayBufferView): number;
+  getsockopt(fd: number, level: number, name: number, out: ArrayBufferView): number;
+  getrlimit(resource: number): [bigint, bigint] | number;
+  setrlimit(resource: number, cur: bigint, max: bigint): number;
+  strerror(errno: number): string;
+  Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+  constants: {
+    PROT_READ: number; PROT_WRITE: number; MAP_SHARED: number; PAGE_SIZE: number;
+    UV_READABLE: number; UV_WRITABLE: number; UV_PRIORITIZED: number; RLIMIT_MEMLOCK: number;
+    NR_CPUS_ONLINE: number;
+  };
+}
+
+let current: Native | undefined;
+
+function findAddon(): string | undefined {
+  // dist/src/native.js and src/native.ts both sit two levels below the package root at most.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'build', 'Release', 'bpfkit.node');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/** The syscall interface: the fake if one is installed, else the native addon (loaded once). */
+export function native(): Native {
+  if (current) return current;
+  const path = findAddon();
+  if (!path) {
+    throw new BpfkitError(
+      'ERR_BPFKIT_NO_ADDON',
+      'the bpfkit native addon is not built: run `npm rebuild bpfkit` (needs python3, make and a C compiler), ' +
+        'or install a fake with setNative() for tests that need no kernel',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  current = require(path) as Native;
+  return current;
+}
+
+/** Replace the syscall interface (tests, emulation). Returns the previous one, or undefined. */
+export function setNative(fake: Native | undefined): Native | undefined {
+  const prev = current;
+  current = fake;
+  return prev;
+}

@@ -1,0 +1,211 @@
+/**
+ * A BPF program loaded in the kernel: run it with BPF_PROG_TEST_RUN, read what the kernel says
+ * about it, pin it. Attaching lives in the link modules.
+ */
+import { BpfSyscallError, InvalidArgumentError } from './errors.js';
+import { Attr } from './sys/attr.js';
+import { getFdById, objGet, objGetInfoByFd, objPin, progTestRun } from './sys/bpf.js';
+import { progType as progTypeNames, type AttachType, type ProgType } from './sys/constants.js';
+import { FD } from './sys/fd.js';
+import { unlinkSync } from 'node:fs';
+
+export interface TestRunOptions {
+  /** Packet data in (XDP, tc, socket filter, cgroup_skb, flow dissector, ...). */
+  data?: Uint8Array;
+  /** Room for packet data out; defaults to the input size plus 256 bytes of headroom. */
+  dataSizeOut?: number;
+  /** Context in (struct __sk_buff, xdp_md, a raw tracepoint's u64 args, ...). */
+  ctx?: Uint8Array;
+  /** Room for the context out; defaults to the context's size when one is given. */
+  ctxSizeOut?: number;
+  /** Run this many times (the duration is the mean); default 1. */
+  repeat?: number;
+  /** BPF_F_TEST_* flags. */
+  flags?: number;
+  cpu?: number;
+  batchSize?: number;
+}
+
+export interface TestRunResult {
+  /** The program's return value (r0, low 32 bits). */
+  readonly retval: number;
+  /** Mean run time in nanoseconds. */
+  readonly duration: number;
+  /** Packet data after the run, when data was given. */
+  readonly data: Uint8Array | undefined;
+  /** Context after the run, when a context was given. */
+  readonly ctx: Uint8Array | undefined;
+}
+
+export interface ProgramInfo {
+  readonly type: ProgType | `unknown(${number})`;
+  readonly id: number;
+  /** The kernel's hash of the translated instructions, as hex. */
+  readonly tag: string;
+  readonly name: string;
+  readonly loadTime: bigint;
+  readonly createdByUid: number;
+  readonly mapIds: readonly number[];
+  readonly btfId: number;
+  readonly xlatedLength: number;
+  readonly jitedLength: number;
+  /** Run count and total run time; zero unless statistics are on (sysctl kernel.bpf_stats_enabled or enableStats()). */
+  readonly runCount: bigint;
+  readonly runTimeNs: bigint;
+  readonly verifiedInstructions: number;
+  readonly gplCompatible: boolean;
+}
+
+export class Program implements Disposable {
+  readonly name: string;
+  readonly type: ProgType;
+  readonly sectionName: string;
+  readonly attachType: AttachType | undefined;
+  /** What the section name says to attach to, e.g. "syscalls/sys_enter_execve". */
+  readonly attachTarget: string;
+  /** The verifier log when it was asked for with `logLevel` at load. */
+  readonly verifierLog: string;
+  readonly #fd: FD;
+  #pinnedAt: string | undefined;
+
+  constructor(fd: FD, meta: { name: string; type: ProgType; sectionName?: string; attachType?: AttachType | undefined; attachTarget?: string; verifierLog?: string }) {
+    this.#fd = fd;
+    this.name = meta.name;
+    this.type = meta.type;
+    this.sectionName = meta.sectionName ?? '';
+    this.attachType = meta.attachType;
+    this.attachTarget = meta.attachTarget ?? '';
+    this.verifierLog = meta.verifierLog ?? '';
+  }
+
+  /** Opens a program pinned in bpffs. */
+  static fromPinned(path: string): Program {
+    return Program.#fromFd(objGet(path));
+  }
+
+  /** Opens a loaded program by its kernel id. */
+  static fromId(id: number): Program {
+    return Program.#fromFd(getFdById('PROG', id));
+  }
+
+  static #fromFd(fd: FD): Program {
+    try {
+      const info = readProgramInfo(fd.value);
+      return new Program(fd, { name: info.name, type: info.type as ProgType });
+    } catch (e) {
+      fd.close();
+      throw e;
+    }
+  }
+
+  get fd(): number {
+    return this.#fd.value;
+  }
+
+  get closed(): boolean {
+    return this.#fd.closed;
+  }
+
+  /** Runs the program once (or `repeat` times) in the kernel on the given packet or context. */
+  testRun(options: TestRunOptions = {}): TestRunResult {
+    const fd = this.#fd.value;
+    const repeat = options.repeat ?? 1;
+    if (!Number.isInteger(repeat) || repeat < 0) throw new InvalidArgumentError(`repeat must be a non-negative integer, got ${repeat}`);
+    const data = options.data;
+    const dataOut = data ? new Uint8Array(options.dataSizeOut ?? data.length + 256) : null;
+    const ctxOut = options.ctx || options.ctxSizeOut ? new Uint8Array(options.ctxSizeOut ?? options.ctx!.length) : null;
+    const args = {
+      progFd: fd, dataIn: data ?? null, dataOut, ctxIn: options.ctx ?? null, ctxOut, repeat,
+      flags: options.flags ?? 0, cpu: options.cpu ?? 0, batchSize: options.batchSize ?? 0,
+    };
+    let r;
+    try {
+      r = progTestRun(args);
+    } catch (e) {
+      // ENOSPC: the program grew the packet past the room we gave; retry once with a page more.
+      if (e instanceof BpfSyscallError && e.code === 'ENOSPC' && data && options.dataSizeOut === undefined) {
+        return this.testRun({ ...options, dataSizeOut: data.length + 4096 });
+      }
+      throw e;
+    }
+    return {
+      retval: r.retval,
+      duration: r.duration,
+      data: dataOut ? dataOut.slice(0, r.dataSizeOut) : undefined,
+      ctx: ctxOut ? ctxOut.slice(0, r.ctxSizeOut) : undefined,
+    };
+  }
+
+  /** What the kernel says about the program (BPF_OBJ_GET_INFO_BY_FD). */
+  info(): ProgramInfo {
+    return readProgramInfo(this.#fd.value);
+  }
+
+  /**
+   * The instructions as the kernel holds them after verification (`bpftool prog dump xlated`),
+   * 8 bytes each. Map fds appear as the kernel rewrote them.
+   */
+  translatedInstructions(): Uint8Array {
+    const fd = this.#fd.value;
+    const first = new Uint8Array(232);
+    objGetInfoByFd(fd, first);
+    const len = new DataView(first.buffer).getUint32(20, true);
+    const insns = new Uint8Array(len);
+    objGetInfoByFd(fd, new Attr(232).u32(20, len).ptr(32, insns));
+    return insns;
+  }
+
+  pin(path: string): void {
+    objPin(this.#fd.value, path);
+    this.#pinnedAt = path;
+  }
+
+  unpin(path?: string): void {
+    const p = path ?? this.#pinnedAt;
+    if (!p) return;
+    try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    if (p === this.#pinnedAt) this.#pinnedAt = undefined;
+  }
+
+  get pinnedPath(): string | undefined {
+    return this.#pinnedAt;
+  }
+
+  close(): void {
+    this.#fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export function readProgramInfo(fd: number): ProgramInfo {
+  const probe = new Uint8Array(232);
+  objGetInfoByFd(fd, probe);
+  const pv = new DataView(probe.buffer);
+  const nrMaps = pv.getUint32(52, true);
+  const mapIds = new Uint32Array(nrMaps);
+  const attr = new Attr(232).u32(52, nrMaps).ptr(56, nrMaps ? mapIds : null);
+  objGetInfoByFd(fd, attr);
+  const buf = attr.bytes;
+  const v = attr.view;
+  const nameBytes = buf.subarray(64, 80);
+  const end = nameBytes.indexOf(0);
+  return {
+    type: progTypeNames.name(v.getUint32(0, true)),
+    id: v.getUint32(4, true),
+    tag: Buffer.from(buf.subarray(8, 16)).toString('hex'),
+    jitedLength: v.getUint32(16, true),
+    xlatedLength: v.getUint32(20, true),
+    loadTime: v.getBigUint64(40, true),
+    createdByUid: v.getUint32(48, true),
+    mapIds: [...mapIds],
+    name: new TextDecoder().decode(end < 0 ? nameBytes : nameBytes.subarray(0, end)),
+    gplCompatible: (v.getUint32(84, true) & 1) === 1,
+    btfId: v.getUint32(128, true),
+    runTimeNs: v.getBigUint64(192, true),
+    runCount: v.getBigUint64(200, true),
+    verifiedInstructions: v.getUint32(216, true),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Shared test helpers: where the built test objects live, Ethernet/IP packet builders for
+ * BPF_PROG_TEST_RUN, bpffs for pin tests, and the process's open fd count for leak checks.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/..., sources sit in test/...). */
+export const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+})();
+
+/** Path of a compiled test object, e.g. obj('maps') -> test/bpf/build/maps.bpf.o */
+export function obj(name: string): string {
+  return join(ROOT, 'test', 'bpf', 'build', `${name}.bpf.o`);
+}
+
+export function objBytes(name: string): Uint8Array {
+  return readFileSync(obj(name));
+}
+
+export const isRoot = process.getuid?.() === 0;
+/** On CI the kernel tests must run: a missing privilege is a failure there, not a skip. */
+export const onCI = process.env['CI'] === 'true' || process.env['CI'] === '1';
+
+/** Options for node:test's `test(name, kernelTest, fn)`: skip without root, except on CI. */
+export const kernelTest = { skip: !isRoot && !onCI ? 'needs root (runs on CI)' : false } as const;
+
+/** Mounts bpffs at /sys/fs/bpf if it is not mounted; returns a fresh directory for this test's pins. */
+export function bpffsDir(name: string): string {
+  const mounts = readFileSync('/proc/mounts', 'utf8');
+  if (!/ \/sys\/fs\/bpf bpf /.test(mounts)) {
+    mkdirSync('/sys/fs/bpf', { recursive: true });
+    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  }
+  const dir = join('/sys/fs/bpf', `bpfkit-test-${name}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Number of open file descriptors of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** An Ethernet frame carrying IPv4 + TCP/UDP, for XDP/tc test runs. Addresses as dotted strings. */
+export function ipv4Packet(opts: { src: string; dst: string; proto?: 'tcp' | 'udp'; sport?: number; dport?: number; payload?: Uint8Array }): Uint8Array {
+  const proto = opts.proto ?? 'tcp';
+  const l4len = proto === 'tcp' ? 20 : 8;
+  const payload = opts.payload ?? new Uint8Array(0);
+  const total = 14 + 20 + l4len + payload.length;
+  const b = new Uint8Array(Math.max(total, 60));
+  const v = new DataView(b.buffer);
+  b.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1], 0); // dst mac, src mac
+  v.setUint16(12, 0x0800); // ETH_P_IP
+  b[14] = 0x45;
+  v.setUint16(16, 20 + l4len + payload.length);
+  b[22] = 64; // ttl
+  b[23] = proto === 'tcp' ? 6 : 17;
+  b.set(opts.src.split('.').map(Number), 26);
+  b.set(opts.dst.split('.').map(Number), 30);
+  v.setUint16(34, opts.sport ?? 12345);
+  v.setUint16(36, opts.dport ?? 80);
+  if (proto === 'tcp') b[46] = 0x50; // data offset 5
+  else v.setUint16(38, 8 + payload.length);
+  b.set(payload, 14 + 20 + l4len);
+  return b;
+}
