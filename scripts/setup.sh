@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything bpfkit needs on a fresh Debian machine (run as root): the BPF toolchain from
+# Debian (clang, libbpf headers, bpftool, iproute2) and the npm dependencies, which build the native
+# addon with node-gyp against the Node headers already on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v llvm-objdump >/dev/null 2>&1 || missing+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+[ -f /usr/include/x86_64-linux-gnu/asm/types.h ] || [ -f /usr/include/asm/types.h ] || missing+=(linux-libc-dev)
+command -v bpftool >/dev/null 2>&1 || missing+=(bpftool)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or install them yourself: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node-gyp must build against the local Node headers: this machine reaches no download site.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then
+  export npm_config_nodedir=/usr
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/bpfkit.node ]; then
+  echo "setup: installing npm dependencies and building the native addon"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The `bpfkit` command. Subcommands are small modules; this file only dispatches and turns
+ * bpfkit's errors into one clear line and a non-zero exit code.
+ */
+import { BpfkitError } from '../errors.js';
+import { runDemo } from './demo.js';
+import { runInspect } from './inspect.js';
+
+const usage = `usage: bpfkit <command> [options]
+
+commands:
+  demo                 load the seeds' packet counter, run it on crafted packets, print the counts
+  inspect <object.o>   show the maps, programs and variables of a BPF object (no kernel needed)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'demo':
+      return runDemo(rest);
+    case 'inspect':
+      return runInspect(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(usage);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`bpfkit: unknown command "${cmd}"\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof BpfkitError) {
+      process.stderr.write(`bpfkit: ${e.message}\n`);
+      if (process.env['BPFKIT_DEBUG']) process.stderr.write(`${e.stack}\n`);
+    } else {
+      process.stderr.write(`bpfkit: ${(e as Error)?.stack ?? String(e)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);
