@@ -72,13 +72,27 @@ export class BpfSyscallError extends BpfkitError {
   readonly hint: string | undefined;
   constructor(errno: number, syscall: string, what?: string, hint?: string) {
     const e = errno < 0 ? errno : -errno;
-    let name = 'UNKNOWN';
-    try { name = getSystemErrorName(e); } catch { /* keep UNKNOWN */ }
+    const name = errnoName(e);
     const desc = describeErrno(name);
     super(name, `${what ? `${what}: ` : ''}${syscall} failed: ${name} (${desc})${hint ? `. ${hint}` : ''}`);
     this.errno = e;
     this.syscall = syscall;
     this.hint = hint;
+  }
+}
+
+/**
+ * The errno's name. The kernel also returns its internal ENOTSUPP (524), which libc and Node do not
+ * name; it is what BPF_PROG_TEST_RUN and others say for "not supported for this type".
+ */
+export function errnoName(errno: number): string {
+  const e = errno < 0 ? errno : -errno;
+  if (e === -524) return 'ENOTSUPP';
+  try {
+    const name = getSystemErrorName(e);
+    return name.startsWith('Unknown') ? `E${-e}` : name;
+  } catch {
+    return `E${-e}`;
   }
 }
 
@@ -125,8 +139,7 @@ export class VerifierError extends BpfkitError {
   readonly errno: number;
   constructor(program: string, errno: number, log: string, summaryOverride?: string) {
     const summary = summaryOverride ?? summarizeVerifierLog(log);
-    let name = 'UNKNOWN';
-    try { name = getSystemErrorName(errno < 0 ? errno : -errno); } catch { /* keep */ }
+    const name = errnoName(errno);
     super('ERR_BPFKIT_VERIFIER', `program ${program} rejected by the verifier (${name})${summary ? `: ${summary}` : ''}`);
     this.program = program;
     this.log = log;

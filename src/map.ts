@@ -273,11 +273,22 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (list.length === 0) return 0;
     const keys = new Uint8Array(list.length * this.keySize);
     list.forEach((k, i) => keys.set(this.#encodeKey(k), i * this.keySize));
-    const r = mapBatch('MAP_DELETE_BATCH', { fd, inBatch: null, outBatch: null, keys, values: null, count: list.length });
-    if (r.errno === 0 && !r.done) return r.count;
-    if (r.done) return r.count;
-    if (!batchUnsupported(r.errno)) throw new BpfSyscallError(r.errno, 'bpf(BPF_MAP_DELETE_BATCH)', `map ${this.name}`);
-    return list.filter((k) => this.delete(k)).length;
+    // The kernel stops at the first missing key (ENOENT, `count` = keys deleted before it): skip
+    // that key and go on with the rest, so every present key is deleted and counted.
+    let deleted = 0;
+    for (let from = 0; from < list.length;) {
+      const rest = keys.subarray(from * this.keySize);
+      const r = mapBatch('MAP_DELETE_BATCH', { fd, inBatch: null, outBatch: null, keys: rest, values: null, count: list.length - from });
+      if (r.errno === 0 && !r.done) return deleted + r.count;
+      if (r.done) {
+        deleted += r.count;
+        from += r.count + 1;
+        continue;
+      }
+      if (from > 0 || !batchUnsupported(r.errno)) throw new BpfSyscallError(r.errno, 'bpf(BPF_MAP_DELETE_BATCH)', `map ${this.name}`);
+      return list.filter((k) => this.delete(k)).length;
+    }
+    return deleted;
   }
 
   /** Makes the map read-only for user space from now on (programs can still write unless RDONLY_PROG). */

@@ -56,6 +56,9 @@ export interface ProgramInfo {
   readonly gplCompatible: boolean;
 }
 
+/** Program types whose BPF_PROG_TEST_RUN accepts only ctx_in (no data, ctx_out or repeat). */
+const CTX_IN_ONLY: ReadonlySet<string> = new Set<ProgType>(['raw_tracepoint', 'raw_tracepoint_writable', 'syscall']);
+
 export class Program implements Disposable {
   readonly name: string;
   readonly type: ProgType;
@@ -109,11 +112,13 @@ export class Program implements Disposable {
   /** Runs the program once (or `repeat` times) in the kernel on the given packet or context. */
   testRun(options: TestRunOptions = {}): TestRunResult {
     const fd = this.#fd.value;
-    const repeat = options.repeat ?? 1;
+    // raw tracepoint and syscall test runs take ctx_in only: the kernel refuses repeat and ctx_out with EINVAL.
+    const ctxInOnly = CTX_IN_ONLY.has(this.type);
+    const repeat = options.repeat ?? (ctxInOnly ? 0 : 1);
     if (!Number.isInteger(repeat) || repeat < 0) throw new InvalidArgumentError(`repeat must be a non-negative integer, got ${repeat}`);
     const data = options.data;
     const dataOut = data ? new Uint8Array(options.dataSizeOut ?? data.length + 256) : null;
-    const ctxOut = options.ctx || options.ctxSizeOut ? new Uint8Array(options.ctxSizeOut ?? options.ctx!.length) : null;
+    const ctxOut = options.ctxSizeOut || (options.ctx && !ctxInOnly) ? new Uint8Array(options.ctxSizeOut ?? options.ctx!.length) : null;
     const args = {
       progFd: fd, dataIn: data ?? null, dataOut, ctxIn: options.ctx ?? null, ctxOut, repeat,
       flags: options.flags ?? 0, cpu: options.cpu ?? 0, batchSize: options.batchSize ?? 0,

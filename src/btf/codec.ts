@@ -460,6 +460,18 @@ function anyPresent(parts: readonly Part[], obj: Obj): Part[] {
   return present;
 }
 
+/** Whether every part, written on its own into a copy of `dv`, leaves the same bytes. */
+function sameBytes(parts: readonly Part[], dv: DataView, at: number, obj: Obj): boolean {
+  let first: Uint8Array | undefined;
+  for (const p of parts) {
+    const copy = new Uint8Array(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
+    p.write(new DataView(copy.buffer), at, obj);
+    if (!first) first = copy;
+    else if (first.some((b, i) => b !== copy[i])) return false;
+  }
+  return true;
+}
+
 /**
  * The members of a struct (all written) or union (one alternative written: the members overlap,
  * so a second one would silently clobber the first).
@@ -474,7 +486,9 @@ function membersPart(parts: readonly Part[], off: number, isUnion: boolean, labe
     write: isUnion
       ? (dv, base, obj) => {
           const present = anyPresent(parts, obj);
-          if (present.length > 1) {
+          // Several members are fine when they agree byte for byte, as every decoded union does
+          // (so `update(k, lookup(k))` works); members that disagree would clobber each other.
+          if (present.length > 1 && !sameBytes(present, dv, base + off, obj)) {
             const given = present.flatMap((p) => p.names.filter((n) => getter(n)(obj) !== undefined));
             throw new FieldError(`${label} takes one member at a time, got ${given.join(', ')}`);
           }
@@ -732,7 +746,7 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       }
       if (value instanceof Uint8Array) {
         if (value.length !== size) throw new InvalidArgumentError(`expected ${size} bytes, got ${value.length}`);
-        if (out === undefined) return value.slice();
+        if (out === undefined) return new Uint8Array(value);
         out.set(value, offset);
         return out;
       }
@@ -792,13 +806,13 @@ export function rawCodec(size: number): Codec<Uint8Array> {
         const at = offset ? ` at offset ${offset}` : '';
         throw new InvalidArgumentError(`expected ${size} bytes${at}, got ${Math.max(0, bytes.length - offset)}`);
       }
-      return bytes.slice(offset, offset + size);
+      return new Uint8Array(bytes.subarray(offset, offset + size));
     },
     encode(value: Uint8Array, out?: Uint8Array, offset = 0): Uint8Array {
       if (offset !== 0) checkOffset(offset);
       if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`expected a Uint8Array of ${size} bytes, got ${describe(value)}`);
       if (value.length !== size) throw new InvalidArgumentError(`expected ${size} bytes, got ${value.length}`);
-      if (out === undefined) return value.slice();
+      if (out === undefined) return new Uint8Array(value);
       if (out.length - offset < size) {
         throw new InvalidArgumentError(`output buffer too small: need ${size} bytes at offset ${offset}, have ${Math.max(0, out.length - offset)}`);
       }

@@ -13,6 +13,8 @@ export const SHN_UNDEF = 0;
 export const SHN_ABS = 0xfff1;
 export const SHN_COMMON = 0xfff2;
 export const EM_BPF = 247;
+/** The largest zero-filled (NOBITS) section this reader materialises: 1 GiB. */
+const MAX_NOBITS = 1 << 30;
 
 export interface ElfSection {
   readonly index: number;
@@ -127,7 +129,11 @@ export class ElfFile {
 
   /** The bytes of a section (a view, not a copy). NOBITS sections are all zero. */
   data(s: ElfSection): Uint8Array {
-    if (s.type === SHT.NOBITS) return new Uint8Array(s.size);
+    if (s.type === SHT.NOBITS) {
+      // Zero-filled sections have no bytes in the file to bound them: refuse absurd sizes.
+      if (s.size > MAX_NOBITS) throw new ElfError(`section ${s.name} claims ${s.size} bytes of zeros (more than ${MAX_NOBITS}): corrupt`);
+      return new Uint8Array(s.size);
+    }
     return this.bytes.subarray(s.offset, s.offset + s.size);
   }
 

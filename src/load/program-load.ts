@@ -35,7 +35,7 @@ export function relocateMaps(spec: ProgramSpec, mapFd: (name: string) => number)
     const names = [...new Set(spec.externs.map((e) => e.name))].join(', ');
     throw new NotSupportedError(`extern symbols (${names}) in program ${spec.name}`, 'bpfkit does not resolve __kconfig / __ksym externs yet');
   }
-  const insns = new Insns(spec.instructions.slice());
+  const insns = new Insns(new Uint8Array(spec.instructions));
   for (const ref of spec.references) {
     const fd = mapFd(ref.map);
     if (ref.kind === 'map') {

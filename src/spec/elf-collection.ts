@@ -7,7 +7,7 @@
 import { Btf } from '../btf/btf.js';
 import { parseBtfExt } from '../btf/ext.js';
 import type { BtfDatasec, BtfExt, BtfStruct, BtfType, CoreRelo, FuncInfo, LineInfo } from '../btf/types.js';
-import { SpecError } from '../errors.js';
+import { ElfError, SpecError } from '../errors.js';
 import { ElfFile, EM_BPF, SHF, SHN_UNDEF, SHT, STT, type ElfSection, type ElfSymbol } from '../elf/reader.js';
 import { INSN_SIZE, Insns, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC } from '../asm/insn.js';
 import {
@@ -55,6 +55,8 @@ type Target =
   | { kind: 'extern'; name: string };
 
 const DATA_SECTION = /^\.(data|rodata|bss)(\..*)?$/;
+/** Largest NOBITS section accepted: 1 GiB, far above any map value the kernel allows (KMALLOC_MAX_SIZE). */
+const MAX_NOBITS_SIZE = 1 << 30;
 
 export function parseObject(bytes: Uint8Array): ParsedObject {
   const elf = ElfFile.parse(bytes);
@@ -63,6 +65,12 @@ export function parseObject(bytes: Uint8Array): ParsedObject {
   }
   if (!elf.littleEndian) {
     throw new SpecError('the object is big-endian but this host is little-endian: compile with -target bpfel (or -target bpf on this host)');
+  }
+  for (const s of elf.sections) {
+    // NOBITS sections (.bss) occupy no file bytes, so their size is unchecked: reading one allocates it.
+    if (s.type === SHT.NOBITS && s.size > MAX_NOBITS_SIZE) {
+      throw new ElfError(`section ${s.name || s.index} claims ${s.size} bytes of zero-initialised data, more than the ${MAX_NOBITS_SIZE} bytes a BPF object can use: corrupt object?`);
+    }
   }
   return new ObjectReader(elf).read();
 }
@@ -125,7 +133,8 @@ class ObjectReader {
     const s = this.#elf.section('version');
     if (!s) return 0;
     if (s.size !== 4) throw new SpecError(`section "version" is ${s.size} bytes, expected 4`);
-    return new DataView(this.#elf.data(s).slice().buffer).getUint32(0, true);
+    const d = this.#elf.data(s);
+    return new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true);
   }
 
   // ---- maps -------------------------------------------------------------------------------
@@ -266,7 +275,8 @@ class ObjectReader {
         flags: rodata ? BPF_F_RDONLY_PROG | BPF_F_MMAPABLE : BPF_F_MMAPABLE,
         numaNode: 0, mapExtra: 0n, pinning: 'none', btf: datasec ? btf : undefined, keyTypeId: 0,
         valueTypeId: datasec ? datasec.id : 0, innerMap: undefined, contents: [],
-        data: this.#elf.data(sec).slice(), freeze: rodata, section: sec.name,
+        // new Uint8Array(view) copies; Buffer#slice (the object is often a Buffer) would not.
+        data: new Uint8Array(this.#elf.data(sec)), freeze: rodata, section: sec.name,
       };
       this.#addMap(spec);
       this.#dataMaps.set(sec.index, sec.name);
@@ -296,10 +306,13 @@ class ObjectReader {
       const insns = new Insns(elf.data(target));
       const byInsn = new Map<number, Target>();
       for (const r of elf.relocations(rel)) {
-        if (r.offset % INSN_SIZE !== 0 || r.offset >= target.size) {
+        if (r.offset % INSN_SIZE !== 0 || r.offset + INSN_SIZE > target.size) {
           throw new SpecError(`relocation at offset ${r.offset} of ${target.name} is not on an instruction`);
         }
         const i = r.offset / INSN_SIZE;
+        if (insns.isLdImm64(i) && r.offset + 2 * INSN_SIZE > target.size) {
+          throw new SpecError(`relocation at offset ${r.offset} of ${target.name}: ld_imm64 cut off by the end of the section`);
+        }
         const sym = this.#symbols[r.symbol];
         if (!sym) throw new SpecError(`relocation in ${target.name} refers to missing symbol ${r.symbol}`);
         byInsn.set(i, this.#relocTarget(target, insns, i, sym));

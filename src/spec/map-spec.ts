@@ -46,6 +46,6 @@ export function copyMapSpec(m: MapSpec): MapSpec {
     ...m,
     innerMap: m.innerMap ? copyMapSpec(m.innerMap) : undefined,
     contents: m.contents.map((c) => ({ ...c })),
-    data: m.data ? m.data.slice() : undefined,
+    data: m.data ? new Uint8Array(m.data) : undefined,
   };
 }

@@ -55,5 +55,5 @@ export interface ProgramSpec {
 }
 
 export function copyProgramSpec(p: ProgramSpec): ProgramSpec {
-  return { ...p, instructions: p.instructions.slice() };
+  return { ...p, instructions: new Uint8Array(p.instructions) };
 }
