@@ -20,6 +20,12 @@ import { unlinkSync } from 'node:fs';
 
 export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
 
+/**
+ * What a key may be given as: the decoded shape, raw bytes, or for LPM tries a CIDR string
+ * ("10.0.0.0/8", "2001:db8::/32", or a bare address for a full-length prefix).
+ */
+export type KeyIn<K> = K | Uint8Array | string;
+
 const PER_CPU = new Set<MapType>(['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage']);
 /** Maps with no key: values are pushed and popped. */
 const KEYLESS = new Set<MapType>(['queue', 'stack', 'bloom_filter']);
@@ -152,7 +158,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** The value, or undefined when the key is absent. Per-CPU maps give one value per possible CPU. */
-  lookup(key: K | Uint8Array): V | undefined {
+  lookup(key: KeyIn<K>): V | undefined {
     const fd = this.#fd.value;
     const k = this.#encodeKey(key);
     if (!mapLookupElem(fd, k, this.#valBuf)) return undefined;
@@ -160,26 +166,26 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** The raw value bytes (all CPUs' slots for per-CPU maps), or undefined when absent. */
-  lookupBytes(key: K | Uint8Array): Uint8Array | undefined {
+  lookupBytes(key: KeyIn<K>): Uint8Array | undefined {
     const k = this.#encodeKey(key);
     const out = new Uint8Array(this.#stride * this.#cpus);
     return mapLookupElem(this.#fd.value, k, out) ? out : undefined;
   }
 
   /** Creates or replaces an entry. flags: 'any' (default), 'noexist' (fail if present), 'exist' (fail if absent). */
-  update(key: K | Uint8Array, value: V | Uint8Array | V[], flags: UpdateFlags = 'any'): void {
+  update(key: KeyIn<K>, value: V | Uint8Array | V[], flags: UpdateFlags = 'any'): void {
     const fd = this.#fd.value;
     mapUpdateElem(fd, this.#encodeKey(key), this.#encodeValue(value), updateFlags(flags));
   }
 
   /** True when an entry was deleted, false when there was none. */
-  delete(key: K | Uint8Array): boolean {
+  delete(key: KeyIn<K>): boolean {
     const fd = this.#fd.value;
     return mapDeleteElem(fd, this.#encodeKey(key));
   }
 
   /** Removes and returns an entry (hash maps on newer kernels, queues and stacks). */
-  lookupAndDelete(key: K | Uint8Array): V | undefined {
+  lookupAndDelete(key: KeyIn<K>): V | undefined {
     const fd = this.#fd.value;
     if (!mapLookupAndDeleteElem(fd, this.#encodeKey(key), this.#valBuf)) return undefined;
     return this.#decodeValue(this.#valBuf);
@@ -248,7 +254,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** Writes many entries with one syscall where supported. Returns the number written. */
-  updateBatch(entries: Iterable<readonly [K | Uint8Array, V | Uint8Array | V[]]>, flags: UpdateFlags = 'any'): number {
+  updateBatch(entries: Iterable<readonly [KeyIn<K>, V | Uint8Array | V[]]>, flags: UpdateFlags = 'any'): number {
     const fd = this.#fd.value;
     const list = [...entries];
     if (list.length === 0) return 0;
@@ -267,7 +273,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** Deletes many keys with one syscall where supported. Returns the number deleted. */
-  deleteBatch(keysIn: Iterable<K | Uint8Array>): number {
+  deleteBatch(keysIn: Iterable<KeyIn<K>>): number {
     const fd = this.#fd.value;
     const list = [...keysIn];
     if (list.length === 0) return 0;
@@ -372,7 +378,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (!KEYLESS.has(this.type)) throw new InvalidArgumentError(`${op}() needs a queue, stack or bloom filter; map ${this.name} is a ${this.type}`);
   }
 
-  #encodeKey(key: K | Uint8Array): Uint8Array {
+  #encodeKey(key: KeyIn<K>): Uint8Array {
     if (this.type === 'lpm_trie' && typeof key === 'string') return lpmKey(key, this.keySize);
     if (key instanceof Uint8Array) {
       if (key.length !== this.keySize) throw new InvalidArgumentError(`map ${this.name}: key must be ${this.keySize} bytes, got ${key.length}`);
