@@ -13,6 +13,8 @@ import { loadBtf } from './load/btf-load.js';
 import { loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
 import type { Program } from './program.js';
+import type { AttachOptions } from './link/attach.js';
+import type { Link } from './link/link.js';
 import { raiseMemlockLimit } from './rlimit.js';
 import { possibleCpus } from './cpus.js';
 import type { FD } from './sys/fd.js';
@@ -144,6 +146,24 @@ export class Collection implements Disposable {
       for (const p of programs.values()) p.close();
       for (const m of owned) m.close();
       btfFd?.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Attaches every loaded program by its section name (see Program.attach). On a failure the links
+   * made so far are closed and the error is thrown. `skip` names programs to leave unattached.
+   */
+  attachAll(options: AttachOptions & { skip?: readonly string[] } = {}): Link[] {
+    const links: Link[] = [];
+    try {
+      for (const p of this.programs.values()) {
+        if (options.skip?.includes(p.name)) continue;
+        links.push(p.attach(options));
+      }
+      return links;
+    } catch (e) {
+      for (const l of links) l.close();
       throw e;
     }
   }

@@ -18,3 +18,16 @@ export { enableStats } from './stats.js';
 export { setNative, type Native } from './native.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
+export {
+  Link, FdLink, PerfEventLink, DetachLink, LinkSet, type LinkInfo, type PerfAttachOptions,
+} from './link/link.js';
+export { attach, type AttachOptions } from './link/attach.js';
+export { attachTracepoint, type TracepointOptions } from './link/tracepoint.js';
+export { attachRawTracepoint, attachTracing, type RawTracepointOptions } from './link/raw-tracepoint.js';
+export { attachKprobe, attachKsyscall, kprobeSupport, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
+export { attachUprobe, resolveBinaryPath, symbolFileOffset, type UprobeOptions } from './link/uprobe.js';
+export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';
+export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
+export { attachCgroup, type CgroupOptions } from './link/cgroup.js';
+export { attachSocketFilter } from './link/socket-filter.js';
+export { attachPerfEvent, type PerfEventOptions, type SoftwareEvent, type HardwareEvent } from './link/perf-event.js';

@@ -8,6 +8,8 @@ import { getFdById, objGet, objGetInfoByFd, objPin, progTestRun } from './sys/bp
 import { progType as progTypeNames, type AttachType, type ProgType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
 import { unlinkSync } from 'node:fs';
+import { attach, type AttachOptions } from './link/attach.js';
+import type { Link } from './link/link.js';
 
 export interface TestRunOptions {
   /** Packet data in (XDP, tc, socket filter, cgroup_skb, flow dissector, ...). */
@@ -158,6 +160,15 @@ export class Program implements Disposable {
     const insns = new Uint8Array(len);
     objGetInfoByFd(fd, new Attr(232).u32(20, len).ptr(32, insns));
     return insns;
+  }
+
+  /**
+   * Attaches the program where its section name says (`tracepoint/syscalls/sys_enter_execve`,
+   * `xdp`, `uprobe/PATH:SYMBOL`, ...), taking what the section cannot say (interface, cgroup,
+   * socket, pid, binary) from `options`. Closing the returned link detaches it.
+   */
+  attach(options: AttachOptions = {}): Link {
+    return attach(this, options);
   }
 
   pin(path: string): void {

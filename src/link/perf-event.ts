@@ -1,0 +1,91 @@
+/**
+ * perf_event programs: sampling events (a CPU clock, hardware counters) opened on every online CPU
+ * (or one), each with the program attached. The result is a LinkSet of PerfEventLinks.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { onlineCpus } from '../cpus.js';
+import type { Program } from '../program.js';
+import { attachPerfEventFd, LinkSet, requireProgramType, type Link, type PerfEventLink } from './link.js';
+import { perfEventAttr, perfEventOpen, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from './perf-attr.js';
+
+/** PERF_COUNT_SW_* (uapi linux/perf_event.h). */
+export const SOFTWARE_EVENTS = {
+  'cpu-clock': 0, 'task-clock': 1, 'page-faults': 2, 'context-switches': 3, 'cpu-migrations': 4,
+  'page-faults-min': 5, 'page-faults-maj': 6, 'alignment-faults': 7, 'emulation-faults': 8, dummy: 9, 'bpf-output': 10,
+  'cgroup-switches': 11,
+} as const;
+
+/** PERF_COUNT_HW_*. */
+export const HARDWARE_EVENTS = {
+  'cpu-cycles': 0, instructions: 1, 'cache-references': 2, 'cache-misses': 3, 'branch-instructions': 4,
+  'branch-misses': 5, 'bus-cycles': 6, 'stalled-cycles-frontend': 7, 'stalled-cycles-backend': 8, 'ref-cpu-cycles': 9,
+} as const;
+
+export type SoftwareEvent = keyof typeof SOFTWARE_EVENTS;
+export type HardwareEvent = keyof typeof HARDWARE_EVENTS;
+
+export interface PerfEventOptions {
+  /** 'software', 'hardware', or a raw perf type number (e.g. a PMU's from sysfs). */
+  type: 'software' | 'hardware' | number;
+  /** The event: a name of SOFTWARE_EVENTS / HARDWARE_EVENTS, or the raw config number. */
+  config: SoftwareEvent | HardwareEvent | number | bigint;
+  /** Run the program every this many events (e.g. ns of cpu-clock)... */
+  samplePeriod?: number | bigint;
+  /** ...or this many times a second. One of the two; default frequency 99. */
+  frequency?: number;
+  /** One CPU; default every online CPU (or, with a pid, wherever that process runs). */
+  cpu?: number;
+  /** Only this process (default -1: every process on the CPU). */
+  pid?: number;
+  /** bpf_cookie for bpf_get_attach_cookie() (5.15+). */
+  cookie?: bigint;
+}
+
+function typeAndConfig(o: PerfEventOptions): { type: number; config: bigint; label: string } {
+  let type: number;
+  if (o.type === 'software') type = PERF_TYPE_SOFTWARE;
+  else if (o.type === 'hardware') type = PERF_TYPE_HARDWARE;
+  else if (typeof o.type === 'number' && Number.isInteger(o.type) && o.type >= 0) type = o.type;
+  else throw new InvalidArgumentError(`perf event type must be 'software', 'hardware' or a perf type number, got ${String(o.type)}`);
+  let config: bigint;
+  if (typeof o.config === 'string') {
+    const table: Record<string, number> = type === PERF_TYPE_SOFTWARE ? SOFTWARE_EVENTS : type === PERF_TYPE_HARDWARE ? HARDWARE_EVENTS : {};
+    const n = table[o.config];
+    if (n === undefined) throw new InvalidArgumentError(`unknown ${o.type} perf event "${o.config}"; known: ${Object.keys(table).join(', ') || '(give a number)'}`);
+    config = BigInt(n);
+  } else {
+    config = BigInt(o.config);
+  }
+  return { type, config, label: `${o.type} event ${String(o.config)}` };
+}
+
+/** Attaches a perf_event program to a sampling event on every online CPU (or the given one). */
+export function attachPerfEvent(prog: Program, options: PerfEventOptions): Link {
+  requireProgramType(prog, ['perf_event'], 'attachPerfEvent');
+  const { type, config, label } = typeAndConfig(options);
+  if (options.samplePeriod !== undefined && options.frequency !== undefined) {
+    throw new InvalidArgumentError('give samplePeriod or frequency, not both');
+  }
+  const sampling = options.samplePeriod !== undefined
+    ? { samplePeriod: options.samplePeriod }
+    : { sampleFreq: options.frequency ?? 99 };
+  const pid = options.pid ?? -1;
+  // A process is followed on whatever CPU it runs (cpu -1); otherwise one event per CPU.
+  const cpus = options.cpu !== undefined ? [options.cpu] : pid !== -1 ? [-1] : onlineCpus();
+  const perfOpts = options.cookie !== undefined ? { cookie: options.cookie } : {};
+  const links: PerfEventLink[] = [];
+  try {
+    for (const cpu of cpus) {
+      const attr = perfEventAttr({ type, config, ...sampling });
+      const perf = perfEventOpen(attr, pid, cpu, `${label} on CPU ${cpu}`);
+      links.push(attachPerfEventFd(prog, perf, 'perf_event', perfOpts));
+    }
+  } catch (e) {
+    for (const l of links) {
+      try { l.close(); } catch { /* keep the first error */ }
+    }
+    throw e;
+  }
+  if (links.length === 1 && (options.cpu !== undefined || pid !== -1)) return links[0]!;
+  return new LinkSet('perf_event', links);
+}

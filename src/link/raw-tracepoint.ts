@@ -1,0 +1,46 @@
+/**
+ * Raw tracepoints (`SEC("raw_tracepoint/<name>")`) and the BTF-typed programs whose target was
+ * fixed at load (tp_btf, fentry, fexit, fmod_ret, lsm): BPF_RAW_TRACEPOINT_OPEN gives a bpf_link.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Program } from '../program.js';
+import { FD } from '../sys/fd.js';
+import { FdLink, requireProgramType } from './link.js';
+import { check, rawTracepointOpenRaw } from './sys.js';
+
+export interface RawTracepointOptions {
+  /** bpf_cookie for bpf_get_attach_cookie() (6.10+). */
+  cookie?: bigint;
+}
+
+/**
+ * Attaches a raw tracepoint program to the named tracepoint (e.g. "sys_enter"). A null name is for
+ * tp_btf programs, whose tracepoint was named at load.
+ */
+export function attachRawTracepoint(prog: Program, name: string | null, options: RawTracepointOptions = {}): FdLink {
+  if (name === null) return attachTracing(prog, options);
+  requireProgramType(prog, ['raw_tracepoint', 'raw_tracepoint_writable'], 'attachRawTracepoint');
+  if (name === '' || name.includes('/')) {
+    throw new InvalidArgumentError(`bad raw tracepoint name "${name}": give the bare tracepoint name, e.g. "sys_enter" or "sched_switch"`);
+  }
+  const r = rawTracepointOpenRaw(name, prog.fd, options.cookie);
+  check(r, 'bpf(BPF_RAW_TRACEPOINT_OPEN)', `attach ${prog.name || 'program'} to raw tracepoint ${name}`, (e) =>
+    e === 2 ? `the kernel has no tracepoint named ${name} (see available_events in tracefs)` :
+    e === 1 ? 'attaching raw tracepoints needs CAP_BPF and CAP_PERFMON (run as root)' :
+    e === 22 && options.cookie !== undefined ? 'raw tracepoint cookies need Linux 6.10 or later' : undefined);
+  return new FdLink(new FD(r, `raw tracepoint ${name} link`), 'raw_tracepoint');
+}
+
+/**
+ * Attaches a program whose target was fixed at load through its BTF id: tp_btf, fentry, fexit,
+ * fmod_ret, lsm (BPF_RAW_TRACEPOINT_OPEN without a name).
+ */
+export function attachTracing(prog: Program, options: RawTracepointOptions = {}): FdLink {
+  requireProgramType(prog, ['tracing', 'lsm', 'ext'], 'attachTracing');
+  const r = rawTracepointOpenRaw(null, prog.fd, options.cookie);
+  check(r, 'bpf(BPF_RAW_TRACEPOINT_OPEN)', `attach ${prog.name || 'program'} (${prog.sectionName || prog.type})`, (e) =>
+    e === 1 ? 'attaching needs CAP_BPF and CAP_PERFMON (run as root)' :
+    e === 22 ? 'the program was not loaded with an attach target (tp_btf/fentry/fexit/lsm sections name it)' :
+    e === 524 || e === 95 ? 'the kernel cannot attach this kind of tracing program (missing BPF trampoline support?)' : undefined);
+  return new FdLink(new FD(r, `${prog.type} link`), 'tracing');
+}

@@ -1,0 +1,177 @@
+/**
+ * Attribute layouts of the bpf() commands that attach programs: BPF_LINK_CREATE, BPF_LINK_UPDATE,
+ * BPF_LINK_DETACH, BPF_RAW_TRACEPOINT_OPEN, BPF_PROG_ATTACH / BPF_PROG_DETACH, and the
+ * `struct bpf_link_info` that BPF_OBJ_GET_INFO_BY_FD fills for a link. Offsets follow
+ * `union bpf_attr` and `struct bpf_link_info` in uapi linux/bpf.h.
+ */
+import { BpfSyscallError } from '../errors.js';
+import { Attr, cstr } from '../sys/attr.js';
+import { bpfCall, bpfRaw, objGetInfoByFd } from '../sys/bpf.js';
+import { attachType as attachTypeNames, linkType as linkTypeNames, type AttachType, type LinkType } from '../sys/constants.js';
+
+export interface LinkCreateArgs {
+  progFd: number;
+  /** target_fd or target_ifindex (0 for perf-event-less kinds that take none). */
+  target: number;
+  attachType: AttachType;
+  flags?: number;
+  /** perf_event.bpf_cookie (attach type perf_event). */
+  perfEventCookie?: bigint;
+  /** tcx / netkit: relative_fd or relative_id, and expected_revision. */
+  relative?: number;
+  expectedRevision?: bigint;
+  /** target_btf_id (freplace, and tracing links on newer kernels). */
+  targetBtfId?: number;
+}
+
+/** Size of the link_create part of union bpf_attr we fill (up to the uprobe_multi members). */
+const LINK_CREATE_SIZE = 64;
+
+/** BPF_LINK_CREATE: a link fd, or a negative errno. */
+export function linkCreateRaw(a: LinkCreateArgs): number {
+  const attr = new Attr(LINK_CREATE_SIZE)
+    .u32(0, a.progFd)
+    .u32(4, a.target)
+    .u32(8, attachTypeNames.number(a.attachType))
+    .u32(12, a.flags ?? 0);
+  if (a.perfEventCookie !== undefined) attr.u64(16, a.perfEventCookie);
+  if (a.relative !== undefined) attr.u32(16, a.relative);
+  if (a.expectedRevision !== undefined) attr.u64(24, a.expectedRevision);
+  if (a.targetBtfId !== undefined) attr.u32(16, a.targetBtfId);
+  return bpfRaw('LINK_CREATE', attr);
+}
+
+/** BPF_LINK_UPDATE: swap the program of a link (old_prog_fd given: only if it is still that one). */
+export function linkUpdate(linkFd: number, newProgFd: number, oldProgFd?: number): void {
+  const BPF_F_REPLACE = 1 << 2;
+  const attr = new Attr(16).u32(0, linkFd).u32(4, newProgFd);
+  if (oldProgFd !== undefined) attr.u32(8, BPF_F_REPLACE).u32(12, oldProgFd);
+  bpfCall('LINK_UPDATE', attr, 'update link', (e) =>
+    e === 1 ? 'the link holds another program than the one given as old, or the link is pinned read-only' :
+    e === 22 ? 'the new program does not have the type and attach type of the link' :
+    e === 95 || e === 524 ? 'this kind of link cannot swap programs' : undefined);
+}
+
+/** BPF_LINK_DETACH: detach the program while keeping the link fd (5.9+). Negative errno on failure. */
+export function linkDetachRaw(linkFd: number): number {
+  return bpfRaw('LINK_DETACH', new Attr(4).u32(0, linkFd));
+}
+
+/**
+ * BPF_RAW_TRACEPOINT_OPEN: name null for BTF-typed programs (tp_btf, fentry, fexit, fmod_ret,
+ * lsm), whose target was fixed at load. A link fd, or a negative errno.
+ */
+export function rawTracepointOpenRaw(name: string | null, progFd: number, cookie?: bigint): number {
+  const attr = new Attr(cookie !== undefined ? 24 : 16).ptr(0, name === null ? null : cstr(name)).u32(8, progFd);
+  if (cookie !== undefined) attr.u64(16, cookie);
+  return bpfRaw('RAW_TRACEPOINT_OPEN', attr);
+}
+
+export interface ProgAttachArgs {
+  targetFd: number;
+  progFd: number;
+  attachType: AttachType;
+  flags?: number;
+  replaceFd?: number;
+}
+
+/** BPF_PROG_ATTACH: 0, or a negative errno. */
+export function progAttachRaw(a: ProgAttachArgs): number {
+  const attr = new Attr(20)
+    .u32(0, a.targetFd).u32(4, a.progFd).u32(8, attachTypeNames.number(a.attachType))
+    .u32(12, a.flags ?? 0).u32(16, a.replaceFd ?? 0);
+  return bpfRaw('PROG_ATTACH', attr);
+}
+
+/** BPF_PROG_DETACH: 0, or a negative errno. */
+export function progDetachRaw(targetFd: number, progFd: number, attachType: AttachType): number {
+  const attr = new Attr(20).u32(0, targetFd).u32(4, progFd).u32(8, attachTypeNames.number(attachType));
+  return bpfRaw('PROG_DETACH', attr);
+}
+
+/** Flags of BPF_PROG_ATTACH. */
+export const BPF_F_ALLOW_OVERRIDE = 1 << 0;
+export const BPF_F_ALLOW_MULTI = 1 << 1;
+export const BPF_F_REPLACE = 1 << 2;
+
+/** enum bpf_perf_event_type, for perf_event link info. */
+const PERF_EVENT_KINDS = ['unspec', 'uprobe', 'uretprobe', 'kprobe', 'kretprobe', 'tracepoint', 'event'] as const;
+export type PerfEventKind = (typeof PERF_EVENT_KINDS)[number];
+
+/** What BPF_OBJ_GET_INFO_BY_FD reports for a bpf_link, with the members of its type's union. */
+export interface RawLinkInfo {
+  type: LinkType | `unknown(${number})`;
+  id: number;
+  progId: number;
+  attachType?: AttachType | `unknown(${number})`;
+  ifindex?: number;
+  cgroupId?: bigint;
+  tracepoint?: string;
+  perfEvent?: PerfEventKind | `unknown(${number})`;
+  netnsIno?: number;
+  targetObjId?: number;
+  targetBtfId?: number;
+}
+
+/** Room for struct bpf_link_info of current kernels (the largest union member is under 64 bytes). */
+const LINK_INFO_SIZE = 96;
+
+/** Reads struct bpf_link_info of a link fd. */
+export function readLinkInfo(fd: number): RawLinkInfo {
+  const first = new Uint8Array(LINK_INFO_SIZE);
+  objGetInfoByFd(fd, first);
+  const v = new DataView(first.buffer);
+  const typeNum = v.getUint32(0, true);
+  const type = linkTypeNames.name(typeNum);
+  const out: RawLinkInfo = { type, id: v.getUint32(4, true), progId: v.getUint32(8, true) };
+  switch (type) {
+    case 'raw_tracepoint': {
+      // A second call with a buffer for the name (tp_name at 16, tp_name_len at 24).
+      const name = new Uint8Array(256);
+      const attr = new Attr(LINK_INFO_SIZE).ptr(16, name).u32(24, name.byteLength);
+      try {
+        objGetInfoByFd(fd, attr);
+        const end = name.indexOf(0);
+        out.tracepoint = new TextDecoder().decode(name.subarray(0, end < 0 ? name.length : end));
+      } catch {
+        /* the name is a nicety; leave it out */
+      }
+      break;
+    }
+    case 'tracing':
+      out.attachType = attachTypeNames.name(v.getUint32(16, true));
+      out.targetObjId = v.getUint32(20, true);
+      out.targetBtfId = v.getUint32(24, true);
+      break;
+    case 'cgroup':
+      out.cgroupId = v.getBigUint64(16, true);
+      out.attachType = attachTypeNames.name(v.getUint32(24, true));
+      break;
+    case 'netns':
+      out.netnsIno = v.getUint32(16, true);
+      out.attachType = attachTypeNames.name(v.getUint32(20, true));
+      break;
+    case 'xdp':
+      out.ifindex = v.getUint32(16, true);
+      break;
+    case 'tcx':
+    case 'netkit':
+      out.ifindex = v.getUint32(16, true);
+      out.attachType = attachTypeNames.name(v.getUint32(20, true));
+      break;
+    case 'perf_event': {
+      const k = v.getUint32(16, true);
+      out.perfEvent = PERF_EVENT_KINDS[k] ?? `unknown(${k})`;
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Throws the failure of a raw call as BpfSyscallError. */
+export function check(r: number, cmd: string, what: string, hint?: (errno: number) => string | undefined): number {
+  if (r < 0) throw new BpfSyscallError(r, cmd, what, hint?.(-r));
+  return r;
+}

@@ -1,0 +1,24 @@
+/**
+ * Tracepoints (`SEC("tracepoint/<category>/<name>")`): a perf event of type PERF_TYPE_TRACEPOINT
+ * whose config is the tracepoint's id from tracefs, with the program attached to it.
+ */
+import type { Program } from '../program.js';
+import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
+import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf-attr.js';
+import { tracepointId } from './tracefs.js';
+
+export interface TracepointOptions {
+  /** bpf_cookie for bpf_get_attach_cookie() (5.15+). */
+  cookie?: bigint;
+}
+
+/** Attaches a tracepoint program to <category>/<name>, e.g. ('syscalls', 'sys_enter_execve'). */
+export function attachTracepoint(prog: Program, category: string, name: string, options: TracepointOptions = {}): PerfEventLink {
+  // kprobe and perf_event programs may run on tracepoints too, as libbpf allows.
+  requireProgramType(prog, ['tracepoint', 'kprobe', 'perf_event'], 'attachTracepoint');
+  const id = tracepointId(category, name);
+  const attr = perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: id, samplePeriod: 1, wakeupEvents: 1 });
+  // pid -1, cpu 0: one event for the whole system (the program runs on every CPU).
+  const perf = perfEventOpen(attr, -1, 0, `tracepoint ${category}/${name}`);
+  return attachPerfEventFd(prog, perf, 'tracepoint', options.cookie !== undefined ? { cookie: options.cookie } : {});
+}

@@ -1,0 +1,168 @@
+/**
+ * uprobes and uretprobes (`SEC("uprobe/<binary>:<function>")`): through the uprobe PMU
+ * (perf_event_open with config1 = path, config2 = file offset), or a tracefs uprobe_events entry on
+ * kernels without the PMU. A function name is turned into a file offset with the binary's ELF
+ * symbol tables (.symtab, then .dynsym) and the section that holds it.
+ */
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
+import { ElfFile, SHN_ABS, SHN_UNDEF, STT, type ElfSymbol } from '../elf/reader.js';
+import type { Program } from '../program.js';
+import { cstr } from '../sys/attr.js';
+import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
+import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf-attr.js';
+import { pmuConfigShift, pmuType } from './pmu.js';
+import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
+
+export interface UprobeOptions {
+  /** Attach at function return (uretprobe). */
+  retprobe?: boolean;
+  /** Only this process (default: every process that runs the binary). */
+  pid?: number;
+  /** Bytes added to the symbol's offset. */
+  offset?: number;
+  /** File offset of a USDT semaphore the kernel increments while attached (4.20+). */
+  refCtrOffset?: number;
+  /** bpf_cookie for bpf_get_attach_cookie() (5.15+). */
+  cookie?: bigint;
+}
+
+const STT_GNU_IFUNC = 10;
+
+function isExecutableFile(p: string): boolean {
+  try {
+    if (!statSync(p).isFile()) return false;
+    accessSync(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const LIB_DIRS = ['/lib64', '/usr/lib64', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib', '/usr/lib', '/usr/local/lib'];
+
+/**
+ * The absolute path of a binary: a path with a '/' as given (made absolute), a bare program name
+ * looked up in PATH, a bare library name ("libc.so.6") in LD_LIBRARY_PATH and the usual lib dirs.
+ */
+export function resolveBinaryPath(binary: string): string {
+  if (!binary) throw new InvalidArgumentError('uprobe: the binary path is empty');
+  if (binary.includes('/')) {
+    const p = isAbsolute(binary) ? binary : resolve(binary);
+    if (!isFile(p)) throw new InvalidArgumentError(`uprobe: ${p} does not exist or is not a regular file`);
+    return p;
+  }
+  const isLib = /\.so(\.|$)/.test(binary);
+  const dirs = isLib
+    ? [...(process.env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter(Boolean), ...LIB_DIRS]
+    : (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter(Boolean);
+  for (const d of dirs) {
+    const p = join(d, binary);
+    if (isLib ? isFile(p) : isExecutableFile(p)) return isAbsolute(p) ? p : resolve(p);
+  }
+  throw new InvalidArgumentError(`uprobe: ${binary} was not found in ${isLib ? 'LD_LIBRARY_PATH or the library directories' : 'PATH'} (${dirs.join(':')})`);
+}
+
+/** The file offset of a function symbol in an ELF binary (for the uprobe PMU's config2). */
+export function symbolFileOffset(binaryPath: string, symbol: string): number {
+  let elf: ElfFile;
+  try {
+    elf = ElfFile.parse(readFileSync(binaryPath));
+  } catch (e) {
+    if (e instanceof ElfError) throw new InvalidArgumentError(`uprobe: ${binaryPath} is not a usable ELF binary: ${e.message}`);
+    throw e;
+  }
+  const defined = (s: ElfSymbol) =>
+    s.name === symbol && s.shndx !== SHN_UNDEF && s.shndx !== SHN_ABS && s.value !== 0 &&
+    (s.type === STT.FUNC || s.type === STT_GNU_IFUNC || s.type === STT.NOTYPE);
+  let sym: ElfSymbol | undefined;
+  for (const table of ['symtab', 'dynsym'] as const) {
+    const found = elf.symbols(table).filter(defined);
+    // Prefer a function over a bare label of the same name.
+    sym = found.find((s) => s.type !== STT.NOTYPE) ?? found[0];
+    if (sym) break;
+  }
+  if (!sym) {
+    const all = [...elf.symbols('symtab'), ...elf.symbols('dynsym')].filter((s) => s.type === STT.FUNC && s.shndx !== SHN_UNDEF);
+    const near = all.filter((s) => s.name.includes(symbol) || (s.name.length > 3 && symbol.includes(s.name))).slice(0, 5).map((s) => s.name);
+    const stripped = elf.symbols('symtab').length === 0 ? ' (the binary is stripped: only .dynsym symbols are visible)' : '';
+    throw new InvalidArgumentError(
+      `uprobe: no function ${symbol} in ${binaryPath}${stripped}${near.length ? `; similar: ${[...new Set(near)].join(', ')}` : ''}`);
+  }
+  const sec = elf.sections[sym.shndx];
+  if (!sec) throw new InvalidArgumentError(`uprobe: symbol ${symbol} in ${binaryPath} points at missing section ${sym.shndx}`);
+  // Relocatable objects hold section offsets; linked binaries hold virtual addresses.
+  const ET_REL = 1;
+  if (elf.type === ET_REL) return sec.offset + sym.value;
+  if (sym.value < sec.addr || sym.value >= sec.addr + Math.max(sec.size, 1)) {
+    throw new InvalidArgumentError(`uprobe: symbol ${symbol} (0x${sym.value.toString(16)}) lies outside its section ${sec.name} in ${binaryPath}`);
+  }
+  return sym.value - sec.addr + sec.offset;
+}
+
+/**
+ * Attaches a uprobe program to a function of a binary or library, by symbol name or by file
+ * offset. The binary is looked up in PATH when it is a bare name.
+ */
+export function attachUprobe(prog: Program, binary: string, target: string | number, options: UprobeOptions = {}): PerfEventLink {
+  requireProgramType(prog, ['kprobe'], 'attachUprobe');
+  const path = resolveBinaryPath(binary);
+  const extra = options.offset ?? 0;
+  if (!Number.isInteger(extra) || extra < 0) throw new InvalidArgumentError(`uprobe offset must be a non-negative integer, got ${extra}`);
+  let offset: number;
+  if (typeof target === 'number') {
+    if (!Number.isInteger(target) || target < 0) throw new InvalidArgumentError(`uprobe file offset must be a non-negative integer, got ${target}`);
+    offset = target + extra;
+  } else {
+    offset = symbolFileOffset(path, target) + extra;
+  }
+  const pid = options.pid ?? -1;
+  if (!Number.isInteger(pid) || pid < -1 || pid === 0) throw new InvalidArgumentError(`uprobe pid must be a process id or -1 for all, got ${pid}`);
+  const cpu = pid === -1 ? 0 : -1;
+  const kind = options.retprobe ? 'uretprobe' : 'uprobe';
+  const what = `${kind} ${path}:${typeof target === 'number' ? `0x${target.toString(16)}` : target}${extra ? `+${extra}` : ''}${pid !== -1 ? ` (pid ${pid})` : ''}`;
+  const perfOpts = options.cookie !== undefined ? { cookie: options.cookie } : {};
+
+  const type = pmuType('uprobe');
+  if (type !== undefined) {
+    let config = 0n;
+    if (options.retprobe) {
+      const bit = pmuConfigShift('uprobe', 'retprobe');
+      if (bit === undefined) throw new NotSupportedError('uretprobes through the uprobe PMU', 'the PMU has no retprobe format field');
+      config |= 1n << BigInt(bit);
+    }
+    if (options.refCtrOffset) {
+      const shift = pmuConfigShift('uprobe', 'ref_ctr_offset');
+      if (shift === undefined) throw new NotSupportedError('uprobe reference counters (USDT semaphores)', undefined, '4.20');
+      config |= BigInt(options.refCtrOffset) << BigInt(shift);
+    }
+    const attr = perfEventAttr({ type, config, config1Ptr: cstr(path), config2: offset, samplePeriod: 1, wakeupEvents: 1 });
+    const perf = perfEventOpen(attr, pid, cpu, what);
+    return attachPerfEventFd(prog, perf, kind, perfOpts);
+  }
+
+  const root = tryTracefsRoot();
+  if (!root) {
+    throw new NotSupportedError('uprobes', 'the kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe) and tracefs is not available for uprobe_events');
+  }
+  const name = legacyProbeName('uprobe', typeof target === 'number' ? `off_${offset.toString(16)}` : target);
+  const ref = options.refCtrOffset ? `(0x${options.refCtrOffset.toString(16)})` : '';
+  const probe = createLegacyProbe('uprobe_events', 'bpfkit', name, `${options.retprobe ? 'r' : 'p'}:bpfkit/${name} ${path}:0x${offset.toString(16)}${ref}`);
+  let perf;
+  try {
+    perf = perfEventOpen(perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: probe.id, samplePeriod: 1, wakeupEvents: 1 }), pid, cpu, what);
+  } catch (e) {
+    probe.remove();
+    throw e;
+  }
+  return attachPerfEventFd(prog, perf, kind, { ...perfOpts, cleanup: probe.remove });
+}
