@@ -4,6 +4,12 @@
 #   test/bpf/<name>.bpf.c        -> test/bpf/build/<name>.bpf.o
 #   examples/**/<name>.bpf.c     -> test/bpf/build/<name>.bpf.o
 #
+# CO-RE sources include "vmlinux.h": the running kernel's types, written to
+# test/bpf/build/vmlinux.h by `bpftool btf dump file /sys/kernel/btf/vmlinux
+# format c` when it is missing or older than the kernel's BTF (VMLINUX_BTF=path
+# picks another BTF file).  Without bpftool or kernel BTF, sources that include
+# vmlinux.h are skipped with a warning instead of failing the build.
+#
 # An object is rebuilt only when it is missing or older than its source, one of
 # the headers the source included last time (taken from the compiler's
 # dependency file), or this script.  Set FORCE=1 to rebuild everything and
@@ -16,7 +22,10 @@ OUT_DIR="$ROOT/test/bpf/build"
 SCRIPT="$ROOT/scripts/build-bpf.sh"
 FORCE="${FORCE:-0}"
 
-CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -Wall -Werror)
+VMLINUX_BTF="${VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
+VMLINUX_H="$OUT_DIR/vmlinux.h"
+
+CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -I"$OUT_DIR" -Wall -Werror)
 
 die() {
 	echo "build-bpf: error: $*" >&2
@@ -60,6 +69,32 @@ done
 
 mkdir -p "$OUT_DIR"
 
+# Generate vmlinux.h for the CO-RE sources when it is missing or older than the kernel's BTF.
+have_vmlinux_h=1
+if [[ ! -f "$VMLINUX_H" || "$VMLINUX_BTF" -nt "$VMLINUX_H" || "$FORCE" == "1" ]]; then
+	if [[ ! -r "$VMLINUX_BTF" ]]; then
+		echo "build-bpf: warning: $VMLINUX_BTF not readable (kernel without CONFIG_DEBUG_INFO_BTF?): CO-RE sources are skipped" >&2
+		have_vmlinux_h=0
+	elif ! command -v bpftool >/dev/null 2>&1; then
+		echo "build-bpf: warning: bpftool not found (apt-get install bpftool): CO-RE sources are skipped" >&2
+		have_vmlinux_h=0
+	else
+		echo "  BPFTOOL   ${VMLINUX_BTF} -> ${VMLINUX_H#"$ROOT"/}"
+		if bpftool btf dump file "$VMLINUX_BTF" format c >"$VMLINUX_H.tmp"; then
+			mv -f "$VMLINUX_H.tmp" "$VMLINUX_H"
+		else
+			rm -f "$VMLINUX_H.tmp"
+			echo "build-bpf: warning: bpftool could not dump $VMLINUX_BTF: CO-RE sources are skipped" >&2
+			have_vmlinux_h=0
+		fi
+	fi
+	# A stale vmlinux.h still builds (the CO-RE loader adapts the objects to the running kernel).
+	if [[ $have_vmlinux_h -eq 0 && -f "$VMLINUX_H" ]]; then
+		echo "build-bpf: warning: using the existing ${VMLINUX_H#"$ROOT"/}" >&2
+		have_vmlinux_h=1
+	fi
+fi
+
 # Print the prerequisites listed in a make-style dependency file written by
 # clang -MD, one per line.
 deps_of() {
@@ -93,6 +128,12 @@ for src in "${sources[@]}"; do
 	obj="$OUT_DIR/$name.o"
 	depfile="$OUT_DIR/$name.d"
 	rel="${src#"$ROOT"/}"
+
+	if [[ $have_vmlinux_h -eq 0 ]] && grep -q '^[[:space:]]*#[[:space:]]*include[[:space:]]*"vmlinux.h"' "$src"; then
+		echo "build-bpf: warning: skipping $rel (needs vmlinux.h)" >&2
+		skipped=$((skipped + 1))
+		continue
+	fi
 
 	if ! needs_build "$src" "$obj" "$depfile"; then
 		skipped=$((skipped + 1))

@@ -18,6 +18,9 @@ export { enableStats } from './stats.js';
 export { setNative, type Native } from './native.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
+export { applyCoreRelocations, CoreRelocationError, type CoreRelocationResult } from './btf/core.js';
+export { sanitizeBtfForKernel } from './btf/sanitize.js';
+export { ExternResolver } from './load/externs.js';
 export {
   Link, FdLink, PerfEventLink, DetachLink, LinkSet, type LinkInfo, type PerfAttachOptions,
 } from './link/link.js';

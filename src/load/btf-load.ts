@@ -4,12 +4,15 @@
  * libbpf: the caller gets the error to report and loads without BTF.
  */
 import type { Btf } from '../btf/btf.js';
+import { sanitizeBtfForKernel } from '../btf/sanitize.js';
 import { BpfSyscallError } from '../errors.js';
 import { btfLoadRaw } from '../sys/bpf.js';
 import { FD } from '../sys/fd.js';
 
 export function loadBtf(btf: Btf): { fd: FD } | { error: Error } {
-  const bytes = btf.marshal();
+  // The kernel refuses extern declarations (and kinds it predates): give it a sanitised copy with
+  // the same type ids, so map and program metadata stay valid.
+  const bytes = sanitizeBtfForKernel(btf).marshal();
   const r = btfLoadRaw(bytes, null, 0);
   if (r >= 0) return { fd: new FD(r, 'BTF') };
   const log = new Uint8Array(1 << 20);

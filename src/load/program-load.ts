@@ -6,13 +6,15 @@
  */
 import { BpfSyscallError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
 import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
+import { applyCoreRelocations, explainCoreFailure, type CoreRelocationResult } from '../btf/core.js';
+import { ExternResolver, explainExternFailure, type ExternResult } from './externs.js';
 import { Program } from '../program.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
 import { progLoadRaw, type ProgLoadAttr } from '../sys/bpf.js';
 import { attachType as attachTypeNames, progType as progTypeNames } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { kernelObjectName } from '../map.js';
-import { attachBtfId } from './attach-target.js';
+import { attachBtfId, kernelBtf } from './attach-target.js';
 
 export interface ProgramLoadOptions {
   /** 0: a log only on failure (default); 1: the verifier's log always; 2: with register state per instruction. */
@@ -29,13 +31,13 @@ export interface ProgramLoadContext {
 const ENOSPC = 28;
 const MAX_LOG = (1 << 30) - 1;
 
-/** Instructions with map fds and global-data references filled in. */
-export function relocateMaps(spec: ProgramSpec, mapFd: (name: string) => number): Uint8Array {
-  if (spec.externs.length > 0) {
-    const names = [...new Set(spec.externs.map((e) => e.name))].join(', ');
-    throw new NotSupportedError(`extern symbols (${names}) in program ${spec.name}`, 'bpfkit does not resolve __kconfig / __ksym externs yet');
-  }
+/**
+ * Instructions with map fds, global-data references and extern symbols (`__kconfig`, `__ksym`)
+ * filled in. `externs` owns the `.kconfig` map it may create: close it once the program is loaded.
+ */
+export function relocateMaps(spec: ProgramSpec, mapFd: (name: string) => number, externs?: ExternResolver): Uint8Array {
   const insns = new Insns(new Uint8Array(spec.instructions));
+  if (spec.externs.length > 0) (externs ?? new ExternResolver()).resolve(spec, insns);
   for (const ref of spec.references) {
     const fd = mapFd(ref.map);
     if (ref.kind === 'map') {
@@ -75,10 +77,22 @@ function lineInfoBytes(spec: ProgramSpec): Uint8Array | null {
 }
 
 export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions = {}): Program {
-  if (spec.coreRelos.length > 0) {
-    throw new NotSupportedError(`CO-RE relocations in program ${spec.name}`, 'bpfkit does not apply CO-RE relocations yet');
+  const externs = new ExternResolver({ btfFd: ctx.btfFd });
+  try {
+    return loadRelocated(spec, ctx, options, externs);
+  } finally {
+    externs.close();
   }
-  const insns = relocateMaps(spec, ctx.mapFd);
+}
+
+function loadRelocated(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions, externs: ExternResolver): Program {
+  const insns = relocateMaps(spec, ctx.mapFd, externs);
+  let core: CoreRelocationResult[] = [];
+  if (spec.coreRelos.length > 0) {
+    if (!spec.btf) throw new SpecError(`program ${spec.name} has CO-RE relocations but the object has no BTF`);
+    core = applyCoreRelocations(insns, spec.coreRelos, spec.btf, kernelBtf(), spec.name);
+  }
+  const relocated = { core, externs: externs.results };
   const withBtf = ctx.btfFd > 0;
   const base: ProgLoadAttr = {
     progType: progTypeNames.number(spec.type),
@@ -116,9 +130,9 @@ export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options:
       logSize = Math.min(MAX_LOG, Math.max(logSize * 4, attempt.logTrueSize + 1));
       continue;
     }
-    throw loadError(spec, -attempt.result, log);
+    throw loadError(spec, -attempt.result, log, relocated);
   }
-  if (attempt.result < 0) throw loadError(spec, -attempt.result, log);
+  if (attempt.result < 0) throw loadError(spec, -attempt.result, log, relocated);
   return new Program(new FD(attempt.result, `program ${spec.name}`), {
     name: spec.name, type: spec.type, sectionName: spec.sectionName, attachType: spec.attachType,
     attachTarget: spec.attachTarget, verifierLog: log,
@@ -130,7 +144,7 @@ function decodeLog(buf: Uint8Array): string {
   return new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
 }
 
-function loadError(spec: ProgramSpec, errno: number, log: string): Error {
+function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { core: readonly CoreRelocationResult[]; externs: readonly ExternResult[] }): Error {
   if (log.trim() === '') {
     const hint =
       errno === 1 ? 'loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root' :
@@ -141,7 +155,9 @@ function loadError(spec: ProgramSpec, errno: number, log: string): Error {
   if (spec.type === 'tracing' && errno === 1 && /attach|tracing/i.test(log) === false) {
     return new NotSupportedError(`${spec.type} programs (${spec.sectionName})`, `the kernel refused to load ${spec.name} with EPERM`);
   }
-  return new VerifierError(spec.name, -errno, log);
+  // A rejection caused by a failed CO-RE relocation or a missing weak kfunc names it.
+  const why = explainCoreFailure(log, relocated.core, spec.name) ?? explainExternFailure(log, relocated.externs, spec.name);
+  return new VerifierError(spec.name, -errno, log, why);
 }
 
 /** A SpecError for a reference to a map the collection does not have. */

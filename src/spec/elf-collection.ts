@@ -8,7 +8,7 @@ import { Btf } from '../btf/btf.js';
 import { parseBtfExt } from '../btf/ext.js';
 import type { BtfDatasec, BtfExt, BtfStruct, BtfType, CoreRelo, FuncInfo, LineInfo } from '../btf/types.js';
 import { ElfError, SpecError } from '../errors.js';
-import { ElfFile, EM_BPF, SHF, SHN_UNDEF, SHT, STT, type ElfSection, type ElfSymbol } from '../elf/reader.js';
+import { ElfFile, EM_BPF, SHF, SHN_UNDEF, SHT, STB, STT, type ElfSection, type ElfSymbol } from '../elf/reader.js';
 import { INSN_SIZE, Insns, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC } from '../asm/insn.js';
 import {
   BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, LIBBPF_PIN_BY_NAME,
@@ -52,7 +52,7 @@ type Target =
   | { kind: 'call'; section: number; insn: number }
   | { kind: 'map'; map: string }
   | { kind: 'value'; map: string; offset: number }
-  | { kind: 'extern'; name: string };
+  | { kind: 'extern'; name: string; weak: boolean };
 
 const DATA_SECTION = /^\.(data|rodata|bss)(\..*)?$/;
 /** Largest NOBITS section accepted: 1 GiB, far above any map value the kernel allows (KMALLOC_MAX_SIZE). */
@@ -323,7 +323,7 @@ class ObjectReader {
 
   #relocTarget(sec: ElfSection, insns: Insns, i: number, sym: ElfSymbol): Target {
     const where = `${sec.name}, instruction ${i}`;
-    if (sym.shndx === SHN_UNDEF) return { kind: 'extern', name: sym.name };
+    if (sym.shndx === SHN_UNDEF) return { kind: 'extern', name: sym.name, weak: sym.bind === STB.WEAK };
     const symSec = this.#elf.sections[sym.shndx];
     if (!symSec) throw new SpecError(`${where}: symbol ${sym.name} is in missing section ${sym.shndx}`);
     if ((symSec.flags & SHF.EXECINSTR) !== 0) {
@@ -414,8 +414,9 @@ class ObjectReader {
     const fixups: { at: number; target: Func; targetInsn: number }[] = [];
     const references: MapReference[] = [];
     const externs: ExternReference[] = [];
-    for (let k = 0; k < layout.length; k++) {
-      const { func, at } = layout[k]!;
+    // Depth first, as libbpf links: a function is appended where its first call is met, and its
+    // own calls are placed before the caller's later ones. Same layout, same translated program.
+    const visit = (func: Func, at: number): void => {
       const insns = new Insns(this.#elf.data(func.section));
       const relocs = this.#relocs.get(func.section.index);
       for (let i = func.start; i < func.end; i++) {
@@ -426,19 +427,22 @@ class ObjectReader {
         else if (!r && insns.isPseudoCall(i)) callTarget = { section: func.section.index, insn: i + insns.imm(i) + 1 };
         if (callTarget) {
           const target = funcAt(callTarget.section, callTarget.insn);
-          if (!placed.has(target)) {
-            placed.set(target, total);
-            layout.push({ func: target, at: total });
-            total += target.end - target.start;
-          }
           fixups.push({ at: here, target, targetInsn: callTarget.insn });
+          if (!placed.has(target)) {
+            const start = total;
+            placed.set(target, start);
+            layout.push({ func: target, at: start });
+            total += target.end - target.start;
+            visit(target, start);
+          }
         } else if (r?.kind === 'map' || r?.kind === 'value') {
           references.push({ insn: here, kind: r.kind, map: r.map, offset: r.kind === 'value' ? r.offset : 0 });
         } else if (r?.kind === 'extern') {
-          externs.push({ insn: here, name: r.name });
+          externs.push({ insn: here, name: r.name, weak: r.weak });
         }
       }
-    }
+    };
+    visit(entry, 0);
     const out = new Uint8Array(total * INSN_SIZE);
     for (const { func, at } of layout) {
       out.set(this.#elf.data(func.section).subarray(func.start * INSN_SIZE, func.end * INSN_SIZE), at * INSN_SIZE);

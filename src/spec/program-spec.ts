@@ -21,6 +21,8 @@ export interface MapReference {
 export interface ExternReference {
   readonly insn: number;
   readonly name: string;
+  /** `__weak`: resolves to 0 when the kernel lacks it, instead of failing the load. */
+  readonly weak: boolean;
 }
 
 export interface ProgramSpec {
