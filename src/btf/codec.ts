@@ -460,15 +460,29 @@ function anyPresent(parts: readonly Part[], obj: Obj): Part[] {
   return present;
 }
 
-/** Whether every part, written on its own into a copy of `dv`, leaves the same bytes. */
-function sameBytes(parts: readonly Part[], dv: DataView, at: number, obj: Obj): boolean {
-  let first: Uint8Array | undefined;
-  for (const p of parts) {
-    const copy = new Uint8Array(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
-    p.write(new DataView(copy.buffer), at, obj);
-    if (!first) first = copy;
-    else if (first.some((b, i) => b !== copy[i])) return false;
+/**
+ * Writes several union alternatives when they agree where they overlap, as a decoded union's
+ * members always do (so `update(k, lookup(k))` works even when alternatives differ in size).
+ * Each alternative is written alone twice, over zeros and over 0xff, to find the bytes it covers;
+ * false when two alternatives put different values in a byte both cover (nothing is written then).
+ */
+function writeAgreeing(parts: readonly Part[], dv: DataView, at: number, obj: Obj): boolean {
+  const region = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+  const merged = new Uint8Array(region);
+  const owner = new Int8Array(region.length).fill(-1);
+  for (let k = 0; k < parts.length; k++) {
+    const zero = new Uint8Array(region.length);
+    const ones = new Uint8Array(region.length).fill(0xff);
+    parts[k]!.write(new DataView(zero.buffer), at, obj);
+    parts[k]!.write(new DataView(ones.buffer), at, obj);
+    for (let i = 0; i < region.length; i++) {
+      if (zero[i] === 0 && ones[i] === 0xff) continue; // not covered by this alternative
+      if (owner[i]! >= 0 && merged[i] !== zero[i]) return false;
+      owner[i] = k;
+      merged[i] = zero[i]!;
+    }
   }
+  region.set(merged);
   return true;
 }
 
@@ -486,13 +500,13 @@ function membersPart(parts: readonly Part[], off: number, isUnion: boolean, labe
     write: isUnion
       ? (dv, base, obj) => {
           const present = anyPresent(parts, obj);
-          // Several members are fine when they agree byte for byte, as every decoded union does
-          // (so `update(k, lookup(k))` works); members that disagree would clobber each other.
-          if (present.length > 1 && !sameBytes(present, dv, base + off, obj)) {
+          if (present.length <= 1) {
+            present[0]?.write(dv, base + off, obj);
+          } else if (!writeAgreeing(present, dv, base + off, obj)) {
+            // Members that disagree would silently clobber each other.
             const given = present.flatMap((p) => p.names.filter((n) => getter(n)(obj) !== undefined));
             throw new FieldError(`${label} takes one member at a time, got ${given.join(', ')}`);
           }
-          present[0]?.write(dv, base + off, obj);
         }
       : (dv, base, obj) => {
           for (const p of parts) p.write(dv, base + off, obj);

@@ -4,7 +4,9 @@
  * bpfkit's errors into one clear line and a non-zero exit code.
  */
 import { BpfkitError } from '../errors.js';
+import { runBtf } from './btf.js';
 import { runDemo } from './demo.js';
+import { runGen } from './gen.js';
 import { runInspect } from './inspect.js';
 
 const usage = `usage: bpfkit <command> [options]
@@ -12,6 +14,10 @@ const usage = `usage: bpfkit <command> [options]
 commands:
   demo                 load the seeds' packet counter, run it on crafted packets, print the counts
   inspect <object.o>   show the maps, programs and variables of a BPF object (no kernel needed)
+  gen <ident> <src.bpf.c|obj.o> [--type NAME]... [--out-dir DIR] [--watch] [-- clang flags]
+                       compile BPF C and write typed TypeScript bindings (<ident>.ts, <ident>.bpf.o)
+  btf dump [FILE] [--format c|json]
+                       write kernel BTF (or an object's .BTF) as C (a vmlinux.h) or JSON
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
       return runDemo(rest);
     case 'inspect':
       return runInspect(rest);
+    case 'gen':
+      return runGen(rest);
+    case 'btf':
+      return runBtf(rest);
     case undefined:
     case '-h':
     case '--help':

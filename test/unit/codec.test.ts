@@ -498,3 +498,29 @@ describe('rawCodec, intCodec, cString', () => {
     assert.equal(cString(Uint8Array.from(Buffer.from('héllo\0junk'))), 'héllo');
   });
 });
+
+describe('unions written back after a read', () => {
+  // union { __u64 raw; struct { __u32 lo; } halves; } — alternatives of different sizes.
+  const types: BtfType[] = [
+    { kind: 'void', id: 0, name: '' },
+    { kind: 'int', id: 1, name: 'u32', size: 4, signed: false, char: false, bool: false, bitOffset: 0, bits: 32 },
+    { kind: 'int', id: 2, name: 'u64', size: 8, signed: false, char: false, bool: false, bitOffset: 0, bits: 64 },
+    { kind: 'struct', id: 3, name: 'halves', size: 4, kindFlag: false, members: [{ name: 'lo', type: 1, bitOffset: 0, bitfieldSize: 0 }] },
+    { kind: 'union', id: 4, name: 'u', size: 8, kindFlag: false, members: [
+      { name: 'raw', type: 2, bitOffset: 0, bitfieldSize: 0 },
+      { name: 'halves', type: 3, bitOffset: 0, bitfieldSize: 0 },
+    ] },
+  ];
+  const codec = codecFor(Btf.fromTypes(types), 4);
+
+  it('accepts every alternative of a decoded union, even when they differ in size', () => {
+    const bytes = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    const decoded = codec.decode(bytes) as { raw: bigint; halves: { lo: number } };
+    assert.equal(decoded.halves.lo, 0x04030201);
+    assert.deepEqual(codec.encode(decoded), bytes);
+  });
+
+  it('still refuses alternatives that disagree where they overlap', () => {
+    assert.throws(() => codec.encode({ raw: 0x0807060504030201n, halves: { lo: 7 } }), InvalidArgumentError);
+  });
+});

@@ -1,0 +1,6 @@
+/**
+ * `bpfkit gen`, as a library: TypeScript bindings generated from a BPF object, and the clang
+ * driver that builds the object from C.
+ */
+export { generate, checkIdent, type GenerateOptions } from './module.js';
+export { compileBpf, findClang, findLibbpfHeaders, type CompileOptions, type CompileResult } from './compile.js';

@@ -1,0 +1,427 @@
+/**
+ * `generate`: a BPF object in, the text of a TypeScript module out. The module declares a type and
+ * a decode/encode pair for every struct, union and enum the object's maps hold (and every type
+ * asked for by name), names for its maps, programs and variables, and `load<Ident>()`, which loads
+ * the object and hands back the maps as `BpfMap<Key, Value>`, the programs, and the global
+ * variables with typed `get`/`set`. Output is a pure function of the object's types and the
+ * options, so regenerating from an unchanged object changes nothing.
+ *
+ * The object itself is read at run time from the file next to the module
+ * (`new URL('./<file>.o', import.meta.url)`) rather than embedded: the TypeScript stays small and
+ * diffable, it does not change when only code (or clang's version, or the build directory written
+ * into DWARF) changes, and the object is a build artifact that ships beside it anyway. `embed: true`
+ * puts it into the module as base64 instead, for bundlers that would not copy the file.
+ */
+import { CollectionSpec, type MapSpec, type ProgramSpec, type VariableSpec } from '../collection-spec.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Btf } from '../btf/btf.js';
+import { CodecEmitter } from './codec-emit.js';
+import { camelCase, camelKeys, GLOBAL_NAMES, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
+
+export interface GenerateOptions {
+  /** Names the module: `load<Ident>`, `<ident>MapNames`, ... (letters, digits and underscores). */
+  readonly ident: string;
+  /** The BPF object (as clang -target bpf writes it). */
+  readonly object: Uint8Array;
+  /** File name of the object, resolved next to the generated module at run time. */
+  readonly objectFileName: string;
+  /** What the header says the module was generated from (default: objectFileName). */
+  readonly source?: string;
+  /** Extra types (struct, union, enum or typedef names) to declare with decode/encode functions. */
+  readonly types?: readonly string[];
+  /** The module specifier to import bpfkit from (default 'bpfkit'). */
+  readonly importFrom?: string;
+  /** Embed the object as base64 instead of reading it from `objectFileName` at run time. */
+  readonly embed?: boolean;
+}
+
+const PER_CPU = new Set(['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage']);
+const KEYLESS = new Set(['queue', 'stack', 'bloom_filter']);
+const NO_VALUES = new Set(['ringbuf', 'user_ringbuf']);
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function checkIdent(ident: string): void {
+  if (!IDENT.test(ident)) {
+    throw new InvalidArgumentError(`ident ${JSON.stringify(ident)} must be letters, digits and underscores, not starting with a digit`);
+  }
+}
+
+function docLine(text: string, indent = ''): string {
+  return `${indent}/** ${text.replace(/\*\//g, '*\\/')} */`;
+}
+
+interface MapEntry { readonly spec: MapSpec; readonly key: string; readonly keyType: string; readonly valueType: string }
+interface VarEntry { readonly spec: VariableSpec; readonly key: string; readonly type: string; readonly constant: boolean }
+
+/** Generates the TypeScript bindings module for a BPF object. */
+export function generate(options: GenerateOptions): string {
+  checkIdent(options.ident);
+  if (!(options.object instanceof Uint8Array)) throw new InvalidArgumentError('generate: object must be a Uint8Array');
+  const spec = CollectionSpec.fromBuffer(options.object);
+  return new ModuleWriter(spec, options).render();
+}
+
+class ModuleWriter {
+  private readonly spec: CollectionSpec;
+  private readonly options: GenerateOptions;
+  private readonly ident: string;
+  private readonly registry: NameRegistry;
+  private readonly emitter: CodecEmitter | undefined;
+  private readonly api: {
+    maps: string; programs: string; variables: string; objects: string; loadOptions: string;
+    rodata: string; data: string; variable: string; constant: string; load: string; specFn: string;
+    mapNames: string; programNames: string; variableNames: string;
+  };
+
+  constructor(spec: CollectionSpec, options: GenerateOptions) {
+    this.spec = spec;
+    this.options = options;
+    const I = pascalCase(options.ident);
+    this.ident = camelCase(options.ident);
+    this.api = {
+      maps: `${I}Maps`, programs: `${I}Programs`, variables: `${I}Variables`, objects: `${I}Objects`,
+      loadOptions: `${I}LoadOptions`, rodata: `${I}Rodata`, data: `${I}Data`, variable: `${I}Variable`,
+      constant: `${I}Constant`, load: `load${I}`, specFn: `spec${I}`, mapNames: `${this.ident}MapNames`,
+      programNames: `${this.ident}ProgramNames`, variableNames: `${this.ident}VariableNames`,
+    };
+    const reserved = [
+      ...GLOBAL_NAMES, ...Object.values(this.api),
+      'BpfMap', 'Collection', 'CollectionOptions', 'CollectionSpec', 'InvalidArgumentError', 'Program', 'SpecError',
+      'cString', 'readFileSync', 'objectBytes', 'cachedSpec', 'mapOf', 'programOf', 'variableOf', 'setInitial',
+    ];
+    this.registry = new NameRegistry(reserved);
+    const btf = spec.btf;
+    this.emitter = btf ? new CodecEmitter(btf, { littleEndian: btf.littleEndian, registry: this.registry }) : undefined;
+  }
+
+  private get btf(): Btf | undefined {
+    return this.spec.btf;
+  }
+
+  /** The TS type of BTF type `id`, or `fallback` when it cannot be decoded from BTF. */
+  private typeOrFallback(id: number, fallback: string, indent = 0): string {
+    if (!this.emitter || id === 0) return fallback;
+    try {
+      if (this.emitter.isDatasec(id)) return this.emitter.datasecType(id, indent);
+      this.emitter.root(id);
+      return this.emitter.tsType(id, indent);
+    } catch {
+      return fallback;
+    }
+  }
+
+  private sizeType(size: number): string {
+    if (size === 1 || size === 2 || size === 4) return 'number';
+    if (size === 8) return 'bigint';
+    return 'Uint8Array';
+  }
+
+  private mapEntries(): MapEntry[] {
+    const specs = [...this.spec.maps.values()].sort((a, b) => cmp(a.name, b.name));
+    const keys = camelKeys(specs.map((m) => m.name));
+    return specs.map((m) => {
+      let keyType: string;
+      let valueType: string;
+      if (NO_VALUES.has(m.type)) {
+        keyType = 'never';
+        valueType = 'never';
+      } else {
+        keyType = KEYLESS.has(m.type) ? 'never' : this.typeOrFallback(m.btf ? m.keyTypeId : 0, this.sizeType(m.keySize), 1);
+        valueType = this.typeOrFallback(m.btf ? m.valueTypeId : 0, this.sizeType(m.valueSize), 1);
+        if (PER_CPU.has(m.type)) valueType = arrayOf(valueType);
+      }
+      return { spec: m, key: keys.get(m.name)!, keyType, valueType };
+    });
+  }
+
+  private varEntries(): VarEntry[] {
+    const specs = [...this.spec.variables.values()].sort((a, b) => cmp(a.name, b.name));
+    const keys = camelKeys(specs.map((v) => v.name));
+    return specs.map((v) => ({
+      spec: v, key: keys.get(v.name)!, type: this.typeOrFallback(v.typeId, 'unknown', 1), constant: v.constant,
+    }));
+  }
+
+  private declareTypes(): void {
+    const btf = this.btf;
+    for (const name of this.options.types ?? []) {
+      if (!btf || !this.emitter) throw new InvalidArgumentError(`--type ${name}: the object has no BTF`);
+      const found = ['struct', 'union', 'enum', 'enum64', 'typedef'].flatMap((k) => btf.byName(name, k as 'struct'));
+      const t = found[0];
+      if (t === undefined) throw new InvalidArgumentError(`--type ${name}: no struct, union, enum or typedef named "${name}" in the object's BTF (clang only keeps types the program uses)`);
+      const declared = this.emitter.root(t.id, t.kind === 'typedef' ? name : undefined);
+      if (declared === undefined) {
+        const alias = this.registry.take(pascalCase(name));
+        this.extraAliases.push(`${docLine(this.emitter.display(t.id))}\nexport type ${alias} = ${this.emitter.tsType(t.id)};`);
+      }
+    }
+  }
+
+  private readonly extraAliases: string[] = [];
+
+  render(): string {
+    const { api, options } = this;
+    const ident = options.ident;
+    const maps = this.mapEntries();
+    const vars = this.varEntries();
+    this.declareTypes();
+    const programs = [...this.spec.programs.values()].sort((a, b) => cmp(a.name, b.name));
+    const progKeys = camelKeys(programs.map((p) => p.name));
+    const rodata = vars.filter((v) => v.constant);
+    const data = vars.filter((v) => !v.constant);
+    const importFrom = options.importFrom ?? 'bpfkit';
+
+    const decls = this.emitter?.declarations() ?? '';
+    const helpers = this.emitter?.helpers() ?? '';
+    const usesErrors = (this.emitter?.needsErrors ?? false);
+
+    const out: string[] = [];
+    out.push(`// Code generated by bpfkit gen from ${options.source ?? options.objectFileName}; DO NOT EDIT.`);
+    out.push('');
+    out.push(`/**`);
+    out.push(` * Typed bindings for ${options.objectFileName}: \`${api.load}()\` loads it and returns its maps,`);
+    out.push(` * programs and global variables by lowerCamelCase name; \`${api.specFn}()\` returns the CollectionSpec.`);
+    out.push(' */');
+    if (!options.embed) out.push(`import { readFileSync } from 'node:fs';`);
+    const valueImports = ['Collection', 'CollectionSpec', 'SpecError'];
+    if (usesErrors || rodata.length + data.length > 0) valueImports.push('InvalidArgumentError');
+    out.push(`import { ${valueImports.sort().join(', ')} } from ${jsString(importFrom)};`);
+    const typeImports = [...(maps.length > 0 ? ['BpfMap'] : []), 'CollectionOptions', ...(programs.length > 0 ? ['Program'] : [])];
+    out.push(`import type { ${typeImports.join(', ')} } from ${jsString(importFrom)};`);
+    out.push('');
+    out.push(`export { cString } from ${jsString(importFrom)};`);
+    out.push('');
+
+    if (decls || this.extraAliases.length) {
+      out.push('// ---- Types ' + '-'.repeat(88));
+      out.push('');
+      if (decls) out.push(decls, '');
+      for (const a of this.extraAliases) out.push(a, '');
+    }
+
+    out.push('// ---- Names ' + '-'.repeat(88));
+    out.push('');
+    out.push(`/** The maps of ${options.objectFileName}: property name -> name in the object. */`);
+    out.push(`export const ${api.mapNames} = {`);
+    for (const m of maps) out.push(`  ${propertyKey(m.key)}: ${jsString(m.spec.name)},`);
+    out.push('} as const;');
+    out.push('');
+    out.push(`/** The programs of ${options.objectFileName}: property name -> C function name. */`);
+    out.push(`export const ${api.programNames} = {`);
+    for (const p of programs) out.push(`  ${propertyKey(progKeys.get(p.name)!)}: ${jsString(p.name)},`);
+    out.push('} as const;');
+    out.push('');
+    out.push(`/** The global variables of ${options.objectFileName}: property name -> C name. */`);
+    out.push(`export const ${api.variableNames} = {`);
+    for (const v of vars) out.push(`  ${propertyKey(v.key)}: ${jsString(v.spec.name)},`);
+    out.push('} as const;');
+    out.push('');
+
+    out.push('// ---- Objects ' + '-'.repeat(86));
+    out.push('');
+    out.push(`export interface ${api.maps} {`);
+    for (const m of maps) {
+      out.push(docLine(mapDoc(m.spec, this.btf), '  '));
+      out.push(`  readonly ${propertyKey(m.key)}: BpfMap<${m.keyType}, ${m.valueType}>;`);
+    }
+    out.push('}');
+    out.push('');
+    out.push(`export interface ${api.programs} {`);
+    for (const p of programs) {
+      out.push(docLine(programDoc(p), '  '));
+      out.push(`  readonly ${propertyKey(progKeys.get(p.name)!)}: Program${p.autoload ? '' : ' | undefined'};`);
+    }
+    out.push('}');
+    out.push('');
+    out.push(`/** A global variable of a writable section (.data, .bss), read and written through its map. */`);
+    out.push(`export interface ${api.variable}<T> {`);
+    out.push('  readonly name: string;');
+    out.push('  get(): T;');
+    out.push('  set(value: T): void;');
+    out.push('}');
+    out.push('');
+    out.push(`/** A .rodata variable: fixed once loaded (give it through \`rodata\` when loading). */`);
+    out.push(`export interface ${api.constant}<T> {`);
+    out.push('  readonly name: string;');
+    out.push('  get(): T;');
+    out.push('}');
+    out.push('');
+    out.push(`export interface ${api.variables} {`);
+    for (const v of vars) {
+      out.push(docLine(`${v.spec.name}: ${v.spec.typeName} in ${v.spec.mapName}, offset ${v.spec.offset}`, '  '));
+      out.push(`  readonly ${propertyKey(v.key)}: ${v.constant ? api.constant : api.variable}<${v.type}>;`);
+    }
+    out.push('}');
+    out.push('');
+    out.push(`/** Values for .rodata variables, written into the object before it is loaded. */`);
+    out.push(`export interface ${api.rodata} {`);
+    for (const v of rodata) {
+      out.push(docLine(`${v.spec.name}: ${v.spec.typeName}`, '  '));
+      out.push(`  ${propertyKey(v.key)}: ${v.type};`);
+    }
+    out.push('}');
+    out.push('');
+    out.push(`/** Initial values for .data and .bss variables. */`);
+    out.push(`export interface ${api.data} {`);
+    for (const v of data) {
+      out.push(docLine(`${v.spec.name}: ${v.spec.typeName} in ${v.spec.mapName}`, '  '));
+      out.push(`  ${propertyKey(v.key)}: ${v.type};`);
+    }
+    out.push('}');
+    out.push('');
+    out.push(`export interface ${api.loadOptions} extends CollectionOptions {`);
+    out.push('  /** Constants to give the program before load (the verifier sees them as constants). */');
+    out.push(`  rodata?: Partial<${api.rodata}>;`);
+    out.push('  /** Initial values of writable globals. */');
+    out.push(`  data?: Partial<${api.data}>;`);
+    out.push(`  /** The object's bytes, to use instead of ${options.embed ? 'the embedded copy' : `./${options.objectFileName}`}. */`);
+    out.push('  object?: Uint8Array;');
+    out.push('}');
+    out.push('');
+    out.push(`export interface ${api.objects} extends Disposable {`);
+    out.push(`  readonly maps: ${api.maps};`);
+    out.push(`  readonly programs: ${api.programs};`);
+    out.push(`  readonly variables: ${api.variables};`);
+    out.push('  /** The underlying collection, for everything the typed view does not cover. */');
+    out.push('  readonly collection: Collection;');
+    out.push('  /** Closes every program and map. */');
+    out.push('  close(): void;');
+    out.push('}');
+    out.push('');
+
+    // ---- loading
+    out.push('// ---- Loading ' + '-'.repeat(86));
+    out.push('');
+    if (options.embed) {
+      const b64 = Buffer.from(options.object).toString('base64');
+      out.push(`/** ${options.objectFileName}, ${options.object.length} bytes. */`);
+      out.push('const objectBase64 = [');
+      for (let i = 0; i < b64.length; i += 96) out.push(`  '${b64.slice(i, i + 96)}',`);
+      out.push("].join('');");
+      out.push('');
+      out.push('function objectBytes(): Uint8Array {');
+      out.push("  return Buffer.from(objectBase64, 'base64');");
+      out.push('}');
+    } else {
+      out.push('function objectBytes(): Uint8Array {');
+      out.push(`  return readFileSync(new URL(${jsString(`./${options.objectFileName}`)}, import.meta.url));`);
+      out.push('}');
+    }
+    out.push('');
+    out.push('let cachedSpec: CollectionSpec | undefined;');
+    out.push('');
+    out.push(`/** The CollectionSpec of ${options.objectFileName} (a fresh copy each call), for settings the typed loader does not cover. */`);
+    out.push(`export function ${api.specFn}(object?: Uint8Array): CollectionSpec {`);
+    out.push('  if (object !== undefined) return CollectionSpec.fromBuffer(object);');
+    out.push('  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());');
+    out.push('  return cachedSpec.copy();');
+    out.push('}');
+    out.push('');
+    if (rodata.length + data.length > 0) {
+      out.push('function setInitial(spec: CollectionSpec, values: object, section: string): void {');
+      out.push(`  const names: Readonly<Record<string, string>> = ${api.variableNames};`);
+      out.push('  for (const [key, value] of Object.entries(values) as [string, unknown][]) {');
+      out.push('    if (value === undefined) continue;');
+      out.push('    const name = names[key];');
+      out.push('    const v = name === undefined ? undefined : spec.variables.get(name);');
+      out.push(`    if (v === undefined || v.constant !== (section === 'rodata')) throw new InvalidArgumentError(\`${ident}: no ${'$'}{section} variable "${'$'}{key}"\`);`);
+      out.push('    v.set(value);');
+      out.push('  }');
+      out.push('}');
+      out.push('');
+    }
+    if (maps.length > 0) {
+      out.push('function mapOf<K, V>(c: Collection, name: string): BpfMap<K, V> {');
+      out.push('  const m = c.maps.get(name);');
+      out.push(`  if (m === undefined) throw new SpecError(\`${ident}: map ${'$'}{name} is missing from the loaded collection\`);`);
+      out.push('  return m as BpfMap<K, V>;');
+      out.push('}');
+      out.push('');
+    }
+    if (programs.some((p) => p.autoload)) {
+      out.push('function programOf(c: Collection, name: string): Program {');
+      out.push('  const p = c.programs.get(name);');
+      out.push(`  if (p === undefined) throw new SpecError(\`${ident}: program ${'$'}{name} was not loaded (see the programs.only option)\`);`);
+      out.push('  return p;');
+      out.push('}');
+      out.push('');
+    }
+    if (vars.length > 0) {
+      out.push(`function variableOf<T>(c: Collection, name: string): ${api.variable}<T> {`);
+      out.push('  const v = c.variables.get(name);');
+      out.push(`  if (v === undefined) throw new SpecError(\`${ident}: variable ${'$'}{name} is missing from the loaded collection\`);`);
+      out.push('  return { name, get: () => v.get() as T, set: (value: T) => v.set(value) };');
+      out.push('}');
+      out.push('');
+    }
+    out.push(`/** Loads ${options.objectFileName} into the kernel: creates its maps, loads its programs. */`);
+    out.push(`export async function ${api.load}(options: ${api.loadOptions} = {}): Promise<${api.objects}> {`);
+    out.push(`  const { rodata, data, object, ...collectionOptions } = options;`);
+    out.push(`  const spec = ${api.specFn}(object);`);
+    if (rodata.length > 0) out.push("  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');");
+    else out.push(`  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('${ident}: the object has no .rodata variables');`);
+    if (data.length > 0) out.push("  if (data !== undefined) setInitial(spec, data, 'data');");
+    else out.push(`  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('${ident}: the object has no .data or .bss variables');`);
+    out.push('  const c = await Collection.load(spec, collectionOptions);');
+    out.push('  try {');
+    out.push(`    const maps: ${api.maps} = {`);
+    for (const m of maps) {
+      out.push(`      ${propertyKey(m.key)}: mapOf(c, ${jsString(m.spec.name)}),`);
+    }
+    out.push('    };');
+    out.push(`    const programs: ${api.programs} = {`);
+    for (const p of programs) {
+      const key = propertyKey(progKeys.get(p.name)!);
+      if (p.autoload) out.push(`      get ${key}(): Program { return programOf(c, ${jsString(p.name)}); },`);
+      else out.push(`      get ${key}(): Program | undefined { return c.programs.get(${jsString(p.name)}); },`);
+    }
+    out.push('    };');
+    out.push(`    const variables: ${api.variables} = {`);
+    for (const v of vars) {
+      out.push(`      ${propertyKey(v.key)}: variableOf(c, ${jsString(v.spec.name)}),`);
+    }
+    out.push('    };');
+    out.push('    return {');
+    out.push('      maps, programs, variables, collection: c,');
+    out.push('      close: () => c.close(),');
+    out.push('      [Symbol.dispose]: () => c.close(),');
+    out.push('    };');
+    out.push('  } catch (e) {');
+    out.push('    c.close();');
+    out.push('    throw e;');
+    out.push('  }');
+    out.push('}');
+
+    if (helpers) {
+      out.push('');
+      out.push('// ---- Codec helpers ' + '-'.repeat(80));
+      out.push('');
+      out.push(helpers);
+    }
+    return `${out.join('\n')}\n`;
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function arrayOf(t: string): string {
+  return /[|&]/.test(t) && !t.startsWith('{') ? `(${t})[]` : `${t}[]`;
+}
+
+function mapDoc(m: MapSpec, btf: Btf | undefined): string {
+  const parts = [`${m.name}: ${m.type}`];
+  const kb = m.btf ?? btf;
+  if (kb && m.keyTypeId) parts.push(`key ${kb.typeName(m.keyTypeId)} (${m.keySize} B)`);
+  else if (m.keySize) parts.push(`key ${m.keySize} B`);
+  if (kb && m.valueTypeId) parts.push(`value ${kb.typeName(m.valueTypeId)} (${m.valueSize} B)`);
+  else if (m.valueSize) parts.push(`value ${m.valueSize} B`);
+  parts.push(`max ${m.maxEntries} ${m.maxEntries === 1 ? 'entry' : 'entries'}`);
+  return parts.join(', ');
+}
+
+function programDoc(p: ProgramSpec): string {
+  return `${p.name}: ${p.type}, section ${JSON.stringify(p.sectionName)}${p.autoload ? '' : ' (not loaded unless asked for)'}`;
+}
