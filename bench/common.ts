@@ -1,0 +1,51 @@
+/**
+ * Shared pieces of the benchmarks: building the C baselines, timing a function, and printing
+ * figures side by side with their ratio. Benchmarks report; they never assert a time.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+
+export const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+})();
+
+/** Compiles a C baseline under bench/c with libbpf; returns the binary's path. */
+export function buildC(name: string, libs: string[] = ['-lbpf']): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), name);
+  execFileSync('cc', ['-O2', '-Wall', '-o', out, join(ROOT, 'bench', 'c', `${name}.c`), ...libs], { stdio: 'inherit' });
+  return out;
+}
+
+/** Mean nanoseconds per call of fn over n calls (after `warmup` calls). */
+export function timeNs(n: number, fn: () => void, warmup = Math.min(3, n)): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / n;
+}
+
+export interface Row {
+  what: string;
+  bpfkit: number;
+  baseline: number;
+  unit: string;
+  /** True when bigger is better (rates); false for times. */
+  higherIsBetter: boolean;
+}
+
+/** Prints rows as a table: bpfkit, the baseline, and bpfkit's speed relative to the baseline. */
+export function report(title: string, baselineName: string, rows: Row[]): void {
+  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  console.log(`\n${title}`);
+  console.log(`${'what'.padEnd(44)} ${'bpfkit'.padStart(12)} ${baselineName.padStart(12)}  unit        bpfkit speed vs ${baselineName}`);
+  for (const r of rows) {
+    const speed = r.higherIsBetter ? r.bpfkit / r.baseline : r.baseline / r.bpfkit;
+    console.log(`${r.what.padEnd(44)} ${fmt(r.bpfkit).padStart(12)} ${fmt(r.baseline).padStart(12)}  ${r.unit.padEnd(10)}  ${speed.toFixed(2)}x`);
+  }
+}
