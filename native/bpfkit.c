@@ -423,7 +423,7 @@ static void poller_cb(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, args[2];
   if (napi_get_reference_value(env, p->callback, &cb) == napi_ok && cb != NULL) {
-    napi_get_undefined(env, &recv);
+    napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
     napi_create_int32(env, status, &args[0]);
     napi_create_int32(env, events, &args[1]);
     napi_value result;

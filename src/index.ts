@@ -34,5 +34,9 @@ export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
 export { attachCgroup, type CgroupOptions } from './link/cgroup.js';
 export { attachSocketFilter } from './link/socket-filter.js';
 export { attachPerfEvent, type PerfEventOptions, type SoftwareEvent, type HardwareEvent } from './link/perf-event.js';
+export {
+  RingBufReader, type RingBufReaderOptions, type RingBufBatch, type ConsumeBatchOptions, type ReadOptions,
+} from './ringbuf.js';
+export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './perf.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';

@@ -1,0 +1,469 @@
+/**
+ * RingBufReader against real BPF ring buffers. Records are produced on demand by the XDP programs
+ * of test/bpf/ringbuf.bpf.c through BPF_PROG_TEST_RUN (see test/bpf/README.md):
+ *
+ *   xdp_ringbuf_submit   count 16-byte records { u32 seq, u32 tag, u32 count, u32 magic }
+ *   xdp_ringbuf_discard  the same, with odd seq discarded
+ *   xdp_ringbuf_output   one record of `count` bytes, byte i = (u8)(tag + i)
+ *
+ * The ring (`events`) is 16384 bytes; a 16-byte record takes 24 bytes of it.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  ClosedError, Collection, CollectionSpec, InvalidArgumentError, RingBufReader, type BpfMap, type Program, type RingBufBatch,
+} from '../../src/index.js';
+import { native } from '../../src/native.js';
+import { kernelTest, obj } from '../helpers/index.js';
+
+const RB_MAGIC = 0x52494e47;
+const RING_SIZE = 16384;
+const BPF_RB_FORCE_WAKEUP = 2;
+
+interface Rec { seq: number; tag: number; count: number; magic: number }
+
+function parseRec(b: Uint8Array): Rec {
+  assert.equal(b.length, 16, 'a submit/discard record is 16 bytes');
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { seq: v.getUint32(0, true), tag: v.getUint32(4, true), count: v.getUint32(8, true), magic: v.getUint32(12, true) };
+}
+
+function cmd(count: number, tag: number, flags = 0): Uint8Array {
+  const b = new Uint8Array(14);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, count, true);
+  v.setUint32(4, tag, true);
+  v.setUint32(8, flags, true);
+  return b;
+}
+
+function pattern(len: number, tag: number): Uint8Array {
+  return Uint8Array.from({ length: len }, (_, i) => (tag + i) & 0xff);
+}
+
+interface Fixture { coll: Collection; events: BpfMap; submit: Program; discard: Program; output: Program }
+
+async function load(): Promise<Fixture> {
+  const coll = await Collection.load(await CollectionSpec.fromFile(obj('ringbuf')));
+  return {
+    coll,
+    events: coll.maps.get('events')!,
+    submit: coll.programs.get('xdp_ringbuf_submit')!,
+    discard: coll.programs.get('xdp_ringbuf_discard')!,
+    output: coll.programs.get('xdp_ringbuf_output')!,
+  };
+}
+
+/** Runs fn with a fresh collection and reader, closing both afterwards. */
+async function withReader(fn: (f: Fixture, reader: RingBufReader) => Promise<void> | void): Promise<void> {
+  const f = await load();
+  const reader = new RingBufReader(f.events);
+  try {
+    await fn(f, reader);
+  } finally {
+    reader.close();
+    f.coll.close();
+  }
+}
+
+function submit(f: Fixture, count: number, tag: number, flags = 0): number {
+  return f.submit.testRun({ data: cmd(count, tag, flags) }).retval;
+}
+
+function drainSync(reader: RingBufReader): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let r = reader.readSync(); r !== undefined; r = reader.readSync()) out.push(r);
+  return out;
+}
+
+/**
+ * Runs `produce` on a later turn of the event loop. The promise never resolves; it rejects if
+ * `produce` throws, so racing it against a pending read turns a failed producer into a test
+ * failure rather than a read that waits forever.
+ */
+function later(produce: () => void, ms = 5): Promise<never> {
+  return new Promise((_, reject) => {
+    setTimeout(() => {
+      try { produce(); } catch (e) { reject(e); }
+    }, ms);
+  });
+}
+
+/** The compiled library, for child processes. */
+const DIST_INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));
+
+function childScript(body: string): string {
+  return `
+    import { Collection, CollectionSpec, RingBufReader } from ${JSON.stringify(DIST_INDEX)};
+    const coll = await Collection.load(await CollectionSpec.fromFile(${JSON.stringify(obj('ringbuf'))}));
+    const events = coll.maps.get('events');
+    const submit = coll.programs.get('xdp_ringbuf_submit');
+    const cmd = new Uint8Array(14); cmd[0] = 1; cmd[4] = 9;
+    const run = () => {
+      const n = submit.testRun({ data: cmd }).retval;
+      if (n !== 1) { console.error('xdp_ringbuf_submit returned', n); process.exit(3); }
+    };
+    ${body}
+  `;
+}
+
+/** A guard against a hang, not a performance threshold. */
+const CHILD_GUARD_MS = 60_000;
+/** A reader that never wakes up fails the test instead of hanging the run. */
+const kt = { ...kernelTest, timeout: 120_000 };
+
+describe('RingBufReader', () => {
+  test('refuses a map that is not a ring buffer', kt, async () => {
+    const coll = await Collection.load(await CollectionSpec.fromFile(obj('maps')));
+    try {
+      assert.throws(() => new RingBufReader(coll.maps.get('hash_map')!), InvalidArgumentError);
+      assert.throws(() => new RingBufReader(coll.maps.get('perf_array')!), /needs a ringbuf map/);
+    } finally {
+      coll.close();
+    }
+  });
+
+  test('reads N submitted records in order with their contents', kt, async () => {
+    await withReader(async (f, reader) => {
+      assert.equal(reader.size, RING_SIZE);
+      assert.equal(reader.available, 0);
+      assert.equal(reader.readSync(), undefined);
+      assert.equal(submit(f, 3, 7), 3);
+      assert.equal(reader.available, 3 * 24);
+      const got = [parseRec(reader.readSync()!), parseRec(await reader.read()), parseRec(reader.readSync()!)];
+      assert.deepEqual(got, [0, 1, 2].map((seq) => ({ seq, tag: 7, count: 3, magic: RB_MAGIC })));
+      assert.equal(reader.readSync(), undefined);
+      assert.equal(reader.available, 0);
+
+      assert.equal(submit(f, 1000, 11), 128, 'the producer caps a run at 128 records');
+      const all = drainSync(reader).map(parseRec);
+      assert.equal(all.length, 128);
+      all.forEach((r, i) => assert.deepEqual(r, { seq: i, tag: 11, count: 128, magic: RB_MAGIC }));
+    });
+  });
+
+  test('reads records whose length is not a multiple of 8', kt, async () => {
+    await withReader((f, reader) => {
+      const lengths = [13, 1, 256, 7, 8, 9, 255];
+      lengths.forEach((len, i) => assert.equal(f.output.testRun({ data: cmd(len, 100 + i) }).retval, len));
+      const got = drainSync(reader);
+      assert.equal(got.length, lengths.length);
+      got.forEach((rec, i) => assert.deepEqual(rec, pattern(lengths[i]!, 100 + i), `record ${i} (${lengths[i]} bytes)`));
+      // Each takes its length plus the 8-byte header, rounded up to 8.
+      assert.equal(submit(f, 1, 1), 1);
+      assert.equal(parseRec(reader.readSync()!).tag, 1);
+    });
+  });
+
+  test('skips discarded records', kt, async () => {
+    await withReader(async (f, reader) => {
+      assert.equal(f.discard.testRun({ data: cmd(5, 8) }).retval, 3);
+      assert.equal(reader.available, 5 * 24, 'discarded records still take ring space');
+      assert.deepEqual(drainSync(reader).map((b) => parseRec(b).seq), [0, 2, 4]);
+      assert.equal(reader.available, 0);
+
+      // A discarded record last in the ring: skipped, and the ring ends up empty.
+      assert.equal(f.discard.testRun({ data: cmd(2, 10) }).retval, 1);
+      assert.equal(parseRec(reader.readSync()!).seq, 0);
+      assert.equal(reader.available, 24, 'the discarded record is still there');
+      assert.equal(reader.readSync(), undefined);
+      assert.equal(reader.available, 0);
+
+      // Batch mode skips them too.
+      assert.equal(f.discard.testRun({ data: cmd(7, 12) }).retval, 4);
+      const seqs: number[] = [];
+      assert.equal(reader.consumeBatch((b) => {
+        for (let i = 0; i < b.count; i++) seqs.push(parseRec(b.data.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)).seq);
+      }), 4);
+      assert.deepEqual(seqs, [0, 2, 4, 6]);
+    });
+  });
+
+  test('loses nothing across many wrap-arounds of the ring', kt, async () => {
+    await withReader(async (f, reader) => {
+      // 40 rounds of 100 records (24 bytes each) = 96000 bytes, almost 6 times the ring. Each round
+      // is read in a different way; every record must come back once, in order.
+      let total = 0;
+      for (let round = 0; round < 40; round++) {
+        assert.equal(submit(f, 100, round), 100, `round ${round}: the ring had room`);
+        let recs: Rec[] = [];
+        switch (round % 4) {
+          case 0:
+            recs = drainSync(reader).map(parseRec);
+            break;
+          case 1:
+            for (let i = 0; i < 100; i++) recs.push(parseRec(await reader.read()));
+            break;
+          case 2:
+            for await (const r of reader) {
+              recs.push(parseRec(r));
+              if (recs.length === 100) break;
+            }
+            break;
+          case 3:
+            while (recs.length < 100) {
+              reader.consumeBatch((b) => {
+                for (let i = 0; i < b.count; i++) recs.push(parseRec(b.data.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+              }, { maxRecords: 33 });
+            }
+            break;
+        }
+        assert.equal(recs.length, 100);
+        recs.forEach((r, i) => assert.deepEqual(r, { seq: i, tag: round, count: 100, magic: RB_MAGIC }, `round ${round} record ${i}`));
+        assert.equal(reader.readSync(), undefined);
+        total += 100 * 24;
+      }
+      assert.ok(total > 4 * RING_SIZE);
+
+      // Variable lengths put records across the end of the ring: their bytes must be contiguous.
+      for (let round = 0; round < 300; round++) {
+        const len = 1 + ((round * 37) % 256);
+        assert.equal(f.output.testRun({ data: cmd(len, round) }).retval, len);
+        const rec = reader.readSync()!;
+        assert.deepEqual(rec, pattern(len, round), `output round ${round}`);
+      }
+    });
+  });
+
+  test('a full ring: the producer stops, the reader gets every record, then there is room again', kt, async () => {
+    await withReader((f, reader) => {
+      const runs = [0, 1, 2, 3, 4, 5].map((i) => submit(f, 128, i));
+      assert.deepEqual(runs, [128, 128, 128, 128, 128, 42]);
+      const got = drainSync(reader).map(parseRec);
+      assert.equal(got.length, 682);
+      got.forEach((r, i) => {
+        assert.equal(r.tag, Math.floor(i / 128));
+        assert.equal(r.seq, i % 128);
+      });
+      assert.equal(submit(f, 128, 6), 128);
+      assert.equal(drainSync(reader).length, 128);
+    });
+  });
+
+  test('read() waits on the event loop for a record produced later', kt, async () => {
+    await withReader(async (f, reader) => {
+      let produced = false;
+      const pending = reader.read();
+      const producer = later(() => {
+        produced = true;
+        assert.equal(submit(f, 1, 42), 1);
+      }, 20);
+      const rec = parseRec(await Promise.race([pending, producer]));
+      assert.equal(produced, true, 'read() resolved only after the record was produced');
+      assert.deepEqual(rec, { seq: 0, tag: 42, count: 1, magic: RB_MAGIC });
+
+      // Several readers waiting are served in call order, from one burst.
+      const three = [reader.read(), reader.read(), reader.read()];
+      const burst = later(() => assert.equal(submit(f, 3, 43, BPF_RB_FORCE_WAKEUP), 3), 0);
+      assert.deepEqual((await Promise.race([Promise.all(three), burst])).map((b) => parseRec(b).seq), [0, 1, 2]);
+    });
+  });
+
+  test('async iteration yields records as they come and ends on close()', kt, async () => {
+    await withReader(async (f, reader) => {
+      const seen: number[] = [];
+      const producers = Promise.race([0, 1, 2].map((tag) => later(() => assert.equal(submit(f, 2, tag), 2), 5 * (tag + 1))));
+      await Promise.race([producers, (async () => {
+        for await (const r of reader) {
+          const rec = parseRec(r);
+          seen.push(rec.tag * 10 + rec.seq);
+          if (seen.length === 6) setImmediate(() => reader.close());
+        }
+      })()]);
+      assert.deepEqual(seen, [0, 1, 10, 11, 20, 21]);
+      assert.equal(reader.closed, true);
+
+      // After close: iteration is empty, reads throw ClosedError.
+      for await (const _ of reader) assert.fail('no records after close');
+      await assert.rejects(reader.read(), ClosedError);
+      assert.throws(() => reader.readSync(), ClosedError);
+      assert.throws(() => reader.consumeBatch(() => {}), ClosedError);
+      assert.throws(() => reader.available, ClosedError);
+      assert.equal(await reader.wait(), false);
+      reader.close(); // idempotent
+    });
+  });
+
+  test('close() settles everything pending', kt, async () => {
+    await withReader(async (_f, reader) => {
+      const read = reader.read();
+      const it = reader.records();
+      const step = it.next();
+      const wait = reader.wait();
+      reader.close();
+      await assert.rejects(read, (e: unknown) => e instanceof ClosedError && /ring buffer reader/.test(e.message));
+      assert.deepEqual(await step, { value: undefined, done: true });
+      assert.equal(await wait, false);
+    });
+  });
+
+  test('an aborted signal rejects with its reason and ends the iteration', kt, async () => {
+    await withReader(async (f, reader) => {
+      const ac = new AbortController();
+      const seen: number[] = [];
+      const producer = later(() => assert.equal(submit(f, 2, 5), 2));
+      await assert.rejects(Promise.race([producer, (async () => {
+        for await (const r of reader.records({ signal: ac.signal })) {
+          seen.push(parseRec(r).seq);
+          if (seen.length === 2) setImmediate(() => ac.abort());
+        }
+      })()]), (e: unknown) => e instanceof Error && e.name === 'AbortError');
+      assert.deepEqual(seen, [0, 1]);
+
+      // Already aborted: rejects at once even when a record is there, and does not consume it.
+      submit(f, 1, 6);
+      await assert.rejects(reader.read({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+      const reason = new Error('custom reason');
+      const ac2 = new AbortController();
+      const pendingWait = reader.wait({ signal: ac2.signal });
+      assert.equal(await pendingWait, true);
+      assert.equal(parseRec((await reader.read({ signal: ac2.signal }))).tag, 6);
+      const pending = reader.read({ signal: ac2.signal });
+      ac2.abort(reason);
+      await assert.rejects(pending, (e: unknown) => e === reason);
+
+      // The reader still works after an abort.
+      const again = later(() => assert.equal(submit(f, 1, 7), 1));
+      assert.equal(parseRec(await Promise.race([reader.read(), again])).tag, 7);
+    });
+  });
+
+  test('a decoder turns records into objects; a throwing decoder consumes the record', kt, async () => {
+    const f = await load();
+    let calls = 0;
+    const reader = new RingBufReader(f.events, {
+      decode: (view): Rec => {
+        calls++;
+        const rec = parseRec(view);
+        if (rec.tag === 13) throw new Error('bad record');
+        return rec;
+      },
+    });
+    try {
+      submit(f, 2, 12);
+      const first: Rec = await reader.read();
+      assert.deepEqual(first, { seq: 0, tag: 12, count: 2, magic: RB_MAGIC });
+      assert.deepEqual(reader.readSync(), { seq: 1, tag: 12, count: 2, magic: RB_MAGIC });
+      submit(f, 1, 13);
+      submit(f, 1, 14);
+      assert.throws(() => reader.readSync(), /bad record/);
+      assert.equal(reader.readSync()!.tag, 14, 'the bad record was consumed, the next one follows');
+      assert.equal(calls, 4);
+    } finally {
+      reader.close();
+      f.coll.close();
+    }
+  });
+
+  test('batch mode hands over many records as one view of the ring, without copying', kt, async () => {
+    await withReader(async (f, reader) => {
+      const { PAGE_SIZE } = native().constants;
+      assert.equal(reader.consumeBatch(() => assert.fail('no callback when nothing is ready')), 0);
+
+      submit(f, 50, 3);
+      const views: RingBufBatch[] = [];
+      const seqs: number[] = [];
+      const n = reader.consumeBatch((b) => {
+        views.push(b);
+        assert.equal(b.offsets.length, b.count);
+        assert.equal(b.lengths.length, b.count);
+        for (let i = 0; i < b.count; i++) seqs.push(parseRec(b.data.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)).seq);
+      });
+      assert.equal(n, 50);
+      assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i));
+      // The view is the memory-mapped ring itself (producer page + the data area mapped twice).
+      const ring = views[0]!.data.buffer;
+      assert.equal(ring.byteLength, PAGE_SIZE + 2 * RING_SIZE);
+      assert.equal(views[0]!.data.byteLength, 50 * 24);
+
+      // The same records as read() would give, from the same buffer each time.
+      submit(f, 5, 4);
+      const viaBatch: Uint8Array[] = [];
+      reader.consumeBatch((b) => {
+        assert.equal(b.data.buffer, ring);
+        for (let i = 0; i < b.count; i++) viaBatch.push(b.data.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
+      });
+      submit(f, 5, 4);
+      assert.deepEqual(viaBatch, drainSync(reader));
+
+      // readBatch waits for records, then hands them over.
+      const producer = later(() => assert.equal(submit(f, 4, 5), 4));
+      const got: number[] = [];
+      let total = 0;
+      while (total < 4) {
+        total += await Promise.race([producer, reader.readBatch((b) => {
+          for (let i = 0; i < b.count; i++) got.push(b.data[b.offsets[i]!]!);
+        })]);
+      }
+      assert.deepEqual(got, [0, 1, 2, 3]);
+
+      // A throwing callback still releases the batch.
+      submit(f, 2, 6);
+      assert.throws(() => reader.consumeBatch(() => { throw new Error('oops'); }), /oops/);
+      assert.equal(reader.readSync(), undefined);
+
+      // wait() resolves when records are there; readBatch resolves 0 once closed.
+      const one = later(() => assert.equal(submit(f, 1, 7), 1));
+      assert.equal(await Promise.race([reader.wait(), one]), true);
+      assert.equal(reader.consumeBatch(() => {}), 1);
+      const closing = reader.readBatch(() => assert.fail('closed'));
+      setImmediate(() => reader.close());
+      assert.equal(await closing, 0);
+    });
+  });
+
+  test('the process exits when nobody reads', kt, () => {
+    // The child reads one record through the event loop, then leaves the reader open and idle.
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', childScript(`
+      const reader = new RingBufReader(events);
+      setTimeout(run, 10);
+      const rec = await reader.read();
+      console.log('got', rec[4]);
+      run(); // unread records do not keep it alive either
+    `)], { encoding: 'utf8', timeout: CHILD_GUARD_MS });
+    assert.equal(r.stderr, '');
+    assert.equal(r.signal, null, 'the child had to be killed: something kept it alive');
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout.trim(), 'got 9');
+
+    // unref(): even a pending read lets the process exit.
+    const u = spawnSync(process.execPath, ['--input-type=module', '-e', childScript(`
+      const reader = new RingBufReader(events).unref();
+      reader.read().then(() => console.log('unexpected record'));
+      console.log('waiting');
+    `)], { encoding: 'utf8', timeout: CHILD_GUARD_MS });
+    assert.equal(u.signal, null, 'an unref()ed reader kept the child alive');
+    assert.equal(u.status, 0);
+    assert.equal(u.stdout.trim(), 'waiting');
+  });
+
+  test('a pending read keeps the process alive until its record comes', kt, async () => {
+    // The child's only other handle is an unref()ed stdin: without the reader's poll handle it
+    // would exit before the parent asks it (over stdin) to produce a record.
+    const child = spawn(process.execPath, ['--input-type=module', '-e', childScript(`
+      const reader = new RingBufReader(events);
+      process.stdin.on('data', run);
+      process.stdin.unref();
+      reader.read().then((rec) => { console.log('got', rec[4]); process.stdin.destroy(); });
+      console.log('ready');
+    `)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const guard = setTimeout(() => child.kill(), CHILD_GUARD_MS);
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdin.on('error', () => { /* the child may be gone already; the assertions say why */ });
+    const exit = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, sig) => resolve([code, sig])));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready') && !out.includes('got')) child.stdin.write('go\n');
+    });
+    const [code, sig] = await exit;
+    clearTimeout(guard);
+    assert.equal(err, '');
+    assert.equal(sig, null);
+    assert.equal(code, 0);
+    assert.deepEqual(out.trim().split('\n'), ['ready', 'got 9']);
+  });
+});
