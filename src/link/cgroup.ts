@@ -79,7 +79,7 @@ export function attachCgroup(prog: Program, cgroupPath: string, attachType?: Att
       } finally {
         closeSync(cgFd);
       }
-    });
+    }, { outlivesProcess: true });
   } finally {
     if (!keepOpen) closeSync(cgFd);
   }

@@ -15,6 +15,7 @@
  */
 import { mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { detachAtExit, forget } from './cleanup.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import { readProgramInfo, type Program } from '../program.js';
 import { getFdById, objGet, objPin } from '../sys/bpf.js';
@@ -209,10 +210,15 @@ export class DetachLink implements Link {
   readonly #info: LinkInfo;
   #detach: (() => void) | undefined;
 
-  constructor(kind: string, info: LinkInfo, detach: () => void) {
+  /**
+   * `outlivesProcess`: the attachment stays in the kernel after the process exits (netlink, prog
+   * attach), so it is also removed at process exit if still open (see cleanup.ts).
+   */
+  constructor(kind: string, info: LinkInfo, detach: () => void, options: { outlivesProcess?: boolean } = {}) {
     this.kind = kind;
     this.#info = info;
     this.#detach = detach;
+    if (options.outlivesProcess) detachAtExit(this);
   }
 
   get fd(): undefined {
@@ -244,6 +250,7 @@ export class DetachLink implements Link {
     const d = this.#detach;
     if (!d) return;
     this.#detach = undefined;
+    forget(this);
     d();
   }
 

@@ -107,5 +107,5 @@ function attachTcNetlink(prog: Program, ifindex: number, label: string, directio
     claimed.delete(key);
     tcFilterDelete(ifindex, parent, prio, handle, `detach tc program from ${label} ${direction}`);
     dropQdiscIfUnused();
-  });
+  }, { outlivesProcess: true });
 }

@@ -74,5 +74,5 @@ export function attachXdp(prog: Program, iface: number | string, options: XdpOpt
     } finally {
       fd.close();
     }
-  });
+  }, { outlivesProcess: true });
 }
