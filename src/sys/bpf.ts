@@ -8,6 +8,7 @@ import { native } from '../native.js';
 import { Attr, cstr } from './attr.js';
 import { BPF_CMD, BPF_OBJ_NAME_LEN } from './constants.js';
 import { FD } from './fd.js';
+import { ensureBpffsFor } from '../bpffs.js';
 
 type CmdName = keyof typeof BPF_CMD;
 
@@ -180,6 +181,7 @@ export function btfLoadRaw(btf: Uint8Array, logBuf: Uint8Array | null, logLevel:
 }
 
 export function objPin(fd: number, path: string): void {
+  ensureBpffsFor(path);
   bpfCall('OBJ_PIN', new Attr(16).ptr(0, cstr(path)).u32(8, fd), `pin to ${path}`, (e) =>
     e === 1 || e === 22 ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)` :
     e === 17 ? `${path} already exists: unpin it first` : e === 2 ? 'the parent directory does not exist' : undefined);
