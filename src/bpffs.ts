@@ -4,13 +4,16 @@
  * otherwise the error says how to.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { BpfkitError } from './errors.js';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { BpfkitError, BpfSyscallError } from './errors.js';
+import { installedNative } from './native.js';
 
 export const BPFFS = '/sys/fs/bpf';
 
 /** Mount points of bpf filesystems. */
 export function bpffsMounts(): string[] {
+  const emulated = installedNative()?.bpffsMounts?.();
+  if (emulated !== undefined) return emulated;
   let text: string;
   try {
     text = readFileSync('/proc/self/mounts', 'utf8');
@@ -38,4 +41,28 @@ export function ensureBpffsFor(path: string): void {
     if (bpffsMounts().includes(BPFFS)) return; // mounted meanwhile
     throw new BpfkitError('ERR_BPFKIT_BPFFS', `cannot mount bpffs at ${BPFFS}: ${(e as Error).message.trim()}`, { cause: e });
   }
+}
+
+/** Removes a pin; false when there was none. Goes through an emulated kernel's bpffs when one is installed. */
+export function unpinPath(path: string): boolean {
+  const n = installedNative();
+  if (n?.unlink) {
+    const r = n.unlink(path);
+    if (r === -2) return false;
+    if (r < 0) throw new BpfSyscallError(r, 'unlink', `unpin ${path}`);
+    return true;
+  }
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Whether something is pinned at `path` (in the emulated bpffs when one is installed). */
+export function pinExists(path: string): boolean {
+  const n = installedNative();
+  return n?.exists ? n.exists(path) : existsSync(path);
 }

@@ -4,7 +4,7 @@
  * and finally fills prog arrays and maps of maps. Any failure closes what was created, so a failed
  * load leaves nothing behind.
  */
-import { existsSync } from 'node:fs';
+import { pinExists } from './bpffs.js';
 import { join } from 'node:path';
 import { codecFor } from './btf/codec.js';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
@@ -189,7 +189,7 @@ function wanted(ps: ProgramSpec, options: CollectionOptions): boolean {
 function createMap(ms: MapSpec, btfFd: number, pinRoot: string): BpfMap {
   if (ms.pinning === 'by_name') {
     const path = join(pinRoot, ms.name);
-    if (existsSync(path)) {
+    if (pinExists(path)) {
       const m = BpfMap.fromPinned(path);
       try {
         checkCompatible(ms, m);

@@ -3,6 +3,7 @@
  * and perf buffers want one ring per online CPU; both come from sysfs range lists like "0-3,8".
  */
 import { readFileSync } from 'node:fs';
+import { installedNative } from './native.js';
 
 let possible: number | undefined;
 
@@ -22,6 +23,8 @@ export function parseCpuList(text: string): number[] {
 
 /** Number of possible CPUs: the count of values in a per-CPU map. */
 export function possibleCpus(): number {
+  const emulated = installedNative()?.possibleCpus?.();
+  if (emulated !== undefined) return emulated;
   if (possible === undefined) {
     const cpus = parseCpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
     possible = Math.max(...cpus) + 1;
@@ -31,5 +34,7 @@ export function possibleCpus(): number {
 
 /** The online CPUs, for per-CPU perf rings. */
 export function onlineCpus(): number[] {
+  const emulated = installedNative()?.onlineCpus?.();
+  if (emulated !== undefined) return emulated;
   return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
 }

@@ -16,7 +16,7 @@ import {
 import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
 import { btfFromKernelId } from './btf/kernel.js';
-import { unlinkSync } from 'node:fs';
+import { unpinPath } from './bpffs.js';
 
 export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
 
@@ -312,7 +312,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   unpin(path?: string): void {
     const p = path ?? this.#pinnedAt;
     if (!p) return;
-    try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    unpinPath(p);
     if (p === this.#pinnedAt) this.#pinnedAt = undefined;
   }
 

@@ -44,6 +44,16 @@ export interface Native {
   setrlimit(resource: number, cur: bigint, max: bigint): number;
   strerror(errno: number): string;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+  /**
+   * Optional, for emulated kernels (bpfkit/testing): the machine facts and bpffs operations the
+   * library otherwise takes from the real filesystem.
+   */
+  possibleCpus?(): number;
+  onlineCpus?(): number[];
+  bpffsMounts?(): string[];
+  /** unlink(2) of a pin: 0 or -errno. */
+  unlink?(path: string): number;
+  exists?(path: string): boolean;
   constants: {
     PROT_READ: number; PROT_WRITE: number; MAP_SHARED: number; PAGE_SIZE: number;
     UV_READABLE: number; UV_WRITABLE: number; UV_PRIORITIZED: number; RLIMIT_MEMLOCK: number;
@@ -77,6 +87,11 @@ export function native(): Native {
   }
   const require = createRequire(import.meta.url);
   current = require(path) as Native;
+  return current;
+}
+
+/** The installed syscall interface without loading the addon: a fake, the addon once loaded, or undefined. */
+export function installedNative(): Native | undefined {
   return current;
 }
 

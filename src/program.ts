@@ -7,7 +7,7 @@ import { Attr } from './sys/attr.js';
 import { getFdById, objGet, objGetInfoByFd, objPin, progTestRun } from './sys/bpf.js';
 import { progType as progTypeNames, type AttachType, type ProgType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
-import { unlinkSync } from 'node:fs';
+import { unpinPath } from './bpffs.js';
 import { attach, type AttachOptions } from './link/attach.js';
 import type { Link } from './link/link.js';
 
@@ -179,7 +179,7 @@ export class Program implements Disposable {
   unpin(path?: string): void {
     const p = path ?? this.#pinnedAt;
     if (!p) return;
-    try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    unpinPath(p);
     if (p === this.#pinnedAt) this.#pinnedAt = undefined;
   }
 

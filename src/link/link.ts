@@ -13,7 +13,8 @@
  *    SO_ATTACH_BPF): close() undoes it. It cannot be pinned.
  * LinkSet groups links made together (a perf event per CPU).
  */
-import { mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { unpinPath } from '../bpffs.js';
 import { join } from 'node:path';
 import { detachAtExit, forget } from './cleanup.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
@@ -45,11 +46,7 @@ export interface Link extends Disposable {
 }
 
 function unlinkIfPresent(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  unpinPath(path);
 }
 
 /** The kind name for a link opened from bpffs or by id. */

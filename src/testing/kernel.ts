@@ -1,0 +1,1239 @@
+/**
+ * An emulated kernel behind bpfkit's own syscall seam (`Native`, see src/native.ts): install it with
+ * `useEmulatedKernel()` and everything the library does — creating maps, loading programs,
+ * BPF_PROG_TEST_RUN, pinning, reading ring buffers through mmap — runs in this process against
+ * in-memory objects, without root, a BPF-capable kernel or the native addon. Code under test keeps
+ * using the library's normal API.
+ *
+ * The emulator keeps the kernel's contracts where user space can see them: file descriptors, object
+ * ids and reference counts (a prog array empties when user space closes its last fd; a map lives
+ * while a program uses it), the attr layouts of every command, errno values, the mmap layout of
+ * ring buffers and perf rings, and poll readiness. Programs run in the interpreter
+ * (interpreter.ts) on their own bytecode. What it does not emulate is answered with -EOPNOTSUPP
+ * (attaching programs, links, sockets, perf events other than BPF output).
+ *
+ * File descriptors start at 2,000,000 so they can never be mistaken for (and close) real ones when
+ * a test switches back to the real kernel.
+ */
+import { posix } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { Btf } from '../btf/btf.js';
+import { possibleCpus } from '../cpus.js';
+import { resetFeatureCache } from '../features.js';
+import { setNative, type Native, type NativePoller, type PointerRefs } from '../native.js';
+import { MAP_TYPES, PROG_TYPES } from '../sys/constants.js';
+import { E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, ENOTSUPP, ENOTTY, ENXIO, EOPNOTSUPP, EPERM, EAFNOSUPPORT } from './errno.js';
+import { HELPERS } from './helpers.js';
+import { Vm, type Task, type VmEnv } from './interpreter.js';
+import { load, programTag, gplCompatible, type Code } from './loader.js';
+import { ArrayMap, BPF_F_LOCK, EmuMap, F, createMap, sysAccess, type MapParams, type ProgRef } from './maps.js';
+import type { ProbeMemory } from './memory.js';
+import type { KernelObject, ObjectHost } from './objects.js';
+import { PAGE_SIZE, PerfEvent, RingbufMap, type Waitable, type Watcher } from './rings.js';
+import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
+import { PSEUDO } from './isa.js';
+
+export interface EmulatedKernelOptions {
+  /** Possible CPUs: per-CPU maps hold this many values. Defaults to the host's (what BpfMap expects). */
+  cpus?: number;
+  /** Memory that bpf_probe_read_* and bpf_get_current_task() see. */
+  memory?: ProbeMemory;
+  /** The task helpers report (bpf_get_current_pid_tgid, _uid_gid, _comm, _cgroup_id). */
+  task?: Partial<Task>;
+  /** bpf_ktime_get_ns and friends; defaults to the process's monotonic clock. */
+  clock?: () => bigint;
+  /** Seed of bpf_get_prandom_u32 (deterministic by default). */
+  seed?: number;
+  /** Instructions one program run may execute before it is stopped as endless. */
+  maxInstructions?: number;
+  /**
+   * 'kernel': BPF_PROG_TEST_RUN only for the program types the kernel runs (XDP, skb types, raw
+   * tracepoints, syscall). 'all' (default): also tracepoint, kprobe, perf_event, tracing and LSM
+   * programs, whose context is then the ctx_in bytes given.
+   */
+  testRun?: 'kernel' | 'all';
+  /** Where bpffs is mounted; pins must be inside one. */
+  bpffs?: readonly string[];
+}
+
+/** What BPF_PROG_LOAD fixed about a program. */
+export interface ProgramFacts {
+  progType: number;
+  name: string;
+  code: Code;
+  maps: EmuMap[];
+  tag: Uint8Array;
+  gpl: boolean;
+  loadTime: bigint;
+  uid: number;
+  btfId: number;
+  expectedAttachType: number;
+  flags: number;
+  nFuncInfo: number;
+  nLineInfo: number;
+}
+
+/** A loaded program. */
+export class EmuProgram implements ProgRef {
+  readonly kind = 'prog' as const;
+  refs = 0;
+  id = 0;
+  runCount = 0n;
+  runTimeNs = 0n;
+  readonly progType: number;
+  readonly name: string;
+  readonly code: Code;
+  readonly maps: EmuMap[];
+  readonly facts: ProgramFacts;
+  readonly #host: ObjectHost;
+
+  constructor(host: ObjectHost, facts: ProgramFacts) {
+    this.#host = host;
+    this.facts = facts;
+    this.progType = facts.progType;
+    this.name = facts.name;
+    this.code = facts.code;
+    this.maps = facts.maps;
+  }
+
+  get type(): string {
+    return PROG_TYPES[this.progType] ?? `unknown(${this.progType})`;
+  }
+
+  /** The instructions as BPF_OBJ_GET_INFO_BY_FD gives them: map references by map id. */
+  xlated(): Uint8Array {
+    const out = this.code.bytes.slice();
+    const v = new DataView(out.buffer);
+    this.code.ld.forEach((t, pc) => {
+      if (!t || t.kind === 'func') return;
+      out[pc * 8 + 1] = (out[pc * 8 + 1]! & 0x0f) | ((t.kind === 'map' ? PSEUDO.MAP_FD : PSEUDO.MAP_VALUE) << 4);
+      v.setInt32(pc * 8 + 4, t.map.id, true);
+    });
+    return out;
+  }
+
+  dispose(): void {
+    for (const m of this.maps) this.#host.release(m);
+  }
+}
+
+class EmuBtf implements KernelObject {
+  readonly kind = 'btf' as const;
+  refs = 0;
+  id = 0;
+  constructor(readonly bytes: Uint8Array, readonly btf: Btf) {}
+  dispose(): void {}
+}
+
+class StatsHandle implements KernelObject {
+  readonly kind = 'stats' as const;
+  refs = 0;
+  id = 0;
+  constructor(readonly onDispose: () => void) {}
+  dispose(): void {
+    this.onDispose();
+  }
+}
+
+interface FdEntry {
+  obj: KernelObject;
+  /** BPF_F_RDONLY / BPF_F_WRONLY for map fds opened that way. */
+  flags: number;
+}
+
+/** Reads an attr buffer and the buffers its pointer fields point to (PointerRefs). */
+class AttrReader {
+  readonly view: DataView;
+  constructor(readonly bytes: Uint8Array, readonly refs: PointerRefs | undefined) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  u32(o: number): number {
+    return o + 4 <= this.bytes.length ? this.view.getUint32(o, true) : 0;
+  }
+  u64(o: number): bigint {
+    return o + 8 <= this.bytes.length ? this.view.getBigUint64(o, true) : 0n;
+  }
+  setU32(o: number, v: number): void {
+    if (o + 4 <= this.bytes.length) this.view.setUint32(o, v >>> 0, true);
+  }
+  str(o: number, len: number): string {
+    const b = this.bytes.subarray(o, Math.min(o + len, this.bytes.length));
+    const end = b.indexOf(0);
+    return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+  }
+  /** The buffer behind a pointer field of `holder` (the attr itself by default), or null for NULL. */
+  ptr(o: number, holder: Uint8Array | null = null): Uint8Array | null {
+    const refs = this.refs;
+    if (!refs) return null;
+    for (let i = refs.length - 3; i >= 0; i -= 3) {
+      const h = refs[i] as ArrayBufferView | null;
+      const same = holder === null ? h === null || sameView(h, this.bytes) : h !== null && sameView(h, holder);
+      if (same && refs[i + 1] === o) {
+        const b = refs[i + 2] as ArrayBufferView | null;
+        return b ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : null;
+      }
+    }
+    return null;
+  }
+  /** `len` bytes at a pointer field; -EFAULT when the buffer is missing or short. */
+  need(o: number, len: number, holder: Uint8Array | null = null): Uint8Array | number {
+    const b = this.ptr(o, holder);
+    if (len === 0) return b ?? new Uint8Array(0);
+    if (!b || b.length < len) return -EFAULT;
+    return b.subarray(0, len);
+  }
+}
+
+/** The same memory (pointer fields of nested structs name their holder by the view). */
+function sameView(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
+
+const FD_BASE = 2_000_000;
+const UV_READABLE = 1;
+const ERRNO_TEXT: Record<number, string> = {
+  1: 'Operation not permitted', 2: 'No such file or directory', 6: 'No such device or address', 7: 'Argument list too long',
+  9: 'Bad file descriptor', 11: 'Resource temporarily unavailable', 12: 'Cannot allocate memory', 13: 'Permission denied',
+  14: 'Bad address', 16: 'Device or resource busy', 17: 'File exists', 19: 'No such device', 20: 'Not a directory',
+  22: 'Invalid argument', 25: 'Inappropriate ioctl for device', 28: 'No space left on device', 38: 'Function not implemented',
+  95: 'Operation not supported', 97: 'Address family not supported by protocol',
+};
+
+const T = (name: string) => (MAP_TYPES as readonly string[]).indexOf(name);
+
+export class EmulatedKernel implements Native, ObjectHost {
+  readonly cpus: number;
+  /** The CPU test runs execute on (per-CPU maps, bpf_get_smp_processor_id); BPF_F_TEST_RUN_ON_CPU overrides it. */
+  cpu = 0;
+  readonly task: Task;
+  memory: ProbeMemory | undefined;
+  /** Lines written with bpf_trace_printk / bpf_trace_vprintk, oldest first. */
+  readonly trace: string[] = [];
+  /** bpf_redirect calls, oldest first. */
+  readonly redirects: { ifindex: number; flags: bigint }[] = [];
+  readonly constants: Native['constants'];
+  readonly Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+
+  readonly #options: EmulatedKernelOptions;
+  readonly #fds = new Map<number, FdEntry>();
+  readonly #maps = new Map<number, EmuMap>();
+  readonly #progs = new Map<number, EmuProgram>();
+  readonly #btfs = new Map<number, EmuBtf>();
+  #ids = { map: 1, prog: 1, btf: 1, perf: 1 };
+  readonly #pins = new Map<string, KernelObject>();
+  readonly #dirs = new Set<string>();
+  readonly #mounts: readonly string[];
+  readonly #mappings = new Map<ArrayBuffer, { map: EmuMap | undefined; writable: number }>();
+  #statsHandles = 0;
+  #random: number;
+  readonly #clock: () => bigint;
+  readonly #vm: Vm;
+  #previous: Native | undefined;
+  #installed = false;
+
+  constructor(options: EmulatedKernelOptions = {}) {
+    this.#options = options;
+    this.cpus = options.cpus ?? hostCpus();
+    this.memory = options.memory;
+    this.task = { pid: 4242, tgid: 4242, uid: 0, gid: 0, comm: 'bpfkit-test', cgroupId: 1n, ...options.task };
+    this.#random = (options.seed ?? 0x2545f491) >>> 0 || 1;
+    this.#clock = options.clock ?? (() => process.hrtime.bigint());
+    this.#mounts = (options.bpffs ?? ['/sys/fs/bpf']).map((p) => posix.normalize(p));
+    this.constants = {
+      PROT_READ: 1, PROT_WRITE: 2, MAP_SHARED: 1, PAGE_SIZE, UV_READABLE, UV_WRITABLE: 2, UV_PRIORITIZED: 8,
+      RLIMIT_MEMLOCK: 8, NR_CPUS_ONLINE: this.cpus,
+    };
+    const kernel = this;
+    const env: VmEnv = {
+      cpus: this.cpus,
+      maxInstructions: options.maxInstructions ?? 100_000_000,
+      clock: (kind) => {
+        const t = this.#clock();
+        return kind === 'boot' ? t : kind === 'tai' ? t + 37_000_000_000n : kind === 'coarse' ? t - (t % 4_000_000n) : t;
+      },
+      task: this.task,
+      get memory() {
+        return kernel.memory;
+      },
+      random: () => this.#nextRandom(),
+      trace: (text) => this.trace.push(text),
+      redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags }),
+    };
+    this.#vm = new Vm(env, HELPERS);
+    this.Poller = makePoller(this);
+  }
+
+  // ---- installation -----------------------------------------------------------------------------
+
+  /** Makes this the process's syscall interface (what useEmulatedKernel does). */
+  install(): this {
+    if (!this.#installed) {
+      this.#previous = setNative(this);
+      this.#installed = true;
+      resetFeatureCache();
+    }
+    return this;
+  }
+
+  /** Puts back the interface that was installed before (the real addon, loaded lazily, if none). */
+  restore(): void {
+    if (!this.#installed) return;
+    setNative(this.#previous);
+    this.#installed = false;
+    resetFeatureCache();
+  }
+
+  // ---- inspection -------------------------------------------------------------------------------
+
+  /** Instructions the interpreter has executed so far, over all runs. */
+  get instructionsExecuted(): number {
+    return this.#vm.executed;
+  }
+
+  /** Live maps, by id. */
+  maps(): EmuMap[] {
+    return [...this.#maps.values()];
+  }
+
+  /** Live programs, by id. */
+  programs(): EmuProgram[] {
+    return [...this.#progs.values()];
+  }
+
+  /** Open file descriptors, ascending. */
+  openFds(): number[] {
+    return [...this.#fds.keys()].sort((a, b) => a - b);
+  }
+
+  /** Paths pinned in the emulated bpffs. */
+  pinned(): string[] {
+    return [...this.#pins.keys()].sort();
+  }
+
+  /** The map behind an fd (or with this name, when unique), for looking at it directly. */
+  map(fdOrName: number | string): EmuMap {
+    if (typeof fdOrName === 'number') {
+      const e = this.#fds.get(fdOrName);
+      if (!e || e.obj.kind !== 'map') throw new Error(`fd ${fdOrName} is not an emulated map`);
+      return e.obj as EmuMap;
+    }
+    const found = this.maps().filter((m) => m.name === fdOrName);
+    if (found.length !== 1) throw new Error(`${found.length} emulated maps are named ${fdOrName}`);
+    return found[0]!;
+  }
+
+  /**
+   * Reads the records waiting in a ring buffer map (by fd or name) the way a consumer of its mmap
+   * would, and advances the consumer position past them.
+   */
+  readRingbuf(fdOrName: number | string): Uint8Array[] {
+    const m = this.map(fdOrName);
+    if (!(m instanceof RingbufMap)) throw new Error(`map ${m.name} is a ${m.type}, not a ring buffer`);
+    return m.drain();
+  }
+
+  /** Creates a directory in the emulated bpffs (as mkdir does in the real one). */
+  mkdir(path: string): number {
+    const p = posix.normalize(path);
+    if (!this.#inBpffs(p)) return -EPERM;
+    if (this.#pins.has(p) || this.#dirs.has(p)) return -EEXIST;
+    if (!this.#dirExists(posix.dirname(p))) return -ENOENT;
+    this.#dirs.add(p);
+    return 0;
+  }
+
+  /** Removes a pin (or an empty directory) from the emulated bpffs, as unlink(2)/rmdir(2) would. */
+  unlink(path: string): number {
+    const p = posix.normalize(path);
+    const obj = this.#pins.get(p);
+    if (obj) {
+      this.#pins.delete(p);
+      this.#dropUser(obj);
+      return 0;
+    }
+    if (this.#dirs.has(p)) {
+      for (const k of [...this.#pins.keys(), ...this.#dirs]) if (k.startsWith(`${p}/`)) return -ENOTEMPTY;
+      this.#dirs.delete(p);
+      return 0;
+    }
+    return -ENOENT;
+  }
+
+  /** Whether a path exists in the emulated bpffs (pins and directories). */
+  exists(path: string): boolean {
+    const p = posix.normalize(path);
+    return this.#pins.has(p) || this.#dirExists(p);
+  }
+
+  /** Possible CPUs, for a library that asks the syscall interface rather than sysfs. */
+  possibleCpus(): number {
+    return this.cpus;
+  }
+
+  /** Online CPUs (all of them), likewise. */
+  onlineCpus(): number[] {
+    return Array.from({ length: this.cpus }, (_, i) => i);
+  }
+
+  /** Where the emulated bpffs is mounted, for a library that asks rather than reading /proc/self/mounts. */
+  bpffsMounts(): string[] {
+    return [...this.#mounts];
+  }
+
+  // ---- ObjectHost -------------------------------------------------------------------------------
+
+  objectOfFd(fd: number): KernelObject | undefined {
+    return this.#fds.get(fd)?.obj;
+  }
+
+  acquire(obj: KernelObject): void {
+    obj.refs++;
+  }
+
+  release(obj: KernelObject): void {
+    if (--obj.refs > 0) return;
+    obj.dispose();
+    if (obj.kind === 'map') this.#maps.delete(obj.id);
+    else if (obj.kind === 'prog') this.#progs.delete(obj.id);
+    else if (obj.kind === 'btf') this.#btfs.delete(obj.id);
+  }
+
+  #newFd(obj: KernelObject, flags = 0): number {
+    let fd = FD_BASE;
+    while (this.#fds.has(fd)) fd++;
+    this.#fds.set(fd, { obj, flags });
+    this.acquire(obj);
+    if (obj.kind === 'map') (obj as EmuMap).uref++;
+    return fd;
+  }
+
+  /** A user-space reference (fd or pin) went away. */
+  #dropUser(obj: KernelObject): void {
+    if (obj.kind === 'map') {
+      const m = obj as EmuMap;
+      if (--m.uref === 0) m.releaseUref();
+    }
+    this.release(obj);
+  }
+
+  // ---- Native: file descriptors and memory ------------------------------------------------------
+
+  close(fd: number): number {
+    const e = this.#fds.get(fd);
+    if (!e) return -EBADF;
+    this.#fds.delete(fd);
+    this.#dropUser(e.obj);
+    return 0;
+  }
+
+  mmap(fd: number, length: number, prot: number, _flags: number, offset: number): ArrayBuffer | number {
+    const e = this.#fds.get(fd);
+    if (!e) return -EBADF;
+    const write = (prot & 2) !== 0;
+    const obj = e.obj;
+    if (obj instanceof RingbufMap) {
+      if (offset === 0 && length <= PAGE_SIZE) return this.#mapped(obj.consumerPage, undefined, false);
+      if (write) return -EPERM;
+      if (offset === PAGE_SIZE && length <= PAGE_SIZE + 2 * obj.size) return this.#mapped(obj.producerPages, undefined, false);
+      return -EINVAL;
+    }
+    if (obj instanceof ArrayMap) {
+      if (!(obj.flags & F.MMAPABLE)) return -EINVAL;
+      if (offset !== 0 || length > obj.storage[0]!.byteLength) return -EINVAL;
+      if (write && obj.frozen) return -EPERM;
+      return this.#mapped(obj.storage[0]!.buffer as ArrayBuffer, obj, write);
+    }
+    if (obj instanceof PerfEvent) {
+      if (offset !== 0) return -EINVAL;
+      return obj.map(length);
+    }
+    return -ENODEV;
+  }
+
+  #mapped(buf: ArrayBuffer, map: EmuMap | undefined, writable: boolean): ArrayBuffer {
+    const m = this.#mappings.get(buf) ?? { map, writable: 0 };
+    if (writable) {
+      m.writable++;
+      if (map) map.writableMappings++;
+    }
+    this.#mappings.set(buf, m);
+    return buf;
+  }
+
+  munmap(buffer: ArrayBuffer): number {
+    const m = this.#mappings.get(buffer);
+    if (!m) return -EINVAL;
+    if (m.writable > 0) {
+      m.writable--;
+      if (m.map) m.map.writableMappings--;
+    }
+    return 0;
+  }
+
+  perfEventOpen(attr: Uint8Array, _refs: PointerRefs | null, pid: number, cpu: number, _groupFd: number, _flags: number): number {
+    const a = new AttrReader(attr, undefined);
+    const type = a.u32(0);
+    const config = a.u64(8);
+    if (type !== 1 || config !== 10n) return -EOPNOTSUPP;
+    if (cpu < 0 ? pid === -1 : cpu >= this.cpus) return -EINVAL;
+    const bits = a.u64(40);
+    if (bits & (1n << 27n)) return -EINVAL; // write_backward (overwritable rings) is not emulated
+    const ev = new PerfEvent({
+      id: this.#ids.perf++, cpu, type, config, sampleType: a.u64(24), wakeupEvents: a.u32(48),
+      watermark: (bits & (1n << 14n)) !== 0n, disabled: (bits & 1n) !== 0n,
+    });
+    return this.#newFd(ev);
+  }
+
+  ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number {
+    const e = this.#fds.get(fd);
+    if (!e) return -EBADF;
+    if (!(e.obj instanceof PerfEvent)) return -ENOTTY;
+    switch (request >>> 0) {
+      case 0x2400: e.obj.enabled = true; return 0; // PERF_EVENT_IOC_ENABLE
+      case 0x2401: e.obj.enabled = false; return 0; // PERF_EVENT_IOC_DISABLE
+      case 0x40042409: e.obj.paused = typeof arg === 'number' && arg !== 0; return 0; // PERF_EVENT_IOC_PAUSE_OUTPUT
+      default: return -EOPNOTSUPP; // PERF_EVENT_IOC_SET_BPF and the rest: attaching is not emulated
+    }
+  }
+
+  socket(): number {
+    return -EAFNOSUPPORT;
+  }
+  bind(): number {
+    return -EBADF;
+  }
+  connect(): number {
+    return -EBADF;
+  }
+  sendto(): number {
+    return -EBADF;
+  }
+  recv(): number {
+    return -EBADF;
+  }
+  setsockopt(): number {
+    return -EBADF;
+  }
+  getsockopt(): number {
+    return -EBADF;
+  }
+  getrlimit(): [bigint, bigint] {
+    const inf = (1n << 64n) - 1n;
+    return [inf, inf];
+  }
+  setrlimit(): number {
+    return 0;
+  }
+  strerror(errno: number): string {
+    return ERRNO_TEXT[Math.abs(errno)] ?? `Unknown error ${Math.abs(errno)}`;
+  }
+
+  /** The object to poll behind an fd: ring buffers and perf events. */
+  waitable(fd: number): Waitable | undefined {
+    const obj = this.#fds.get(fd)?.obj;
+    return obj instanceof RingbufMap || obj instanceof PerfEvent ? obj : undefined;
+  }
+
+  #nextRandom(): number {
+    let x = this.#random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#random = x >>> 0;
+    return this.#random;
+  }
+
+  // ---- bpf() ------------------------------------------------------------------------------------
+
+  bpf(cmd: number, attrBytes: Uint8Array, refs?: PointerRefs): number {
+    const a = new AttrReader(attrBytes, refs);
+    switch (cmd) {
+      case 0: return this.#mapCreate(a);
+      case 1: return this.#mapLookup(a, false);
+      case 2: return this.#mapUpdate(a);
+      case 3: return this.#mapDelete(a);
+      case 4: return this.#mapGetNextKey(a);
+      case 5: return this.#progLoad(a);
+      case 6: return this.#objPin(a);
+      case 7: return this.#objGet(a);
+      case 10: return this.#testRun(a);
+      case 11: return this.#nextId(a, this.#progs);
+      case 12: return this.#nextId(a, this.#maps);
+      case 13: return this.#fdById(a, this.#progs, false);
+      case 14: return this.#fdById(a, this.#maps, true);
+      case 15: return this.#objInfo(a);
+      case 18: return this.#btfLoad(a);
+      case 19: return this.#fdById(a, this.#btfs, false);
+      case 21: return this.#mapLookup(a, true);
+      case 22: return this.#mapFreeze(a);
+      case 23: return this.#nextId(a, this.#btfs);
+      case 24: case 25: case 26: case 27: return this.#batch(cmd, a);
+      case 30: return -ENOENT; // LINK_GET_FD_BY_ID: there are no links
+      case 31: return -ENOENT; // LINK_GET_NEXT_ID
+      case 32: return this.#enableStats(a);
+      case 35: return this.#progBindMap(a);
+      default:
+        return cmd >= 0 && cmd <= 36 ? -EOPNOTSUPP : -EINVAL;
+    }
+  }
+
+  #mapOf(fd: number): { map: EmuMap; flags: number } | number {
+    const e = this.#fds.get(fd);
+    if (!e) return -EBADF;
+    if (e.obj.kind !== 'map') return -EINVAL;
+    return { map: e.obj as EmuMap, flags: e.flags };
+  }
+
+  #progOf(fd: number): EmuProgram | number {
+    const e = this.#fds.get(fd);
+    if (!e) return -EBADF;
+    if (e.obj.kind !== 'prog') return -EINVAL;
+    return e.obj as EmuProgram;
+  }
+
+  #mapCreate(a: AttrReader): number {
+    const p: MapParams = {
+      type: a.u32(0), keySize: a.u32(4), valueSize: a.u32(8), maxEntries: a.u32(12), flags: a.u32(16),
+      name: a.str(28, 16), numaNode: a.u32(24), btfId: 0, btfKeyTypeId: a.u32(52), btfValueTypeId: a.u32(56),
+      btfVmlinuxValueTypeId: a.u32(60), mapExtra: a.u64(64),
+    };
+    if (a.bytes.length >= 44 && a.bytes.subarray(28, 44).indexOf(0) < 0) return -EINVAL; // the name must end within 16 bytes
+    let innerMap: EmuMap | undefined;
+    const innerFd = a.u32(20);
+    const t = p.type;
+    if (t === T('array_of_maps') || t === T('hash_of_maps')) {
+      const inner = this.#mapOf(innerFd);
+      if (typeof inner === 'number') return inner;
+      innerMap = inner.map;
+    }
+    let btf: EmuBtf | undefined;
+    if (p.btfKeyTypeId || p.btfValueTypeId || p.btfVmlinuxValueTypeId) {
+      const e = this.#fds.get(a.u32(48));
+      if (!e) return -EBADF;
+      if (!(e.obj instanceof EmuBtf)) return -EINVAL;
+      btf = e.obj;
+      const check = (id: number, size: number) => {
+        if (!id) return true;
+        try {
+          return btf!.btf.sizeof(id) === size;
+        } catch {
+          return false;
+        }
+      };
+      if (!check(p.btfKeyTypeId, p.keySize) || !check(p.btfValueTypeId, p.valueSize)) return -EINVAL;
+      if (t === T('ringbuf') || t === T('perf_event_array') || t === T('prog_array') || t === T('array_of_maps') || t === T('hash_of_maps')) return -EINVAL;
+      p.btfId = btf.id;
+    }
+    const m = createMap(p, { host: this, innerMap, ringbuf: (params) => new RingbufMap(this, params) });
+    if (typeof m === 'number') return m;
+    m.id = this.#ids.map++;
+    this.#maps.set(m.id, m);
+    return this.#newFd(m, 0);
+  }
+
+  #mapLookup(a: AttrReader, andDelete: boolean): number {
+    const r = this.#mapOf(a.u32(0));
+    if (typeof r === 'number') return r;
+    const { map, flags: fdFlags } = r;
+    const flags = Number(a.u64(24) & 0xffffffffn) | (a.u64(24) >> 32n ? 0x10000 : 0);
+    if (andDelete) {
+      const queue = map.type === 'queue' || map.type === 'stack';
+      if (flags && queue) return -EINVAL;
+      if (flags & ~BPF_F_LOCK) return -EINVAL;
+      let err = sysAccess(map, fdFlags, false);
+      if (!err) err = sysAccess(map, fdFlags, true);
+      if (err) return err;
+      if (!['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash', 'queue', 'stack'].includes(map.type)) return -ENOTSUPP;
+    } else {
+      if (flags & ~BPF_F_LOCK) return -EINVAL;
+      const err = sysAccess(map, fdFlags, false);
+      if (err) return err;
+    }
+    if (flags & BPF_F_LOCK) return -EINVAL;
+    const key = map.keySize ? a.need(8, map.keySize) : null;
+    if (typeof key === 'number') return key;
+    const out = a.need(16, map.sysValueSize);
+    if (typeof out === 'number') return out;
+    const tmp = new Uint8Array(map.sysValueSize);
+    const res = andDelete ? map.sysLookupAndDelete(key, tmp, flags) : map.sysLookup(key, tmp);
+    if (res < 0) return res;
+    out.set(tmp);
+    return 0;
+  }
+
+  #mapUpdate(a: AttrReader): number {
+    const r = this.#mapOf(a.u32(0));
+    if (typeof r === 'number') return r;
+    const { map } = r;
+    const flags = Number(a.u64(24) & 0xffffffffn) | (a.u64(24) >> 32n ? 0x10000 : 0);
+    if (flags & BPF_F_LOCK) return -EINVAL;
+    const err = sysAccess(map, r.flags, true);
+    if (err) return err;
+    const key = map.keySize ? a.need(8, map.keySize) : null;
+    if (typeof key === 'number') return key;
+    const value = a.need(16, map.sysValueSize);
+    if (typeof value === 'number') return value;
+    return map.sysUpdate(key, value, flags);
+  }
+
+  #mapDelete(a: AttrReader): number {
+    const r = this.#mapOf(a.u32(0));
+    if (typeof r === 'number') return r;
+    const err = sysAccess(r.map, r.flags, true);
+    if (err) return err;
+    const key = r.map.keySize ? a.need(8, r.map.keySize) : null;
+    if (typeof key === 'number') return key;
+    return r.map.sysDelete(key);
+  }
+
+  #mapGetNextKey(a: AttrReader): number {
+    const r = this.#mapOf(a.u32(0));
+    if (typeof r === 'number') return r;
+    const err = sysAccess(r.map, r.flags, false);
+    if (err) return err;
+    const given = a.ptr(8);
+    let key: Uint8Array | null = null;
+    if (given && r.map.keySize) {
+      if (given.length < r.map.keySize) return -EFAULT;
+      key = given.subarray(0, r.map.keySize);
+    }
+    const out = a.need(16, r.map.keySize);
+    if (typeof out === 'number') return out;
+    const tmp = new Uint8Array(r.map.keySize);
+    const res = r.map.sysGetNextKey(key, tmp);
+    if (res < 0) return res;
+    out.set(tmp);
+    return 0;
+  }
+
+  #mapFreeze(a: AttrReader): number {
+    const r = this.#mapOf(a.u32(0));
+    if (typeof r === 'number') return r;
+    if (r.map.type === 'struct_ops') return -ENOTSUPP;
+    if (sysAccess(r.map, r.flags, true)) return -EPERM;
+    if (r.map.writableMappings > 0) return -EBUSY;
+    r.map.frozen = true;
+    return 0;
+  }
+
+  #batch(cmd: number, a: AttrReader): number {
+    const r = this.#mapOf(a.u32(36));
+    if (typeof r === 'number') return r;
+    const { map } = r;
+    const count = a.u32(32);
+    const lookup = cmd === 24 || cmd === 25;
+    const del = cmd === 25 || cmd === 27;
+    const isArray = map instanceof ArrayMap;
+    if (!map.batchable || (isArray && del)) return -ENOTSUPP;
+    if (a.u64(48) !== 0n) return -EINVAL;
+    const elemFlags = Number(a.u64(40) & 0xffffffffn);
+    let err = lookup ? sysAccess(map, r.flags, false) : 0;
+    if (!err && (del || !lookup)) err = sysAccess(map, r.flags, true);
+    if (err) return err;
+    if (count === 0) return 0;
+    const ks = map.keySize;
+    const vs = map.sysValueSize;
+    if (lookup) {
+      if (elemFlags & ~BPF_F_LOCK) return -EINVAL;
+      const inBatch = a.ptr(0);
+      const cursor = cmd === 24 && inBatch && inBatch.length >= 4 ? new DataView(inBatch.buffer, inBatch.byteOffset, 4).getUint32(0, true) : 0;
+      const keysOut = a.need(16, count * ks);
+      const valsOut = a.need(24, count * vs);
+      if (typeof keysOut === 'number') return keysOut;
+      if (typeof valsOut === 'number') return valsOut;
+      // The batch token is a position in the iteration order (lookup-and-delete always starts over).
+      const keys = map.keysFrom(cursor, count);
+      let n = 0;
+      const tmp = new Uint8Array(vs);
+      for (const k of keys) {
+        if (map.sysLookup(k, tmp) < 0) continue;
+        keysOut.set(k, n * ks);
+        valsOut.set(tmp, n * vs);
+        if (del) map.sysDelete(k);
+        n++;
+      }
+      a.setU32(32, n);
+      const next = del ? 0 : cursor + keys.length;
+      const outBatch = a.ptr(8);
+      if (outBatch && outBatch.length >= 4) new DataView(outBatch.buffer, outBatch.byteOffset, 4).setUint32(0, next, true);
+      return n === 0 || map.keysFrom(next, 1).length === 0 ? -ENOENT : 0;
+    }
+    const keysIn = a.need(16, count * ks);
+    if (typeof keysIn === 'number') return keysIn;
+    let valsIn: Uint8Array | null = null;
+    if (!del) {
+      const v = a.need(24, count * vs);
+      if (typeof v === 'number') return v;
+      valsIn = v;
+    }
+    let n = 0;
+    let res = 0;
+    for (; n < count; n++) {
+      const k = keysIn.subarray(n * ks, (n + 1) * ks);
+      res = del ? map.sysDelete(k) : map.sysUpdate(k, valsIn!.subarray(n * vs, (n + 1) * vs), elemFlags);
+      if (res < 0) break;
+    }
+    a.setU32(32, n);
+    return res < 0 ? res : 0;
+  }
+
+  #writeLog(a: AttrReader, log: string, bufOff: number, sizeOff: number, trueSizeOff: number): boolean {
+    const buf = a.ptr(bufOff);
+    const size = a.u32(sizeOff);
+    const bytes = new TextEncoder().encode(log);
+    a.setU32(trueSizeOff, bytes.length + 1);
+    if (!buf || size === 0) return true;
+    const room = Math.min(size, buf.length);
+    const n = Math.min(bytes.length, room - 1);
+    buf.set(bytes.subarray(0, n));
+    buf[n] = 0;
+    return bytes.length + 1 <= room;
+  }
+
+  #progLoad(a: AttrReader): number {
+    const progType = a.u32(0);
+    if (progType === 0 || progType >= PROG_TYPES.length) return -EINVAL;
+    const n = a.u32(4);
+    const insns = a.need(8, n * 8);
+    if (typeof insns === 'number') return insns;
+    const licenseBuf = a.ptr(16);
+    const license = licenseBuf ? new TextDecoder().decode(licenseBuf.subarray(0, Math.max(0, licenseBuf.indexOf(0)))) : '';
+    const logLevel = a.u32(24);
+    const logSize = a.u32(28);
+    const logBuf = a.ptr(32);
+    // bpf_verifier_log_attr_valid: buffer and size together, a buffer needs a level, known level bits.
+    if (!!logBuf !== !!logSize || (logBuf && !logLevel) || logLevel & ~0xf || logSize > 0x3fffffff) return -EINVAL;
+    const name = a.str(48, 16);
+    if (!/^[A-Za-z0-9_.]*$/.test(name)) return -EINVAL;
+    const progFlags = a.u32(44);
+    if (progFlags & ~0x7ff) return -EINVAL;
+    let btf: EmuBtf | undefined;
+    const btfFd = a.u32(72);
+    const funcInfoCnt = a.u32(88);
+    const lineInfoCnt = a.u32(104);
+    if (btfFd) {
+      const e = this.#fds.get(btfFd);
+      if (!e) return -EBADF;
+      if (!(e.obj instanceof EmuBtf)) return -EINVAL;
+      btf = e.obj;
+    } else if (funcInfoCnt || lineInfoCnt) {
+      return -EINVAL;
+    }
+    const fdArrayBuf = a.ptr(120);
+    const fdArray = fdArrayBuf ? new Int32Array(fdArrayBuf.buffer.slice(fdArrayBuf.byteOffset, fdArrayBuf.byteOffset + (fdArrayBuf.byteLength & ~3))) : null;
+    const funcRec = a.u32(76);
+    const lineRec = a.u32(92);
+    const res = load(
+      {
+        progType, insns: insns.slice(), license, name, expectedAttachType: a.u32(68), progFlags, btf: btf?.bytes,
+        funcInfo: a.ptr(80)?.subarray(0, funcInfoCnt * funcRec) ?? null, funcInfoRecSize: funcRec,
+        lineInfo: a.ptr(96)?.subarray(0, lineInfoCnt * lineRec) ?? null, lineInfoRecSize: lineRec, fdArray,
+      },
+      (fd) => {
+        const m = this.#mapOf(fd);
+        return typeof m === 'number' ? m : m.map;
+      },
+    );
+    if (!res.ok) {
+      if (logLevel) this.#writeLog(a, res.log, 32, 28, 140);
+      return -res.errno;
+    }
+    if (logLevel && !this.#writeLog(a, res.log, 32, 28, 140)) return -ENOSPC;
+    for (const m of res.maps) this.acquire(m);
+    const prog = new EmuProgram(this, {
+      progType, name, code: res.code, maps: res.maps, tag: programTag(insns), gpl: gplCompatible(license), loadTime: this.#clock(),
+      uid: process.getuid?.() ?? 0, btfId: btf?.id ?? 0, expectedAttachType: a.u32(68), flags: progFlags, nFuncInfo: funcInfoCnt,
+      nLineInfo: lineInfoCnt,
+    });
+    prog.id = this.#ids.prog++;
+    this.#progs.set(prog.id, prog);
+    return this.#newFd(prog);
+  }
+
+  #btfLoad(a: AttrReader): number {
+    const size = a.u32(16);
+    if (size > 16 << 20) return -E2BIG;
+    const bytes = a.need(0, size);
+    if (typeof bytes === 'number') return bytes;
+    let btf: Btf;
+    try {
+      if (size < 24 || bytes[0] !== 0x9f || bytes[1] !== 0xeb) throw new Error('Invalid magic');
+      btf = Btf.parse(bytes);
+    } catch (e) {
+      if (a.u32(24)) this.#writeLog(a, `${(e as Error).message}\n`, 8, 20, 28);
+      return -EINVAL;
+    }
+    const obj = new EmuBtf(bytes.slice(), btf);
+    obj.id = this.#ids.btf++;
+    this.#btfs.set(obj.id, obj);
+    return this.#newFd(obj);
+  }
+
+  #inBpffs(p: string): boolean {
+    return this.#mounts.some((m) => p === m || p.startsWith(`${m}/`));
+  }
+
+  #dirExists(p: string): boolean {
+    if (this.#mounts.includes(p) || this.#dirs.has(p)) return true;
+    try {
+      return existsSync(p) && statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  #path(a: AttrReader): string | number {
+    const buf = a.ptr(0);
+    if (!buf) return -EFAULT;
+    const end = buf.indexOf(0);
+    const raw = new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
+    if (!raw.startsWith('/')) return -EINVAL;
+    return posix.normalize(raw);
+  }
+
+  #objPin(a: AttrReader): number {
+    const p = this.#path(a);
+    if (typeof p === 'number') return p;
+    const e = this.#fds.get(a.u32(8));
+    if (!e) return -EBADF;
+    if (e.obj.kind !== 'map' && e.obj.kind !== 'prog') return -EINVAL;
+    if (!this.#dirExists(posix.dirname(p))) return -ENOENT;
+    if (!this.#inBpffs(p)) return -EPERM;
+    if (this.#pins.has(p) || this.#dirExists(p)) return -EEXIST;
+    this.#pins.set(p, e.obj);
+    this.acquire(e.obj);
+    if (e.obj.kind === 'map') (e.obj as EmuMap).uref++;
+    return 0;
+  }
+
+  #objGet(a: AttrReader): number {
+    const p = this.#path(a);
+    if (typeof p === 'number') return p;
+    const flags = a.u32(12);
+    if (flags & ~(F.RDONLY | F.WRONLY) || (flags & F.RDONLY && flags & F.WRONLY)) return -EINVAL;
+    const obj = this.#pins.get(p);
+    if (!obj) {
+      if (this.#dirExists(p)) return -EPERM;
+      if (!this.#inBpffs(p) && existsSync(p)) return -EINVAL;
+      return this.#dirExists(posix.dirname(p)) || this.#inBpffs(p) ? -ENOENT : -ENOTDIR;
+    }
+    if (obj.kind !== 'map' && flags) return -EINVAL;
+    return this.#newFd(obj, flags);
+  }
+
+  #nextId(a: AttrReader, table: Map<number, KernelObject>): number {
+    const start = a.u32(0);
+    let next = 0;
+    for (const id of table.keys()) if (id > start && (next === 0 || id < next)) next = id;
+    if (!next) return -ENOENT;
+    a.setU32(4, next);
+    return 0;
+  }
+
+  #fdById(a: AttrReader, table: Map<number, KernelObject>, isMap: boolean): number {
+    const flags = a.u32(8);
+    if (isMap ? flags & ~(F.RDONLY | F.WRONLY) : flags) return -EINVAL;
+    const obj = table.get(a.u32(0));
+    if (!obj) return -ENOENT;
+    return this.#newFd(obj, flags);
+  }
+
+  #enableStats(a: AttrReader): number {
+    if (a.u32(0) !== 0) return -EINVAL;
+    this.#statsHandles++;
+    return this.#newFd(new StatsHandle(() => this.#statsHandles--));
+  }
+
+  #progBindMap(a: AttrReader): number {
+    const prog = this.#progOf(a.u32(0));
+    if (typeof prog === 'number') return prog;
+    const r = this.#mapOf(a.u32(4));
+    if (typeof r === 'number') return r;
+    if (a.u32(8)) return -EINVAL;
+    if (!prog.maps.includes(r.map)) {
+      prog.maps.push(r.map);
+      this.acquire(r.map);
+    }
+    return 0;
+  }
+
+  // ---- BPF_OBJ_GET_INFO_BY_FD ---------------------------------------------------------------------
+
+  #objInfo(a: AttrReader): number {
+    const e = this.#fds.get(a.u32(0));
+    if (!e) return -EBADF;
+    const ulen = a.u32(4);
+    const info = a.ptr(8);
+    if (!info || info.length < ulen) return -EFAULT;
+    const obj = e.obj;
+    const size = obj.kind === 'map' ? 88 : obj.kind === 'prog' ? 232 : obj.kind === 'btf' ? 32 : 0;
+    if (!size) return -EINVAL;
+    for (let i = size; i < ulen; i++) if (info[i] !== 0) return -E2BIG;
+    const len = Math.min(ulen, size);
+    const user = new DataView(info.buffer, info.byteOffset, len);
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    const inUser = (o: number, n: number) => o + n <= len;
+    if (obj instanceof EmuMap) {
+      const p = obj.params;
+      v.setUint32(0, p.type, true);
+      v.setUint32(4, obj.id, true);
+      v.setUint32(8, p.keySize, true);
+      v.setUint32(12, p.valueSize, true);
+      v.setUint32(16, p.maxEntries, true);
+      v.setUint32(20, p.flags, true);
+      out.set(new TextEncoder().encode(p.name).subarray(0, 15), 24);
+      v.setUint32(44, p.btfVmlinuxValueTypeId, true);
+      v.setUint32(64, p.btfId, true);
+      v.setUint32(68, p.btfKeyTypeId, true);
+      v.setUint32(72, p.btfValueTypeId, true);
+      v.setBigUint64(80, p.mapExtra, true);
+    } else if (obj instanceof EmuProgram) {
+      v.setUint32(0, obj.progType, true);
+      v.setUint32(4, obj.id, true);
+      const f = obj.facts;
+      out.set(f.tag, 8);
+      const xlated = obj.xlated();
+      v.setUint32(20, xlated.length, true);
+      if (inUser(20, 4) && inUser(32, 8)) {
+        const want = user.getUint32(20, true);
+        const dst = a.ptr(32, info);
+        if (want && dst) dst.set(xlated.subarray(0, Math.min(want, xlated.length, dst.length)));
+      }
+      v.setBigUint64(40, f.loadTime, true);
+      v.setUint32(48, f.uid, true);
+      v.setUint32(52, obj.maps.length, true);
+      if (inUser(52, 4) && inUser(56, 8)) {
+        const want = user.getUint32(52, true);
+        const dst = a.ptr(56, info);
+        if (want && dst) {
+          const ids = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+          obj.maps.slice(0, Math.min(want, dst.byteLength / 4)).forEach((m, i) => ids.setUint32(i * 4, m.id, true));
+        }
+      }
+      out.set(new TextEncoder().encode(obj.name).subarray(0, 15), 64);
+      v.setUint32(84, f.gpl ? 1 : 0, true);
+      v.setUint32(128, f.btfId, true);
+      v.setUint32(132, f.nFuncInfo ? 8 : 0, true);
+      v.setUint32(144, f.nFuncInfo, true);
+      v.setUint32(148, f.nLineInfo, true);
+      v.setUint32(172, f.nLineInfo ? 16 : 0, true);
+      v.setBigUint64(192, obj.runTimeNs, true);
+      v.setBigUint64(200, obj.runCount, true);
+      v.setUint32(216, instructionCount(obj.code), true);
+    } else if (obj instanceof EmuBtf) {
+      v.setUint32(8, obj.bytes.length, true);
+      if (inUser(8, 4)) {
+        const want = user.getUint32(8, true);
+        const dst = a.ptr(0, info);
+        if (want && dst) dst.set(obj.bytes.subarray(0, Math.min(want, obj.bytes.length, dst.length)));
+      }
+      v.setUint32(12, obj.id, true);
+    }
+    info.set(out.subarray(0, len));
+    a.setU32(4, len);
+    return 0;
+  }
+
+  // ---- BPF_PROG_TEST_RUN --------------------------------------------------------------------------
+
+  #testRun(a: AttrReader): number {
+    const prog = this.#progOf(a.u32(0));
+    if (typeof prog === 'number') return prog;
+    const dataSizeIn = a.u32(8);
+    const dataSizeOut = a.u32(12);
+    const repeat = a.u32(32);
+    const ctxSizeIn = a.u32(40);
+    const ctxSizeOut = a.u32(44);
+    const flags = a.u32(64);
+    const cpuArg = a.u32(68);
+    const batch = a.u32(72);
+    const dataIn = dataSizeIn ? a.need(16, dataSizeIn) : null;
+    if (typeof dataIn === 'number') return dataIn;
+    const ctxIn = ctxSizeIn ? a.need(48, ctxSizeIn) : null;
+    if (typeof ctxIn === 'number') return ctxIn;
+    const dataOut = a.ptr(24);
+    const ctxOut = a.ptr(56);
+    const type = PROG_TYPES[prog.progType];
+    const vm = this.#vm;
+    let cpu = this.cpu;
+    let setup: RunSetup | number;
+    switch (type) {
+      case 'xdp':
+        if (flags & ~2 || cpuArg || batch) return -EINVAL;
+        if (flags & 2) return -EOPNOTSUPP; // live frames are not emulated
+        if (!dataIn) return -EINVAL;
+        setup = xdpSetup(vm, dataIn, ctxIn);
+        break;
+      case 'sched_cls':
+      case 'sched_act':
+      case 'socket_filter':
+      case 'cgroup_skb':
+      case 'lwt_in':
+      case 'lwt_out':
+      case 'lwt_xmit':
+      case 'lwt_seg6local':
+        if (flags || cpuArg || batch) return -EINVAL;
+        if (!dataIn) return -EINVAL;
+        setup = skbSetup(vm, dataIn, ctxIn, type === 'sched_cls' || type === 'sched_act');
+        break;
+      case 'raw_tracepoint':
+      case 'raw_tracepoint_writable':
+        if (dataIn || dataSizeOut || ctxSizeOut || dataOut || ctxOut || repeat || a.u32(36) || batch) return -EINVAL;
+        if (flags & ~1 || (!(flags & 1) && cpuArg)) return -EINVAL;
+        if (ctxSizeIn > 96) return -EINVAL;
+        if (flags & 1) {
+          if (cpuArg >= this.cpus) return -ENXIO;
+          cpu = cpuArg;
+        }
+        setup = bufferSetup(ctxIn, type === 'raw_tracepoint_writable', 'the context (the ctx_in arguments; the kernel refuses a run whose ctx_in is shorter than what the program reads, with EINVAL)');
+        break;
+      case 'syscall':
+        if (dataIn || dataOut || ctxOut || ctxSizeOut || repeat || flags || cpuArg || batch) return -EINVAL;
+        if (ctxSizeIn > 0xffff) return -EINVAL;
+        setup = bufferSetup(ctxIn, true, 'the context (ctx_in)');
+        break;
+      case 'tracepoint':
+      case 'kprobe':
+      case 'perf_event':
+      case 'tracing':
+      case 'lsm':
+        if ((this.#options.testRun ?? 'all') === 'kernel') return -ENOTSUPP;
+        if (flags & ~1 || cpuArg >= this.cpus) return -EINVAL;
+        if (flags & 1) cpu = cpuArg;
+        setup = bufferSetup(ctxIn, false, `the context (the ctx_in bytes given for this ${type} program)`);
+        break;
+      default:
+        return -ENOTSUPP;
+    }
+    if (typeof setup === 'number') return setup;
+    vm.packet = setup.packet;
+    vm.isSkb = setup.skb;
+    vm.isXdp = setup.xdp;
+    vm.cpu = cpu;
+    const runs = Math.max(1, repeat);
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < runs; i++) vm.run(prog.code, setup.ctx);
+    const elapsed = process.hrtime.bigint() - start;
+    if (this.#statsHandles > 0) {
+      prog.runCount += BigInt(runs);
+      prog.runTimeNs += elapsed;
+    }
+    a.setU32(4, vm.rl[0]!);
+    const perRun = elapsed / BigInt(runs);
+    a.setU32(36, perRun > 0xffffffffn ? 0xffffffff : Number(perRun));
+    const { data, ctx } = setup.finish();
+    let err = 0;
+    if (data) {
+      a.setU32(12, data.length);
+      if (dataOut) {
+        const room = dataSizeOut ? Math.min(dataSizeOut, dataOut.length) : dataOut.length;
+        if (data.length > room) err = -ENOSPC;
+        dataOut.set(data.subarray(0, Math.min(room, data.length)));
+      }
+    }
+    if (type === 'syscall' && ctxIn && ctx) ctxIn.set(ctx.subarray(0, ctxIn.length));
+    if (ctx && ctxOut && type !== 'syscall') {
+      a.setU32(44, ctx.length);
+      const room = Math.min(ctxSizeOut, ctxOut.length);
+      if (ctx.length > room) err = -ENOSPC;
+      ctxOut.set(ctx.subarray(0, Math.min(room, ctx.length)));
+    }
+    return err;
+  }
+}
+
+/** Instructions as the verifier counts them: an ld_imm64 (two slots) is one. */
+function instructionCount(code: Code): number {
+  let n = 0;
+  for (let i = 0; i < code.n; i++, n++) if (code.op[i] === 0x18) i++;
+  return n;
+}
+
+function hostCpus(): number {
+  try {
+    return possibleCpus();
+  } catch {
+    return 1;
+  }
+}
+
+/** The Poller class of one emulated kernel: readiness of ring buffers and perf events, as epoll reports it. */
+function makePoller(kernel: EmulatedKernel): new (fd: number, callback: (status: number, events: number) => void) => NativePoller {
+  return class EmulatedPoller implements NativePoller, Watcher {
+    readonly #fd: number;
+    readonly #callback: (status: number, events: number) => void;
+    #target: Waitable | undefined;
+    #events = 0;
+    #scheduled = false;
+    #ref = true;
+    #keepAlive: ReturnType<typeof setInterval> | undefined;
+    #closed = false;
+
+    constructor(fd: number, callback: (status: number, events: number) => void) {
+      this.#fd = fd;
+      this.#callback = callback;
+    }
+
+    start(events: number): number {
+      if (this.#closed) return -EBADF;
+      const target = kernel.waitable(this.#fd);
+      if (!target) return kernel.objectOfFd(this.#fd) ? -EPERM : -EBADF;
+      this.#target = target;
+      this.#events = events;
+      target.watchers.add(this);
+      this.#updateKeepAlive();
+      if (target.readable()) this.notify();
+      return 0;
+    }
+
+    stop(): number {
+      this.#target?.watchers.delete(this);
+      this.#events = 0;
+      this.#updateKeepAlive();
+      return 0;
+    }
+
+    ref(on: boolean): number {
+      this.#ref = on;
+      this.#updateKeepAlive();
+      return 0;
+    }
+
+    close(): number {
+      this.stop();
+      this.#closed = true;
+      return 0;
+    }
+
+    /** The object woke its waiters: report readability on the next turn of the event loop. */
+    notify(): void {
+      if (this.#scheduled || !(this.#events & UV_READABLE)) return;
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        const t = this.#target;
+        if (!t || !(this.#events & UV_READABLE) || !t.readable()) return;
+        this.#callback(0, UV_READABLE);
+        // Level-triggered, as libuv's epoll: still readable after the callback means another report.
+        if (this.#events & UV_READABLE && t.readable()) this.notify();
+      });
+    }
+
+    #updateKeepAlive(): void {
+      const want = this.#ref && this.#events !== 0 && !this.#closed;
+      if (want && !this.#keepAlive) this.#keepAlive = setInterval(() => {}, 1 << 30);
+      else if (!want && this.#keepAlive) {
+        clearInterval(this.#keepAlive);
+        this.#keepAlive = undefined;
+      }
+    }
+  };
+}
+
+/** Creates an EmulatedKernel and installs it as the process's syscall interface. Call `restore()` when done. */
+export function useEmulatedKernel(options: EmulatedKernelOptions = {}): EmulatedKernel {
+  return new EmulatedKernel(options).install();
+}
+

@@ -1,0 +1,26 @@
+/**
+ * What the emulated kernel's objects share: a reference count (file descriptors, pins, and other
+ * objects holding them, as the kernel counts them) and the services maps need from the kernel to
+ * turn file descriptors in values (prog arrays, maps of maps, perf event arrays) into objects.
+ */
+
+export type ObjectKind = 'map' | 'prog' | 'btf' | 'perf_event' | 'stats';
+
+export interface KernelObject {
+  readonly kind: ObjectKind;
+  /** The kernel's id for the object (0 for kinds without ids). */
+  id: number;
+  /** References: open fds, pins, and slots of other objects that hold this one. */
+  refs: number;
+  /** Called once when the last reference goes: drop the references this object holds. */
+  dispose(): void;
+}
+
+export interface ObjectHost {
+  /** Possible CPUs: the number of values in a per-CPU map. */
+  readonly cpus: number;
+  /** The object behind an fd of this process, or undefined when the fd is not open. */
+  objectOfFd(fd: number): KernelObject | undefined;
+  acquire(obj: KernelObject): void;
+  release(obj: KernelObject): void;
+}

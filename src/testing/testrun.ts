@@ -1,0 +1,185 @@
+/**
+ * BPF_PROG_TEST_RUN's inputs as the kernel turns them into a context: the packet laid out with the
+ * kernel's head- and tailroom (XDP: 256 bytes of headroom in a 4096-byte frame with 320 bytes of
+ * tailroom; skb: the MAC header pulled for socket filters and cgroup_skb), `struct xdp_md` and
+ * `struct __sk_buff` at their uapi offsets (pointer fields produce packet pointers when loaded), and
+ * for tracing programs the caller's bytes as they are. Each setup also knows what goes back to user
+ * space after the run (data_out, ctx_out).
+ */
+import { E2BIG, EINVAL, ENOMEM } from './errno.js';
+import { Packet, Region, Trap, type Vm } from './interpreter.js';
+import { putU32, u32At } from './maps.js';
+
+export const ETH_HLEN = 14;
+export const XDP_PACKET_HEADROOM = 256;
+/** SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64. */
+export const SKB_SHINFO = 320;
+/** sizeof(struct xdp_frame): the lowest data may move to with bpf_xdp_adjust_head. */
+export const XDP_FRAME_SIZE = 40;
+export const XDP_MD_SIZE = 24;
+export const SKB_SIZE = 192;
+const NET_SKB_PAD = 64;
+const PAGE_SIZE = 4096;
+const MAX_SKB_FRAGS = 17;
+
+/** Metadata before an XDP packet: a multiple of 4 bytes, at most 255 (Linux 6.18; older kernels allowed 32). */
+export function metalenInvalid(metalen: number): boolean {
+  return (metalen & 3) !== 0 || metalen > 255;
+}
+
+export interface RunSetup {
+  ctx: Region | undefined;
+  packet: Packet | undefined;
+  skb: boolean;
+  xdp: boolean;
+  /** After the run: the data and context to copy out. */
+  finish(): { data: Uint8Array | undefined; ctx: Uint8Array | undefined };
+}
+
+/** The tail of a struct from user space past what the kernel knows must be zero (bpf_ctx_init). */
+function ctxInit(ctxIn: Uint8Array | null, size: number): Uint8Array | number {
+  const out = new Uint8Array(size);
+  if (!ctxIn) return out;
+  for (let i = size; i < ctxIn.length; i++) if (ctxIn[i] !== 0) return -E2BIG;
+  out.set(ctxIn.subarray(0, Math.min(size, ctxIn.length)));
+  return out;
+}
+
+function readOnly(name: string) {
+  return () => `${name} is read-only for this program type`;
+}
+
+export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null): RunSetup | number {
+  if (data.length < ETH_HLEN) return -EINVAL;
+  const md = ctxInit(ctxIn, XDP_MD_SIZE);
+  if (typeof md === 'number') return md;
+  let metalen = 0;
+  if (ctxIn) {
+    metalen = u32At(md, 0);
+    const dataMeta = u32At(md, 8);
+    const dataEnd = u32At(md, 4);
+    if (dataMeta !== 0 || dataEnd !== data.length || metalen > dataEnd || metalenInvalid(metalen)) return -EINVAL;
+    if (u32At(md, 20) !== 0) return -EINVAL;
+    if (u32At(md, 12) === 0 && u32At(md, 16) !== 0) return -EINVAL;
+  }
+  const headroom = XDP_PACKET_HEADROOM - metalen;
+  // What does not fit in the linear part goes into page-sized fragments, as the kernel does.
+  const linear = Math.min(data.length, PAGE_SIZE - headroom - SKB_SHINFO);
+  if (Math.ceil((data.length - linear) / PAGE_SIZE) > MAX_SKB_FRAGS) return -ENOMEM;
+  const packet = new Packet(data.subarray(0, linear), headroom, PAGE_SIZE, SKB_SHINFO, XDP_FRAME_SIZE);
+  packet.frags = data.slice(linear);
+  packet.data += metalen;
+  packet.sync();
+  const ifindex = u32At(md, 12) || 1;
+  const queue = u32At(md, 16);
+  const bytes = new Uint8Array(XDP_MD_SIZE);
+  putU32(bytes, 12, ifindex);
+  putU32(bytes, 16, queue);
+  const ctx = new Region('ctx', bytes, 'the context (struct xdp_md)');
+  ctx.load = (o, size, d) => {
+    if (o < 12) {
+      if (size !== 4 || o % 4 !== 0) throw new Trap(`invalid bpf_context access off=${o} size=${size}`);
+      vm.setPtr(d, packet.region, o === 0 ? packet.data : o === 4 ? packet.end : packet.meta);
+      return true;
+    }
+    return false;
+  };
+  ctx.store = readOnly('struct xdp_md');
+  return {
+    ctx, packet, skb: false, xdp: true,
+    finish: () => {
+      const out = new Uint8Array(packet.end - packet.meta + packet.frags.length);
+      out.set(packet.buf.subarray(packet.meta, packet.end));
+      out.set(packet.frags, packet.end - packet.meta);
+      let ctxOut: Uint8Array | undefined;
+      if (ctxIn) {
+        ctxOut = bytes.slice();
+        putU32(ctxOut, 0, packet.data - packet.meta);
+        putU32(ctxOut, 4, packet.end - packet.meta);
+        putU32(ctxOut, 8, 0);
+      }
+      return { data: out, ctx: ctxOut };
+    },
+  };
+}
+
+/** __sk_buff fields a test run's ctx_in may set (everything else must be zero). */
+const SKB_SETTABLE: readonly [number, number][] = [[8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [176, 4], [184, 8]];
+/** __sk_buff fields programs may write. */
+const SKB_WRITABLE: readonly [number, number][] = [[8, 4], [12, 4], [32, 4], [44, 4], [48, 20], [72, 4], [152, 8]];
+
+function inRanges(ranges: readonly [number, number][], o: number, size: number): boolean {
+  return ranges.some(([at, len]) => o >= at && o + size <= at + len);
+}
+
+/**
+ * tc (sched_cls/sched_act) programs see the frame from its MAC header; socket filters, cgroup_skb
+ * and lwt programs from the network header (test_run pulls the Ethernet header first).
+ */
+export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, isL2: boolean): RunSetup | number {
+  if (data.length < ETH_HLEN) return -EINVAL;
+  const sk = ctxInit(ctxIn, SKB_SIZE);
+  if (typeof sk === 'number') return sk;
+  for (let i = 0; i < SKB_SIZE; i++) if (sk[i] !== 0 && !inRanges(SKB_SETTABLE, i, 1)) return -EINVAL;
+  const packet = new Packet(data, NET_SKB_PAD, 0, SKB_SHINFO, NET_SKB_PAD);
+  const mac = packet.data;
+  if (!isL2) {
+    packet.data += ETH_HLEN;
+    packet.meta = packet.data;
+    packet.sync();
+  }
+  const bytes = sk.slice();
+  // eth_type_trans on the loopback device (address and broadcast address all zero).
+  const dst = data.subarray(0, 6);
+  const pktType = dst[0]! & 1 ? 2 /* PACKET_MULTICAST */ : dst.every((b) => b === 0) ? 0 /* PACKET_HOST */ : 3 /* PACKET_OTHERHOST */;
+  putU32(bytes, 4, pktType);
+  putU32(bytes, 16, data[12]! | (data[13]! << 8));
+  if (!u32At(bytes, 40)) putU32(bytes, 40, 1);
+  const ctx = new Region('ctx', bytes, 'the context (struct __sk_buff)');
+  ctx.load = (o, size, d) => {
+    if (o < 4) { // len, computed at the load (narrow loads take its low-order bytes)
+      const len = packet.end - packet.data;
+      vm.rl[d] = size >= 4 ? len : (len >>> (o * 8)) & (size === 2 ? 0xffff : 0xff);
+      vm.rh[d] = 0;
+      return true;
+    }
+    switch (o) {
+      case 76: case 80: case 140:
+        if (size !== 4) throw new Trap(`invalid bpf_context access off=${o} size=${size}`);
+        vm.setPtr(d, packet.region, o === 76 ? packet.data : o === 80 ? packet.end : packet.meta);
+        return true;
+      case 144: case 168: // flow_keys, sk: no socket or flow keys in a test run
+        vm.rl[d] = 0;
+        vm.rh[d] = 0;
+        return true;
+      default:
+        return false;
+    }
+  };
+  ctx.store = (o, size) => (inRanges(SKB_WRITABLE, o, size) ? undefined : `struct __sk_buff field at offset ${o} is read-only`);
+  return {
+    ctx, packet, skb: true, xdp: false,
+    finish: () => {
+      const out = packet.buf.slice(Math.min(mac, packet.data), packet.end);
+      // For L3 program types the kernel pushes the link-layer header back zeroed.
+      if (!isL2) out.fill(0, 0, ETH_HLEN);
+      let ctxOut: Uint8Array | undefined;
+      if (ctxIn) {
+        ctxOut = new Uint8Array(SKB_SIZE);
+        for (const [at, len] of SKB_SETTABLE) ctxOut.set(bytes.subarray(at, at + len), at);
+      }
+      return { data: out, ctx: ctxOut };
+    },
+  };
+}
+
+/** Tracing-style programs: the context is the caller's bytes (u64 arguments, a tracepoint record, pt_regs). */
+export function bufferSetup(ctxIn: Uint8Array | null, writable: boolean, name: string): RunSetup {
+  const bytes = ctxIn ? ctxIn.slice() : new Uint8Array(0);
+  const ctx = new Region('ctx', bytes, name);
+  if (!writable) ctx.store = readOnly(name);
+  return {
+    ctx, packet: undefined, skb: false, xdp: false,
+    finish: () => ({ data: undefined, ctx: bytes.slice() }),
+  };
+}
