@@ -3,7 +3,7 @@
  * figures side by side with their ratio. Benchmarks report; they never assert a time.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,11 @@ export const ROOT = (() => {
 
 /** Compiles a C baseline under bench/c with libbpf; returns the binary's path. */
 export function buildC(name: string, libs: string[] = ['-lbpf']): string {
-  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), name);
+  const dir = mkdtempSync(join(tmpdir(), 'bpfkit-bench-'));
+  const out = join(dir, name);
   execFileSync('cc', ['-O2', '-Wall', '-o', out, join(ROOT, 'bench', 'c', `${name}.c`), ...libs], { stdio: 'inherit' });
+  // The binary stays usable until the process exits; the directory goes with it.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return out;
 }
 

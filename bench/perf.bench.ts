@@ -1,0 +1,318 @@
+/**
+ * Perf buffer consumption, bpfkit next to libbpf, in one run: samples per second taken out of
+ * 16 MiB per-CPU perf rings holding 64-byte samples (68 bytes as perf stores them), by
+ *   libbpf          perf_buffer__new + perf_buffer__consume / perf_buffer__poll (bench/c/perf-consumer.c)
+ *   bpfkit decode   PerfReader with a `decode` callback that reads the sample in place (no copy), readSync() in a loop
+ *   bpfkit copy     PerfReader's default mode: `for await (const rec of reader)`, one Uint8Array copy per sample
+ *   bpfkit readSync the copying mode without the async iteration
+ * Every consumer reads each sample's first word (its sequence number) and the sums are checked.
+ * Both sides open their events with wakeup_events = 1 (libbpf's fixed setting, PerfReader's default).
+ *
+ * The producer is bench/bpf/perf_bench.bpf.c: an XDP program run with BPF_PROG_TEST_RUN that
+ * writes PER_RUN samples per run with bpf_perf_event_output(BPF_F_CURRENT_CPU), so the samples
+ * land in the ring of the CPU that makes the test-run call.
+ *
+ * 1. Drain (the headline figure). Each round writes RECORDS samples from the consumer's CPU, then
+ *    times how long the consumer takes to drain them; writing is not timed. Same object, same
+ *    samples, same CPU for both sides: the time is the consumer's alone. Limits: no concurrent
+ *    writer and no wakeups, so this is the consumer's best case.
+ * 2. Live. A producer process (perf-consumer produce) pinned to another CPU runs the program flat
+ *    out for LIVE_MS while the consumer waits with epoll (libbpf) or uv_poll (bpfkit). With
+ *    wakeup_events = 1 every sample costs the producer an interrupt for the wakeup, which can make
+ *    the producer the bottleneck (then nothing is lost and every consumer shows the producer's
+ *    rate: the figure only says that the consumer keeps up). Lost samples are reported.
+ *
+ * Environment: BENCH_PERF_ROUNDS (drain rounds, default 10, after 2 warm-up rounds),
+ * BENCH_PERF_RECORDS (samples per round, default 200000: 80 bytes each in a 16 MiB ring),
+ * BENCH_PERF_LIVE_MS (default 1000), BENCH_PERF_LIVE_RUNS (default 1; 0 skips the live part).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  Collection, CollectionSpec, onlineCpus, PerfReader, type BpfMap, type PerfRecord, type Program,
+} from '../src/index.js';
+import { buildC, report, ROOT } from './common.js';
+
+const ROUNDS = Number(process.env['BENCH_PERF_ROUNDS'] ?? 10);
+const WARMUP = 2;
+const RECORDS = Number(process.env['BENCH_PERF_RECORDS'] ?? 200_000);
+const PER_RUN = 1000;
+const LIVE_MS = Number(process.env['BENCH_PERF_LIVE_MS'] ?? 1000);
+const LIVE_RUNS = Number(process.env['BENCH_PERF_LIVE_RUNS'] ?? 1);
+const RING_BYTES = 16 << 20;
+/** perf_event_header + u32 size + 64 bytes + 4 bytes of padding. */
+const SAMPLE_RECORD_BYTES = 80;
+
+if (RECORDS % PER_RUN !== 0) throw new Error(`BENCH_PERF_RECORDS must be a multiple of ${PER_RUN}`);
+if (RECORDS * SAMPLE_RECORD_BYTES > RING_BYTES) throw new Error(`BENCH_PERF_RECORDS: at most ${Math.floor(RING_BYTES / SAMPLE_RECORD_BYTES)} samples fit in a ring`);
+
+/** Compiles bench/bpf/<name>.bpf.c with the flags scripts/build-bpf.sh uses; returns the object's path. */
+function buildBpf(name: string): string {
+  const triple = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
+  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), `${name}.bpf.o`);
+  execFileSync(process.env['CLANG'] ?? 'clang', [
+    '-O2', '-g', '-target', 'bpf', `-I/usr/include/${triple}`, '-Wall', '-Werror',
+    '-c', join(ROOT, 'bench', 'bpf', `${name}.bpf.c`), '-o', out,
+  ], { stdio: 'inherit' });
+  return out;
+}
+
+/** bpffs, mounted if needed: where the live runs pin the producer program. */
+function bpffs(): string {
+  if (!/ \/sys\/fs\/bpf bpf /.test(readFileSync('/proc/mounts', 'utf8'))) {
+    mkdirSync('/sys/fs/bpf', { recursive: true });
+    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  }
+  return '/sys/fs/bpf';
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function expectedSum(records: number): number {
+  return (records / PER_RUN) * (PER_RUN * (PER_RUN - 1)) / 2;
+}
+
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+const object = buildBpf('perf_bench');
+const consumer = buildC('perf-consumer');
+const cpus = onlineCpus();
+const consumerCpu = cpus[0] ?? 0;
+const producerCpu = cpus[1] ?? -1;
+const pages = String(RING_BYTES / 4096);
+// This thread writes the drain rounds' samples (into its CPU's ring) and consumes: keep it on one CPU.
+try {
+  execFileSync('taskset', ['-p', '-c', String(consumerCpu), String(process.pid)], { stdio: 'ignore' });
+} catch {
+  console.log('(taskset failed: the bpfkit consumer is not pinned to a CPU, the C one is)');
+}
+
+/** The 14-byte test-run input of perf_produce: u32 count. */
+const RUN = (() => {
+  const b = new Uint8Array(14);
+  new DataView(b.buffer).setUint32(0, PER_RUN, true);
+  return b;
+})();
+
+interface Tally { count: number; sum: number; lost: number }
+
+/** A reader and how it drains: `drain` takes everything that is there now. */
+interface Mode {
+  open(map: BpfMap): PerfReader<unknown>;
+  drain(reader: PerfReader<unknown>, t: Tally, expected: number): Promise<void> | void;
+  /** Live runs: consume until `signal` aborts, then take what is left. */
+  live(reader: PerfReader<unknown>, t: Tally, signal: AbortSignal): Promise<void>;
+}
+
+function tallyCopy(t: Tally, rec: PerfRecord<Uint8Array>): void {
+  if (rec.lost !== undefined) {
+    t.lost += rec.lost;
+    return;
+  }
+  t.sum += u32le(rec.data, 0);
+  t.count++;
+}
+
+/** decode: the sample's first word, read in place. */
+function tallyDecoded(t: Tally, rec: PerfRecord<number>): void {
+  if (rec.lost !== undefined) t.lost += rec.lost;
+  else {
+    t.sum += rec.data;
+    t.count++;
+  }
+}
+
+const decodeMode: Mode = {
+  open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES, decode: (view) => u32le(view, 0) }),
+  drain(reader, t) {
+    const r = reader as PerfReader<number>;
+    let rec: PerfRecord<number> | undefined;
+    while ((rec = r.readSync()) !== undefined) tallyDecoded(t, rec);
+  },
+  async live(reader, t, signal) {
+    const r = reader as PerfReader<number>;
+    let rec: PerfRecord<number> | undefined;
+    try {
+      while (await r.wait({ signal })) {
+        while ((rec = r.readSync()) !== undefined) tallyDecoded(t, rec);
+      }
+    } catch (e) {
+      if (!signal.aborted) throw e;
+    }
+    while ((rec = r.readSync()) !== undefined) tallyDecoded(t, rec);
+  },
+};
+
+const iteratorMode: Mode = {
+  open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES }),
+  async drain(reader, t, expected) {
+    let left = expected;
+    for await (const rec of reader as PerfReader<Uint8Array>) {
+      tallyCopy(t, rec);
+      if (--left === 0) break; // the rings are empty now: the next step would wait
+    }
+  },
+  async live(reader, t, signal) {
+    const r = reader as PerfReader<Uint8Array>;
+    try {
+      for await (const rec of r.records({ signal })) tallyCopy(t, rec);
+    } catch (e) {
+      if (!signal.aborted) throw e;
+    }
+    let rec: PerfRecord<Uint8Array> | undefined;
+    while ((rec = r.readSync()) !== undefined) tallyCopy(t, rec);
+  },
+};
+
+const readSyncMode: Mode = {
+  open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES }),
+  drain(reader, t) {
+    const r = reader as PerfReader<Uint8Array>;
+    let rec: PerfRecord<Uint8Array> | undefined;
+    while ((rec = r.readSync()) !== undefined) tallyCopy(t, rec);
+  },
+  live: () => Promise.reject(new Error('not used')),
+};
+
+function write(prog: Program): void {
+  for (let k = 0; k < RECORDS / PER_RUN; k++) {
+    const { retval } = prog.testRun({ data: RUN });
+    if (retval !== PER_RUN) throw new Error(`the kernel took ${retval} of ${PER_RUN} samples: the ring was not drained`);
+  }
+}
+
+async function bpfkitDrain(mode: Mode): Promise<number[]> {
+  const coll = await Collection.load(await CollectionSpec.fromFile(object));
+  const prog = coll.programs.get('perf_produce')!;
+  const reader = mode.open(coll.maps.get('events')!);
+  const rates: number[] = [];
+  const t: Tally = { count: 0, sum: 0, lost: 0 };
+  try {
+    for (let r = 0; r < WARMUP + ROUNDS; r++) {
+      write(prog);
+      const before = t.count;
+      const t0 = process.hrtime.bigint();
+      await mode.drain(reader, t, RECORDS);
+      const ns = Number(process.hrtime.bigint() - t0);
+      if (t.count - before !== RECORDS) throw new Error(`drained ${t.count - before} samples of ${RECORDS}`);
+      if (r >= WARMUP) rates.push(RECORDS / (ns / 1e9));
+    }
+  } finally {
+    reader.close();
+    coll.close();
+  }
+  const rounds = WARMUP + ROUNDS;
+  if (t.sum !== rounds * expectedSum(RECORDS) || t.lost !== 0) {
+    throw new Error(`bpfkit read wrong samples (sum ${t.sum}, expected ${rounds * expectedSum(RECORDS)}; ${t.lost} lost)`);
+  }
+  return rates;
+}
+
+function libbpfDrain(): number[] {
+  const rounds = WARMUP + ROUNDS;
+  const out = JSON.parse(execFileSync(consumer, ['drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu), pages], { encoding: 'utf8' })) as
+    { rates: number[]; count: number; sum: number; lost: number; dropped: number };
+  if (out.count !== rounds * RECORDS || out.sum !== rounds * expectedSum(RECORDS) || out.lost !== 0 || out.dropped !== 0) {
+    throw new Error(`libbpf drained ${out.count} samples (sum ${out.sum}, ${out.lost} lost); expected ${rounds * RECORDS}`);
+  }
+  return out.rates.slice(WARMUP);
+}
+
+interface Live { count: number; ns: number; lost: number; produced: number; dropped: number }
+
+async function bpfkitLive(mode: Mode): Promise<Live> {
+  const coll = await Collection.load(await CollectionSpec.fromFile(object));
+  const dir = join(bpffs(), `bpfkit-bench-perf-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const pin = join(dir, 'prog');
+  const reader = mode.open(coll.maps.get('events')!);
+  try {
+    coll.programs.get('perf_produce')!.pin(pin);
+    const t: Tally = { count: 0, sum: 0, lost: 0 };
+    const controller = new AbortController();
+    const t0 = process.hrtime.bigint();
+    const child = spawn(consumer, ['produce', pin, String(LIVE_MS), String(PER_RUN), String(producerCpu)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        controller.abort();
+        resolve(code);
+      });
+    });
+    await mode.live(reader, t, controller.signal);
+    const ns = Number(process.hrtime.bigint() - t0);
+    const code = await exited;
+    if (code !== 0) throw new Error(`the producer exited with ${code}`);
+    const stats = coll.maps.get('stats')!.lookupBytes(new Uint8Array(4))!;
+    const v = new DataView(stats.buffer, stats.byteOffset, stats.byteLength);
+    const produced = Number(v.getBigUint64(0, true));
+    if (t.count !== produced) throw new Error(`bpfkit received ${t.count} of ${produced} samples`);
+    return { count: t.count, ns, lost: t.lost, produced, dropped: Number(v.getBigUint64(8, true)) };
+  } finally {
+    reader.close();
+    coll.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function libbpfLive(): Live {
+  const dir = join(bpffs(), `bpfkit-bench-perf-c-${process.pid}`);
+  try {
+    const out = JSON.parse(execFileSync(consumer, ['live', object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), pages], { encoding: 'utf8' })) as Live;
+    if (out.count !== out.produced) throw new Error(`libbpf received ${out.count} of ${out.produced} samples`);
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // the C side removes it too, unless it died
+  }
+}
+
+try {
+  console.log(`perf buffer: 16 MiB per CPU, 64-byte samples; consumer on CPU ${consumerCpu}` +
+    (producerCpu >= 0 ? `, live producer on CPU ${producerCpu}` : ' (one CPU: the live producer shares it)'));
+  const theirs = median(libbpfDrain());
+  const decode = median(await bpfkitDrain(decodeMode));
+  const copy = median(await bpfkitDrain(iteratorMode));
+  const sync = median(await bpfkitDrain(readSyncMode));
+  report(`Drain pre-written rings, ${RECORDS} samples per round (median of ${ROUNDS} rounds; higher is better)`, 'libbpf', [
+    { what: 'no copy: decode in place, readSync()', bpfkit: decode / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
+    { what: 'copy: for await (default)', bpfkit: copy / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
+    { what: 'copy without async iteration: readSync()', bpfkit: sync / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
+  ]);
+
+  if (LIVE_RUNS > 0) {
+    const runs: Record<'libbpf' | 'decode' | 'copy', Live[]> = { libbpf: [], decode: [], copy: [] };
+    for (let i = 0; i < LIVE_RUNS; i++) {
+      runs.libbpf.push(libbpfLive());
+      runs.decode.push(await bpfkitLive(decodeMode));
+      runs.copy.push(await bpfkitLive(iteratorMode));
+    }
+    const rate = (ls: Live[]): number => median(ls.map((l) => l.count / (l.ns / 1e9)));
+    const lost = (ls: Live[]): number => ls.reduce((a, l) => a + l.dropped, 0);
+    const title = `Live: producer process on another CPU for ${LIVE_MS} ms, consumer waiting on the rings' fds (median of ${LIVE_RUNS} run(s))`;
+    const fmt = (ls: Live[]): string => `${(rate(ls) / 1e6).toFixed(2)} M rec/s (${lost(ls)} lost)`;
+    if (lost(runs.libbpf) + lost(runs.decode) + lost(runs.copy) === 0) {
+      // Nothing lost: every consumer kept up and the producer set the pace, so a ratio would only compare producer runs.
+      console.log(`\n${title}\nevery consumer kept up with the producer, which set the pace: ` +
+        `libbpf ${fmt(runs.libbpf)}, no copy ${fmt(runs.decode)}, copy ${fmt(runs.copy)}`);
+    } else {
+      report(`${title}; higher is better`, 'libbpf', [
+        { what: 'no copy: wait() + readSync(), samples/s received', bpfkit: rate(runs.decode) / 1e6, baseline: rate(runs.libbpf) / 1e6, unit: 'M rec/s', higherIsBetter: true },
+        { what: 'copy: for await (default), samples/s received', bpfkit: rate(runs.copy) / 1e6, baseline: rate(runs.libbpf) / 1e6, unit: 'M rec/s', higherIsBetter: true },
+      ]);
+      console.log(`samples the kernel could not write (ring full): libbpf ${lost(runs.libbpf)}, no copy ${lost(runs.decode)}, copy ${lost(runs.copy)}`);
+    }
+  }
+  console.log('\nDrain: the rings are written, then drained and timed; no concurrent writer and no wakeups, so it is the consumer\'s best case.');
+  console.log('Live: a producer on another CPU, paced by one wakeup interrupt per sample; when nothing is lost the figure is the producer\'s rate.');
+} finally {
+  rmSync(dirname(object), { recursive: true, force: true });
+  rmSync(dirname(consumer), { recursive: true, force: true });
+}
