@@ -8,10 +8,14 @@ import { runBtf } from './btf.js';
 import { runDemo } from './demo.js';
 import { runGen } from './gen.js';
 import { runInspect } from './inspect.js';
+import { runPktcount } from './pktcount.js';
 
 const usage = `usage: bpfkit <command> [options]
 
 commands:
+  pktcount [--iface IF] [--interval 1s] [--top N] [--exclude CIDR]... [--listen HOST:PORT | --no-web] [--json]
+                       count packets per flow with XDP, live leaderboard at / /json /ws /metrics
+                       (no --iface: a self-contained demo in two network namespaces)
   demo                 load the seeds' packet counter, run it on crafted packets, print the counts
   inspect <object.o>   show the maps, programs and variables of a BPF object (no kernel needed)
   gen <ident> <src.bpf.c|obj.o> [--type NAME]... [--out-dir DIR] [--watch] [-- clang flags]
@@ -23,6 +27,8 @@ commands:
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    case 'pktcount':
+      return runPktcount(rest);
     case 'demo':
       return runDemo(rest);
     case 'inspect':

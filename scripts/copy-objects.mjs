@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Copies what `tsc` does not into dist/, keeping the layout, so that modules which load files next
+// to themselves (new URL('./x', import.meta.url)) find them after the build:
+//
+//   src/**/*.bpf.o       -> dist/src/**/*.bpf.o    (BPF objects of generated bindings)
+//   src/**/web/**        -> dist/src/**/web/**     (static files of the tools' web pages)
+//
+// Files are copied only when missing or different. Usage: node scripts/copy-objects.mjs [--quiet]
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'src');
+const dist = join(root, 'dist', 'src');
+const quiet = process.argv.includes('--quiet');
+
+function same(a, b) {
+  if (!existsSync(b)) return false;
+  const sa = statSync(a);
+  const sb = statSync(b);
+  return sa.size === sb.size && readFileSync(a).equals(readFileSync(b));
+}
+
+let copied = 0;
+let kept = 0;
+function copy(file) {
+  const to = join(dist, relative(src, file));
+  if (same(file, to)) {
+    kept++;
+    return;
+  }
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(file, to);
+  copied++;
+  if (!quiet) console.log(`  COPY      ${relative(root, file)} -> ${relative(root, to)}`);
+}
+
+function walk(dir, inWeb) {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) walk(p, inWeb || entry.name === 'web');
+    else if (entry.isFile() && (inWeb || entry.name.endsWith('.bpf.o'))) copy(p);
+  }
+}
+
+if (!existsSync(src)) {
+  console.error(`copy-objects: ${src} does not exist`);
+  process.exit(1);
+}
+walk(src, false);
+if (!quiet) console.log(`copy-objects: ${copied} copied, ${kept} up to date`);

@@ -1,0 +1,137 @@
+/**
+ * The kernel side of pktcount, through the bindings `bpfkit gen` made from bpf/pktcount.bpf.c:
+ * load the object with the flow table sized by --max-entries (set on the spec before the map is
+ * created), fill the exclusion tries, attach the XDP program with a bpf_link (so a killed process
+ * leaves nothing attached: the link dies with its last file descriptor), and read the counts.
+ */
+import type { BpfMap } from '../../map.js';
+import { Collection } from '../../collection.js';
+import { attachXdp } from '../../link/xdp.js';
+import type { Link } from '../../link/link.js';
+import { SpecError } from '../../errors.js';
+import {
+  pktcountMapNames, pktcountProgramNames, specPktcount,
+  type FlowKey, type FlowValue, type PktcountStats,
+} from './gen/pktcount.js';
+import type { Exclusion } from './exclude.js';
+import type { FlowSample, Totals } from './snapshot.js';
+
+export interface CounterOptions {
+  /** Capacity of the flow table (LRU hash). */
+  readonly maxEntries: number;
+  readonly exclusions?: readonly Exclusion[];
+}
+
+function mapOf<K, V>(c: Collection, name: string): BpfMap<K, V> {
+  const m = c.maps.get(name);
+  if (!m) throw new SpecError(`pktcount: map ${name} is missing from the loaded object`);
+  return m as BpfMap<K, V>;
+}
+
+function toNumber(v: bigint): number {
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+export class PacketCounter implements Disposable {
+  readonly collection: Collection;
+  readonly flows: BpfMap<FlowKey, FlowValue>;
+  readonly stats: BpfMap<number, PktcountStats[]>;
+  readonly excludedV4: BpfMap<Uint8Array, number>;
+  readonly excludedV6: BpfMap<Uint8Array, number>;
+  readonly maxEntries: number;
+  #link: Link | undefined;
+  #iface: string | undefined;
+
+  private constructor(c: Collection, maxEntries: number) {
+    this.collection = c;
+    this.maxEntries = maxEntries;
+    this.flows = mapOf(c, pktcountMapNames.flows);
+    this.stats = mapOf(c, pktcountMapNames.stats);
+    this.excludedV4 = mapOf(c, pktcountMapNames.excludedV4);
+    this.excludedV6 = mapOf(c, pktcountMapNames.excludedV6);
+  }
+
+  /** Loads the program and its maps; the exclusions are in the tries before anything is attached. */
+  static async load(options: CounterOptions): Promise<PacketCounter> {
+    const spec = specPktcount();
+    const flows = spec.maps.get(pktcountMapNames.flows);
+    const v4 = spec.maps.get(pktcountMapNames.excludedV4);
+    const v6 = spec.maps.get(pktcountMapNames.excludedV6);
+    if (!flows || !v4 || !v6) throw new SpecError('pktcount: the object lacks the flows or excluded_* maps');
+    flows.maxEntries = options.maxEntries;
+    const exclusions = options.exclusions ?? [];
+    const n4 = exclusions.filter((e) => e.family === 4).length;
+    const n6 = exclusions.length - n4;
+    // The tries hold every exclusion, however long the file.
+    v4.maxEntries = Math.max(v4.maxEntries, n4);
+    v6.maxEntries = Math.max(v6.maxEntries, n6);
+    const c = await Collection.load(spec, { programs: { only: [pktcountProgramNames.xdpPktcount] } });
+    try {
+      const counter = new PacketCounter(c, options.maxEntries);
+      for (const e of exclusions) (e.family === 4 ? counter.excludedV4 : counter.excludedV6).update(e.key, 1);
+      return counter;
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /** Attaches the XDP program to `iface` through a bpf_link. */
+  attach(iface: string, mode?: 'skb' | 'native'): void {
+    if (this.#link) throw new SpecError(`pktcount is already attached to ${this.#iface}`);
+    const prog = this.collection.programs.get(pktcountProgramNames.xdpPktcount);
+    if (!prog) throw new SpecError('pktcount: the XDP program was not loaded');
+    this.#link = attachXdp(prog, iface, mode ? { mode } : {});
+    this.#iface = iface;
+  }
+
+  get attachedTo(): string | undefined {
+    return this.#link ? this.#iface : undefined;
+  }
+
+  /** Every flow in the table. */
+  readFlows(): FlowSample[] {
+    const out: FlowSample[] = [];
+    for (const [k, v] of this.flows.lookupBatch({ batchSize: 4096 })) {
+      out.push({
+        family: k.family === 6 ? 6 : 4,
+        saddr: k.saddr,
+        srcPort: k.sport,
+        dstPort: k.dport,
+        proto: k.proto,
+        packets: toNumber(v.packets),
+        bytes: toNumber(v.bytes),
+      });
+    }
+    return out;
+  }
+
+  /** The per-CPU counters, summed. */
+  readTotals(): Totals {
+    const perCpu = this.stats.lookup(0) ?? [];
+    const sum = (f: keyof PktcountStats): number => toNumber(perCpu.reduce((a, s) => a + s[f], 0n));
+    return {
+      packets: sum('packets'), counted: sum('counted'), excluded: sum('excluded'), nonIp: sum('non_ip'),
+      otherL4: sum('other_l4'), malformed: sum('malformed'), untracked: sum('untracked'),
+    };
+  }
+
+  /** Detaches the program (idempotent). */
+  detach(): void {
+    const l = this.#link;
+    this.#link = undefined;
+    l?.close();
+  }
+
+  close(): void {
+    try {
+      this.detach();
+    } finally {
+      this.collection.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * From raw counts to what pktcount shows: flows read from the kernel become a snapshot (sorted,
+ * with packets per second since the previous read, cut to the top N, aggregated per source) and
+ * the snapshot becomes the terminal table and the final summary. Pure functions and one small
+ * stateful builder: unit-tested without a kernel.
+ */
+
+/** One entry of the kernel's flow table, decoded. */
+export interface FlowSample {
+  readonly family: 4 | 6;
+  /** Source address, 16 bytes, network order (IPv4 as ::ffff:a.b.c.d). */
+  readonly saddr: Uint8Array;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  /** IP protocol number (6 TCP, 17 UDP). */
+  readonly proto: number;
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** What happened to the packets the XDP program saw, summed over CPUs. */
+export interface Totals {
+  /** Every frame seen. */
+  readonly packets: number;
+  /** TCP and UDP packets counted in the flow table. */
+  readonly counted: number;
+  /** Packets from an excluded source. */
+  readonly excluded: number;
+  /** Neither IPv4 nor IPv6. */
+  readonly nonIp: number;
+  /** IP but not TCP or UDP (ICMP, ...), or a fragment without ports. */
+  readonly otherL4: number;
+  /** Cut short or invalid headers. */
+  readonly malformed: number;
+  /** TCP/UDP packets not counted because their flow could not be stored. */
+  readonly untracked: number;
+}
+
+export const ZERO_TOTALS: Totals = { packets: 0, counted: 0, excluded: 0, nonIp: 0, otherL4: 0, malformed: 0, untracked: 0 };
+
+export interface FlowEntry {
+  readonly src: string;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  /** "tcp", "udp", or the protocol number as text. */
+  readonly proto: string;
+  readonly family: 4 | 6;
+  readonly packets: number;
+  readonly bytes: number;
+  /** Packets per second over the last interval. */
+  readonly rate: number;
+}
+
+export interface SourceEntry {
+  readonly src: string;
+  readonly family: 4 | 6;
+  readonly packets: number;
+  readonly rate: number;
+  /** How many flows of this source the kernel's table holds. */
+  readonly flows: number;
+}
+
+/** The JSON of /json, each /ws message, and one line of --json. */
+export interface Snapshot {
+  /** When the counts were read (ISO 8601). */
+  readonly time: string;
+  readonly iface: string;
+  /** "skb", "native", or "auto" when the kernel chose. */
+  readonly mode: string;
+  /** Whether this is the self-contained demo. */
+  readonly demo: boolean;
+  readonly intervalMs: number;
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  /** Flows in the kernel's table, and its capacity (--max-entries). */
+  readonly flows: number;
+  readonly maxEntries: number;
+  readonly totals: Totals;
+  /** Packets per second over the last interval: all, counted, excluded. */
+  readonly rates: { readonly packets: number; readonly counted: number; readonly excluded: number };
+  /** The top flows by packets. */
+  readonly entries: readonly FlowEntry[];
+  /** The top sources (addresses) by packets, all their flows summed. */
+  readonly sources: readonly SourceEntry[];
+  /** The excluded prefixes. */
+  readonly excluded: readonly string[];
+}
+
+const PROTO_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp' };
+
+export function protoName(proto: number): string {
+  return PROTO_NAMES[proto] ?? String(proto);
+}
+
+/** An address as text: dotted quad for IPv4 (`family` 4, or 4 bytes), RFC 5952 for IPv6. */
+export function formatAddress(addr: Uint8Array, family: 4 | 6): string {
+  if (family === 4) {
+    const a = addr.length === 16 ? addr.subarray(12) : addr;
+    return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((addr[i]! << 8) | addr[i + 1]!);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
+  }
+  // The longest run of two or more zero groups becomes "::" (the first, on a tie).
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
+  if (bestAt < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
+}
+
+/** "10.0.0.1:5353" or "[fd00::1]:5353". */
+export function formatEndpoint(src: string, port: number): string {
+  return src.includes(':') ? `[${src}]:${port}` : `${src}:${port}`;
+}
+
+/** The seed's row: `192.168.5.2:58597 => :22`. */
+export function flowLabel(e: Pick<FlowEntry, 'src' | 'srcPort' | 'dstPort'>): string {
+  return `${formatEndpoint(e.src, e.srcPort)} => :${e.dstPort}`;
+}
+
+function flowId(proto: number | string, src: string, srcPort: number, dstPort: number): string {
+  return `${proto}|${src}|${srcPort}|${dstPort}`;
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** Orders flows: most packets first, then highest rate, then by text (so equal rows stay put). */
+export function compareFlows(a: FlowEntry, b: FlowEntry): number {
+  return b.packets - a.packets || b.rate - a.rate || (flowLabel(a) + a.proto < flowLabel(b) + b.proto ? -1 : 1);
+}
+
+export interface SnapshotContext {
+  readonly iface: string;
+  readonly mode: string;
+  readonly demo: boolean;
+  readonly intervalMs: number;
+  readonly maxEntries: number;
+  readonly top: number;
+  readonly excluded: readonly string[];
+  /** When counting began (ms since the epoch): the first rates are measured from here. */
+  readonly startedAt: number;
+}
+
+/**
+ * Turns successive reads of the flow table into snapshots. Rates are packets since the previous
+ * read divided by the time actually elapsed; a flow that is new since then (or was evicted and
+ * came back) had all its packets in that time.
+ */
+export class SnapshotBuilder {
+  readonly #ctx: SnapshotContext;
+  #prev = new Map<string, number>();
+  #prevTotals: Totals = ZERO_TOTALS;
+  #prevTime: number;
+
+  constructor(ctx: SnapshotContext) {
+    this.#ctx = ctx;
+    this.#prevTime = ctx.startedAt;
+  }
+
+  build(flows: readonly FlowSample[], totals: Totals, now: number = Date.now()): Snapshot {
+    const ctx = this.#ctx;
+    const dt = Math.max(now - this.#prevTime, 1) / 1000;
+    const next = new Map<string, number>();
+    const all: FlowEntry[] = [];
+    const bySource = new Map<string, { family: 4 | 6; packets: number; rate: number; flows: number }>();
+    for (const f of flows) {
+      const src = formatAddress(f.saddr, f.family);
+      const id = flowId(f.proto, src, f.srcPort, f.dstPort);
+      const before = this.#prev.get(id);
+      const delta = before !== undefined && before <= f.packets ? f.packets - before : f.packets;
+      next.set(id, f.packets);
+      const rate = round2(delta / dt);
+      all.push({ src, srcPort: f.srcPort, dstPort: f.dstPort, proto: protoName(f.proto), family: f.family, packets: f.packets, bytes: f.bytes, rate });
+      const s = bySource.get(src);
+      if (s) {
+        s.packets += f.packets;
+        s.rate += delta / dt;
+        s.flows++;
+      } else {
+        bySource.set(src, { family: f.family, packets: f.packets, rate: delta / dt, flows: 1 });
+      }
+    }
+    all.sort(compareFlows);
+    const sources: SourceEntry[] = [...bySource.entries()]
+      .map(([src, s]) => ({ src, family: s.family, packets: s.packets, rate: round2(s.rate), flows: s.flows }))
+      .sort((a, b) => b.packets - a.packets || b.rate - a.rate || (a.src < b.src ? -1 : 1))
+      .slice(0, ctx.top);
+    const p = this.#prevTotals;
+    const rateOf = (now_: number, before: number): number => round2(Math.max(0, now_ - before) / dt);
+    const snap: Snapshot = {
+      time: new Date(now).toISOString(),
+      iface: ctx.iface,
+      mode: ctx.mode,
+      demo: ctx.demo,
+      intervalMs: ctx.intervalMs,
+      startedAt: new Date(ctx.startedAt).toISOString(),
+      uptimeMs: Math.max(0, now - ctx.startedAt),
+      flows: flows.length,
+      maxEntries: ctx.maxEntries,
+      totals,
+      rates: {
+        packets: rateOf(totals.packets, p.packets),
+        counted: rateOf(totals.counted, p.counted),
+        excluded: rateOf(totals.excluded, p.excluded),
+      },
+      entries: all.slice(0, ctx.top),
+      sources,
+      excluded: [...ctx.excluded],
+    };
+    this.#prev = next;
+    this.#prevTotals = totals;
+    this.#prevTime = now;
+    return snap;
+  }
+}
+
+/** An empty snapshot for before the first read. */
+export function emptySnapshot(ctx: SnapshotContext, now: number = Date.now()): Snapshot {
+  return new SnapshotBuilder(ctx).build([], ZERO_TOTALS, now);
+}
+
+// ---- Text ------------------------------------------------------------------------------------
+
+/** 1234567 -> "1,234,567". */
+export function groupDigits(n: number): string {
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+export function formatRate(r: number): string {
+  if (r >= 100) return Math.round(r).toString();
+  return r.toFixed(1);
+}
+
+/** 61234 -> "1m 01s". */
+export function formatUptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m ${String(sec).padStart(2, '0')}s`;
+  if (m > 0) return `${m}m ${String(sec).padStart(2, '0')}s`;
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/** The flow rows in the seed's style, aligned: `192.168.5.2:58597 => :22  tcp | 51   3.0/s`. */
+export function formatRows(entries: readonly FlowEntry[], indent = '  ', rateOf: (e: FlowEntry) => number = (e) => e.rate): string[] {
+  if (entries.length === 0) return [`${indent}(no TCP or UDP packets yet)`];
+  const labels = entries.map(flowLabel);
+  const lw = Math.max(...labels.map((l) => l.length));
+  const counts = entries.map((e) => groupDigits(e.packets));
+  const cw = Math.max(...counts.map((c) => c.length));
+  const rates = entries.map((e) => formatRate(rateOf(e)));
+  const rw = Math.max(...rates.map((r) => r.length));
+  return entries.map((e, i) => `${indent}${labels[i]!.padEnd(lw)}  ${e.proto.padEnd(3)} | ${counts[i]!.padStart(cw)}  ${rates[i]!.padStart(rw)}/s`);
+}
+
+/** What is printed every interval. */
+export function formatSnapshot(s: Snapshot): string {
+  const t = s.totals;
+  const head = `${clock(s.time)} ${s.iface}: ${groupDigits(t.packets)} packets (${formatRate(s.rates.packets)}/s), ` +
+    `${groupDigits(s.flows)} flow${s.flows === 1 ? '' : 's'}` +
+    (t.excluded > 0 || s.excluded.length > 0 ? `, ${groupDigits(t.excluded)} excluded` : '') +
+    (t.nonIp + t.otherL4 > 0 ? `, ${groupDigits(t.nonIp + t.otherL4)} not TCP/UDP` : '') +
+    (t.untracked > 0 ? `, ${groupDigits(t.untracked)} untracked` : '');
+  return `${[head, ...formatRows(s.entries)].join('\n')}\n`;
+}
+
+/** What is printed when pktcount stops. */
+export function formatSummary(s: Snapshot, detachedFrom: string): string {
+  const t = s.totals;
+  const lines = [
+    `pktcount: detached from ${detachedFrom} after ${formatUptime(s.uptimeMs)}`,
+    `  packets seen  ${groupDigits(t.packets)}`,
+    `  counted       ${groupDigits(t.counted)} in ${groupDigits(s.flows)} flow${s.flows === 1 ? '' : 's'}${s.flows >= s.maxEntries ? ` (the table is full at ${groupDigits(s.maxEntries)}: raise --max-entries)` : ''}`,
+    `  excluded      ${groupDigits(t.excluded)}${s.excluded.length ? ` (${s.excluded.join(', ')})` : ''}`,
+    `  not TCP/UDP   ${groupDigits(t.nonIp)} non-IP, ${groupDigits(t.otherL4)} other IP`,
+  ];
+  if (t.malformed > 0) lines.push(`  malformed     ${groupDigits(t.malformed)}`);
+  if (t.untracked > 0) lines.push(`  untracked     ${groupDigits(t.untracked)} (flow table could not take them)`);
+  if (s.entries.length > 0) {
+    // Over the whole run: the last interval may have been cut short by the stop.
+    const secs = Math.max(s.uptimeMs, 1) / 1000;
+    lines.push(`  top ${s.entries.length} flow${s.entries.length === 1 ? '' : 's'} (packets, average per second):`);
+    lines.push(...formatRows(s.entries, '    ', (e) => e.packets / secs));
+  }
+  return `${lines.join('\n')}\n`;
+}
