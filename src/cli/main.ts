@@ -6,6 +6,8 @@
 import { BpfkitError } from '../errors.js';
 import { runBtf } from './btf.js';
 import { runDemo } from './demo.js';
+import { runExecsnoop } from './execsnoop.js';
+import { runReadline } from './readline.js';
 import { runGen } from './gen.js';
 import { runInspect } from './inspect.js';
 import { runPktcount } from './pktcount.js';
@@ -16,6 +18,9 @@ commands:
   pktcount [--iface IF] [--interval 1s] [--top N] [--exclude CIDR]... [--listen HOST:PORT | --no-web] [--json]
                        count packets per flow with XDP, live leaderboard at / /json /ws /metrics
                        (no --iface: a self-contained demo in two network namespaces)
+  execsnoop [options]  every execve on the host: time, pid, ppid, uid, comm, filename, args
+                       (--ret, --json, --comm/--pid/--uid, --threads, --verbose)
+  readline [options]   each line typed into any running bash, with its pid (--json, --binary, --pid)
   demo                 load the seeds' packet counter, run it on crafted packets, print the counts
   inspect <object.o>   show the maps, programs and variables of a BPF object (no kernel needed)
   gen <ident> <src.bpf.c|obj.o> [--type NAME]... [--out-dir DIR] [--watch] [-- clang flags]
@@ -29,6 +34,10 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'pktcount':
       return runPktcount(rest);
+    case 'execsnoop':
+      return runExecsnoop(rest);
+    case 'readline':
+      return runReadline(rest);
     case 'demo':
       return runDemo(rest);
     case 'inspect':

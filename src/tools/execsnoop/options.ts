@@ -1,0 +1,168 @@
+/**
+ * The command line of `bpfkit execsnoop`, parsed into options. Pure (no kernel), so it is
+ * unit-tested; bad input ends in a UsageError naming the flag and the value.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { UsageError } from './runtime.js';
+
+/** The kernel keeps 15 bytes of a command name (TASK_COMM_LEN 16, with the NUL). */
+export const COMM_MAX = 15;
+/** The largest pid_max the kernel allows (PID_MAX_LIMIT on 64-bit). */
+export const PID_MAX = 4_194_304;
+
+export type HookChoice = 'auto' | 'kprobe' | 'tracepoint';
+
+export interface ExecsnoopOptions {
+  /** Wait for each exec to return and show its return value. */
+  readonly ret: boolean;
+  /** Also execs by threads that are not their process's main thread. */
+  readonly threads: boolean;
+  /** Only callers with this command name (at most COMM_MAX bytes of UTF-8). */
+  readonly comm: string | undefined;
+  /** Only this process (tgid). */
+  readonly pid: number | undefined;
+  /** Only this user. */
+  readonly uid: number | undefined;
+  readonly json: boolean;
+  readonly hook: HookChoice;
+  readonly verbose: boolean;
+  /** Notes for stderr about how the input was read (a --comm cut to 15 bytes). */
+  readonly notes: readonly string[];
+}
+
+export const usage = `usage: bpfkit execsnoop [options]
+
+Prints every execve(2) and execveat(2) on the host as it happens: time, pid, parent pid, uid, the
+command name of the process that called it, the file it runs and its arguments. Arguments are
+cut at 20 of 128 bytes each, and the filename at 255 bytes; a cut is marked with "...".
+
+options:
+  --ret                 wait for each exec to return and show the result: 0, or the error
+  --threads             also execs by threads other than their process's main thread
+                        (default: thread-group leaders only, as the seed's hello_ebpf)
+  --comm NAME           only execs by processes with this command name (the caller's, e.g. bash;
+                        the kernel keeps 15 bytes of it)
+  --pid PID             only execs by this process
+  --uid UID|USER        only execs by this user
+  --json                one JSON object per line: time, pid, ppid, uid, comm, filename, args
+                        (and ret with --ret; truncated: true when something was cut)
+  --hook auto|kprobe|tracepoint
+                        how to hook the system call: kprobes on the syscall functions (as the
+                        seed does), the syscalls:sys_enter_execve tracepoint, or auto (default):
+                        kprobes where the kernel has them, else the tracepoint
+  -v, --verbose         say which hook is used, with the program and link ids
+  -h, --help            this text
+
+Needs root (CAP_BPF and CAP_PERFMON). Ctrl-C or SIGTERM detaches and exits.
+`;
+
+function positiveInt(text: string, flag: string, max: number): number {
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a number`);
+  const n = Number(text.trim());
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: ${text} is out of range (1 to ${max})`);
+  return n;
+}
+
+/** A uid: a number, or a user name from the passwd file (`passwd` is its text, for tests). */
+export function parseUid(text: string, passwd?: string): number {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    if (!Number.isSafeInteger(n) || n > 0xfffffffe) throw new UsageError(`--uid: ${text} is out of range (0 to 4294967294)`);
+    return n;
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(t)) throw new UsageError(`--uid: ${JSON.stringify(text)} is neither a uid nor a user name`);
+  let db = passwd;
+  if (db === undefined) {
+    try {
+      db = readFileSync('/etc/passwd', 'utf8');
+    } catch {
+      db = '';
+    }
+  }
+  for (const line of db.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === t && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
+  }
+  throw new UsageError(`--uid: no user named ${JSON.stringify(t)} in /etc/passwd; give the numeric uid`);
+}
+
+/** The command name as the kernel keeps it: at most COMM_MAX bytes, cut on a character boundary. */
+export function kernelComm(name: string): { comm: string; cut: boolean } {
+  const enc = new TextEncoder();
+  if (enc.encode(name).length <= COMM_MAX) return { comm: name, cut: false };
+  let out = '';
+  for (const ch of name) {
+    if (enc.encode(out + ch).length > COMM_MAX) break;
+    out += ch;
+  }
+  return { comm: out, cut: true };
+}
+
+/** Parses `bpfkit execsnoop` arguments; 'help' for -h/--help. */
+export function parseExecsnoopArgs(argv: readonly string[], passwd?: string): ExecsnoopOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      strict: true,
+      options: {
+        ret: { type: 'boolean' },
+        threads: { type: 'boolean' },
+        comm: { type: 'string' },
+        pid: { type: 'string' },
+        uid: { type: 'string' },
+        json: { type: 'boolean' },
+        hook: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(parseArgsMessage(e));
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const notes: string[] = [];
+  let comm: string | undefined;
+  if (v.comm !== undefined) {
+    if (v.comm === '') throw new UsageError('--comm: the command name is empty');
+    if (v.comm.includes('\0')) throw new UsageError('--comm: the command name holds a NUL byte');
+    const k = kernelComm(v.comm);
+    comm = k.comm;
+    if (k.cut) notes.push(`--comm: the kernel keeps ${COMM_MAX} bytes of a command name: matching ${JSON.stringify(comm)}`);
+  }
+  const hook = v.hook ?? 'auto';
+  if (hook !== 'auto' && hook !== 'kprobe' && hook !== 'tracepoint') {
+    throw new UsageError(`--hook: ${JSON.stringify(hook)} is not one of auto, kprobe, tracepoint`);
+  }
+  return {
+    ret: v.ret ?? false,
+    threads: v.threads ?? false,
+    comm,
+    pid: v.pid !== undefined ? positiveInt(v.pid, '--pid', PID_MAX) : undefined,
+    uid: v.uid !== undefined ? parseUid(v.uid, passwd) : undefined,
+    json: v.json ?? false,
+    hook,
+    verbose: v.verbose ?? false,
+    notes,
+  };
+}
+
+/** node:util parseArgs errors, reworded to name the flag the way the rest of the CLI does. */
+export function parseArgsMessage(e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  const code = (e as { code?: string })?.code;
+  let m: RegExpExecArray | null;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && (m = /^Unknown option '([^']+)'/.exec(msg))) return `unknown option ${m[1]}`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && (m = /^Unexpected argument '([^']+)'/.exec(msg))) return `unexpected argument ${JSON.stringify(m[1])}: this command takes only options`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && (m = /^Option '([^']+)'/.exec(msg))) {
+    const flag = /--[A-Za-z0-9-]+/.exec(m[1]!)?.[0] ?? m[1]!.split(' ')[0]!;
+    if (/argument missing/.test(msg)) return `${flag} needs a value`;
+    if (/does not take an argument/.test(msg)) return `${flag} takes no value`;
+    return `${flag}: ${msg}`;
+  }
+  return msg;
+}

@@ -1,0 +1,129 @@
+/**
+ * One readline session: check privileges, find bash and its readline (locate.ts), load the
+ * program and attach it as a uretprobe there, print each line until the signal aborts, and close
+ * everything (the link first) on the way out.
+ *
+ * When readline lives in a shared library, every program that uses the library runs the probe;
+ * only lines from processes that run the traced bash are printed then (checked through
+ * /proc/<pid>/exe, or, for a process already gone, its command name).
+ */
+import { basename } from 'node:path';
+import { attachUprobe } from '../../link/uprobe.js';
+import type { PerfEventLink } from '../../link/link.js';
+import { RingBufReader } from '../../ringbuf.js';
+import { monotonicToDate, requireTracingPrivileges, type ToolIO } from '../execsnoop/runtime.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { decodeLineRecord, jsonLine, tableHeader, tableRow, toLineRecord, type LineRecord } from './event.js';
+import { loadReadline, type ReadlineObjects } from './gen/readline.js';
+import { findInPath, locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
+import type { ReadlineOptions } from './options.js';
+
+const DROP_CHECK_MS = 1000;
+
+/** Where to attach for these options. */
+export function resolveTarget(options: ReadlineOptions, path = process.env['PATH']): ReadlineTarget {
+  if (options.binary !== undefined && looksLikeLibrary(options.binary)) {
+    return {
+      program: undefined, file: options.binary, inProgram: false,
+      how: `--binary ${options.binary} is a library: lines from every program that calls its readline`,
+    };
+  }
+  const name = options.binary ?? 'bash';
+  const found = findInPath(name, path);
+  if (!found) {
+    throw new InvalidArgumentError(options.binary !== undefined
+      ? `--binary: ${options.binary} does not exist or is not executable`
+      : `bash was not found in PATH (${path ?? ''}): point --binary at it`);
+  }
+  return locateReadline(found);
+}
+
+/**
+ * Keeps the lines of processes running `program`, remembering each pid's answer for a while (a
+ * shell asks readline for many lines; a pid reused by another program is seen after ttlMs).
+ */
+export class ProgramFilter {
+  readonly #program: string;
+  readonly #comm: string;
+  readonly #ttlMs: number;
+  readonly #seen = new Map<number, { ok: boolean; at: number }>();
+
+  constructor(program: string, ttlMs = 10_000) {
+    this.#program = program;
+    this.#comm = basename(program).slice(0, 15);
+    this.#ttlMs = ttlMs;
+  }
+
+  accepts(r: LineRecord, now = Date.now()): boolean {
+    const hit = this.#seen.get(r.pid);
+    if (hit && now - hit.at < this.#ttlMs) return hit.ok;
+    const ok = runsProgram(r.pid, this.#program) ?? r.comm === this.#comm;
+    if (this.#seen.size > 4096) this.#seen.clear();
+    this.#seen.set(r.pid, { ok, at: now });
+    return ok;
+  }
+}
+
+export interface ReadlineSessionEvents {
+  /** Called once the uretprobe is attached, before the first line. */
+  readonly onReady?: (info: { target: ReadlineTarget; programId: number; linkId: number | undefined }) => void;
+}
+
+function dropped(objects: ReadlineObjects): bigint {
+  return (objects.maps.dropped.lookup(0) ?? []).reduce((a, b) => a + b, 0n);
+}
+
+export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, signal: AbortSignal, events: ReadlineSessionEvents = {}): Promise<void> {
+  requireTracingPrivileges('readline', "to load its program and attach it to bash's readline");
+  const target = resolveTarget(options);
+  if (signal.aborted) return;
+  const objects = await loadReadline();
+  let link: PerfEventLink | undefined;
+  let reader: RingBufReader<Uint8Array> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => reader?.close();
+  try {
+    const prog = objects.programs.uretprobeReadline;
+    link = attachUprobe(prog, target.file, 'readline', { retprobe: true, ...(options.pid !== undefined ? { pid: options.pid } : {}) });
+    const programId = prog.info().id;
+    const id = link.info().id;
+    const linkId = id > 0 ? id : undefined;
+    if (options.verbose) {
+      io.err(`readline: ${target.how}\n`);
+      io.err(`readline: attached uretprobe ${target.file}:readline${options.pid !== undefined ? ` (pid ${options.pid})` : ''}: program uretprobe_readline (id ${programId}), link ${linkId !== undefined ? `id ${linkId}` : '(perf event ioctl, no bpf_link)'}\n`);
+    }
+    const filter = target.inProgram || target.program === undefined ? undefined : new ProgramFilter(target.program);
+    reader = new RingBufReader(objects.maps.events);
+    if (!options.json) io.out(tableHeader());
+    let reported = 0n;
+    const checkDrops = (): void => {
+      const now = dropped(objects);
+      if (now > reported) io.err(`readline: ${now - reported} lines lost: the ring buffer was full\n`);
+      reported = now;
+    };
+    timer = setInterval(checkDrops, DROP_CHECK_MS);
+    timer.unref();
+    signal.addEventListener('abort', onAbort, { once: true });
+    events.onReady?.({ target, programId, linkId });
+    if (options.verbose) io.err(`readline: ready: waiting for lines typed into ${target.program ?? target.file} (Ctrl-C to stop)\n`);
+    if (signal.aborted) return;
+    for await (const raw of reader) {
+      const e = decodeLineRecord(raw);
+      const record = toLineRecord(e, monotonicToDate(e.ktime_ns));
+      if (filter && !filter.accepts(record)) continue;
+      io.out(options.json ? jsonLine(record) : tableRow(record));
+      if (signal.aborted) break;
+    }
+    checkDrops();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (timer) clearInterval(timer);
+    reader?.close();
+    try {
+      link?.close();
+    } finally {
+      objects.close();
+    }
+    if (options.verbose) io.err('readline: detached\n');
+  }
+}
