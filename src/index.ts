@@ -41,3 +41,4 @@ export {
 export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './perf.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
+export { disassembleSpec, disassembleInstructions } from './asm/disasm.js';

@@ -10,6 +10,8 @@ import { FD } from './sys/fd.js';
 import { unpinPath } from './bpffs.js';
 import { attach, type AttachOptions } from './link/attach.js';
 import type { Link } from './link/link.js';
+import { disassembleInstructions, disassembleLoaded, type AppliedCoreRelocation } from './asm/disasm.js';
+import type { ProgramSpec } from './spec/program-spec.js';
 
 export interface TestRunOptions {
   /** Packet data in (XDP, tc, socket filter, cgroup_skb, flow dissector, ...). */
@@ -73,7 +75,14 @@ export class Program implements Disposable {
   readonly #fd: FD;
   #pinnedAt: string | undefined;
 
-  constructor(fd: FD, meta: { name: string; type: ProgType; sectionName?: string; attachType?: AttachType | undefined; attachTarget?: string; verifierLog?: string }) {
+  readonly #loaded: { instructions: Uint8Array; spec: ProgramSpec; core: readonly AppliedCoreRelocation[] } | undefined;
+
+  constructor(fd: FD, meta: {
+    name: string; type: ProgType; sectionName?: string; attachType?: AttachType | undefined; attachTarget?: string; verifierLog?: string;
+    /** What was handed to the kernel, kept for disassemble(). */
+    loaded?: { instructions: Uint8Array; spec: ProgramSpec; core: readonly AppliedCoreRelocation[] };
+  }) {
+    this.#loaded = meta.loaded;
     this.#fd = fd;
     this.name = meta.name;
     this.type = meta.type;
@@ -160,6 +169,16 @@ export class Program implements Disposable {
     const insns = new Uint8Array(len);
     objGetInfoByFd(fd, new Attr(232).u32(20, len).ptr(32, insns));
     return insns;
+  }
+
+  /**
+   * The program as a person can read it. By default the instructions bpfkit handed to the kernel,
+   * after relocation against the running kernel (CO-RE values and map references annotated, source
+   * lines from BTF); with `{ translated: true }` what the kernel holds after verification.
+   */
+  disassemble(options: { translated?: boolean } = {}): string {
+    if (options.translated || !this.#loaded) return disassembleInstructions(this.translatedInstructions());
+    return disassembleLoaded(this.#loaded.instructions, this.#loaded.spec, this.#loaded.core);
   }
 
   /**

@@ -135,7 +135,7 @@ function loadRelocated(spec: ProgramSpec, ctx: ProgramLoadContext, options: Prog
   if (attempt.result < 0) throw loadError(spec, -attempt.result, log, relocated);
   return new Program(new FD(attempt.result, `program ${spec.name}`), {
     name: spec.name, type: spec.type, sectionName: spec.sectionName, attachType: spec.attachType,
-    attachTarget: spec.attachTarget, verifierLog: log,
+    attachTarget: spec.attachTarget, verifierLog: log, loaded: { instructions: insns, spec, core },
   });
 }
 

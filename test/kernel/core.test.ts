@@ -394,3 +394,16 @@ test('differential: libbpf and bpfkit leave the kernel with the same programs an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a loaded program disassembles with what each CO-RE relocation became on this kernel', kernelTest, async () => {
+  const coll = await Collection.load(await loadSpec('core_task'));
+  try {
+    const text = coll.programs.get('core_current')!.disassemble();
+    const tgid = kernelBtf().byName('task_struct', 'struct')[0] as BtfStruct;
+    const member = tgid.members.find((m) => m.name === 'tgid')!;
+    assert.match(text, new RegExp(`CO-RE field_byte_offset task_struct\\.tgid = ${member.bitOffset / 8}\\b`));
+    assert.match(coll.programs.get('core_current')!.disassemble({ translated: true }), /exit/);
+  } finally {
+    coll.close();
+  }
+});
