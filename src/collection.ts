@@ -6,9 +6,8 @@
  */
 import { pinExists } from './bpffs.js';
 import { join } from 'node:path';
-import { codecFor } from './btf/codec.js';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
-import { BpfkitError, InvalidArgumentError, SpecError } from './errors.js';
+import { SpecError } from './errors.js';
 import { loadBtf } from './load/btf-load.js';
 import { loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
@@ -16,6 +15,7 @@ import type { Program } from './program.js';
 import type { AttachOptions } from './link/attach.js';
 import type { Link } from './link/link.js';
 import { raiseMemlockLimit } from './rlimit.js';
+import { LazyDataSection, Variable } from './variable.js';
 import { possibleCpus } from './cpus.js';
 import type { FD } from './sys/fd.js';
 
@@ -34,42 +34,6 @@ export interface CollectionOptions {
   replaceMaps?: Readonly<Record<string, BpfMap>>;
 }
 
-/** A loaded `.data` / `.bss` / `.rodata` variable, read and written through its map. */
-export class Variable {
-  readonly name: string;
-  readonly #map: BpfMap;
-  readonly #offset: number;
-  readonly #size: number;
-  readonly #decode: (b: Uint8Array, o: number) => unknown;
-  readonly #encode: (v: unknown) => Uint8Array;
-
-  constructor(name: string, map: BpfMap, offset: number, size: number, spec: MapSpec, typeId: number) {
-    this.name = name;
-    this.#map = map;
-    this.#offset = offset;
-    this.#size = size;
-    const codec = codecFor(spec.btf!, typeId, { path: name });
-    this.#decode = (b, o) => codec.decode(b, o);
-    this.#encode = (v) => codec.encode(v as never);
-  }
-
-  get(): unknown {
-    const bytes = this.#map.lookupBytes(0);
-    if (!bytes) throw new BpfkitError('ERR_BPFKIT_VARIABLE', `variable ${this.name}: its map ${this.#map.name} has no value`);
-    return this.#decode(bytes, this.#offset);
-  }
-
-  /** Writes the variable (read-modify-write of its section's value; not atomic against programs). */
-  set(value: unknown): void {
-    const bytes = this.#map.lookupBytes(0);
-    if (!bytes) throw new BpfkitError('ERR_BPFKIT_VARIABLE', `variable ${this.name}: its map ${this.#map.name} has no value`);
-    const enc = this.#encode(value);
-    if (enc.length !== this.#size) throw new InvalidArgumentError(`variable ${this.name}: encoded ${enc.length} bytes, expected ${this.#size}`);
-    bytes.set(enc, this.#offset);
-    this.#map.update(0, bytes);
-  }
-}
-
 export class Collection implements Disposable {
   readonly maps: ReadonlyMap<string, BpfMap>;
   readonly programs: ReadonlyMap<string, Program>;
@@ -77,8 +41,10 @@ export class Collection implements Disposable {
   /** Why the object's BTF could not be loaded, when the kernel refused it (maps and programs then load without). */
   readonly btfError: Error | undefined;
   readonly #owned: BpfMap[];
+  readonly #mappings: LazyDataSection[];
 
-  private constructor(maps: Map<string, BpfMap>, programs: Map<string, Program>, variables: Map<string, Variable>, owned: BpfMap[], btfError: Error | undefined) {
+  private constructor(maps: Map<string, BpfMap>, programs: Map<string, Program>, variables: Map<string, Variable>, owned: BpfMap[], btfError: Error | undefined, mappings: LazyDataSection[]) {
+    this.#mappings = mappings;
     this.maps = maps;
     this.programs = programs;
     this.variables = variables;
@@ -97,6 +63,7 @@ export class Collection implements Disposable {
     const maps = new Map<string, BpfMap>();
     const owned: BpfMap[] = [];
     const programs = new Map<string, Program>();
+    const mappings = new Map<string, LazyDataSection>();
     let btfFd: FD | undefined;
     try {
       let btfError: Error | undefined;
@@ -134,15 +101,22 @@ export class Collection implements Disposable {
         programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, options.programs));
       }
       fillSlots(spec, maps, programs);
+      for (const [name, ms] of spec.maps) {
+        const m = maps.get(name);
+        if (ms.data && m && owned.includes(m)) {
+          mappings.set(name, new LazyDataSection(m, ms));
+        }
+      }
       const variables = new Map<string, Variable>();
       for (const [name, v] of spec.variables) {
         const ms = spec.maps.get(v.mapName);
         const m = maps.get(v.mapName);
-        if (ms?.btf && m) variables.set(name, new Variable(name, m, v.offset, v.size, ms, v.typeId));
+        if (ms?.btf && m) variables.set(name, new Variable(name, m, v, ms, mappings.get(v.mapName)));
       }
       btfFd?.close();
-      return new Collection(maps, programs, variables, owned, btfError);
+      return new Collection(maps, programs, variables, owned, btfError, [...mappings.values()]);
     } catch (e) {
+      for (const m of mappings.values()) m.close();
       for (const p of programs.values()) p.close();
       for (const m of owned) m.close();
       btfFd?.close();
@@ -170,6 +144,7 @@ export class Collection implements Disposable {
 
   /** Closes every program and every map the collection created (replaced maps stay open). */
   close(): void {
+    for (const m of this.#mappings.splice(0)) m.close();
     for (const p of this.programs.values()) p.close();
     for (const m of this.#owned) m.close();
   }

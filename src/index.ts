@@ -2,7 +2,8 @@
  * bpfkit: load clang-built BPF objects, create maps, load and run programs, from TypeScript.
  */
 export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './collection-spec.js';
-export { Collection, Variable, type CollectionOptions } from './collection.js';
+export { Collection, type CollectionOptions } from './collection.js';
+export { Variable } from './variable.js';
 export { BpfMap, type MapInfo, type UpdateFlags } from './map.js';
 export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.js';
 export {

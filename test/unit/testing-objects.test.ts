@@ -222,7 +222,7 @@ describe('globals.bpf.o', () => {
     const input = new Uint8Array(14);
     input[0] = 5;
     assert.equal(coll.programs.get('xdp_globals')!.testRun({ data: input }).retval, 1010125);
-    assert.throws(() => coll.variables.get('rodata_factor')!.set(7), { code: 'EPERM' });
+    assert.throws(() => coll.variables.get('rodata_factor')!.set(7), { code: 'ERR_BPFKIT_INVALID_ARG' });
     coll.variables.get('data_value')!.set(200);
     assert.equal(coll.programs.get('xdp_globals')!.testRun({ data: input }).retval, 1010225);
   });
