@@ -147,7 +147,7 @@ function decodeLog(buf: Uint8Array): string {
 function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { core: readonly CoreRelocationResult[]; externs: readonly ExternResult[] }): Error {
   if (log.trim() === '') {
     const hint =
-      errno === 1 ? 'loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root' :
+      errno === 1 ? permissionHint(spec) :
       errno === 22 ? `the kernel refused program type ${spec.type} with attach type ${spec.attachType ?? 'none'}: it may not support this kind of program` :
       errno === 7 ? 'the program is too large' : undefined;
     return new BpfSyscallError(-errno, 'bpf(BPF_PROG_LOAD)', `load program ${spec.name}`, hint);
@@ -158,6 +158,19 @@ function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { c
   // A rejection caused by a failed CO-RE relocation or a missing weak kfunc names it.
   const why = explainCoreFailure(log, relocated.core, spec.name) ?? explainExternFailure(log, relocated.externs, spec.name);
   return new VerifierError(spec.name, -errno, log, why);
+}
+
+/**
+ * Why an EPERM with an empty verifier log. As root it is not a missing capability (unless in a user
+ * namespace): the kernel or a security module (lockdown, BPF LSM) refused the program before the
+ * verifier ran, as some kernels do for fentry/fexit/fmod_ret (BPF trampolines).
+ */
+function permissionHint(spec: ProgramSpec): string {
+  if (process.geteuid?.() !== 0) return 'loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root';
+  const trampoline = spec.type === 'ext' ||
+    (spec.attachType !== undefined && ['trace_fentry', 'trace_fexit', 'modify_return', 'lsm_mac'].includes(spec.attachType));
+  return 'refused before verification although the process runs as root: a security module (lockdown, BPF LSM), ' +
+    `a user namespace without CAP_BPF, or the kernel forbids ${trampoline ? 'BPF trampoline (fentry/fexit/fmod_ret/lsm/freplace)' : spec.type} programs here`;
 }
 
 /** A SpecError for a reference to a map the collection does not have. */
