@@ -15,6 +15,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+# <sys/sdt.h>, for the USDT test binary.
+[ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || missing+=(systemtap-sdt-dev)
 # The leaderboard's browser test; chromium's fonts are only a Recommends, so name one.
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 

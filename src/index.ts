@@ -43,3 +43,10 @@ export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, t
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
 export { disassembleSpec, disassembleInstructions } from './asm/disasm.js';
+export {
+  attachUsdt, listUsdtProbes, parseUsdtArgs, UsdtLink,
+  type UsdtArg, type UsdtArgKind, type UsdtNote, type UsdtOptions, type UsdtSite,
+} from './link/usdt.js';
+export { attachSkLookup } from './link/sk-lookup.js';
+export { attachIter, readIterator, readPinnedIterator, IterLink, type IterOptions, type CgroupIterOrder } from './link/iter.js';
+export { attachLsm, type LsmOptions } from './link/lsm.js';

@@ -2,21 +2,26 @@
  * attach(): auto-attach by the program's section, as libbpf does for skeletons. The section says
  * the kind of hook and often the target (`tracepoint/syscalls/sys_enter_execve`,
  * `uprobe//usr/bin/bash:readline`, `tc/ingress`); what it cannot say (an interface, a cgroup, a
- * socket, a process) comes from the options.
+ * socket, a process) comes from the options. USDT sections name the binary, provider and probe
+ * (`usdt//usr/bin/python3:python:function__entry`); iterators name what they walk (`iter/task`).
  */
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { matchSection, type AttachKind } from '../spec/section-names.js';
 import type { AttachType, ProgType } from '../sys/constants.js';
 import { attachCgroup } from './cgroup.js';
+import { attachIter, type IterOptions } from './iter.js';
 import { attachKprobe, attachKsyscall } from './kprobe.js';
 import type { Link } from './link.js';
+import { attachLsm } from './lsm.js';
 import { attachPerfEvent, type PerfEventOptions } from './perf-event.js';
 import { attachRawTracepoint, attachTracing } from './raw-tracepoint.js';
+import { attachSkLookup } from './sk-lookup.js';
 import { attachSocketFilter } from './socket-filter.js';
 import { attachTc, type TcDirection } from './tc.js';
 import { attachTracepoint } from './tracepoint.js';
 import { attachUprobe } from './uprobe.js';
+import { attachUsdt } from './usdt.js';
 import { attachXdp, type XdpMode } from './xdp.js';
 
 export interface AttachOptions {
@@ -28,10 +33,16 @@ export interface AttachOptions {
   attachType?: AttachType;
   /** Socket filters: the socket fd. */
   socket?: number | { fd: number };
-  /** uprobes and perf events: only this process. */
+  /** uprobes, USDT probes and perf events: only this process. */
   pid?: number;
-  /** uprobes whose section names no binary ("uprobe"): the binary or library. */
+  /** uprobes and USDT probes whose section names no binary ("uprobe", "usdt"): the binary or library. */
   binary?: string;
+  /** USDT probes whose section names none ("usdt"): the provider and probe name. */
+  usdt?: { provider: string; name: string };
+  /** sk_lookup: the network namespace (a path such as /run/netns/<name>, or an fd); default the caller's. */
+  netns?: string | number;
+  /** Iterators: the map, task or cgroup to walk. */
+  iter?: IterOptions;
   /** uprobes/kprobes whose section names no function: a symbol, or a file offset for uprobes. */
   symbol?: string | number;
   /** tc: the direction, when the section does not say it (a plain "tc" or "classifier" section). */
@@ -44,15 +55,16 @@ export interface AttachOptions {
   perfEvent?: PerfEventOptions;
   /** Tracepoints: "<category>/<name>" for a bare "tracepoint" section; raw tracepoints: the name. */
   tracepoint?: string;
-  /** bpf_cookie, for the kinds that take one. */
+  /** bpf_cookie, for the kinds that take one; for USDT probes, what bpf_usdt_cookie() returns. */
   cookie?: bigint;
 }
 
 const CGROUP_TYPES: readonly ProgType[] = ['cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'sock_ops', 'cgroup_device', 'cgroup_sysctl', 'cgroup_sockopt'];
 
 /** The attach kind of a program without a section (opened by id or from a pin): from its type. */
-function kindFromType(type: ProgType): AttachKind | undefined {
+function kindFromType(type: ProgType, attachType: AttachType | undefined): AttachKind | undefined {
   if (CGROUP_TYPES.includes(type)) return 'cgroup';
+  if (type === 'tracing' && attachType === 'trace_iter') return 'iter';
   switch (type) {
     case 'xdp': return 'xdp';
     case 'sched_cls': return 'tc';
@@ -60,7 +72,9 @@ function kindFromType(type: ProgType): AttachKind | undefined {
     case 'perf_event': return 'perf_event';
     case 'tracepoint': return 'tracepoint';
     case 'raw_tracepoint': case 'raw_tracepoint_writable': return 'raw_tracepoint';
-    case 'tracing': case 'lsm': return 'tracing';
+    case 'tracing': return 'tracing';
+    case 'lsm': return 'lsm';
+    case 'sk_lookup': return 'sk_lookup';
     default: return undefined;
   }
 }
@@ -90,7 +104,7 @@ function numberOrSymbol(spec: string): string | number {
 /** Attaches a program where its section says, taking what the section cannot say from options. */
 export function attach(prog: Program, options: AttachOptions = {}): Link {
   const m = prog.sectionName ? matchSection(prog.sectionName) : undefined;
-  const kind = m?.def.attach ?? kindFromType(prog.type);
+  const kind = m?.def.attach ?? kindFromType(prog.type, prog.attachType);
   const target = prog.attachTarget || m?.target || '';
   const cookie = options.cookie !== undefined ? { cookie: options.cookie } : {};
   if (!kind) {
@@ -132,9 +146,31 @@ export function attach(prog: Program, options: AttachOptions = {}): Link {
     }
     case 'raw_tracepoint':
       return attachRawTracepoint(prog, need(target || options.tracepoint, prog, 'a raw tracepoint name (raw_tracepoint/<name>) or { tracepoint }'), cookie);
+    case 'usdt': {
+      let binary = options.binary;
+      let probe = options.usdt;
+      if (target) {
+        // <binary>:<provider>:<name>; the binary path may itself hold colons.
+        const last = target.lastIndexOf(':');
+        const prev = last > 0 ? target.lastIndexOf(':', last - 1) : -1;
+        if (prev <= 0 || last === target.length - 1 || last - prev < 2) {
+          throw new InvalidArgumentError(`attach: ${describe(prog)}: expected usdt/<binary>:<provider>:<name>`);
+        }
+        binary = target.slice(0, prev);
+        probe = { provider: target.slice(prev + 1, last), name: target.slice(last + 1) };
+      }
+      const p = need(probe, prog, 'a probe: name it in the section (usdt/<binary>:<provider>:<name>) or pass { usdt: { provider, name } }');
+      return attachUsdt(prog, need(binary, prog, 'a binary: name it in the section (usdt/<binary>:<provider>:<name>) or pass { binary }'),
+        p.provider, p.name, { ...(options.pid !== undefined ? { pid: options.pid } : {}), ...cookie });
+    }
     case 'tracing':
-    case 'lsm':
       return attachTracing(prog, cookie);
+    case 'lsm':
+      return attachLsm(prog, { ...(options.cgroup ? { cgroup: options.cgroup } : {}), ...cookie });
+    case 'iter':
+      return attachIter(prog, options.iter ?? {});
+    case 'sk_lookup':
+      return attachSkLookup(prog, options.netns ?? '/proc/self/ns/net');
     case 'xdp':
       return attachXdp(prog, need(options.iface, prog, 'an interface: pass { iface }'), {
         ...(options.xdpMode ? { mode: options.xdpMode } : {}), ...(options.forceNetlink ? { forceNetlink: true } : {}),

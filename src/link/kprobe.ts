@@ -8,9 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
-import { cstr } from '../sys/attr.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
-import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf-attr.js';
+import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { pmuConfigShift, pmuType } from './pmu.js';
 import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
 
@@ -58,8 +57,7 @@ export function attachKprobe(prog: Program, symbol: string, options: KprobeOptio
       if (bit === undefined) throw new NotSupportedError('kretprobes through the kprobe PMU', 'the PMU has no retprobe format field');
       config |= 1n << BigInt(bit);
     }
-    const attr = perfEventAttr({ type, config, config1Ptr: cstr(symbol), config2: offset, samplePeriod: 1, wakeupEvents: 1 });
-    const perf = perfEventOpen(attr, -1, 0, what);
+    const perf = perfEventOpen({ type, config, kprobeFunc: symbol, probeOffset: offset, samplePeriod: 1, wakeupEvents: 1 }, -1, 0, -1, undefined, what);
     return attachPerfEventFd(prog, perf, kind, perfOpts);
   }
 
@@ -69,7 +67,7 @@ export function attachKprobe(prog: Program, symbol: string, options: KprobeOptio
   const probe = createLegacyProbe('kprobe_events', 'bpfkit', name, def);
   let perf;
   try {
-    perf = perfEventOpen(perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: probe.id, samplePeriod: 1, wakeupEvents: 1 }), -1, 0, what);
+    perf = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: probe.id, samplePeriod: 1, wakeupEvents: 1 }, -1, 0, -1, undefined, what);
   } catch (e) {
     probe.remove();
     throw e;

@@ -23,7 +23,7 @@ import { getFdById, objGet, objPin } from '../sys/bpf.js';
 import type { ProgType } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { native } from '../native.js';
-import { PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF, perfIoctl } from './perf-attr.js';
+import { PERF_EVENT_IOC_DISABLE, perfEventEnable, perfEventSetBpf } from '../sys/perf-event.js';
 import { linkCreateRaw, linkDetachRaw, linkUpdate, readLinkInfo, type RawLinkInfo } from './sys.js';
 
 /** What the kernel says about a link (struct bpf_link_info), or what bpfkit knows of an attachment without one. */
@@ -394,9 +394,9 @@ export function attachPerfEventFd(prog: Program, perf: FD, kind: string, options
       if (options.cookie !== undefined) {
         throw new NotSupportedError('bpf_cookie on perf event attachments', 'the kernel has no perf_event bpf_links', '5.15');
       }
-      perfIoctl(perf.value, PERF_EVENT_IOC_SET_BPF, prog.fd, `attach ${prog.name || 'program'} to ${kind}`);
+      perfEventSetBpf(perf.value, prog.fd, `attach ${prog.name || 'program'} to ${kind}`);
     }
-    perfIoctl(perf.value, PERF_EVENT_IOC_ENABLE, 0, `enable ${kind}`);
+    perfEventEnable(perf.value, `enable ${kind}`);
     return new PerfEventLink(perf, link, kind, progId, options.cleanup);
   } catch (e) {
     link?.close();

@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { onlineCpus } from '../cpus.js';
 import type { Program } from '../program.js';
 import { attachPerfEventFd, LinkSet, requireProgramType, type Link, type PerfEventLink } from './link.js';
-import { perfEventAttr, perfEventOpen, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from './perf-attr.js';
+import { perfEventOpen, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '../sys/perf-event.js';
 
 /** PERF_COUNT_SW_* (uapi linux/perf_event.h). */
 export const SOFTWARE_EVENTS = {
@@ -76,8 +76,7 @@ export function attachPerfEvent(prog: Program, options: PerfEventOptions): Link 
   const links: PerfEventLink[] = [];
   try {
     for (const cpu of cpus) {
-      const attr = perfEventAttr({ type, config, ...sampling });
-      const perf = perfEventOpen(attr, pid, cpu, `${label} on CPU ${cpu}`);
+      const perf = perfEventOpen({ type, config, ...sampling }, pid, cpu, -1, undefined, `${label} on CPU ${cpu}`);
       links.push(attachPerfEventFd(prog, perf, 'perf_event', perfOpts));
     }
   } catch (e) {

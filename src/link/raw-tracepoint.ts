@@ -2,7 +2,7 @@
  * Raw tracepoints (`SEC("raw_tracepoint/<name>")`) and the BTF-typed programs whose target was
  * fixed at load (tp_btf, fentry, fexit, fmod_ret, lsm): BPF_RAW_TRACEPOINT_OPEN gives a bpf_link.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { FD } from '../sys/fd.js';
 import { FdLink, requireProgramType } from './link.js';
@@ -38,6 +38,10 @@ export function attachRawTracepoint(prog: Program, name: string | null, options:
 export function attachTracing(prog: Program, options: RawTracepointOptions = {}): FdLink {
   requireProgramType(prog, ['tracing', 'lsm', 'ext'], 'attachTracing');
   const r = rawTracepointOpenRaw(null, prog.fd, options.cookie);
+  if ((r === -1 && process.geteuid?.() === 0) || r === -524 || r === -95) {
+    throw new NotSupportedError(`attaching ${prog.type} programs (${prog.sectionName || prog.type})`,
+      'the kernel refused the BPF trampoline or LSM hook: it lacks the support or a security policy forbids it');
+  }
   check(r, 'bpf(BPF_RAW_TRACEPOINT_OPEN)', `attach ${prog.name || 'program'} (${prog.sectionName || prog.type})`, (e) =>
     e === 1 ? 'attaching needs CAP_BPF and CAP_PERFMON (run as root)' :
     e === 22 ? 'the program was not loaded with an attach target (tp_btf/fentry/fexit/lsm sections name it)' :

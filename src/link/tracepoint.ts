@@ -4,7 +4,7 @@
  */
 import type { Program } from '../program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
-import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf-attr.js';
+import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { tracepointId } from './tracefs.js';
 
 export interface TracepointOptions {
@@ -17,8 +17,8 @@ export function attachTracepoint(prog: Program, category: string, name: string, 
   // kprobe and perf_event programs may run on tracepoints too, as libbpf allows.
   requireProgramType(prog, ['tracepoint', 'kprobe', 'perf_event'], 'attachTracepoint');
   const id = tracepointId(category, name);
-  const attr = perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: id, samplePeriod: 1, wakeupEvents: 1 });
   // pid -1, cpu 0: one event for the whole system (the program runs on every CPU).
-  const perf = perfEventOpen(attr, -1, 0, `tracepoint ${category}/${name}`);
+  const perf = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: id, samplePeriod: 1, wakeupEvents: 1 }, -1, 0, -1, undefined,
+    `tracepoint ${category}/${name}`);
   return attachPerfEventFd(prog, perf, 'tracepoint', options.cookie !== undefined ? { cookie: options.cookie } : {});
 }

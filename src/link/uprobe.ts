@@ -9,9 +9,8 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import { ElfFile, SHN_ABS, SHN_UNDEF, STT, type ElfSymbol } from '../elf/reader.js';
 import type { Program } from '../program.js';
-import { cstr } from '../sys/attr.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
-import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf-attr.js';
+import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { pmuConfigShift, pmuType } from './pmu.js';
 import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
 
@@ -145,8 +144,7 @@ export function attachUprobe(prog: Program, binary: string, target: string | num
       if (shift === undefined) throw new NotSupportedError('uprobe reference counters (USDT semaphores)', undefined, '4.20');
       config |= BigInt(options.refCtrOffset) << BigInt(shift);
     }
-    const attr = perfEventAttr({ type, config, config1Ptr: cstr(path), config2: offset, samplePeriod: 1, wakeupEvents: 1 });
-    const perf = perfEventOpen(attr, pid, cpu, what);
+    const perf = perfEventOpen({ type, config, uprobePath: path, probeOffset: offset, samplePeriod: 1, wakeupEvents: 1 }, pid, cpu, -1, undefined, what);
     return attachPerfEventFd(prog, perf, kind, perfOpts);
   }
 
@@ -159,7 +157,7 @@ export function attachUprobe(prog: Program, binary: string, target: string | num
   const probe = createLegacyProbe('uprobe_events', 'bpfkit', name, `${options.retprobe ? 'r' : 'p'}:bpfkit/${name} ${path}:0x${offset.toString(16)}${ref}`);
   let perf;
   try {
-    perf = perfEventOpen(perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: probe.id, samplePeriod: 1, wakeupEvents: 1 }), pid, cpu, what);
+    perf = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: probe.id, samplePeriod: 1, wakeupEvents: 1 }, pid, cpu, -1, undefined, what);
   } catch (e) {
     probe.remove();
     throw e;

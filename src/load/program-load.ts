@@ -146,6 +146,11 @@ function decodeLog(buf: Uint8Array): string {
 
 function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { core: readonly CoreRelocationResult[]; externs: readonly ExternResult[] }): Error {
   if (log.trim() === '') {
+    const refused = errno === 1 && process.geteuid?.() === 0 ? refusedKind(spec) : undefined;
+    if (refused) {
+      return new NotSupportedError(refused.feature,
+        `the kernel refused ${spec.name} (${spec.sectionName}) with EPERM before verification although the process runs as root: ${refused.why}`);
+    }
     const hint =
       errno === 1 ? permissionHint(spec) :
       errno === 22 ? `the kernel refused program type ${spec.type} with attach type ${spec.attachType ?? 'none'}: it may not support this kind of program` :
@@ -171,6 +176,23 @@ function permissionHint(spec: ProgramSpec): string {
     (spec.attachType !== undefined && ['trace_fentry', 'trace_fexit', 'modify_return', 'lsm_mac'].includes(spec.attachType));
   return 'refused before verification although the process runs as root: a security module (lockdown, BPF LSM), ' +
     `a user namespace without CAP_BPF, or the kernel forbids ${trampoline ? 'BPF trampoline (fentry/fexit/fmod_ret/lsm/freplace)' : spec.type} programs here`;
+}
+
+/**
+ * Program kinds some kernels refuse outright, even to root, before the verifier runs: what to call
+ * the missing feature when that happens.
+ */
+function refusedKind(spec: ProgramSpec): { feature: string; why: string } | undefined {
+  switch (spec.attachType) {
+    case 'trace_fentry': case 'trace_fexit': case 'modify_return':
+      return { feature: 'fentry/fexit/fmod_ret programs (BPF trampolines)', why: 'BPF trampolines are not permitted by this kernel (a lockdown or security policy, or no trampoline support)' };
+    case 'lsm_mac': case 'lsm_cgroup':
+      return { feature: 'lsm programs (BPF LSM)', why: 'BPF LSM is not enabled (CONFIG_BPF_LSM and "bpf" in the lsm= boot list) or not permitted' };
+    case 'trace_iter':
+      return { feature: 'BPF iterators (iter/*)', why: 'this kernel does not permit them' };
+    default:
+      return spec.type === 'ext' ? { feature: 'freplace programs', why: 'BPF trampolines are not permitted by this kernel' } : undefined;
+  }
 }
 
 /** A SpecError for a reference to a map the collection does not have. */

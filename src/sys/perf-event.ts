@@ -1,8 +1,10 @@
 /**
  * perf_event_open(2): the `struct perf_event_attr` layout (PERF_ATTR_SIZE_VER8, 136 bytes), the
  * ioctl numbers computed from their _IO/_IOW definitions, and the constants the perf buffer reader
- * and the tracepoint/kprobe/uprobe links need. Like `bpf.ts`, this module only lays out bytes and
- * makes calls; what the events mean is up to its callers.
+ * and the tracepoint/kprobe/uprobe/perf event links need. This is bpfkit's one perf_event_attr
+ * builder: the perf buffer (src/perf.ts) and the attach code (src/link/*) both lay out their
+ * events here. Like `bpf.ts`, this module only lays out bytes and makes calls; what the events
+ * mean is up to its callers.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import { native } from '../native.js';
@@ -195,7 +197,9 @@ function openHint(errno: number): string | undefined {
     case 13:
       return 'perf_event_open needs CAP_PERFMON or CAP_SYS_ADMIN (run as root), or a lower kernel.perf_event_paranoid';
     case 2:
-      return 'the kernel does not know this event type or config';
+      return 'the event does not exist: the kernel does not know this event type or config (unknown tracepoint, kprobe symbol, uprobe file or PMU)';
+    case 3:
+      return 'the process does not exist';
     case 7:
       return 'the kernel does not understand this perf_event_attr size; pass a smaller `size`';
     case 19:
@@ -209,7 +213,8 @@ function openHint(errno: number): string | undefined {
 
 /**
  * perf_event_open(attr, pid, cpu, groupFd, flags) as an owned FD. pid -1 with a cpu ≥ 0 counts
- * every task on that CPU; flags default to PERF_FLAG_FD_CLOEXEC.
+ * every task on that CPU; flags default to PERF_FLAG_FD_CLOEXEC. `what` names the event in errors
+ * and in the FD's description.
  */
 export function perfEventOpen(attr: PerfEventAttr | Attr, pid: number, cpu: number, groupFd = -1, flags = PERF_FLAG_FD_CLOEXEC, what?: string): FD {
   const a = attr instanceof Attr ? attr : perfEventAttr(attr);
@@ -218,24 +223,26 @@ export function perfEventOpen(attr: PerfEventAttr | Attr, pid: number, cpu: numb
   return new FD(r, what ?? `perf event (cpu ${cpu})`);
 }
 
-function ioctlCall(fd: number, request: number, arg: number, name: string): void {
+function ioctlCall(fd: number, request: number, arg: number, name: string, what?: string, hint?: (errno: number) => string | undefined): void {
   const r = native().ioctl(fd, request, arg);
-  if (r < 0) throw new BpfSyscallError(r, `ioctl(${name})`);
+  if (r < 0) throw new BpfSyscallError(r, `ioctl(${name})`, what, hint?.(-r));
 }
 
 /** PERF_EVENT_IOC_ENABLE */
-export function perfEventEnable(fd: number): void {
-  ioctlCall(fd, PERF_EVENT_IOC_ENABLE, 0, 'PERF_EVENT_IOC_ENABLE');
+export function perfEventEnable(fd: number, what?: string): void {
+  ioctlCall(fd, PERF_EVENT_IOC_ENABLE, 0, 'PERF_EVENT_IOC_ENABLE', what);
 }
 
 /** PERF_EVENT_IOC_DISABLE */
-export function perfEventDisable(fd: number): void {
-  ioctlCall(fd, PERF_EVENT_IOC_DISABLE, 0, 'PERF_EVENT_IOC_DISABLE');
+export function perfEventDisable(fd: number, what?: string): void {
+  ioctlCall(fd, PERF_EVENT_IOC_DISABLE, 0, 'PERF_EVENT_IOC_DISABLE', what);
 }
 
 /** PERF_EVENT_IOC_SET_BPF: attach a program (kprobe, tracepoint, perf_event) to the event. */
-export function perfEventSetBpf(fd: number, progFd: number): void {
-  ioctlCall(fd, PERF_EVENT_IOC_SET_BPF, progFd, 'PERF_EVENT_IOC_SET_BPF');
+export function perfEventSetBpf(fd: number, progFd: number, what?: string): void {
+  ioctlCall(fd, PERF_EVENT_IOC_SET_BPF, progFd, 'PERF_EVENT_IOC_SET_BPF', what, (e) =>
+    e === 17 ? 'a program is already attached to this perf event' :
+    e === 22 ? 'the program type does not fit this perf event' : undefined);
 }
 
 /** PERF_EVENT_IOC_PAUSE_OUTPUT: while paused the kernel writes nothing into the event's ring. */

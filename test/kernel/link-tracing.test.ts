@@ -17,7 +17,7 @@ import {
 import { onlineCpus } from '../../src/cpus.js';
 import { Collection, CollectionSpec } from '../../src/index.js';
 import { attachPerfEventFd } from '../../src/link/link.js';
-import { perfEventAttr, perfEventOpen, PERF_TYPE_TRACEPOINT } from '../../src/link/perf-attr.js';
+import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../../src/sys/perf-event.js';
 import { tracepointId } from '../../src/link/tracefs.js';
 import { bpffsDir, kernelTest, obj, ROOT } from '../helpers/index.js';
 import { assertProgramGone, count, loadCounters, prog, SLOT, sleep } from '../fixtures/link-env.js';
@@ -233,7 +233,7 @@ describe('perf event attachment without a bpf_link', () => {
     const id = p.info().id;
     try {
       const tp = tracepointId('syscalls', 'sys_enter_execve');
-      const perf = perfEventOpen(perfEventAttr({ type: PERF_TYPE_TRACEPOINT, config: tp, samplePeriod: 1, wakeupEvents: 1 }), -1, 0, 'test tracepoint');
+      const perf = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: tp, samplePeriod: 1, wakeupEvents: 1 }, -1, 0, -1, undefined, 'test tracepoint');
       const link = attachPerfEventFd(p, perf, 'tracepoint', { forceIoctl: true });
       try {
         assert.equal(link.hasBpfLink, false);

@@ -1,0 +1,53 @@
+/**
+ * BPF LSM programs (`SEC("lsm/<hook>")`, 5.7+): a program run at a security hook, loaded against
+ * the kernel function bpf_lsm_<hook> and attached with BPF_RAW_TRACEPOINT_OPEN (no name: the hook
+ * was fixed at load) through a BPF trampoline. `lsm_cgroup/<hook>` programs (6.0+) run only for
+ * tasks of one cgroup and attach to it instead.
+ *
+ * Both need a kernel with CONFIG_BPF_LSM whose active LSMs include "bpf" (CONFIG_LSM or the lsm=
+ * boot parameter), and BPF trampolines. A kernel without them refuses to load the programs (EPERM
+ * or EINVAL before verification); if one was loaded elsewhere but cannot attach here, attaching
+ * throws NotSupportedError saying what the kernel lacks.
+ */
+import { InvalidArgumentError, NotSupportedError } from '../errors.js';
+import type { Program } from '../program.js';
+import { FD } from '../sys/fd.js';
+import { attachCgroup } from './cgroup.js';
+import { FdLink, requireProgramType, type Link } from './link.js';
+import { check, rawTracepointOpenRaw } from './sys.js';
+
+export interface LsmOptions {
+  /** lsm_cgroup programs: the cgroup v2 directory. */
+  cgroup?: string;
+  /** bpf_cookie for bpf_get_attach_cookie() (6.10+). */
+  cookie?: bigint;
+}
+
+const EPERM = 1;
+const EINVAL = 22;
+const EOPNOTSUPP = 95;
+const ENOTSUPP = 524;
+
+/** The NotSupportedError for a kernel that cannot run BPF LSM programs. */
+export function lsmNotSupported(prog: Program, errno: number): NotSupportedError {
+  return new NotSupportedError('BPF LSM programs (lsm/<hook>)',
+    `the kernel refused to attach ${prog.name || 'the program'} (${errno === EPERM ? 'EPERM' : errno === EINVAL ? 'EINVAL' : 'not supported'}): ` +
+    'it needs CONFIG_BPF_LSM with "bpf" among the active LSMs (CONFIG_LSM or the lsm= boot parameter), and BPF trampolines', '5.7');
+}
+
+/** Attaches a BPF LSM program to the hook it was loaded for (or, for lsm_cgroup, to `options.cgroup`). */
+export function attachLsm(prog: Program, options: LsmOptions = {}): Link {
+  requireProgramType(prog, ['lsm'], 'attachLsm');
+  if (prog.attachType === 'lsm_cgroup') {
+    if (!options.cgroup) throw new InvalidArgumentError(`attachLsm: ${prog.name || 'the program'} is an lsm_cgroup program: pass { cgroup: <cgroup v2 directory> }`);
+    return attachCgroup(prog, options.cgroup, 'lsm_cgroup');
+  }
+  const r = rawTracepointOpenRaw(null, prog.fd, options.cookie);
+  const e = -r;
+  if (r < 0 && ((e === EPERM && process.geteuid?.() === 0) || e === EOPNOTSUPP || e === ENOTSUPP)) throw lsmNotSupported(prog, e);
+  check(r, 'bpf(BPF_RAW_TRACEPOINT_OPEN)', `attach ${prog.name || 'program'} (${prog.sectionName || 'lsm'})`, (n) =>
+    n === EPERM ? 'attaching LSM programs needs CAP_BPF, CAP_PERFMON and CAP_MAC_ADMIN (run as root)' :
+    n === EINVAL && options.cookie !== undefined ? 'LSM cookies need Linux 6.10 or later' :
+    n === EINVAL ? 'the program was not loaded with an LSM hook (lsm/<hook> sections name it)' : undefined);
+  return new FdLink(new FD(r, 'lsm link'), 'lsm');
+}
