@@ -9,6 +9,7 @@ import { runDemo } from './demo.js';
 import { runExecsnoop } from './execsnoop.js';
 import { runReadline } from './readline.js';
 import { runGen } from './gen.js';
+import { runInit } from './init.js';
 import { runInspect } from './inspect.js';
 import { runPktcount } from './pktcount.js';
 
@@ -27,6 +28,9 @@ commands:
                        compile BPF C and write typed TypeScript bindings (<ident>.ts, <ident>.bpf.o)
   btf dump [FILE] [--format c|json]
                        write kernel BTF (or an object's .BTF) as C (a vmlinux.h) or JSON
+  init [DIR] [--name NAME] [--bpfkit-path PATH] [--no-gen]
+                       create a small project: a BPF C program (execs per uid, ring buffer events),
+                       its generated bindings, a TypeScript program that runs it, npm scripts
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -46,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return runGen(rest);
     case 'btf':
       return runBtf(rest);
+    case 'init':
+      return runInit(rest);
     case undefined:
     case '-h':
     case '--help':

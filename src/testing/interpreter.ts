@@ -16,6 +16,7 @@
  * verifier's context rewriting does in the kernel.
  */
 import { BpfkitError } from '../errors.js';
+import { CORE_POISON_HELPER } from '../btf/core.js';
 import { disassemble, helperName, readInsn } from './isa.js';
 import type { Code } from './loader.js';
 import type { EmuMap } from './maps.js';
@@ -538,7 +539,12 @@ export class Vm {
               }
               const id = imm[pc]!;
               const fn = this.helpers[id];
-              if (!fn) throw new Trap(`helper ${helperName(id)} (#${id}) is not implemented by the bpfkit emulator`);
+              if (!fn) {
+                if (id === CORE_POISON_HELPER) {
+                  throw new Trap('reached an instruction left by a failed CO-RE relocation (the kernel has no such type or field, and no bpf_core_*_exists() check kept the program off this path): the kernel\'s verifier refuses such a program');
+                }
+                throw new Trap(`helper ${helperName(id)} (#${id}) is not implemented by the bpfkit emulator`);
+              }
               fn(this);
               if (this.tailTarget) {
                 code = this.tailTarget;

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Btf } from '../btf/btf.js';
+import { CORE_POISON_HELPER } from '../btf/core.js';
 import { CALL_HELPER, CALL_KFUNC, CALL_PSEUDO, CLS, HELPER_NAMES, JMP, PSEUDO, disassemble, encodingError, functionStarts, helperName, readInsn, type RawInsn } from './isa.js';
 import { ArrayMap, EmuMap, FdArrayMap, type ProgRef } from './maps.js';
 import { E2BIG, EACCES, EBADF, EINVAL } from './errno.js';
@@ -164,6 +165,11 @@ export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number)
       const op = ins.code & 0xf0;
       if (op === JMP.CALL) {
         if (ins.src === CALL_HELPER) {
+          // A CO-RE relocation that found nothing leaves a call of 0xbad2310 where the program was
+          // meant to be guarded (bpf_core_field_exists() and friends). The verifier refuses it only
+          // on a path it reaches, which needs its state tracking: here it loads, and the run stops
+          // if it is ever reached (interpreter.ts).
+          if (ins.imm === CORE_POISON_HELPER) continue;
           if (ins.imm <= 0 || ins.imm >= HELPER_NAMES.length) return fail(EINVAL, where(`invalid func ${helperName(ins.imm)}`));
           if (!gpl && GPL_ONLY.has(ins.imm)) return fail(EINVAL, where('cannot call GPL-restricted function from non-GPL compatible program'));
         } else if (ins.src === CALL_PSEUDO) {
