@@ -4,10 +4,18 @@
  * One perf event of type PERF_COUNT_SW_BPF_OUTPUT is opened per CPU, its ring is memory-mapped
  * (one control page, struct perf_event_mmap_page, then 2^n data pages) and its fd is stored in the
  * perf event array at the CPU's index, which is where `bpf_perf_event_output(ctx, &map,
- * BPF_F_CURRENT_CPU, ...)` writes. The kernel advances `data_head` as it writes; we read
- * records between our tail and the head (Atomics.load, acquire) and hand the space back by writing
- * `data_tail` (Atomics.store, release). Records are 8-byte aligned but may wrap around the end of
- * the ring, so they are copied out piecewise when they do.
+ * BPF_F_CURRENT_CPU, ...)` writes. The kernel writes records, then advances `data_head` (after a
+ * write barrier); we load the head with Atomics.load (acquire), read the records between our
+ * tail and the head, and hand the space back by writing `data_tail` (Atomics.store, release).
+ * Since everything below the head is complete, no record needs an acquire of its own: after the
+ * head's acquire, records are read with plain loads. Records are 8-byte aligned but may wrap
+ * around the end of the ring, so they are copied out in two pieces when they do.
+ *
+ * Reads take up to 1024 records of one ring at a time (one load of the head, one store of the
+ * tail) and queue them for the reads that follow; rings are served in turn, a batch each. In the
+ * default mode the samples are copied with one memcpy (two across the end of the ring) into a
+ * slab and handed out as views into it (see ring-copy.ts); with a `decode` option each sample is
+ * decoded in place while its batch is taken, and the decoded values are queued.
  *
  * Records: PERF_RECORD_SAMPLE → `{ cpu, data }` (the raw sample as the kernel stored it: perf pads
  * the u32 size plus the data to a multiple of 8, so 64 bytes of output come back as 68), and
@@ -24,6 +32,7 @@ import { onlineCpus } from './cpus.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './errors.js';
 import type { BpfMap } from './map.js';
 import { native } from './native.js';
+import { RingPosition, Slab } from './ring-copy.js';
 import { NONE, PollingReader, type None } from './ringbuf.js';
 import type { FD } from './sys/fd.js';
 import {
@@ -64,7 +73,10 @@ export interface PerfReaderOptions<T> {
   cpus?: readonly number[];
   /**
    * Turns a sample's bytes into the record's `data`. It gets a view that is valid only during the
-   * call (into the ring, or into a scratch copy when the sample wraps). Default: a copy.
+   * call (into the ring, or into a scratch copy when the sample wraps). It is called when the
+   * sample is taken out of the ring, which a read may do for up to 1024 records ahead of the
+   * ones it returns; if it throws, the sample is consumed and the error goes to the read that
+   * reaches it. Default: a copy (a view into a slab shared with other samples: see PerfReader).
    */
   decode?: (view: Uint8Array, cpu: number) => T;
 }
@@ -75,8 +87,13 @@ interface CpuRing {
   /** The control page plus the data pages. */
   mapping: ArrayBuffer | undefined;
   readonly meta: BigInt64Array;
+  /** data_head and data_tail. */
+  readonly headPos: RingPosition;
+  readonly tailPos: RingPosition;
+  /** Where the data area starts in the mapping. */
+  readonly dataOffset: number;
   readonly data: Uint8Array;
-  readonly words: Uint32Array;
+  readonly words: Int32Array;
   readonly size: number;
   readonly mask: number;
   /** Forward rings: our tail and the last head seen (exact up to 2^53 bytes). */
@@ -90,10 +107,15 @@ interface CpuRing {
 }
 
 const DATA_HEAD = PERF_MMAP_DATA_HEAD / 8;
-const DATA_TAIL = PERF_MMAP_DATA_TAIL / 8;
 const DATA_OFFSET = PERF_MMAP_DATA_OFFSET / 8;
 const DATA_SIZE = PERF_MMAP_DATA_SIZE / 8;
 const U64 = (1n << 64n) - 1n;
+/** Records a read takes out of one ring ahead of the reads that return them. */
+const QUEUE_CAP = 1024;
+/** A sample record: perf_event_header, then the u32 size of the raw data, then the data. */
+const SAMPLE_DATA = PERF_EVENT_HEADER_SIZE + 4;
+/** Slab offsets of copied runs are 4 modulo 8, so that sample data (12 bytes into an 8-aligned record) lands 8-aligned. */
+const COPY_PHASE = 4;
 
 function u32Bytes(n: number): Uint8Array {
   return new Uint8Array(Uint32Array.of(n).buffer);
@@ -110,10 +132,14 @@ function u32Bytes(n: number): Uint8Array {
  * }
  * ```
  *
- * Records of one CPU come in order; rings are served round-robin, so records of different CPUs
- * interleave in no particular order. Reads, iteration, abort, close and ref behave as for
- * RingBufReader. Closing removes the reader's events from the map. Keep the map open while the
- * reader is open.
+ * Records of one CPU come in order; rings are served round-robin, a batch of up to 1024 records
+ * at a time, so records of different CPUs interleave in no particular order. A read takes a batch
+ * out of a ring (handing its space back to the kernel) and queues what it does not return for the
+ * next reads; closing the reader drops what is queued. In the default mode samples are copies:
+ * views into 64 KiB slabs shared by many samples, 8-byte aligned; read them through
+ * `byteOffset`/`byteLength`, and `.slice()` one you keep for long so that it does not hold its
+ * slab. Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
+ * reader's events from the map. Keep the map open while the reader is open.
  */
 export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
   readonly map: BpfMap;
@@ -126,6 +152,15 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
   #scratch = new Uint8Array(256);
   #next = 0;
   #paused = false;
+  /** Forward rings: records taken out of a ring and not returned yet, queue[head..len). */
+  #queue: (PerfRecord<T> | undefined)[] = [];
+  #qHead = 0;
+  #qLen = 0;
+  /** A decoder's error, thrown by the read that reaches it (after the queued records before it). */
+  #failure: { error: unknown } | undefined;
+  #slab: Slab | undefined;
+  /** #measure: the size of the record that did not fit in the slab, else 0. */
+  #blocked = 0;
 
   constructor(map: BpfMap, options: PerfReaderOptions<T> = {}) {
     super();
@@ -196,15 +231,18 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
         const dataSize = Number(meta[DATA_SIZE]) || size;
         const ring: CpuRing = {
           cpu, fd, mapping, meta,
+          headPos: new RingPosition(mapping, PERF_MMAP_DATA_HEAD, dataSize),
+          tailPos: new RingPosition(mapping, PERF_MMAP_DATA_TAIL, dataSize),
+          dataOffset: offset,
           data: new Uint8Array(mapping, offset, dataSize),
-          words: new Uint32Array(mapping, offset, dataSize / 4),
+          words: new Int32Array(mapping, offset, dataSize / 4),
           size: dataSize, mask: dataSize - 1,
           tail: 0, head: 0, prevHead: 0n, queue: [], inMap: false,
         };
         this.#rings.push(ring);
         if (!this.overwritable) {
-          ring.tail = Number(Atomics.load(meta, DATA_TAIL));
-          ring.head = Number(Atomics.load(meta, DATA_HEAD));
+          ring.tail = ring.tailPos.load();
+          ring.head = ring.headPos.load();
         } else {
           ring.prevHead = BigInt.asUintN(64, Atomics.load(meta, DATA_HEAD));
         }
@@ -243,29 +281,30 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
 
   protected take(): PerfRecord<T> | None {
     this.checkOpen();
-    const rings = this.#rings;
-    const n = rings.length;
-    for (let k = 0; k < n; k++) {
-      const i = (this.#next + k) % n;
-      const ring = rings[i]!;
-      const rec = this.overwritable ? this.#takeBackward(ring) : this.#takeForward(ring);
-      if (rec !== NONE) {
-        this.#next = (i + 1) % n;
-        return rec;
+    if (this.overwritable) return this.#takeBackward();
+    if (this.#qHead === this.#qLen) {
+      if (this.#failure === undefined && !this.#fill()) return NONE;
+      if (this.#qHead === this.#qLen) {
+        const { error } = this.#failure!;
+        this.#failure = undefined;
+        throw error;
       }
     }
-    return NONE;
+    const rec = this.#queue[this.#qHead]!;
+    this.#queue[this.#qHead++] = undefined;
+    return rec;
   }
 
   protected ready(): boolean {
     this.checkOpen();
+    if (this.#qHead < this.#qLen || this.#failure !== undefined) return true;
     for (const ring of this.#rings) {
       if (this.overwritable) {
         if (ring.queue.length > 0 || BigInt.asUintN(64, Atomics.load(ring.meta, DATA_HEAD)) !== ring.prevHead) return true;
         continue;
       }
       if (ring.tail < ring.head) return true;
-      ring.head = Number(Atomics.load(ring.meta, DATA_HEAD));
+      ring.head = ring.headPos.loadFrom(ring.tail);
       if (ring.tail < ring.head) return true;
     }
     return false;
@@ -277,6 +316,10 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
 
   protected release(): void {
     this.#teardown();
+    this.#queue = [];
+    this.#qHead = this.#qLen = 0;
+    this.#failure = undefined;
+    this.#slab = undefined;
   }
 
   protected describe(): string {
@@ -300,61 +343,186 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
     }
   }
 
-  /** One record of a forward ring, or NONE. Skips record types other than SAMPLE and LOST. */
-  #takeForward(ring: CpuRing): PerfRecord<T> | None {
+  /** Forward rings, with the queue empty: queues a batch from the next ring (in turn) that has records. */
+  #fill(): boolean {
+    this.#qHead = this.#qLen = 0;
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#next + k) % n;
+      if (this.#copy ? this.#copyBatch(rings[i]!) : this.#decodeBatch(rings[i]!)) {
+        this.#next = (i + 1) % n;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * How many bytes of whole records, from the tail on, to take in one batch: at most QUEUE_CAP
+   * records and `room` bytes, and never past `avail` (head - tail). Sets #blocked to the size of
+   * a record that `room` stopped at. A header the kernel cannot have written makes the reader
+   * resynchronise at the head (skipping what is there) rather than loop: returns -1 then.
+   */
+  #measure(ring: CpuRing, avail: number, room: number): number {
+    const words = ring.words;
+    const mask = ring.mask;
+    const tail = ring.tail;
+    let rel = 0;
+    let n = 0;
+    this.#blocked = 0;
+    while (rel < avail && n < QUEUE_CAP) {
+      const size = words[(((tail + rel) & mask) >> 2) + 1]! >>> 16;
+      if (size < PERF_EVENT_HEADER_SIZE || size > avail - rel) {
+        if (rel > 0) break; // deliver what came before; the next batch starts at the bad header
+        this.#setTail(ring, tail + avail);
+        return -1;
+      }
+      if (rel + size > room) {
+        this.#blocked = size;
+        break;
+      }
+      rel += size;
+      n++;
+    }
+    return rel;
+  }
+
+  /**
+   * Copying mode: copies a batch of records of `ring` into the slab with one memcpy (two when
+   * the batch wraps around the end of the ring), hands their space back, and queues the samples
+   * as views into the slab, and the LOST records. True when something was queued.
+   */
+  #copyBatch(ring: CpuRing): boolean {
+    const slab = (this.#slab ??= new Slab());
     for (;;) {
-      if (ring.tail >= ring.head) {
-        ring.head = Number(Atomics.load(ring.meta, DATA_HEAD));
-        if (ring.tail >= ring.head) return NONE;
+      const tail = ring.tail;
+      const head = (ring.head = ring.headPos.loadFrom(tail));
+      if (head <= tail) return false;
+      const span = this.#measure(ring, head - tail, slab.room(COPY_PHASE));
+      if (span < 0) return false;
+      if (span === 0) {
+        if (this.#blocked === 0) return false;
+        slab.renew(); // perf records are under 64 KiB: one fits in an empty slab
+        continue;
       }
-      const off = ring.tail % ring.size;
-      const type = ring.words[off >> 2]!;
-      const size = ring.words[(off >> 2) + 1]! >>> 16;
-      if (size < PERF_EVENT_HEADER_SIZE || size > ring.head - ring.tail) {
-        // A header the kernel cannot have written: resynchronise at the head rather than loop.
-        this.#setTail(ring, ring.head);
-        return NONE;
+      const at = slab.take(span, COPY_PHASE);
+      const start = tail & ring.mask;
+      const first = Math.min(span, ring.size - start);
+      const bytes = slab.bytes;
+      bytes.set(ring.data.subarray(start, start + first), at);
+      if (first < span) bytes.set(ring.data.subarray(0, span - first), at + first);
+      this.#setTail(ring, tail + span);
+      // The records, read back from the copy.
+      const words = slab.words;
+      const buffer = slab.buffer;
+      const cpu = ring.cpu;
+      const q = this.#queue;
+      let count = 0;
+      for (let p = at; p < at + span;) {
+        const w = p >> 2;
+        const type = words[w]!;
+        const size = words[w + 1]! >>> 16;
+        if (type === PERF_RECORD_SAMPLE) {
+          const raw = Math.min(words[w + 2]! >>> 0, size - SAMPLE_DATA);
+          q[count++] = { cpu, data: new Uint8Array(buffer, p + SAMPLE_DATA, raw) as unknown as T };
+        } else if (type === PERF_RECORD_LOST) {
+          // { u64 id; u64 lost; } after the header.
+          q[count++] = { cpu, lost: (words[w + 5]! >>> 0) * 2 ** 32 + (words[w + 4]! >>> 0) };
+        }
+        p += size;
       }
-      let rec: PerfRecord<T> | undefined;
-      try {
-        rec = this.#parse(ring, type, off, size);
-      } finally {
-        if (!this.closed) this.#setTail(ring, ring.tail + size);
+      this.#qLen = count;
+      if (count > 0) return true;
+      // Only records of other types: look again.
+    }
+  }
+
+  /**
+   * Decoding mode: decodes a batch of samples of `ring` in place (a wrapped one from a scratch
+   * copy), queues the results and the LOST records, then hands the space back. A throwing decoder
+   * ends the batch: its sample is consumed and the error queued behind the records before it.
+   */
+  #decodeBatch(ring: CpuRing): boolean {
+    for (;;) {
+      const tail = ring.tail;
+      const head = (ring.head = ring.headPos.loadFrom(tail));
+      if (head <= tail) return false;
+      const avail = head - tail;
+      const words = ring.words;
+      const mask = ring.mask;
+      const cpu = ring.cpu;
+      const q = this.#queue;
+      let count = 0;
+      let rel = 0;
+      let n = 0;
+      while (rel < avail && n < QUEUE_CAP) {
+        const off = (tail + rel) & mask;
+        const w = off >> 2;
+        const type = words[w]!;
+        const size = words[w + 1]! >>> 16;
+        if (size < PERF_EVENT_HEADER_SIZE || size > avail - rel) {
+          if (rel > 0) break;
+          this.#setTail(ring, head);
+          return false;
+        }
+        rel += size;
+        n++;
+        if (type === PERF_RECORD_SAMPLE) {
+          let data: T;
+          try {
+            data = this.#decode(this.#sampleView(ring, off, size), cpu);
+          } catch (error) {
+            this.#failure = { error };
+            break;
+          }
+          q[count++] = { cpu, data };
+          if (this.closed) { // the decoder closed the reader: the ring is gone
+            this.#qLen = count;
+            return true;
+          }
+        } else if (type === PERF_RECORD_LOST) {
+          const at = ((off + 16) & mask) >> 2;
+          q[count++] = { cpu, lost: (words[at + 1]! >>> 0) * 2 ** 32 + (words[at]! >>> 0) };
+        }
       }
-      if (rec) return rec;
+      this.#setTail(ring, tail + rel);
+      this.#qLen = count;
+      if (count > 0 || this.#failure !== undefined) return true;
     }
   }
 
   #setTail(ring: CpuRing, tail: number): void {
     ring.tail = tail;
-    Atomics.store(ring.meta, DATA_TAIL, BigInt(tail));
+    ring.tailPos.store(tail);
   }
 
-  /** Decodes the record of `size` bytes whose header is at ring offset `off`; undefined for other types. */
-  #parse(ring: CpuRing, type: number, off: number, size: number): PerfRecord<T> | undefined {
+  /** The raw data of the SAMPLE record at `off`: a view into the ring, or a scratch copy when it wraps. */
+  #sampleView(ring: CpuRing, off: number, size: number): Uint8Array {
+    // { u32 size; char data[size]; } — the u32 is 8-byte aligned, so it never straddles the end.
     const body = (off + PERF_EVENT_HEADER_SIZE) & ring.mask;
-    if (type === PERF_RECORD_SAMPLE) {
-      // { u32 size; char data[size]; } — the u32 is 8-byte aligned, so it never straddles the end.
-      const raw = Math.min(ring.words[body >> 2]!, size - PERF_EVENT_HEADER_SIZE - 4);
-      const start = (body + 4) & ring.mask;
-      if (start + raw <= ring.size) {
-        return { cpu: ring.cpu, data: this.#decode(ring.data.subarray(start, start + raw), ring.cpu) };
-      }
-      // Wrapped: copy the two pieces.
-      const first = ring.size - start;
-      const dst = this.#copy ? new Uint8Array(raw) : this.#scratchOf(raw);
-      dst.set(ring.data.subarray(start, ring.size), 0);
-      dst.set(ring.data.subarray(0, raw - first), first);
-      return { cpu: ring.cpu, data: this.#copy ? (dst as unknown as T) : this.#decode(dst, ring.cpu) };
-    }
-    if (type === PERF_RECORD_LOST) {
-      // { u64 id; u64 lost; } — both 8-byte aligned.
-      const at = (body + 8) & ring.mask;
-      const lo = ring.words[at >> 2]!;
-      const hi = ring.words[(at >> 2) + 1]!;
-      return { cpu: ring.cpu, lost: hi * 2 ** 32 + lo };
-    }
-    return undefined;
+    const raw = Math.min(ring.words[body >> 2]! >>> 0, size - SAMPLE_DATA);
+    const start = (body + 4) & ring.mask;
+    if (start + raw <= ring.size) return new Uint8Array(ring.mapping!, ring.dataOffset + start, raw);
+    const first = ring.size - start;
+    const dst = this.#scratchOf(raw);
+    dst.set(ring.data.subarray(start, ring.size), 0);
+    dst.set(ring.data.subarray(0, raw - first), first);
+    return dst;
+  }
+
+  /** The raw data of the SAMPLE record at `off`, copied into the slab (8-byte aligned). */
+  #copySample(ring: CpuRing, off: number, size: number): Uint8Array {
+    const body = (off + PERF_EVENT_HEADER_SIZE) & ring.mask;
+    const raw = Math.min(ring.words[body >> 2]! >>> 0, size - SAMPLE_DATA);
+    const start = (body + 4) & ring.mask;
+    const slab = (this.#slab ??= new Slab());
+    if (slab.room(0) < raw) slab.renew();
+    const at = slab.take(raw, 0);
+    const first = Math.min(raw, ring.size - start);
+    slab.bytes.set(ring.data.subarray(start, start + first), at);
+    if (first < raw) slab.bytes.set(ring.data.subarray(0, raw - first), at + first);
+    return new Uint8Array(slab.buffer, at, raw);
   }
 
   #scratchOf(n: number): Uint8Array {
@@ -362,11 +530,21 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
     return this.#scratch.subarray(0, n);
   }
 
-  /** Overwritable rings: serve the snapshot queue, taking a new snapshot when it is empty. */
-  #takeBackward(ring: CpuRing): PerfRecord<T> | None {
-    if (ring.queue.length === 0) this.#snapshot(ring);
-    const rec = ring.queue.shift();
-    return rec === undefined ? NONE : (rec as PerfRecord<T>);
+  /** Overwritable rings, in turn: serve a ring's snapshot queue, taking a new snapshot when it is empty. */
+  #takeBackward(): PerfRecord<T> | None {
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#next + k) % n;
+      const ring = rings[i]!;
+      if (ring.queue.length === 0) this.#snapshot(ring);
+      const rec = ring.queue.shift();
+      if (rec !== undefined) {
+        this.#next = (i + 1) % n;
+        return rec as PerfRecord<T>;
+      }
+    }
+    return NONE;
   }
 
   /**
@@ -383,36 +561,25 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
       if (fresh === 0n) return;
       const limit = fresh > BigInt(ring.size) ? ring.size : Number(fresh);
       const startOff = Number(head & BigInt(ring.mask));
-      const copyMode = this.#copy;
       let rel = 0;
       while (rel + PERF_EVENT_HEADER_SIZE <= limit) {
         const off = (startOff + rel) & ring.mask;
         const type = ring.words[off >> 2]!;
         const size = ring.words[(off >> 2) + 1]! >>> 16;
         if (size < PERF_EVENT_HEADER_SIZE || rel + size > limit) break;
-        // The ring will be overwritten after resume: samples must be copies even with a decoder.
-        // (In copy mode #parse already returns copies.)
-        const rec = type === PERF_RECORD_SAMPLE && !copyMode
-          ? { cpu: ring.cpu, data: this.#decode(this.#copyOut(ring, off, size), ring.cpu) }
-          : this.#parse(ring, type, off, size);
-        if (rec) ring.queue.push(rec);
+        if (type === PERF_RECORD_SAMPLE) {
+          // The ring is paused while we are here, so a decoder may read the sample in place.
+          const data = this.#copy ? this.#copySample(ring, off, size) : this.#decode(this.#sampleView(ring, off, size), ring.cpu);
+          ring.queue.push({ cpu: ring.cpu, data });
+        } else if (type === PERF_RECORD_LOST) {
+          const at = ((off + 16) & ring.mask) >> 2;
+          ring.queue.push({ cpu: ring.cpu, lost: (ring.words[at + 1]! >>> 0) * 2 ** 32 + (ring.words[at]! >>> 0) });
+        }
         rel += size;
       }
       ring.prevHead = head;
     } finally {
       if (pauseHere) perfEventPauseOutput(ring.fd.value, false);
     }
-  }
-
-  /** The raw sample bytes of the SAMPLE record at `off`, as a fresh copy. */
-  #copyOut(ring: CpuRing, off: number, size: number): Uint8Array {
-    const body = (off + PERF_EVENT_HEADER_SIZE) & ring.mask;
-    const raw = Math.min(ring.words[body >> 2]!, size - PERF_EVENT_HEADER_SIZE - 4);
-    const start = (body + 4) & ring.mask;
-    const out = new Uint8Array(raw);
-    const first = Math.min(raw, ring.size - start);
-    out.set(ring.data.subarray(start, start + first), 0);
-    if (first < raw) out.set(ring.data.subarray(0, raw - first), first);
-    return out;
   }
 }

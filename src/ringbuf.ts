@@ -8,9 +8,14 @@
  * bit (reserved but not yet committed) and the DISCARD bit, then the u32 page offset the kernel
  * uses to find the ring from a record. Records are padded to 8 bytes.
  *
- * Positions and headers are read with Atomics.load (acquire) and the consumer position is
+ * The producer position is read with Atomics.load (acquire) and the consumer position is
  * published with Atomics.store (release), so a record's bytes are read only after its header says
- * it is committed, and the kernel reuses the space only after we are done with it.
+ * it is committed, and the kernel reuses the space only after we are done with it. Record headers
+ * are read with plain loads where the CPU keeps loads in order (see RingBufReader.#scan).
+ *
+ * Copies (the default mode) are taken out of the ring up to 1024 records at a time, with one
+ * memcpy into a slab, and queued for the reads that follow (see ring-copy.ts): a read that finds
+ * copies queued costs no system call and no shared-memory access.
  *
  * Waiting is done on the event loop of the thread that reads: the map's fd becomes readable when
  * the ring holds data (libuv's uv_poll; no thread is blocked). The poll handle is active only while
@@ -22,6 +27,7 @@
 import { BpfSyscallError, ClosedError, InvalidArgumentError } from './errors.js';
 import type { BpfMap } from './map.js';
 import { native, type NativePoller } from './native.js';
+import { RingPosition, Slab, SLAB_SIZE } from './ring-copy.js';
 
 /** The record is reserved but not committed yet: stop reading here. */
 const BPF_RINGBUF_BUSY_BIT = 0x80000000;
@@ -111,7 +117,8 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   /**
    * The records as an async iterator. The iteration ends when the reader is closed; aborting the
    * signal makes the pending (and any later) step reject with `signal.reason`. Breaking out of a
-   * `for await` loop leaves the reader open: records not yet taken stay in the ring.
+   * `for await` loop leaves the reader open: records not yet yielded stay with the reader (in the
+   * ring, or copied out of it and queued) and later reads return them.
    */
   records(options: ReadOptions = {}): AsyncIterableIterator<T> {
     const signal = options.signal;
@@ -334,7 +341,8 @@ export interface RingBufReaderOptions<T> {
   /**
    * Turns a record into the value reads return. It gets a view straight into the ring, valid
    * only during the call (copy what you keep, e.g. with `view.slice()`). Default: a copy of the
-   * bytes. If it throws, the record is consumed and the error goes to the read that asked.
+   * bytes (a view into a slab shared with other records: see RingBufReader). If it throws, the
+   * record is consumed and the error goes to the read that asked.
    */
   decode?: (view: Uint8Array) => T;
 }
@@ -342,7 +350,9 @@ export interface RingBufReaderOptions<T> {
 /**
  * Many records at once, without copying: `data` is a view of the ring holding them all, record i
  * is `data.subarray(offsets[i], offsets[i] + lengths[i])`. Everything here is valid only until the
- * callback returns: the space is handed back to the kernel right after.
+ * callback returns: the space is handed back to the kernel right after. `data.byteOffset` and
+ * every offset are multiples of 8 (records are 8-byte aligned), so one DataView or typed array
+ * over `data` can read the fields of all records.
  */
 export interface RingBufBatch {
   readonly data: Uint8Array;
@@ -352,9 +362,22 @@ export interface RingBufBatch {
 }
 
 export interface ConsumeBatchOptions {
-  /** Stop after this many records (default: all that are ready). */
+  /**
+   * Stop after this many records (default: all that are ready). A few thousand records per batch
+   * are read faster than one batch of a large ring: the reader's pass over the records leaves
+   * them in the CPU cache for the callback's.
+   */
   maxRecords?: number;
 }
+
+/** Records a copying reader takes out of the ring ahead of the reads that return them. */
+const QUEUE_CAP = 1024;
+
+/**
+ * Whether plain loads are ordered after earlier loads (x86's TSO): then a record header may be
+ * read with a plain load. See the comment in RingBufReader.#scan.
+ */
+const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
 
 /**
  * A reader for one BPF ring buffer map.
@@ -366,8 +389,16 @@ export interface ConsumeBatchOptions {
  *
  * Reads: `read()` (waits), `readSync()` (never waits), `for await` / `records({ signal })`,
  * and for the fastest consumers `consumeBatch(cb)` / `readBatch(cb)`, which hand a callback all
- * ready records as one zero-copy view. A record is taken out of the ring (its space handed back
- * to the kernel) only when it is delivered: returned, yielded, or passed to the batch callback.
+ * ready records as one zero-copy view.
+ *
+ * When does a record leave the ring? In batch mode and with a `decode` option, when it is
+ * delivered (passed to the callback or decoded). In the default copying mode, when it is copied:
+ * a read copies up to 1024 ready records out of the ring at once, with one memcpy, hands back
+ * their space to the kernel at once, and keeps the copies it did not return for the next reads
+ * (any of them, batch mode included: records always come in ring order). Closing the reader drops
+ * copies not yet returned, as it leaves records in the ring. The copies are views into 64 KiB
+ * slabs shared by many records: read them through `byteOffset`/`byteLength` (not `.buffer`
+ * alone), and `.slice()` one you keep for long so that it does not hold its slab.
  *
  * Keep the map open while the reader is open: the reader polls the map's file descriptor.
  */
@@ -376,16 +407,16 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
   /** Size of the data area in bytes (the map's max_entries). */
   readonly size: number;
   readonly #fd: number;
-  readonly #mask: number;
   readonly #page: number;
   #consumerPage: ArrayBuffer | undefined;
   #producer: ArrayBuffer | undefined;
   /** Consumer position (u64) in the consumer page: written by us, with release semantics. */
-  readonly #consPos: BigInt64Array;
+  readonly #consPos: RingPosition;
   /** Producer position (u64) at the start of the producer page. */
-  readonly #prodPos: BigInt64Array;
-  /** The producer mapping as u32s, for the record headers. */
+  readonly #prodPos: RingPosition;
+  /** The producer mapping as i32s (the record headers) and as bytes (what copies are made from). */
   readonly #words: Int32Array;
+  readonly #bytes: Uint8Array;
   readonly #decode: (view: Uint8Array) => T;
   readonly #copy: boolean;
   /** Our copy of the consumer position (exact up to 2^53 bytes) and its offset in the ring. */
@@ -393,8 +424,19 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
   #consOff: number;
   /** Last producer position seen. */
   #prod: number;
+  /** What #scan found: record offsets (from the consumer position) and lengths. */
   #offsets = new Uint32Array(64);
   #lengths = new Uint32Array(64);
+  /** #scan: bytes to consume; the size of the record that did not fit in maxBytes (else 0). */
+  #scanEnd = 0;
+  #blocked = 0;
+  /** Copying mode: copies taken out of the ring and not returned yet, queue[head..len). */
+  #slab: Slab | undefined;
+  #queue: (Uint8Array | undefined)[] = [];
+  #qHead = 0;
+  #qLen = 0;
+  /** Ring position (header included) of each queued copy, for `available`. */
+  readonly #qPos = new Float64Array(QUEUE_CAP);
 
   constructor(map: BpfMap, options: RingBufReaderOptions<T> = {}) {
     super();
@@ -410,7 +452,6 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
     this.map = map;
     this.size = size;
     this.#fd = map.fd;
-    this.#mask = size - 1;
     this.#page = PAGE_SIZE;
 
     const consumer = n.mmap(this.#fd, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
@@ -423,65 +464,54 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
     }
     this.#consumerPage = consumer;
     this.#producer = producer;
-    this.#consPos = new BigInt64Array(consumer, 0, 1);
-    this.#prodPos = new BigInt64Array(producer, 0, 1);
+    this.#consPos = new RingPosition(consumer, 0, size);
+    this.#prodPos = new RingPosition(producer, 0, size);
     this.#words = new Int32Array(producer);
+    this.#bytes = new Uint8Array(producer);
     this.#copy = options.decode === undefined;
     this.#decode = options.decode ?? ((view: Uint8Array) => view.slice() as unknown as T);
-    this.#cons = Number(Atomics.load(this.#consPos, 0));
+    this.#cons = this.#consPos.load();
     this.#consOff = this.#cons % size;
-    this.#prod = Number(Atomics.load(this.#prodPos, 0));
+    this.#prod = this.#prodPos.load();
   }
 
-  /** Bytes the producer has written that this reader has not consumed (headers and discarded records included). */
+  /**
+   * Bytes the producer has written that this reader has not returned yet (headers and discarded
+   * records included; in copying mode, records copied out of the ring but not returned count).
+   */
   get available(): number {
     this.checkOpen();
-    this.#prod = Number(Atomics.load(this.#prodPos, 0));
-    return this.#prod - this.#cons;
+    this.#prod = this.#prodPos.loadFrom(this.#cons);
+    return this.#prod - (this.#qHead < this.#qLen ? this.#qPos[this.#qHead]! : this.#cons);
   }
 
   /**
    * Hands every record that is ready (or `maxRecords` of them) to `callback` in one call, as one
    * zero-copy view; returns how many it passed (0, without calling back, when none was ready).
    * The records are released to the kernel when the callback returns, or throws (the error then
-   * propagates): do not keep `batch.data` or anything viewing it.
+   * propagates): do not keep `batch.data` or anything viewing it. (In copying mode, copies that
+   * earlier reads took out of the ring come first, as a batch of their own viewing their slab.)
    */
   consumeBatch(callback: (batch: RingBufBatch) => void, options: ConsumeBatchOptions = {}): number {
     this.checkOpen();
     const max = options.maxRecords ?? Infinity;
     if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
-    const prod = (this.#prod = Number(Atomics.load(this.#prodPos, 0)));
-    const start = this.#cons;
-    const base = this.#page + this.#consOff;
-    const limit = prod - start;
-    let rel = 0;
-    let count = 0;
-    while (rel < limit && count < max) {
-      const hdr = Atomics.load(this.#words, (base + rel) >> 2) >>> 0;
-      if (hdr & BPF_RINGBUF_BUSY_BIT) break;
-      const len = hdr & LENGTH_MASK;
-      const step = (len + BPF_RINGBUF_HDR_SZ + 7) & ~7;
-      if (step > limit - rel) break; // cannot happen with a sane kernel; never read past the producer
-      if ((hdr & BPF_RINGBUF_DISCARD_BIT) === 0) {
-        if (count === this.#offsets.length) this.#grow();
-        this.#offsets[count] = rel + BPF_RINGBUF_HDR_SZ;
-        this.#lengths[count] = len;
-        count++;
-      }
-      rel += step;
+    if (this.#qHead < this.#qLen) return this.#consumeQueued(callback, max);
+    const count = this.#scan(max, Infinity);
+    const end = this.#scanEnd;
+    if (count === 0) {
+      if (end > 0) this.#advance(end); // discarded records only
+      return 0;
     }
-    if (rel === 0) return 0;
     try {
-      if (count > 0) {
-        callback({
-          data: new Uint8Array(this.#producer!, base, rel),
-          offsets: this.#offsets.subarray(0, count),
-          lengths: this.#lengths.subarray(0, count),
-          count,
-        });
-      }
+      callback({
+        data: new Uint8Array(this.#producer!, this.#page + this.#consOff, end),
+        offsets: this.#offsets.subarray(0, count),
+        lengths: this.#lengths.subarray(0, count),
+        count,
+      });
     } finally {
-      if (!this.closed) this.#advance(rel);
+      if (!this.closed) this.#advance(end);
     }
     return count;
   }
@@ -502,13 +532,21 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
 
   protected take(): T | None {
     this.checkOpen();
+    if (this.#copy) {
+      if (this.#qHead === this.#qLen && !this.#fill()) return NONE;
+      const q = this.#queue;
+      const rec = q[this.#qHead]!;
+      q[this.#qHead++] = undefined;
+      return rec as unknown as T;
+    }
+    const words = this.#words;
     for (;;) {
       if (this.#cons >= this.#prod) {
-        this.#prod = Number(Atomics.load(this.#prodPos, 0));
+        this.#prod = this.#prodPos.loadFrom(this.#cons);
         if (this.#cons >= this.#prod) return NONE;
       }
       const at = this.#page + this.#consOff;
-      const hdr = Atomics.load(this.#words, at >> 2) >>> 0;
+      const hdr = LOADS_IN_ORDER ? words[at >> 2]! : Atomics.load(words, at >> 2);
       if (hdr & BPF_RINGBUF_BUSY_BIT) return NONE;
       const len = hdr & LENGTH_MASK;
       const step = (len + BPF_RINGBUF_HDR_SZ + 7) & ~7;
@@ -516,14 +554,8 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
         this.#advance(step);
         continue;
       }
-      const view = new Uint8Array(this.#producer!, at + BPF_RINGBUF_HDR_SZ, len);
-      if (this.#copy) {
-        const out = view.slice();
-        this.#advance(step);
-        return out as unknown as T;
-      }
       try {
-        return this.#decode(view);
+        return this.#decode(new Uint8Array(this.#producer!, at + BPF_RINGBUF_HDR_SZ, len));
       } finally {
         if (!this.closed) this.#advance(step);
       }
@@ -532,13 +564,16 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
 
   protected ready(): boolean {
     this.checkOpen();
+    if (this.#qHead < this.#qLen) return true;
+    const words = this.#words;
     // Skip discarded records so that "ready" means a record to deliver.
     for (;;) {
       if (this.#cons >= this.#prod) {
-        this.#prod = Number(Atomics.load(this.#prodPos, 0));
+        this.#prod = this.#prodPos.loadFrom(this.#cons);
         if (this.#cons >= this.#prod) return false;
       }
-      const hdr = Atomics.load(this.#words, (this.#page + this.#consOff) >> 2) >>> 0;
+      const at = (this.#page + this.#consOff) >> 2;
+      const hdr = LOADS_IN_ORDER ? words[at]! : Atomics.load(words, at);
       if (hdr & BPF_RINGBUF_BUSY_BIT) return false;
       if ((hdr & BPF_RINGBUF_DISCARD_BIT) === 0) return true;
       this.#advance(((hdr & LENGTH_MASK) + BPF_RINGBUF_HDR_SZ + 7) & ~7);
@@ -555,17 +590,194 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
     if (this.#consumerPage) n.munmap(this.#consumerPage);
     this.#producer = undefined;
     this.#consumerPage = undefined;
+    this.#queue = [];
+    this.#qHead = this.#qLen = 0;
+    this.#slab = undefined;
   }
 
   protected describe(): string {
     return `ring buffer reader (map ${this.map.name})`;
   }
 
+  /**
+   * Finds the committed records from the consumer position on: at most `maxRecords`, and only
+   * those that end within `maxBytes` of the consumer position. Their offsets from the consumer
+   * position (past the header) and lengths go to #offsets and #lengths; returns their count.
+   * Sets #scanEnd to the bytes to consume: through the last record found, or, when none was,
+   * over the discarded records passed (discarded records after the last one found are left for
+   * the next scan). Sets #blocked to the size of the record that `maxBytes` stopped at, else 0.
+   *
+   * Memory ordering. The kernel publishes a record in two steps: bpf_ringbuf_reserve() writes its
+   * header (length | BUSY) and then advances the producer position with a release store;
+   * bpf_ringbuf_submit()/discard() writes the sample and then swaps the final header in with
+   * xchg (a full barrier), which clears BUSY. We load the producer position once per scan with
+   * Atomics.load (acquire). Every header below that position was written before the release
+   * store we read, so any later load of it, plain or not, returns that BUSY header or the
+   * committed one, never the bytes of an older lap. A header that reads BUSY, also one that is
+   * stale because the commit happened a moment ago, stops the scan; the next scan, after its own
+   * acquire of the producer position, looks again (and a reader that waits polls the fd, which
+   * stays readable while producer > consumer, so no wakeup is missed). So the header loads
+   * themselves need no acquire, and they are most of the scan's work: with Atomics.load on every
+   * header the scan ran at about half the speed.
+   * What a plain header load does not give is ordering of the loads that follow it: the bytes of
+   * a record must not be read before its header was seen committed. x86 never reorders a load
+   * with an earlier load (TSO), so there plain loads are enough; on weakly ordered CPUs (arm64)
+   * they are not, and headers are read with Atomics.load (acquire). V8 does not move loads across
+   * the Atomics operations, and a record's bytes are only read once its header was looked at.
+   * Consuming publishes the consumer position with Atomics.store (release), after every read of
+   * the records it frees, so the kernel reuses their space only after we are done with it.
+   */
+  #scan(maxRecords: number, maxBytes: number): number {
+    const cons = this.#cons;
+    const prod = (this.#prod = this.#prodPos.loadFrom(cons));
+    const words = this.#words;
+    const first = (this.#page + this.#consOff) / 4;
+    // Small integers from here on, so that the loop runs on int32s (at most 1 GiB per scan).
+    const lim = (prod - cons < 0x40000000 ? prod - cons : 0x40000000) | 0;
+    const stop = (maxBytes < lim ? maxBytes : lim) | 0;
+    const max = maxRecords < 0x7fffffff ? Math.ceil(maxRecords) | 0 : 0x7fffffff;
+    let offsets = this.#offsets;
+    let lengths = this.#lengths;
+    let countStop = (max < offsets.length ? max : offsets.length) | 0;
+    let rel = 0;
+    let end = 0;
+    let count = 0;
+    // The fast path takes a record whose header equals the last one taken (same length, committed,
+    // not discarded) without looking at the header's bits: the position of the next header then
+    // comes from `step`, not from the header just loaded, so the CPU need not wait for one header
+    // load to start the next. Until a record was taken, `step` is too big for the fast path.
+    let expect = 0;
+    let step = lim + 8;
+    let len = 0;
+    this.#blocked = 0;
+    for (;;) {
+      const next = rel + step;
+      const hdr = LOADS_IN_ORDER ? words[first + (rel >> 2)]! : Atomics.load(words, first + (rel >> 2));
+      if (hdr === expect && next <= stop && count < countStop) {
+        offsets[count] = rel + BPF_RINGBUF_HDR_SZ;
+        lengths[count] = len;
+        count++;
+        rel = end = next;
+        continue;
+      }
+      if (rel >= lim) break;
+      if (count >= countStop) {
+        if (count >= max) break;
+        this.#grow();
+        offsets = this.#offsets;
+        lengths = this.#lengths;
+        countStop = (max < offsets.length ? max : offsets.length) | 0;
+        continue;
+      }
+      if (hdr & BPF_RINGBUF_BUSY_BIT) break;
+      const n = hdr & LENGTH_MASK;
+      const s = (n + BPF_RINGBUF_HDR_SZ + 7) & ~7;
+      if (rel + s > lim) break; // cannot happen with a sane kernel; never read past the producer
+      if (hdr & BPF_RINGBUF_DISCARD_BIT) {
+        rel += s;
+        continue;
+      }
+      if (rel + s > stop) {
+        this.#blocked = s;
+        break;
+      }
+      // Taken by the fast path on the next turn.
+      expect = hdr;
+      step = s;
+      len = n;
+    }
+    this.#scanEnd = count > 0 ? end : rel;
+    return count;
+  }
+
+  /**
+   * Copying mode, with the queue empty: copies up to QUEUE_CAP ready records out of the ring into
+   * the slab (one memcpy of the run of records, headers and all), queues views of them, and hands
+   * their space back to the kernel. False when no record is ready.
+   */
+  #fill(): boolean {
+    this.#qHead = this.#qLen = 0;
+    const slab = (this.#slab ??= new Slab());
+    for (;;) {
+      const count = this.#scan(QUEUE_CAP, slab.room(0));
+      const end = this.#scanEnd;
+      if (count > 0) {
+        const from = this.#page + this.#consOff;
+        const at = slab.take(end, 0);
+        slab.bytes.set(this.#bytes.subarray(from, from + end), at);
+        const buffer = slab.buffer;
+        const offsets = this.#offsets;
+        const lengths = this.#lengths;
+        const q = this.#queue;
+        const qPos = this.#qPos;
+        const cons = this.#cons - BPF_RINGBUF_HDR_SZ;
+        for (let i = 0; i < count; i++) {
+          const off = offsets[i]!;
+          q[i] = new Uint8Array(buffer, at + off, lengths[i]!);
+          qPos[i] = cons + off;
+        }
+        this.#qLen = count;
+        this.#advance(end);
+        return true;
+      }
+      if (end > 0) this.#advance(end); // discarded records only
+      const need = this.#blocked;
+      if (need === 0) return false;
+      if (need <= SLAB_SIZE) {
+        slab.renew();
+        continue;
+      }
+      // Bigger than a slab: a copy of its own. (#scan has read its header: it is committed.)
+      const at = this.#page + this.#consOff;
+      const len = this.#words[at >> 2]! & LENGTH_MASK;
+      this.#queue[0] = this.#bytes.slice(at + BPF_RINGBUF_HDR_SZ, at + BPF_RINGBUF_HDR_SZ + len);
+      this.#qPos[0] = this.#cons;
+      this.#qLen = 1;
+      this.#advance(need);
+      return true;
+    }
+  }
+
+  /** consumeBatch() with copies queued: the ones that share a slab, as one batch viewing it. */
+  #consumeQueued(callback: (batch: RingBufBatch) => void, max: number): number {
+    const q = this.#queue;
+    const head = this.#qHead;
+    const first = q[head]!;
+    const buffer = first.buffer;
+    const base = first.byteOffset;
+    let count = 0;
+    let end = 0;
+    while (head + count < this.#qLen && count < max) {
+      const rec = q[head + count]!;
+      if (rec.buffer !== buffer) break;
+      if (count === this.#offsets.length) this.#grow();
+      this.#offsets[count] = rec.byteOffset - base;
+      this.#lengths[count] = rec.byteLength;
+      end = rec.byteOffset + rec.byteLength - base;
+      count++;
+    }
+    try {
+      callback({
+        data: new Uint8Array(buffer, base, end),
+        offsets: this.#offsets.subarray(0, count),
+        lengths: this.#lengths.subarray(0, count),
+        count,
+      });
+    } finally {
+      if (!this.closed) {
+        for (let i = 0; i < count; i++) q[head + i] = undefined;
+        this.#qHead = head + count;
+      }
+    }
+    return count;
+  }
+
   /** Consumes `bytes` and publishes the new consumer position to the kernel. */
   #advance(bytes: number): void {
     this.#cons += bytes;
-    this.#consOff = (this.#consOff + bytes) & this.#mask;
-    Atomics.store(this.#consPos, 0, BigInt(this.#cons));
+    this.#consOff += bytes;
+    if (this.#consOff >= this.size) this.#consOff -= this.size;
+    this.#consPos.store(this.#cons);
   }
 
   #grow(): void {
