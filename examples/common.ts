@@ -1,7 +1,9 @@
 /**
- * What the examples share: finding the compiled BPF objects, checking privileges, naming
- * interfaces, summing per-CPU counters, printing, and running as a command line tool (errors
- * become one line on stderr and an exit code; SIGINT and SIGTERM end the run cleanly).
+ * What the examples share: parsing their command lines, finding the compiled BPF objects and
+ * their maps and programs, checking privileges, naming interfaces, summing per-CPU counters,
+ * printing the counts every interval until Ctrl-C and the totals after detaching, and running as
+ * a command line tool (errors become one line on stderr and an exit code; SIGINT and SIGTERM end
+ * the run cleanly). Like the examples, it uses bpfkit only through its public API (src/index.ts).
  *
  * Exit codes: 0 after a clean run (also when ended by Ctrl-C or SIGTERM), 1 when something
  * failed at run time (privileges, the kernel, a missing object), 2 when the command line is
@@ -10,8 +12,8 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BpfkitError, InvalidArgumentError, type BpfMap } from '../src/index.js';
-import { resolveInterface } from '../src/link/iface.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BpfkitError, InvalidArgumentError, resolveInterface, type BpfMap, type Program, type XdpMode } from '../src/index.js';
 
 /** A mistake on the command line: the tool prints it with a usage hint and exits with 2. */
 export class UsageError extends Error {
@@ -95,6 +97,14 @@ export function interfaceArg(name: string | undefined): Interface {
   }
 }
 
+/** --mode of the XDP examples: native (alias drv) or skb (alias generic); undefined lets the kernel choose. */
+export function xdpModeArg(text: string | undefined): XdpMode | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'native' || text === 'drv') return 'native';
+  if (text === 'skb' || text === 'generic') return 'skb';
+  throw new UsageError(`invalid --mode "${text}": use native or skb`);
+}
+
 /** --interval in seconds (decimals allowed) to milliseconds. */
 export function intervalArg(text: string | undefined): number {
   if (text === undefined) return 1000;
@@ -142,6 +152,13 @@ export function requireMap(maps: ReadonlyMap<string, BpfMap>, name: string, obje
   return m;
 }
 
+/** A program of the loaded collection, or a clear error naming the object. */
+export function requireProgram(programs: ReadonlyMap<string, Program>, name: string, object: string): Program {
+  const p = programs.get(name);
+  if (!p) throw new BpfkitError('ERR_BPFKIT_EXAMPLE', `${object} has no program ${name}: is it the right object?`);
+  return p;
+}
+
 /** 1234567 -> "1,234,567". */
 export function grouped(n: number): string {
   return Math.trunc(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
@@ -183,6 +200,56 @@ export function everyUntilAborted(ms: number, signal: AbortSignal | undefined, t
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+export interface CountLoop<S extends object> {
+  tool: string;
+  iface: Interface;
+  intervalMs: number;
+  /** One JSON object per line ("counts" every interval, "detached" at the end) instead of tables. */
+  json: boolean;
+  out: Output;
+  signal: AbortSignal | undefined;
+  /** What the final table counts: "<totals> in total" ("counted", "dropped"). */
+  totals: string;
+  /** The counts now, read from the maps. */
+  snapshot(): S;
+  /**
+   * The counts as a table under `title`. Every interval `since` holds the counts of the previous
+   * print and the seconds since, for rates; the final table has no `since`.
+   */
+  render(s: S, title: string, since?: { previous: S; seconds: number }): string;
+  /** Detaches the program: the final counts are read after this. */
+  detach(): void;
+}
+
+/**
+ * The loop of the counting examples: prints the counts every interval until `signal` aborts,
+ * then detaches and prints the totals.
+ */
+export async function countUntilAborted<S extends object>(loop: CountLoop<S>): Promise<void> {
+  const { out, json } = loop;
+  let previous = loop.snapshot();
+  let previousAt = performance.now();
+  await everyUntilAborted(loop.intervalMs, loop.signal, () => {
+    const s = loop.snapshot();
+    const at = performance.now();
+    out.write(json
+      ? `${JSON.stringify({ event: 'counts', time: new Date().toISOString(), ...s })}\n`
+      : loop.render(s, `\n${clock()}`, { previous, seconds: (at - previousAt) / 1000 }));
+    previous = s;
+    previousAt = at;
+  });
+  loop.detach();
+  const final = loop.snapshot();
+  out.write(json
+    ? `${JSON.stringify({ event: 'detached', iface: loop.iface.name, ...final })}\n`
+    : loop.render(final, `\n${loop.tool}: detached from ${loop.iface.name}; ${loop.totals} in total:`));
+}
+
+/** Says what was attached: a JSON "attached" event with `fields` (with --json), else the line `text`. */
+export function announce(out: Output, json: boolean, iface: Interface, fields: Record<string, unknown>, text: string): void {
+  out.write(json ? `${JSON.stringify({ event: 'attached', iface: iface.name, ifindex: iface.index, ...fields })}\n` : `${text}\n`);
 }
 
 /** Whether the module at `url` is the script node was started with. */
@@ -243,4 +310,35 @@ export function parseOrUsage<T>(parse: () => T): T {
     }
     throw e;
   }
+}
+
+type Flags = NonNullable<ParseArgsConfig['options']>;
+
+/** The flags every example takes. */
+const EXAMPLE_FLAGS = {
+  iface: { type: 'string' },
+  object: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** And those of the examples that print counts every interval. */
+export const COUNTER_FLAGS = {
+  interval: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+type CommandLine<F extends Flags> = ReturnType<typeof parseArgs<{ args: string[]; strict: true; options: typeof EXAMPLE_FLAGS & F }>>['values'];
+
+/**
+ * The command line: --iface, --object, -h/--help and the example's own `flags`, parsed by
+ * node:util parseArgs (its errors become UsageErrors). For --help it prints `usage` and returns
+ * undefined.
+ */
+export function parseCommandLine<F extends Flags>(argv: string[], usage: string, out: Output, flags: F): CommandLine<F> | undefined {
+  const { values } = parseOrUsage(() => parseArgs({ args: argv, strict: true, options: { ...EXAMPLE_FLAGS, ...flags } }));
+  if ((values as { help?: boolean }).help) {
+    out.write(usage);
+    return undefined;
+  }
+  return values;
 }

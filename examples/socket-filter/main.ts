@@ -10,12 +10,10 @@
  * The kernel side is socket_filter.bpf.c (count_packets and its per-CPU array "counts").
  */
 import { endianness } from 'node:os';
-import { parseArgs } from 'node:util';
-import { attachSocketFilter, BpfkitError, BpfSyscallError, Collection, CollectionSpec, type Link } from '../../src/index.js';
-import { native } from '../../src/native.js';
+import { attachSocketFilter, BpfSyscallError, Collection, CollectionSpec, native, type Link } from '../../src/index.js';
 import {
-  clock, everyUntilAborted, grouped, interfaceArg, intervalArg, isMain, objectPath, parseOrUsage, readCounter,
-  requireCapabilities, requireMap, runCommand, table, type Counter, type RunOptions,
+  announce, countUntilAborted, COUNTER_FLAGS, grouped, interfaceArg, intervalArg, isMain, objectPath, parseCommandLine,
+  readCounter, requireCapabilities, requireMap, requireProgram, runCommand, table, type Counter, type RunOptions,
 } from '../common.js';
 
 const TOOL = 'socket-filter';
@@ -85,21 +83,8 @@ function openFilteredSocket(ifindex: number, label: string, attach: (fd: number)
 /** Runs the counter until options.signal aborts; returns the exit code. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<number> {
   const out = options.out ?? process.stdout;
-  const { values } = parseOrUsage(() => parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      iface: { type: 'string' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-      object: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-  if (values.help) {
-    out.write(usage);
-    return 0;
-  }
+  const values = parseCommandLine(argv, usage, out, COUNTER_FLAGS);
+  if (values === undefined) return 0;
   const intervalMs = intervalArg(values.interval);
   const iface = interfaceArg(values.iface);
   const path = objectPath('socket_filter', values.object);
@@ -119,37 +104,23 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
   };
   try {
     const counts = requireMap(coll.maps, 'counts', path);
-    const prog = coll.programs.get('count_packets');
-    if (!prog) throw new BpfkitError('ERR_BPFKIT_EXAMPLE', `${path} has no program count_packets: is it the right object?`);
+    const prog = requireProgram(coll.programs, 'count_packets', path);
     sock = openFilteredSocket(iface.index, iface.name, (fd) => attachSocketFilter(prog, fd));
     const progId = prog.info().id;
-
-    const snapshot = (): Snapshot =>
-      Object.fromEntries(PROTOCOLS.map((p, i) => [p, readCounter(counts, i)])) as Snapshot;
-    const render = (s: Snapshot, title: string): string => `${title}\n${table([
-      ['PROTOCOL', 'PACKETS', 'BYTES'],
-      ...PROTOCOLS.map((p) => [p.toUpperCase(), grouped(s[p].packets), grouped(s[p].bytes)]),
-    ])}\n`;
     const json = values.json === true;
-    if (json) {
-      out.write(`${JSON.stringify({
-        event: 'attached', iface: iface.name, ifindex: iface.index, socket: sock.fd, program: { name: prog.name, id: progId },
-      })}\n`);
-    } else {
-      out.write(`${TOOL}: counting packets on ${iface.name} (ifindex ${iface.index}) with ${prog.name} (id ${progId}) ` +
-        `on packet socket fd ${sock.fd}; Ctrl-C to detach\n`);
-    }
+    announce(out, json, iface, { socket: sock.fd, program: { name: prog.name, id: progId } },
+      `${TOOL}: counting packets on ${iface.name} (ifindex ${iface.index}) with ${prog.name} (id ${progId}) ` +
+      `on packet socket fd ${sock.fd}; Ctrl-C to detach`);
 
-    await everyUntilAborted(intervalMs, options.signal, () => {
-      const s = snapshot();
-      out.write(json ? `${JSON.stringify({ event: 'counts', time: new Date().toISOString(), ...s })}\n` : render(s, `\n${clock()}`));
+    await countUntilAborted<Snapshot>({
+      tool: TOOL, iface, intervalMs, json, out, signal: options.signal, totals: 'counted',
+      snapshot: () => Object.fromEntries(PROTOCOLS.map((p, i) => [p, readCounter(counts, i)])) as Snapshot,
+      render: (s, title) => `${title}\n${table([
+        ['PROTOCOL', 'PACKETS', 'BYTES'],
+        ...PROTOCOLS.map((p) => [p.toUpperCase(), grouped(s[p].packets), grouped(s[p].bytes)]),
+      ])}\n`,
+      detach: closeSocket,
     });
-
-    closeSocket();
-    const final = snapshot();
-    out.write(json
-      ? `${JSON.stringify({ event: 'detached', iface: iface.name, ...final })}\n`
-      : render(final, `\n${TOOL}: detached from ${iface.name}; counted in total:`));
     return 0;
   } finally {
     try {

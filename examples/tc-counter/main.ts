@@ -9,11 +9,10 @@
  * They attach as tcx links (Linux 6.6+), or with --attach clsact as cls_bpf filters on a clsact
  * qdisc (the way `tc filter add ... bpf da` does it; older kernels get this automatically).
  */
-import { parseArgs } from 'node:util';
-import { attachTc, BpfkitError, Collection, CollectionSpec, type Link, type TcDirection } from '../../src/index.js';
+import { attachTc, Collection, CollectionSpec, type Link, type TcDirection } from '../../src/index.js';
 import {
-  clock, everyUntilAborted, grouped, interfaceArg, intervalArg, isMain, objectPath, parseOrUsage, readCounter,
-  requireCapabilities, requireMap, runCommand, table, UsageError, type Counter, type RunOptions,
+  announce, countUntilAborted, COUNTER_FLAGS, grouped, interfaceArg, intervalArg, isMain, objectPath, parseCommandLine,
+  readCounter, requireCapabilities, requireMap, requireProgram, runCommand, table, UsageError, type Counter, type RunOptions,
 } from '../common.js';
 
 const TOOL = 'tc-counter';
@@ -47,8 +46,9 @@ function attachArg(text: string | undefined): 'tcx' | 'clsact' {
   throw new UsageError(`invalid --attach "${text}": use tcx or clsact`);
 }
 
-/** "1,234 (+56/s)" */
-function withRate(now: number, before: number, seconds: number): string {
+/** "1,234 (+56/s)", the rate since `before`; "1,234" without it. */
+function withRate(now: number, before: number | undefined, seconds: number): string {
+  if (before === undefined) return grouped(now);
   const rate = seconds > 0 ? Math.round((now - before) / seconds) : 0;
   return `${grouped(now)} (+${grouped(rate)}/s)`;
 }
@@ -56,22 +56,8 @@ function withRate(now: number, before: number, seconds: number): string {
 /** Runs the counter until options.signal aborts; returns the exit code. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<number> {
   const out = options.out ?? process.stdout;
-  const { values } = parseOrUsage(() => parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      iface: { type: 'string' },
-      attach: { type: 'string' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-      object: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-  if (values.help) {
-    out.write(usage);
-    return 0;
-  }
+  const values = parseCommandLine(argv, usage, out, { attach: { type: 'string' }, ...COUNTER_FLAGS });
+  if (values === undefined) return 0;
   const how = attachArg(values.attach);
   const intervalMs = intervalArg(values.interval);
   const iface = interfaceArg(values.iface);
@@ -88,50 +74,29 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
     const counts = requireMap(coll.maps, 'counts', path);
     const attached: { direction: TcDirection; program: string; id: number; link: string }[] = [];
     for (const { dir, program } of DIRECTIONS) {
-      const prog = coll.programs.get(program);
-      if (!prog) throw new BpfkitError('ERR_BPFKIT_EXAMPLE', `${path} has no program ${program}: is it the right object?`);
+      const prog = requireProgram(coll.programs, program, path);
       const link = attachTc(prog, iface.name, { direction: dir, ...(how === 'clsact' ? { forceNetlink: true } : {}) });
       links.push(link);
       attached.push({ direction: dir, program, id: prog.info().id, link: link.kind });
     }
 
-    const snapshot = (): Snapshot => ({ ingress: readCounter(counts, 0), egress: readCounter(counts, 1) });
     const json = values.json === true;
-    if (json) {
-      out.write(`${JSON.stringify({ event: 'attached', iface: iface.name, ifindex: iface.index, programs: attached })}\n`);
-    } else {
-      const how = attached.map((a) => `${a.direction}: ${a.program} id ${a.id} (${a.link === 'tcx' ? 'tcx link' : 'clsact + cls_bpf'})`).join(', ');
-      out.write(`${TOOL}: counting on ${iface.name} (ifindex ${iface.index}); ${how}; Ctrl-C to detach\n`);
-    }
+    const hooks = attached.map((a) => `${a.direction}: ${a.program} id ${a.id} (${a.link === 'tcx' ? 'tcx link' : 'clsact + cls_bpf'})`).join(', ');
+    announce(out, json, iface, { programs: attached }, `${TOOL}: counting on ${iface.name} (ifindex ${iface.index}); ${hooks}; Ctrl-C to detach`);
 
-    let last = snapshot();
-    let lastAt = performance.now();
-    await everyUntilAborted(intervalMs, options.signal, () => {
-      const s = snapshot();
-      const at = performance.now();
-      if (json) {
-        out.write(`${JSON.stringify({ event: 'counts', time: new Date().toISOString(), ...s })}\n`);
-      } else {
-        const secs = (at - lastAt) / 1000;
-        out.write(`\n${clock()}\n${table([
-          ['DIRECTION', 'PACKETS', 'BYTES'],
-          ...DIRECTIONS.map(({ dir }) => [dir, withRate(s[dir].packets, last[dir].packets, secs), withRate(s[dir].bytes, last[dir].bytes, secs)]),
-        ])}\n`);
-      }
-      last = s;
-      lastAt = at;
-    });
-
-    detach();
-    const final = snapshot();
-    if (json) {
-      out.write(`${JSON.stringify({ event: 'detached', iface: iface.name, ...final })}\n`);
-    } else {
-      out.write(`\n${TOOL}: detached from ${iface.name}; counted in total:\n${table([
+    await countUntilAborted<Snapshot>({
+      tool: TOOL, iface, intervalMs, json, out, signal: options.signal, totals: 'counted',
+      snapshot: () => ({ ingress: readCounter(counts, 0), egress: readCounter(counts, 1) }),
+      render: (s, title, since) => `${title}\n${table([
         ['DIRECTION', 'PACKETS', 'BYTES'],
-        ...DIRECTIONS.map(({ dir }) => [dir, grouped(final[dir].packets), grouped(final[dir].bytes)]),
-      ])}\n`);
-    }
+        ...DIRECTIONS.map(({ dir }) => [
+          dir,
+          withRate(s[dir].packets, since?.previous[dir].packets, since?.seconds ?? 0),
+          withRate(s[dir].bytes, since?.previous[dir].bytes, since?.seconds ?? 0),
+        ]),
+      ])}\n`,
+      detach,
+    });
     return 0;
   } finally {
     try {

@@ -8,13 +8,13 @@
  * The kernel side is firewall.bpf.c: an LPM trie maps each network to its rule index, per-CPU
  * arrays count the drops per rule and in total.
  */
-import { parseArgs } from 'node:util';
 import {
-  attachXdp, BpfkitError, Collection, CollectionSpec, formatLpmKey, InvalidArgumentError, lpmKey, parseCidr, type Link, type XdpMode,
+  attachXdp, Collection, CollectionSpec, formatLpmKey, InvalidArgumentError, lpmKey, parseCidr, type Link,
 } from '../../src/index.js';
 import {
-  clock, everyUntilAborted, grouped, interfaceArg, intervalArg, isMain, objectPath, parseOrUsage, readCounter,
-  requireCapabilities, requireMap, runCommand, table, UsageError, type Counter, type RunOptions,
+  announce, countUntilAborted, COUNTER_FLAGS, grouped, interfaceArg, intervalArg, isMain, objectPath, parseCommandLine,
+  readCounter, requireCapabilities, requireMap, requireProgram, runCommand, table, UsageError, xdpModeArg, type Counter,
+  type RunOptions,
 } from '../common.js';
 
 const TOOL = 'xdp-firewall';
@@ -72,13 +72,6 @@ export function parseRules(values: readonly string[], maxRules = MAX_RULES): Rul
   return rules;
 }
 
-function modeArg(text: string | undefined): XdpMode | undefined {
-  if (text === undefined) return undefined;
-  if (text === 'native' || text === 'drv') return 'native';
-  if (text === 'skb' || text === 'generic') return 'skb';
-  throw new UsageError(`invalid --mode "${text}": use native or skb`);
-}
-
 export interface Snapshot {
   rules: (Counter & { cidr: string })[];
   dropped: Counter;
@@ -98,25 +91,14 @@ function render(s: Snapshot, title: string): string {
 /** Runs the firewall until options.signal aborts; returns the exit code. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<number> {
   const out = options.out ?? process.stdout;
-  const { values } = parseOrUsage(() => parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      iface: { type: 'string' },
-      drop: { type: 'string', multiple: true },
-      mode: { type: 'string' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-      object: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-  if (values.help) {
-    out.write(usage);
-    return 0;
-  }
+  const values = parseCommandLine(argv, usage, out, {
+    drop: { type: 'string', multiple: true },
+    mode: { type: 'string' },
+    ...COUNTER_FLAGS,
+  });
+  if (values === undefined) return 0;
   // The command line first: its mistakes are reported without root and before anything is loaded.
-  const mode = modeArg(values.mode);
+  const mode = xdpModeArg(values.mode);
   const intervalMs = intervalArg(values.interval);
   const rules = parseRules(values.drop ?? []);
   const iface = interfaceArg(values.iface);
@@ -129,8 +111,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
     const trie = requireMap(coll.maps, 'drop_rules', path);
     const ruleDrops = requireMap(coll.maps, 'rule_drops', path);
     const totals = requireMap(coll.maps, 'totals', path);
-    const prog = coll.programs.get('xdp_firewall');
-    if (!prog) throw new BpfkitError('ERR_BPFKIT_EXAMPLE', `${path} has no program xdp_firewall: is it the right object?`);
+    const prog = requireProgram(coll.programs, 'xdp_firewall', path);
     const room = Math.min(trie.maxEntries, ruleDrops.maxEntries);
     if (rules.length > room) throw new UsageError(`at most ${room} --drop rules fit in ${path}, got ${rules.length}`);
 
@@ -139,33 +120,25 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
     link = attachXdp(prog, iface.name, mode ? { mode } : {});
     const progId = prog.info().id;
 
-    const snapshot = (): Snapshot => ({
-      rules: rules.map((r, i) => ({ cidr: r.cidr, ...readCounter(ruleDrops, i) })),
-      dropped: readCounter(totals, TOTAL_DROPPED),
-      passed: readCounter(totals, TOTAL_PASSED),
-    });
     const json = values.json === true;
-    if (json) {
-      out.write(`${JSON.stringify({
-        event: 'attached', iface: iface.name, ifindex: iface.index, link: link.kind, mode: mode ?? 'default',
-        program: { name: prog.name, id: progId }, rules: rules.map((r) => r.cidr),
-      })}\n`);
-    } else {
-      out.write(`${TOOL}: dropping IPv4 sources in ${rules.map((r) => r.cidr).join(', ')} on ${iface.name} ` +
-        `(ifindex ${iface.index}, ${link.kind === 'xdp' ? 'XDP link' : 'netlink'}, mode ${mode ?? 'default'}, program ${prog.name} id ${progId}); Ctrl-C to detach\n`);
-    }
+    announce(out, json, iface, {
+      link: link.kind, mode: mode ?? 'default', program: { name: prog.name, id: progId }, rules: rules.map((r) => r.cidr),
+    }, `${TOOL}: dropping IPv4 sources in ${rules.map((r) => r.cidr).join(', ')} on ${iface.name} ` +
+      `(ifindex ${iface.index}, ${link.kind === 'xdp' ? 'XDP link' : 'netlink'}, mode ${mode ?? 'default'}, program ${prog.name} id ${progId}); Ctrl-C to detach`);
 
-    await everyUntilAborted(intervalMs, options.signal, () => {
-      const s = snapshot();
-      out.write(json ? `${JSON.stringify({ event: 'counts', time: new Date().toISOString(), ...s })}\n` : render(s, `\n${clock()}`));
+    await countUntilAborted<Snapshot>({
+      tool: TOOL, iface, intervalMs, json, out, signal: options.signal, totals: 'dropped',
+      snapshot: () => ({
+        rules: rules.map((r, i) => ({ cidr: r.cidr, ...readCounter(ruleDrops, i) })),
+        dropped: readCounter(totals, TOTAL_DROPPED),
+        passed: readCounter(totals, TOTAL_PASSED),
+      }),
+      render,
+      detach: () => {
+        link?.close();
+        link = undefined;
+      },
     });
-
-    link.close();
-    link = undefined;
-    const final = snapshot();
-    out.write(json
-      ? `${JSON.stringify({ event: 'detached', iface: iface.name, ...final })}\n`
-      : render(final, `\n${TOOL}: detached from ${iface.name}; dropped in total:`));
     return 0;
   } finally {
     link?.close();

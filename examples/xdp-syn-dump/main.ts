@@ -13,13 +13,10 @@
  * of its flags (BPF_F_CTXLEN_MASK).
  */
 import { endianness } from 'node:os';
-import { parseArgs } from 'node:util';
+import { attachXdp, BpfkitError, Collection, CollectionSpec, PerfReader, type Link, type PerfRecord } from '../../src/index.js';
 import {
-  attachXdp, BpfkitError, Collection, CollectionSpec, PerfReader, type Link, type PerfRecord, type XdpMode,
-} from '../../src/index.js';
-import {
-  grouped, interfaceArg, isMain, objectPath, parseOrUsage, requireCapabilities, requireMap, runCommand, UsageError,
-  type RunOptions,
+  grouped, interfaceArg, isMain, objectPath, parseCommandLine, requireCapabilities, requireMap, requireProgram, runCommand,
+  UsageError, xdpModeArg, type RunOptions,
 } from '../common.js';
 
 const TOOL = 'xdp-syn-dump';
@@ -95,28 +92,14 @@ export function formatIpv4(b: Uint8Array): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
-/** RFC 5952: lower case, no leading zeros, the longest run of two or more zero groups as "::". */
+/**
+ * RFC 5952: lower case, no leading zeros, the longest run of two or more zero groups as "::".
+ * That is how the WHATWG URL parser writes an IPv6 host, so it does the work.
+ */
 export function formatIpv6(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestAt < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /** TCP flags as tcpdump writes them: S SYN, F FIN, R RST, P PUSH, U URG, E ECE, W CWR, "." ACK. */
@@ -189,13 +172,6 @@ export function describe(ev: SynEvent, wallNs: bigint): string {
   return `${clockMicros(wallNs)} ${kind} ${at(ev.saddr, ev.sport)} -> ${at(ev.daddr, ev.dport)} flags ${tcpFlags(ev.tcpFlags)} ${size}`;
 }
 
-function modeArg(text: string | undefined): XdpMode | undefined {
-  if (text === undefined) return undefined;
-  if (text === 'native' || text === 'drv') return 'native';
-  if (text === 'skb' || text === 'generic') return 'skb';
-  throw new UsageError(`invalid --mode "${text}": use native or skb`);
-}
-
 function integerArg(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -208,24 +184,14 @@ function integerArg(name: string, text: string | undefined, min: number, max: nu
 /** Runs the dump until options.signal aborts (or --count packets were printed); returns the exit code. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<number> {
   const out = options.out ?? process.stdout;
-  const { values } = parseOrUsage(() => parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      iface: { type: 'string' },
-      snaplen: { type: 'string' },
-      count: { type: 'string' },
-      mode: { type: 'string' },
-      object: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-  if (values.help) {
-    out.write(usage);
-    return 0;
-  }
+  const values = parseCommandLine(argv, usage, out, {
+    snaplen: { type: 'string' },
+    count: { type: 'string' },
+    mode: { type: 'string' },
+  });
+  if (values === undefined) return 0;
   // The command line first: its mistakes are reported without root and before anything is loaded.
-  const mode = modeArg(values.mode);
+  const mode = xdpModeArg(values.mode);
   const snaplen = integerArg('snaplen', values.snaplen, 1, MAX_SNAPLEN) ?? DEFAULT_SNAPLEN;
   const count = integerArg('count', values.count, 1, Number.MAX_SAFE_INTEGER);
   const iface = interfaceArg(values.iface);
@@ -241,8 +207,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
   let reader: PerfReader | undefined;
   try {
     const events = requireMap(coll.maps, 'syn_events', path);
-    const prog = coll.programs.get('xdp_syn_dump');
-    if (!prog) throw new BpfkitError('ERR_BPFKIT_EXAMPLE', `${path} has no program xdp_syn_dump: is it the right object?`);
+    const prog = requireProgram(coll.programs, 'xdp_syn_dump', path);
 
     // The rings are in the map before the program runs: no SYN finds it empty.
     reader = new PerfReader(events, { perCpuBuffer: RING_BYTES });

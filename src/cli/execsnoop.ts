@@ -7,19 +7,17 @@
  * Ctrl-C, SIGTERM and SIGHUP detach and exit 0. Bad input exits 2, other failures (not root, a
  * kernel without the hooks) 1, with one line saying why.
  */
+import { runToolCommand, type RunHooks } from '../tools/common/runtime.js';
 import { parseExecsnoopArgs, usage } from '../tools/execsnoop/options.js';
-import { runUntilStopped, type RunHooks } from '../tools/execsnoop/runtime.js';
 import { runExecsnoopSession, type ExecsnoopSessionEvents } from '../tools/execsnoop/tool.js';
 
 export type RunExecsnoopHooks = RunHooks & ExecsnoopSessionEvents;
 
-export async function runExecsnoop(argv: string[], hooks: RunExecsnoopHooks = {}): Promise<number> {
-  return runUntilStopped('execsnoop', hooks, async (signal, io) => {
-    const options = parseExecsnoopArgs(argv);
-    if (options === 'help') {
-      io.out(usage);
-      return;
-    }
-    await runExecsnoopSession(options, io, signal, hooks);
-  });
+export function runExecsnoop(argv: string[], hooks: RunExecsnoopHooks = {}): Promise<number> {
+  return runToolCommand({
+    name: 'execsnoop',
+    usage,
+    parse: (args) => parseExecsnoopArgs(args),
+    run: (options, io, signal) => runExecsnoopSession(options, io, signal, hooks),
+  }, argv, hooks);
 }

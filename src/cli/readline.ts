@@ -6,19 +6,17 @@
  * Ctrl-C, SIGTERM and SIGHUP detach and exit 0. Bad input exits 2, other failures (not root, no
  * readline to be found) 1, with one line saying why.
  */
-import { runUntilStopped, type RunHooks } from '../tools/execsnoop/runtime.js';
+import { runToolCommand, type RunHooks } from '../tools/common/runtime.js';
 import { parseReadlineArgs, usage } from '../tools/readline/options.js';
 import { runReadlineSession, type ReadlineSessionEvents } from '../tools/readline/tool.js';
 
 export type RunReadlineHooks = RunHooks & ReadlineSessionEvents;
 
-export async function runReadline(argv: string[], hooks: RunReadlineHooks = {}): Promise<number> {
-  return runUntilStopped('readline', hooks, async (signal, io) => {
-    const options = parseReadlineArgs(argv);
-    if (options === 'help') {
-      io.out(usage);
-      return;
-    }
-    await runReadlineSession(options, io, signal, hooks);
-  });
+export function runReadline(argv: string[], hooks: RunReadlineHooks = {}): Promise<number> {
+  return runToolCommand({
+    name: 'readline',
+    usage,
+    parse: parseReadlineArgs,
+    run: (options, io, signal) => runReadlineSession(options, io, signal, hooks),
+  }, argv, hooks);
 }

@@ -9,7 +9,7 @@ import {
   ARGS_OFFSET, EXEC_EVENT_SIZE, EXEC_F, argsOf, decodeRecord, jsonLine, retText, tableHeader, tableRow, toRecord, type ExecRecord,
 } from '../../src/tools/execsnoop/event.js';
 import { encodeExecEvent, type ExecEvent } from '../../src/tools/execsnoop/gen/execsnoop.js';
-import { clockTime, cStringOf, monotonicToDate, shellQuote, terminalSafe } from '../../src/tools/execsnoop/runtime.js';
+import { clockTime, cStringOf, monotonicToDate, shellQuote, terminalSafe } from '../../src/tools/common/format.js';
 
 const enc = new TextEncoder();
 

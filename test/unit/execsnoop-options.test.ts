@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { COMM_MAX, kernelComm, parseExecsnoopArgs, parseUid, type ExecsnoopOptions } from '../../src/tools/execsnoop/options.js';
-import { missingTracingCaps, PrivilegeError, requireTracingPrivileges, UsageError, effectiveCapabilities } from '../../src/tools/execsnoop/runtime.js';
+import { effectiveCapabilities, missingTracingCaps, requireTracingPrivileges } from '../../src/tools/common/privileges.js';
+import { PrivilegeError, UsageError } from '../../src/tools/common/runtime.js';
 import { rodataFor } from '../../src/tools/execsnoop/tool.js';
 import { parseReadlineArgs } from '../../src/tools/readline/options.js';
 

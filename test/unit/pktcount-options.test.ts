@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { runPktcount } from '../../src/cli/pktcount.js';
 import { collectExclusions, parseExcludeText, parseExclusion } from '../../src/tools/pktcount/exclude.js';
 import {
-  DEFAULT_MAX_ENTRIES, parseDuration, parseListen, parseOrigin, parsePktcountArgs, UsageError, type PktcountOptions,
+  DEFAULT_MAX_ENTRIES, parseDuration, parseListen, parseOrigin, parsePktcountArgs, type PktcountOptions,
 } from '../../src/tools/pktcount/options.js';
-import { effectiveCapabilities, missing, pktcountNeeds, privilegeMessage } from '../../src/tools/pktcount/privileges.js';
+import { effectiveCapabilities, missing } from '../../src/tools/common/privileges.js';
+import { UsageError } from '../../src/tools/common/runtime.js';
+import { pktcountNeeds, privilegeMessage } from '../../src/tools/pktcount/privileges.js';
 import {
   SnapshotBuilder, flowLabel, formatAddress, formatRows, formatSnapshot, formatSummary, groupDigits, type FlowSample, type Totals,
 } from '../../src/tools/pktcount/snapshot.js';

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clockTime } from '../../src/tools/execsnoop/runtime.js';
+import { clockTime } from '../../src/tools/common/format.js';
 import * as rl from '../../src/tools/readline/event.js';
 import { encodeReadlineEvent } from '../../src/tools/readline/gen/readline.js';
 

@@ -3,8 +3,9 @@
  * turned into an ExecRecord, and an ExecRecord turned into a table row or a JSON line. Pure, so
  * it is unit-tested with records made by the generated encoder.
  */
+import { paddedDecoder } from '../common/events.js';
+import { clockTime, cStringOf, decodeUtf8, shellQuote, terminalSafe, TRUNCATION_MARKER } from '../common/format.js';
 import { decodeExecEvent, type ExecEvent } from './gen/execsnoop.js';
-import { clockTime, cStringOf, decodeUtf8, shellQuote, terminalSafe } from './runtime.js';
 
 /** Limits and flags of bpf/execsnoop.bpf.c. */
 export const EXEC_EVENT_SIZE = 2888;
@@ -19,9 +20,6 @@ export const EXEC_F = {
   ARGS_FAULT: 1 << 3,
   EXECVEAT: 1 << 4,
 } as const;
-
-/** What user space appends to a cut argument or filename, and adds as a last argument when there were more. */
-export const TRUNCATION_MARKER = '...';
 
 export interface ExecRecord {
   /** When the exec was called (wall clock). */
@@ -53,16 +51,8 @@ export interface ExecRecord {
   readonly fault: boolean;
 }
 
-const full = new Uint8Array(EXEC_EVENT_SIZE);
-
 /** The struct from a record, which holds only the used part of args[]. */
-export function decodeRecord(view: Uint8Array): ExecEvent {
-  if (view.length < ARGS_OFFSET) throw new RangeError(`execsnoop: a record of ${view.length} bytes is shorter than the event header (${ARGS_OFFSET})`);
-  const n = Math.min(view.length, EXEC_EVENT_SIZE);
-  full.set(view.subarray(0, n));
-  full.fill(0, n);
-  return decodeExecEvent(full);
-}
+export const decodeRecord: (view: Uint8Array) => ExecEvent = paddedDecoder('execsnoop', EXEC_EVENT_SIZE, ARGS_OFFSET, decodeExecEvent);
 
 /** The arguments of an event, with truncation markers; null for those that could not be read. */
 export function argsOf(e: ExecEvent): (string | null)[] {

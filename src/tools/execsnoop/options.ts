@@ -3,13 +3,11 @@
  * unit-tested; bad input ends in a UsageError naming the flag and the value.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { UsageError } from './runtime.js';
+import { COMMON_FLAGS, parseFlags, PID_MAX, positiveInt } from '../common/options.js';
+import { UsageError } from '../common/runtime.js';
 
 /** The kernel keeps 15 bytes of a command name (TASK_COMM_LEN 16, with the NUL). */
 export const COMM_MAX = 15;
-/** The largest pid_max the kernel allows (PID_MAX_LIMIT on 64-bit). */
-export const PID_MAX = 4_194_304;
 
 export type HookChoice = 'auto' | 'kprobe' | 'tracepoint';
 
@@ -57,13 +55,6 @@ options:
 Needs root (CAP_BPF and CAP_PERFMON). Ctrl-C or SIGTERM detaches and exits.
 `;
 
-function positiveInt(text: string, flag: string, max: number): number {
-  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a number`);
-  const n = Number(text.trim());
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: ${text} is out of range (1 to ${max})`);
-  return n;
-}
-
 /** A uid: a number, or a user name from the passwd file (`passwd` is its text, for tests). */
 export function parseUid(text: string, passwd?: string): number {
   const t = text.trim();
@@ -102,28 +93,15 @@ export function kernelComm(name: string): { comm: string; cut: boolean } {
 
 /** Parses `bpfkit execsnoop` arguments; 'help' for -h/--help. */
 export function parseExecsnoopArgs(argv: readonly string[], passwd?: string): ExecsnoopOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        ret: { type: 'boolean' },
-        threads: { type: 'boolean' },
-        comm: { type: 'string' },
-        pid: { type: 'string' },
-        uid: { type: 'string' },
-        json: { type: 'boolean' },
-        hook: { type: 'string' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(parseArgsMessage(e));
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, {
+    ret: { type: 'boolean' },
+    threads: { type: 'boolean' },
+    comm: { type: 'string' },
+    pid: { type: 'string' },
+    uid: { type: 'string' },
+    hook: { type: 'string' },
+    ...COMMON_FLAGS,
+  });
   if (v.help) return 'help';
   const notes: string[] = [];
   let comm: string | undefined;
@@ -151,18 +129,3 @@ export function parseExecsnoopArgs(argv: readonly string[], passwd?: string): Ex
   };
 }
 
-/** node:util parseArgs errors, reworded to name the flag the way the rest of the CLI does. */
-export function parseArgsMessage(e: unknown): string {
-  const msg = (e as Error)?.message ?? String(e);
-  const code = (e as { code?: string })?.code;
-  let m: RegExpExecArray | null;
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && (m = /^Unknown option '([^']+)'/.exec(msg))) return `unknown option ${m[1]}`;
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && (m = /^Unexpected argument '([^']+)'/.exec(msg))) return `unexpected argument ${JSON.stringify(m[1])}: this command takes only options`;
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && (m = /^Option '([^']+)'/.exec(msg))) {
-    const flag = /--[A-Za-z0-9-]+/.exec(m[1]!)?.[0] ?? m[1]!.split(' ')[0]!;
-    if (/argument missing/.test(msg)) return `${flag} needs a value`;
-    if (/does not take an argument/.test(msg)) return `${flag} takes no value`;
-    return `${flag}: ${msg}`;
-  }
-  return msg;
-}

@@ -4,14 +4,14 @@
  * everything (links first) on the way out.
  */
 import { RingBufReader } from '../../ringbuf.js';
+import { readUntilAborted } from '../common/events.js';
+import { monotonicToDate } from '../common/format.js';
+import { requireTracingPrivileges } from '../common/privileges.js';
+import type { ToolIO } from '../common/runtime.js';
 import type { ExecsnoopRodata } from './gen/execsnoop.js';
 import { decodeRecord, jsonLine, tableHeader, tableRow, toRecord, type FormatOptions } from './event.js';
 import { hookExec, type Hooked } from './hooks.js';
 import type { ExecsnoopOptions } from './options.js';
-import { monotonicToDate, requireTracingPrivileges, type ToolIO } from './runtime.js';
-
-/** How often the drop counters are read. */
-const DROP_CHECK_MS = 1000;
 
 /** The .rodata settings of bpf/execsnoop.bpf.c for these options. */
 export function rodataFor(o: ExecsnoopOptions): Partial<ExecsnoopRodata> {
@@ -50,8 +50,6 @@ export async function runExecsnoopSession(options: ExecsnoopOptions, io: ToolIO,
   if (signal.aborted) return;
   const hooked = await hookExec(options.hook, options.ret, rodataFor(options));
   let reader: RingBufReader<Uint8Array> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const onAbort = (): void => reader?.close();
   try {
     if (options.verbose) {
       for (const n of hooked.notes) io.err(`execsnoop: ${n}\n`);
@@ -63,32 +61,28 @@ export async function runExecsnoopSession(options: ExecsnoopOptions, io: ToolIO,
     const fmt: FormatOptions = { ret: options.ret, threads: options.threads };
     if (!options.json) io.out(tableHeader(fmt));
     let reported = { dropped: 0n, inflightFull: 0n };
-    const checkDrops = (): void => {
-      const now = sumStats(hooked);
-      if (now.dropped > reported.dropped) {
-        io.err(`execsnoop: ${now.dropped - reported.dropped} events lost: the ring buffer was full (output is not keeping up)\n`);
-      }
-      if (now.inflightFull > reported.inflightFull) {
-        io.err(`execsnoop: ${now.inflightFull - reported.inflightFull} events lost: too many execs waiting for their return value\n`);
-      }
-      reported = now;
-    };
-    timer = setInterval(checkDrops, DROP_CHECK_MS);
-    timer.unref();
-    signal.addEventListener('abort', onAbort, { once: true });
-    events.onReady?.(hooked);
-    if (options.verbose) io.err(`execsnoop: ready: tracing exec calls with ${hooked.kind === 'kprobe' ? 'kprobes' : 'tracepoints'} (Ctrl-C to stop)\n`);
-    if (signal.aborted) return;
-    for await (const raw of reader) {
-      const e = decodeRecord(raw);
-      const record = toRecord(e, monotonicToDate(e.ktime_ns));
-      io.out(options.json ? jsonLine(record, fmt) : tableRow(record, fmt));
-      if (signal.aborted) break;
-    }
-    checkDrops();
+    await readUntilAborted(reader, signal, {
+      checkDrops: () => {
+        const now = sumStats(hooked);
+        if (now.dropped > reported.dropped) {
+          io.err(`execsnoop: ${now.dropped - reported.dropped} events lost: the ring buffer was full (output is not keeping up)\n`);
+        }
+        if (now.inflightFull > reported.inflightFull) {
+          io.err(`execsnoop: ${now.inflightFull - reported.inflightFull} events lost: too many execs waiting for their return value\n`);
+        }
+        reported = now;
+      },
+      onReady: () => {
+        events.onReady?.(hooked);
+        if (options.verbose) io.err(`execsnoop: ready: tracing exec calls with ${hooked.kind === 'kprobe' ? 'kprobes' : 'tracepoints'} (Ctrl-C to stop)\n`);
+      },
+      onRecord: (raw) => {
+        const e = decodeRecord(raw);
+        const record = toRecord(e, monotonicToDate(e.ktime_ns));
+        io.out(options.json ? jsonLine(record, fmt) : tableRow(record, fmt));
+      },
+    });
   } finally {
-    signal.removeEventListener('abort', onAbort);
-    if (timer) clearInterval(timer);
     reader?.close();
     hooked.close();
     if (options.verbose) io.err('execsnoop: detached\n');

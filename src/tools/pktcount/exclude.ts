@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { lpmKey, parseCidr, type Cidr } from '../../cidr.js';
 import { BpfkitError, InvalidArgumentError } from '../../errors.js';
 import { formatAddress } from './snapshot.js';
-import { UsageError } from './options.js';
+import { UsageError } from '../common/runtime.js';
 
 export interface Exclusion {
   /** Canonical text: the network address (host bits cleared) and prefix, e.g. "10.0.0.0/8". */

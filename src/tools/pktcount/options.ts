@@ -3,20 +3,13 @@
  * no network), so it is unit-tested; bad input ends in a UsageError that names the flag and value.
  */
 import { parseArgs } from 'node:util';
-import { BpfkitError } from '../../errors.js';
+import { UsageError } from '../common/runtime.js';
 
 export const DEFAULT_INTERVAL_MS = 1000;
 export const DEFAULT_TOP = 10;
 export const DEFAULT_MAX_ENTRIES = 65536;
 export const MAX_MAX_ENTRIES = 1 << 24;
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 8080 } as const;
-
-/** Bad command-line input (exit code 2). */
-export class UsageError extends BpfkitError {
-  constructor(message: string) {
-    super('ERR_BPFKIT_USAGE', message);
-  }
-}
 
 export interface ListenAddress {
   readonly host: string;

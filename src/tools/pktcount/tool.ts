@@ -8,27 +8,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BpfkitError } from '../../errors.js';
 import { resolveInterface } from '../../link/iface.js';
+import { missing } from '../common/privileges.js';
+import { PrivilegeError, type ToolIO } from '../common/runtime.js';
 import { PacketCounter } from './counter.js';
 import { collectExclusions } from './exclude.js';
 import { createDemoNetwork, defaultTag, removeStaleDemoNetworks, type DemoNetwork } from './netns.js';
 import type { PktcountOptions } from './options.js';
-import { missing, pktcountNeeds, privilegeMessage } from './privileges.js';
+import { pktcountNeeds, privilegeMessage } from './privileges.js';
 import { LeaderboardServer } from './server.js';
 import { SnapshotBuilder, emptySnapshot, formatSnapshot, formatSummary, type Snapshot, type SnapshotContext } from './snapshot.js';
 import { TRAFFIC_SCRIPT } from './traffic.js';
-
-export interface SessionIO {
-  /** Table rows and JSON lines. */
-  out(text: string): void;
-  /** Status and warnings. */
-  err(text: string): void;
-}
-
-export class PrivilegeError extends BpfkitError {
-  constructor(message: string) {
-    super('ERR_BPFKIT_PRIVILEGE', message);
-  }
-}
 
 /** What a run reports to whoever drives it (the CLI, or a test calling it in-process). */
 export interface SessionEvents {
@@ -132,7 +121,7 @@ class TrafficProcess {
 }
 
 /** Runs until `signal` aborts (or --duration passes). Returns the last snapshot. */
-export async function runSession(options: PktcountOptions, io: SessionIO, signal: AbortSignal, events: SessionEvents = {}): Promise<Snapshot> {
+export async function runSession(options: PktcountOptions, io: ToolIO, signal: AbortSignal, events: SessionEvents = {}): Promise<Snapshot> {
   const demo = options.iface === undefined;
   const exclusions = collectExclusions(options.exclude, options.excludeFiles);
 

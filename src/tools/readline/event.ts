@@ -2,14 +2,14 @@
  * readline's events: a ring buffer record (struct readline_event with line[] cut after its NUL)
  * turned into a LineRecord, and that into a table row or a JSON line. Pure, so it is unit-tested.
  */
-import { clockTime, cStringOf, terminalSafe } from '../execsnoop/runtime.js';
+import { paddedDecoder } from '../common/events.js';
+import { clockTime, cStringOf, terminalSafe, TRUNCATION_MARKER } from '../common/format.js';
 import { decodeReadlineEvent, type ReadlineEvent } from './gen/readline.js';
 
 export const READLINE_EVENT_SIZE = 1064;
 export const LINE_OFFSET = 40;
 export const LINE_SIZE = 1024;
 export const READLINE_F_TRUNCATED = 1;
-export const TRUNCATION_MARKER = '...';
 
 export interface LineRecord {
   /** When readline returned the line (wall clock). */
@@ -22,16 +22,8 @@ export interface LineRecord {
   readonly truncated: boolean;
 }
 
-const full = new Uint8Array(READLINE_EVENT_SIZE);
-
 /** The struct from a record, which holds line[] only up to its NUL. */
-export function decodeLineRecord(view: Uint8Array): ReadlineEvent {
-  if (view.length < LINE_OFFSET) throw new RangeError(`readline: a record of ${view.length} bytes is shorter than the event header (${LINE_OFFSET})`);
-  const n = Math.min(view.length, READLINE_EVENT_SIZE);
-  full.set(view.subarray(0, n));
-  full.fill(0, n);
-  return decodeReadlineEvent(full);
-}
+export const decodeLineRecord: (view: Uint8Array) => ReadlineEvent = paddedDecoder('readline', READLINE_EVENT_SIZE, LINE_OFFSET, decodeReadlineEvent);
 
 export function toLineRecord(e: ReadlineEvent, time: Date): LineRecord {
   const truncated = (e.flags & READLINE_F_TRUNCATED) !== 0;

@@ -2,9 +2,8 @@
  * The command line of `bpfkit readline`, parsed into options. Pure, so it is unit-tested; bad
  * input ends in a UsageError naming the flag and the value.
  */
-import { parseArgs } from 'node:util';
-import { PID_MAX, parseArgsMessage } from '../execsnoop/options.js';
-import { UsageError } from '../execsnoop/runtime.js';
+import { COMMON_FLAGS, parseFlags, PID_MAX, positiveInt } from '../common/options.js';
+import { UsageError } from '../common/runtime.js';
 
 export interface ReadlineOptions {
   /** The bash (or libreadline.so) to trace; undefined: bash from PATH. */
@@ -36,32 +35,13 @@ bash (a container's, say) are not seen: point --binary at that file.
 `;
 
 export function parseReadlineArgs(argv: readonly string[]): ReadlineOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        binary: { type: 'string' },
-        pid: { type: 'string' },
-        json: { type: 'boolean' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(parseArgsMessage(e));
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, {
+    binary: { type: 'string' },
+    pid: { type: 'string' },
+    ...COMMON_FLAGS,
+  });
   if (v.help) return 'help';
   if (v.binary !== undefined && v.binary.trim() === '') throw new UsageError('--binary: the path is empty');
-  let pid: number | undefined;
-  if (v.pid !== undefined) {
-    const t = v.pid.trim();
-    if (!/^\d+$/.test(t)) throw new UsageError(`--pid: ${JSON.stringify(v.pid)} is not a number`);
-    pid = Number(t);
-    if (pid < 1 || pid > PID_MAX) throw new UsageError(`--pid: ${v.pid} is out of range (1 to ${PID_MAX})`);
-  }
+  const pid = v.pid !== undefined ? positiveInt(v.pid, '--pid', PID_MAX) : undefined;
   return { binary: v.binary, pid, json: v.json ?? false, verbose: v.verbose ?? false };
 }

@@ -11,14 +11,15 @@ import { basename } from 'node:path';
 import { attachUprobe } from '../../link/uprobe.js';
 import type { PerfEventLink } from '../../link/link.js';
 import { RingBufReader } from '../../ringbuf.js';
-import { monotonicToDate, requireTracingPrivileges, type ToolIO } from '../execsnoop/runtime.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { readUntilAborted } from '../common/events.js';
+import { monotonicToDate } from '../common/format.js';
+import { requireTracingPrivileges } from '../common/privileges.js';
+import type { ToolIO } from '../common/runtime.js';
 import { decodeLineRecord, jsonLine, tableHeader, tableRow, toLineRecord, type LineRecord } from './event.js';
 import { loadReadline, type ReadlineObjects } from './gen/readline.js';
 import { findInPath, locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
 import type { ReadlineOptions } from './options.js';
-
-const DROP_CHECK_MS = 1000;
 
 /** Where to attach for these options. */
 export function resolveTarget(options: ReadlineOptions, path = process.env['PATH']): ReadlineTarget {
@@ -80,8 +81,6 @@ export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, s
   const objects = await loadReadline();
   let link: PerfEventLink | undefined;
   let reader: RingBufReader<Uint8Array> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const onAbort = (): void => reader?.close();
   try {
     const prog = objects.programs.uretprobeReadline;
     link = attachUprobe(prog, target.file, 'readline', { retprobe: true, ...(options.pid !== undefined ? { pid: options.pid } : {}) });
@@ -96,28 +95,24 @@ export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, s
     reader = new RingBufReader(objects.maps.events);
     if (!options.json) io.out(tableHeader());
     let reported = 0n;
-    const checkDrops = (): void => {
-      const now = dropped(objects);
-      if (now > reported) io.err(`readline: ${now - reported} lines lost: the ring buffer was full\n`);
-      reported = now;
-    };
-    timer = setInterval(checkDrops, DROP_CHECK_MS);
-    timer.unref();
-    signal.addEventListener('abort', onAbort, { once: true });
-    events.onReady?.({ target, programId, linkId });
-    if (options.verbose) io.err(`readline: ready: waiting for lines typed into ${target.program ?? target.file} (Ctrl-C to stop)\n`);
-    if (signal.aborted) return;
-    for await (const raw of reader) {
-      const e = decodeLineRecord(raw);
-      const record = toLineRecord(e, monotonicToDate(e.ktime_ns));
-      if (filter && !filter.accepts(record)) continue;
-      io.out(options.json ? jsonLine(record) : tableRow(record));
-      if (signal.aborted) break;
-    }
-    checkDrops();
+    await readUntilAborted(reader, signal, {
+      checkDrops: () => {
+        const now = dropped(objects);
+        if (now > reported) io.err(`readline: ${now - reported} lines lost: the ring buffer was full\n`);
+        reported = now;
+      },
+      onReady: () => {
+        events.onReady?.({ target, programId, linkId });
+        if (options.verbose) io.err(`readline: ready: waiting for lines typed into ${target.program ?? target.file} (Ctrl-C to stop)\n`);
+      },
+      onRecord: (raw) => {
+        const e = decodeLineRecord(raw);
+        const record = toLineRecord(e, monotonicToDate(e.ktime_ns));
+        if (filter && !filter.accepts(record)) return;
+        io.out(options.json ? jsonLine(record) : tableRow(record));
+      },
+    });
   } finally {
-    signal.removeEventListener('abort', onAbort);
-    if (timer) clearInterval(timer);
     reader?.close();
     try {
       link?.close();
