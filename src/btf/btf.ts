@@ -1,20 +1,28 @@
 /**
- * `.BTF`, the kernel's BPF Type Format, read from bytes and written back. `Btf.parse` decodes a
- * blob (a clang-built object's `.BTF` section, or the kernel's own `/sys/kernel/btf/*`) into the
- * id-indexed type model of `types.ts`, checking every length, offset, string and type reference so
- * that garbage ends in a `BtfError` rather than a hang or a RangeError. `marshal` writes the model
- * back in the layout `BPF_BTF_LOAD` takes; a parsed blob's string table is kept verbatim as the
- * prefix of the new one, because `.BTF.ext` line_info records point into it by offset. Split BTF
- * (a kernel module's types on top of vmlinux) continues the base's type ids and string offsets.
- * Nothing here talks to the kernel.
+ * `.BTF`, the kernel's BPF Type Format, read from bytes and written back. `Btf.parse` checks a
+ * blob (a clang-built object's `.BTF` section, or the kernel's own `/sys/kernel/btf/*`) in one
+ * pass over its raw words, checking every length, offset, string and type reference so that
+ * garbage ends in a `BtfError` rather than a hang or a RangeError, and keeps the type section as
+ * host-order words plus the offset of each record. Types are decoded into the id-indexed model of
+ * `types.ts` only when asked for (`type(id)`, `byName`, or the `types` array, which decodes them
+ * all), and each is decoded once. So reading vmlinux (~126,000 types) costs a copy and a scan, and
+ * a CO-RE load or an attach-by-name decodes the few types it touches.
+ *
+ * `marshal` writes the model back in the layout `BPF_BTF_LOAD` takes; a parsed blob's string table
+ * is kept verbatim as the prefix of the new one, because `.BTF.ext` line_info records point into it
+ * by offset, and the records of types that are still as parsed (also after `withTypes`) are copied
+ * rather than encoded again. Split BTF (a kernel module's types on top of vmlinux) continues the
+ * base's type ids and string offsets. Nothing here talks to the kernel.
  */
+import { isAscii } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { BtfError } from '../errors.js';
 import { BTF_KIND } from './types.js';
 import type {
-  BtfArray, BtfDatasec, BtfDeclTag, BtfEnum, BtfFloat, BtfFunc, BtfFuncProto, BtfFwd, BtfInt,
-  BtfKindName, BtfMember, BtfPtr, BtfQualifier, BtfStruct, BtfType, BtfVar, BtfVoid, Linkage,
+  BtfArray, BtfDatasec, BtfDeclTag, BtfEnum, BtfEnumValue, BtfFunc, BtfFuncProto, BtfInt,
+  BtfKindName, BtfMember, BtfParam, BtfPtr, BtfQualifier, BtfStruct, BtfType, BtfVar, BtfVarSecinfo,
+  BtfVoid, Linkage,
 } from './types.js';
 
 const BTF_MAGIC = 0xeb9f;
@@ -38,9 +46,43 @@ const BPF_PTR_SIZE = 8;
 /** Deepest nesting alignof/typeName follow before giving up; real types nest a few levels. */
 const MAX_NESTING = 1024;
 
-const INT_SIZES: readonly number[] = [1, 2, 4, 8, 16];
-const ENUM_SIZES: readonly number[] = [1, 2, 4, 8];
-const FLOAT_SIZES: readonly number[] = [2, 4, 8, 12, 16];
+// Kind numbers, as plain constants for the scanning and decoding loops.
+const KIND_INT = BTF_KIND.INT;
+const KIND_PTR = BTF_KIND.PTR;
+const KIND_ARRAY = BTF_KIND.ARRAY;
+const KIND_STRUCT = BTF_KIND.STRUCT;
+const KIND_UNION = BTF_KIND.UNION;
+const KIND_ENUM = BTF_KIND.ENUM;
+const KIND_FWD = BTF_KIND.FWD;
+const KIND_TYPEDEF = BTF_KIND.TYPEDEF;
+const KIND_VOLATILE = BTF_KIND.VOLATILE;
+const KIND_CONST = BTF_KIND.CONST;
+const KIND_RESTRICT = BTF_KIND.RESTRICT;
+const KIND_FUNC = BTF_KIND.FUNC;
+const KIND_FUNC_PROTO = BTF_KIND.FUNC_PROTO;
+const KIND_VAR = BTF_KIND.VAR;
+const KIND_DATASEC = BTF_KIND.DATASEC;
+const KIND_FLOAT = BTF_KIND.FLOAT;
+const KIND_DECL_TAG = BTF_KIND.DECL_TAG;
+const KIND_TYPE_TAG = BTF_KIND.TYPE_TAG;
+const KIND_ENUM64 = BTF_KIND.ENUM64;
+const KIND_MAX = KIND_ENUM64;
+
+/** Kinds followed by vlen records (a func's vlen is its linkage), as a bit mask by kind number. */
+const VLEN_KINDS = (1 << KIND_STRUCT) | (1 << KIND_UNION) | (1 << KIND_ENUM) | (1 << KIND_ENUM64)
+  | (1 << KIND_FUNC_PROTO) | (1 << KIND_DATASEC) | (1 << KIND_FUNC);
+/** Kinds that may set kind_flag. */
+const FLAG_KINDS = (1 << KIND_STRUCT) | (1 << KIND_UNION) | (1 << KIND_ENUM) | (1 << KIND_ENUM64)
+  | (1 << KIND_FWD) | (1 << KIND_DECL_TAG) | (1 << KIND_TYPE_TAG);
+
+/** Allowed sizes as bit masks by size in bytes (all at most 16). */
+const INT_SIZES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 8) | (1 << 16);
+const ENUM_SIZES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 8);
+const FLOAT_SIZES = (1 << 2) | (1 << 4) | (1 << 8) | (1 << 12) | (1 << 16);
+
+function sizeAllowed(mask: number, size: number): boolean {
+  return size <= 16 && ((mask >>> size) & 1) === 1;
+}
 
 const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
@@ -58,10 +100,15 @@ const KIND_NAMES: Readonly<Record<number, BtfKindName>> = {
   [BTF_KIND.ENUM64]: 'enum64',
 };
 
+/** Kind numbers by name; void is 0. */
+const KIND_NUMBERS: ReadonlyMap<string, number> = new Map<string, number>([
+  ['void', 0], ...Object.entries(KIND_NAMES).map(([n, name]) => [name, Number(n)] as [string, number]),
+]);
+
 /**
  * decl_tag and type_tag records whose kind_flag is set: the name is a whole
  * `__attribute__((...))` rather than a btf_decl_tag/btf_type_tag string (Linux 6.14+, e.g.
- * `address_space(1)` in vmlinux). The type model has no field for it, so parse remembers such
+ * `address_space(1)` in vmlinux). The type model has no field for it, so decoding remembers such
  * objects here and marshal writes the bit back for them.
  */
 const attributeTags = new WeakSet<BtfType>();
@@ -78,28 +125,55 @@ export function isAttributeTag(type: BtfType): boolean {
 const utf8 = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
 const NON_ASCII = /[^\x00-\x7f]/;
+/** Names StringTable.find looks for by searching the text before it indexes every string. */
+const FIND_SEARCHES = 32;
+/** Zero bytes kept after a string section so names can be hashed four bytes at a time. */
+const STRING_PAD = 4;
 
 /**
  * One string section. `start` is the offset of its first byte as seen by type records: 0 for
  * ordinary BTF, the base's end for split BTF. The bytes always end in NUL (checked by the
- * constructor's callers), so every in-range offset is terminated. Decoding the section once as
- * latin1 and slicing it is several times faster than a TextDecoder call per name, and exact for
- * ASCII, which kernel and C identifiers are; a name with other bytes (source lines in line_info
- * may carry UTF-8) is decoded properly on its own.
+ * constructor's callers), so every in-range offset is terminated. Names are read from the section
+ * decoded once as latin1 (built on the first lookup), which is several times faster than a
+ * TextDecoder call per name and exact for ASCII, which kernel and C identifiers are; a name with
+ * other bytes (source lines in line_info may carry UTF-8) is decoded properly on its own.
  */
 class StringTable {
-  /** The whole section decoded as latin1: fast indexOf/slice for the common all-ASCII names. */
-  private readonly text: string;
-  private readonly ascii: boolean;
-  private index: Map<string, number> | undefined;
+  /** The section's bytes: a copy, followed in memory by STRING_PAD zero bytes. */
+  readonly bytes: Uint8Array;
+  /** A little-endian view of `bytes` and its padding, for word-at-a-time name hashing. */
+  readonly view: DataView;
+  #text: string | undefined;
+  #ascii: boolean | undefined;
+  #index: Map<string, number> | undefined;
+  #searches = 0;
 
-  constructor(readonly bytes: Uint8Array, readonly start: number, readonly base: StringTable | undefined) {
-    this.text = latin1(bytes);
-    this.ascii = !NON_ASCII.test(this.text);
+  /** Copies `source`, so the table neither pins nor sees later writes to the caller's buffer. */
+  constructor(source: Uint8Array, readonly start: number, readonly base: StringTable | undefined) {
+    const storage = Buffer.allocUnsafeSlow(source.length + STRING_PAD);
+    storage.set(source);
+    storage.fill(0, source.length);
+    this.bytes = new Uint8Array(storage.buffer, storage.byteOffset, source.length);
+    this.view = new DataView(storage.buffer, storage.byteOffset, storage.length);
   }
 
   get end(): number {
     return this.start + this.bytes.length;
+  }
+
+  /** The whole section as latin1: fast indexOf/slice for the common all-ASCII names. */
+  get text(): string {
+    return (this.#text ??= latin1(this.bytes));
+  }
+
+  private get ascii(): boolean {
+    return (this.#ascii ??= isAscii(this.bytes));
+  }
+
+  /** The table (this one or a base's) holding `offset`, or undefined when it is in none. */
+  tableFor(offset: number): StringTable | undefined {
+    if (offset < this.start) return this.base?.tableFor(offset);
+    return offset < this.end ? this : undefined;
   }
 
   /** The string at `offset`, or undefined when the offset is outside every table. */
@@ -107,23 +181,36 @@ class StringTable {
     if (offset < this.start) return this.base?.lookup(offset);
     const local = offset - this.start;
     if (local >= this.bytes.length) return undefined;
-    const end = this.text.indexOf('\0', local);
-    const s = this.text.slice(local, end);
+    const text = this.text;
+    const end = text.indexOf('\0', local);
+    const s = text.slice(local, end);
     if (this.ascii || !NON_ASCII.test(s)) return s;
     return utf8.decode(this.bytes.subarray(local, end));
   }
 
-  /** Offset of the first string equal to `s` in this table alone, built once on first use. */
+  /**
+   * Offset of the first string equal to `s` in this table alone. The first few ASCII names are
+   * searched for in the text; after that, every string is indexed once.
+   */
   find(s: string): number | undefined {
-    if (this.index === undefined) this.index = this.buildIndex();
-    return this.index.get(s);
+    if (s.includes('\0')) return undefined;
+    if (this.#index === undefined && this.#searches < FIND_SEARCHES && !NON_ASCII.test(s)) {
+      this.#searches++;
+      const text = this.text;
+      if (text.startsWith(`${s}\0`)) return this.start;
+      const at = text.indexOf(`\0${s}\0`);
+      return at < 0 ? undefined : this.start + at + 1;
+    }
+    if (this.#index === undefined) this.#index = this.buildIndex();
+    return this.#index.get(s);
   }
 
   private buildIndex(): Map<string, number> {
     const index = new Map<string, number>();
+    const text = this.text;
     let local = 0;
     while (local < this.bytes.length) {
-      const end = this.text.indexOf('\0', local);
+      const end = text.indexOf('\0', local);
       const s = this.lookup(this.start + local)!;
       if (!index.has(s)) index.set(s, this.start + local);
       local = end + 1;
@@ -136,20 +223,33 @@ function latin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
-/**
- * Each Btf's string section, kept out of the class so the table type stays private to this
- * module; `withTypes` results and split BTF built on top share it.
- */
-const stringTables = new WeakMap<Btf, StringTable>();
-
-function tableOf(btf: Btf): StringTable {
-  return stringTables.get(btf)!;
+/** A fresh table: "\0" for standalone BTF (offset 0 must be the empty name), empty for split. */
+function emptyStrings(baseTable: StringTable | undefined): StringTable {
+  return new StringTable(baseTable ? new Uint8Array(0) : new Uint8Array(1), baseTable?.end ?? 0, baseTable);
 }
 
-/** A fresh table: "\0" for standalone BTF (offset 0 must be the empty name), empty for split. */
-function emptyStrings(base: Btf | undefined): StringTable {
-  const baseTable = base && tableOf(base);
-  return new StringTable(baseTable ? new Uint8Array(0) : new Uint8Array(1), baseTable?.end ?? 0, baseTable);
+/**
+ * Hash of the NUL-terminated string at `pos` of a padded table view (or of a query encoded the same
+ * way), four bytes at a time: a word with a zero byte ends the string, and only its bytes before
+ * the zero count.
+ */
+function hashName(view: DataView, pos: number): number {
+  let h = 0;
+  for (;;) {
+    const w = view.getUint32(pos, true);
+    const zero = (w - 0x01010101) & ~w & 0x80808080;
+    if (zero === 0) {
+      h = Math.imul(h ^ w, 0x9e3779b1);
+      pos += 4;
+      continue;
+    }
+    // Little-endian: the first zero byte is the lowest flagged one. Bits above a genuine zero
+    // byte may be flagged spuriously, never bits below it.
+    const before = (31 - Math.clz32(zero & -zero)) >>> 3;
+    const tail = before === 0 ? 0 : w & (0xffffffff >>> (32 - 8 * before));
+    h = Math.imul(h ^ tail ^ (before << 29), 0x9e3779b1);
+    return h ^ (h >>> 16);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,272 +301,331 @@ function checkSection(bytes: Uint8Array, what: string, start: number, len: numbe
   }
 }
 
-function readStrings(bytes: Uint8Array, h: BtfHeader, base: Btf | undefined): StringTable {
+function readStrings(bytes: Uint8Array, h: BtfHeader, baseTable: StringTable | undefined): StringTable {
   const own = bytes.subarray(h.strStart, h.strEnd);
   if (own.length > BTF_MAX_NAME_OFFSET) throw new BtfError(`BTF string section is ${own.length} bytes, over the kernel's limit`);
-  if (base === undefined && (own.length === 0 || own[0] !== 0)) {
+  if (baseTable === undefined && (own.length === 0 || own[0] !== 0)) {
     throw new BtfError('BTF string section must start with an empty string (NUL byte)');
   }
   if (own.length > 0 && own[own.length - 1] !== 0) throw new BtfError('BTF string section is not NUL-terminated');
-  const baseTable = base && tableOf(base);
-  // Copy so the Btf does not pin (or see later writes to) the caller's buffer.
-  return new StringTable(own.slice(), baseTable?.end ?? 0, baseTable);
+  return new StringTable(own, baseTable?.end ?? 0, baseTable);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Type section decoding
+// Type section: one checking pass over the raw words
 // ---------------------------------------------------------------------------------------------
 
-/** The common btf_type fields of the record being decoded. */
-interface RawType {
-  readonly id: number; readonly kind: number; readonly name: string;
-  readonly vlen: number; readonly kindFlag: boolean;
-  /** The size/type union. */
-  readonly sizeOrType: number;
+/** A parsed type section: the records as they were, and where each starts. */
+interface RawTypes {
+  /** The type section, copied, in host byte order (every field of every record is a 32-bit word). */
+  readonly words: Uint32Array;
+  /** Word index of each own type's btf_type record, by id minus the first own id. */
+  readonly offsets: Uint32Array;
 }
 
-/** Cursor over the type section; `id` is the id of the record under the cursor. */
-class TypeReader {
-  pos: number;
-  id: number;
+interface Scan {
+  readonly offsets: Uint32Array;
+  /** The largest type id any record refers to (checked against the type count afterwards). */
+  readonly maxRef: number;
+  /**
+   * Indexes of records whose target kinds could not be checked during the scan (a func, datasec
+   * or decl_tag referring to a type not seen yet, or to a kind that does not fit).
+   */
+  readonly deferred: readonly number[];
+}
 
-  constructor(
-    private readonly view: DataView, private readonly le: boolean,
-    start: number, readonly end: number, firstId: number, private readonly strings: StringTable,
-  ) {
-    this.pos = start;
-    this.id = firstId;
-  }
-
-  u32(at: number): number { return this.view.getUint32(at, this.le); }
-  s32(at: number): number { return this.view.getInt32(at, this.le); }
-
-  /** Throws unless `n` more bytes of the type section remain. */
-  need(n: number, what: string): void {
-    if (this.end - this.pos < n) {
-      throw new BtfError(`BTF type ${this.id}: ${what} truncated (needs ${n} bytes, ${this.end - this.pos} left in the type section)`);
+/** The type section copied into host-order words; a trailing partial word is left out. */
+function copyWords(bytes: Uint8Array, start: number, len: number, littleEndian: boolean): Uint32Array {
+  const from = bytes.byteOffset + start;
+  const words = new Uint32Array(bytes.buffer.slice(from, from + (len - (len % 4))));
+  if (littleEndian !== HOST_LITTLE_ENDIAN) {
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      words[i] = ((w << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24)) >>> 0;
     }
   }
+  return words;
+}
 
-  name(offset: number, what = 'name'): string {
-    const s = this.strings.lookup(offset);
-    if (s === undefined) throw this.fail(`${what} offset ${offset} is outside the string section`);
-    return s;
+function typeFail(id: number, message: string): BtfError {
+  return new BtfError(`BTF type ${id}: ${message}`);
+}
+
+function truncated(id: number, what: string, needed: number, left: number): BtfError {
+  return typeFail(id, `${what} truncated (needs ${needed} bytes, ${left} left in the type section)`);
+}
+
+function nameOutside(id: number, what: string, offset: number): BtfError {
+  return typeFail(id, `${what} offset ${offset} is outside the string section`);
+}
+
+/**
+ * Walks the type section once: finds where each record starts and checks everything a record can
+ * get wrong by itself (truncation, kinds, reserved bits, vlen and kind_flag, sizes, encodings,
+ * linkage, and that every name offset is inside the string section). Type references are only
+ * gathered into `maxRef` here; they are checked once the type count is known.
+ */
+function scanTypes(w: Uint32Array, byteLen: number, firstId: number, strEnd: number, baseKind: (id: number) => number): Scan {
+  const offsets = new Uint32Array(Math.floor(byteLen / BTF_TYPE_LEN));
+  const deferred: number[] = [];
+  let count = 0;
+  let p = 0;
+  let maxRef = 0;
+  while (p * 4 < byteLen) {
+    const id = firstId + count;
+    if (id > BTF_MAX_TYPE) throw new BtfError(`BTF has more than ${BTF_MAX_TYPE} types`);
+    let left = byteLen - p * 4;
+    if (left < BTF_TYPE_LEN) throw truncated(id, 'btf_type', BTF_TYPE_LEN, left);
+    const nameOff = w[p]!;
+    const info = w[p + 1]!;
+    const st = w[p + 2]!;
+    const kind = (info >>> 24) & 0x1f;
+    if (kind === 0 || kind > KIND_MAX) throw new BtfError(`BTF type ${id} has unknown kind ${kind}`);
+    if ((info & BTF_INFO_RESERVED) !== 0) throw typeFail(id, `reserved bits set in info 0x${(info >>> 0).toString(16)}`);
+    if (nameOff >= strEnd) throw nameOutside(id, 'name', nameOff);
+    const vlen = info & 0xffff;
+    if (vlen !== 0 && ((VLEN_KINDS >>> kind) & 1) === 0) throw typeFail(id, `vlen ${vlen} must be 0 for ${KIND_NAMES[kind]}`);
+    if (info >>> 31 === 1 && ((FLAG_KINDS >>> kind) & 1) === 0) throw typeFail(id, `kind_flag must be 0 for ${KIND_NAMES[kind]}`);
+    offsets[count++] = p;
+    p += 3;
+    left -= BTF_TYPE_LEN;
+    switch (kind) { // most frequent kinds first (vmlinux: funcs, protos, pointers, structs)
+      case KIND_FUNC:
+        if (vlen >= LINKAGES.length) throw typeFail(id, `unknown linkage ${vlen}`);
+        if (st > maxRef) maxRef = st;
+        // The target's kind when it is already scanned (protos usually come first), else later.
+        if (st < firstId ? baseKind(st) !== KIND_FUNC_PROTO
+          : st - firstId >= count || ((w[offsets[st - firstId]! + 1]! >>> 24) & 0x1f) !== KIND_FUNC_PROTO) {
+          deferred.push(count - 1);
+        }
+        break;
+      case KIND_FUNC_PROTO: {
+        if (left < vlen * 8) throw truncated(id, `${vlen} btf_param records`, vlen * 8, left);
+        if (st > maxRef) maxRef = st;
+        for (let i = 0; i < vlen; i++, p += 2) {
+          if (w[p]! >= strEnd) throw nameOutside(id, `param ${i} name`, w[p]!);
+          if (w[p + 1]! > maxRef) maxRef = w[p + 1]!;
+        }
+        break;
+      }
+      case KIND_PTR: case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT: case KIND_TYPE_TAG:
+        if (st > maxRef) maxRef = st;
+        break;
+      case KIND_STRUCT: case KIND_UNION: {
+        if (left < vlen * 12) throw truncated(id, `${vlen} btf_member records`, vlen * 12, left);
+        for (let i = 0; i < vlen; i++, p += 3) {
+          if (w[p]! >= strEnd) throw nameOutside(id, `member ${i} name`, w[p]!);
+          if (w[p + 1]! > maxRef) maxRef = w[p + 1]!;
+        }
+        break;
+      }
+      case KIND_ENUM: case KIND_ENUM64: {
+        if (!sizeAllowed(ENUM_SIZES, st)) throw typeFail(id, `enum size ${st} is not 1, 2, 4 or 8`);
+        const stride = kind === KIND_ENUM ? 2 : 3;
+        if (left < vlen * stride * 4) {
+          throw truncated(id, `${vlen} ${kind === KIND_ENUM ? 'btf_enum' : 'btf_enum64'} records`, vlen * stride * 4, left);
+        }
+        for (let i = 0; i < vlen; i++, p += stride) {
+          if (w[p]! >= strEnd) throw nameOutside(id, `enumerator ${i} name`, w[p]!);
+        }
+        break;
+      }
+      case KIND_ARRAY: {
+        if (left < 12) throw truncated(id, 'btf_array', 12, left);
+        const elem = w[p]!;
+        const index = w[p + 1]!;
+        if (elem > maxRef) maxRef = elem;
+        if (index > maxRef) maxRef = index;
+        p += 3;
+        break;
+      }
+      case KIND_INT:
+        if (left < 4) throw truncated(id, 'int encoding', 4, left);
+        checkInt(id, st, w[p]!);
+        p += 1;
+        break;
+      case KIND_VAR:
+        if (left < 4) throw truncated(id, 'btf_var', 4, left);
+        if (w[p]! >= LINKAGES.length) throw typeFail(id, `unknown linkage ${w[p]!}`);
+        if (st > maxRef) maxRef = st;
+        p += 1;
+        break;
+      case KIND_DATASEC: {
+        if (left < vlen * 12) throw truncated(id, `${vlen} btf_var_secinfo records`, vlen * 12, left);
+        for (let i = 0; i < vlen; i++, p += 3) {
+          if (w[p]! > maxRef) maxRef = w[p]!;
+        }
+        deferred.push(count - 1);
+        break;
+      }
+      case KIND_FLOAT:
+        if (!sizeAllowed(FLOAT_SIZES, st)) throw typeFail(id, `float size ${st} is not 2, 4, 8, 12 or 16`);
+        break;
+      case KIND_DECL_TAG: {
+        if (left < 4) throw truncated(id, 'btf_decl_tag', 4, left);
+        const componentIdx = w[p]! | 0;
+        if (componentIdx < -1) throw typeFail(id, `decl_tag component_idx ${componentIdx} is below -1`);
+        if (st > maxRef) maxRef = st;
+        if (componentIdx !== -1) deferred.push(count - 1);
+        p += 1;
+        break;
+      }
+      default:
+        break;
+    }
   }
-
-  fail(message: string): BtfError {
-    return new BtfError(`BTF type ${this.id}: ${message}`);
-  }
+  return { offsets: offsets.slice(0, count), maxRef, deferred };
 }
 
-function decodeTypes(r: TypeReader): BtfType[] {
-  const out: BtfType[] = [];
-  while (r.pos < r.end) {
-    if (r.id > BTF_MAX_TYPE) throw new BtfError(`BTF has more than ${BTF_MAX_TYPE} types`);
-    out.push(decodeType(r));
-    r.id++;
-  }
-  return out;
-}
-
-function decodeType(r: TypeReader): BtfType {
-  r.need(BTF_TYPE_LEN, 'btf_type');
-  const at = r.pos;
-  const info = r.u32(at + 4);
-  const kind = (info >>> 24) & 0x1f;
-  const kindName = KIND_NAMES[kind];
-  if (kindName === undefined) throw new BtfError(`BTF type ${r.id} has unknown kind ${kind}`);
-  if ((info & BTF_INFO_RESERVED) !== 0) throw r.fail(`reserved bits set in info 0x${(info >>> 0).toString(16)}`);
-  const raw: RawType = {
-    id: r.id, kind, name: r.name(r.u32(at)), vlen: info & 0xffff,
-    kindFlag: info >>> 31 === 1, sizeOrType: r.u32(at + 8),
-  };
-  r.pos += BTF_TYPE_LEN;
-  checkVlenAndFlag(r, raw, kindName);
-  return decodeBody(r, raw, kindName);
-}
-
-/** Kinds without trailing records must have vlen 0; only some kinds may set kind_flag. */
-function checkVlenAndFlag(r: TypeReader, t: RawType, kind: BtfKindName): void {
-  const hasVlen = kind === 'struct' || kind === 'union' || kind === 'enum' || kind === 'enum64'
-    || kind === 'func_proto' || kind === 'datasec' || kind === 'func';
-  if (!hasVlen && t.vlen !== 0) throw r.fail(`vlen ${t.vlen} must be 0 for ${kind}`);
-  const flagOk = kind === 'struct' || kind === 'union' || kind === 'enum' || kind === 'enum64'
-    || kind === 'fwd' || kind === 'decl_tag' || kind === 'type_tag';
-  if (!flagOk && t.kindFlag) throw r.fail(`kind_flag must be 0 for ${kind}`);
-}
-
-function decodeBody(r: TypeReader, t: RawType, kind: BtfKindName): BtfType {
-  switch (kind) {
-    case 'int': return decodeInt(r, t);
-    case 'ptr': return { kind, id: t.id, name: t.name, type: t.sizeOrType } satisfies BtfPtr;
-    case 'array': return decodeArray(r, t);
-    case 'struct': case 'union': return decodeStruct(r, t, kind);
-    case 'enum': return decodeEnum(r, t);
-    case 'enum64': return decodeEnum64(r, t);
-    case 'fwd': return { kind, id: t.id, name: t.name, fwdKind: t.kindFlag ? 'union' : 'struct' } satisfies BtfFwd;
-    case 'typedef': case 'volatile': case 'const': case 'restrict':
-      return { kind, id: t.id, name: t.name, type: t.sizeOrType } satisfies BtfQualifier;
-    case 'type_tag': return tagged({ kind, id: t.id, name: t.name, type: t.sizeOrType } satisfies BtfQualifier, t);
-    case 'func': return decodeFunc(r, t);
-    case 'func_proto': return decodeFuncProto(r, t);
-    case 'var': return decodeVar(r, t);
-    case 'datasec': return decodeDatasec(r, t);
-    case 'float': return decodeFloat(r, t);
-    case 'decl_tag': return decodeDeclTag(r, t);
-    case 'void': break;
-  }
-  throw r.fail(`unknown kind ${t.kind}`);
-}
-
-function tagged<T extends BtfType>(type: T, t: RawType): T {
-  if (t.kindFlag) attributeTags.add(type);
-  return type;
-}
-
-function decodeInt(r: TypeReader, t: RawType): BtfInt {
-  r.need(4, 'int encoding');
-  const enc = r.u32(r.pos);
-  r.pos += 4;
-  if ((enc & BTF_INT_RESERVED) !== 0) throw r.fail(`reserved bits set in int encoding 0x${(enc >>> 0).toString(16)}`);
+function checkInt(id: number, size: number, enc: number): void {
+  if ((enc & BTF_INT_RESERVED) !== 0) throw typeFail(id, `reserved bits set in int encoding 0x${(enc >>> 0).toString(16)}`);
   const encoding = (enc >>> 24) & 0x0f;
   const bitOffset = (enc >>> 16) & 0xff;
   const bits = enc & 0xff;
-  if ((encoding & ~(BTF_INT_SIGNED | BTF_INT_CHAR | BTF_INT_BOOL)) !== 0) throw r.fail(`unknown int encoding ${encoding}`);
-  if (!INT_SIZES.includes(t.sizeOrType)) throw r.fail(`int size ${t.sizeOrType} is not 1, 2, 4, 8 or 16`);
-  if (bits === 0 || bits > 128 || bitOffset + bits > t.sizeOrType * 8) {
-    throw r.fail(`int bits ${bits} at bit offset ${bitOffset} do not fit ${t.sizeOrType} bytes`);
+  if ((encoding & ~(BTF_INT_SIGNED | BTF_INT_CHAR | BTF_INT_BOOL)) !== 0) throw typeFail(id, `unknown int encoding ${encoding}`);
+  if (!sizeAllowed(INT_SIZES, size)) throw typeFail(id, `int size ${size} is not 1, 2, 4, 8 or 16`);
+  if (bits === 0 || bits > 128 || bitOffset + bits > size * 8) {
+    throw typeFail(id, `int bits ${bits} at bit offset ${bitOffset} do not fit ${size} bytes`);
   }
-  return {
-    kind: 'int', id: t.id, name: t.name, size: t.sizeOrType,
-    signed: (encoding & BTF_INT_SIGNED) !== 0, char: (encoding & BTF_INT_CHAR) !== 0,
-    bool: (encoding & BTF_INT_BOOL) !== 0, bitOffset, bits,
-  };
 }
 
-function decodeArray(r: TypeReader, t: RawType): BtfArray {
-  r.need(12, 'btf_array');
-  const p = r.pos;
-  r.pos += 12;
-  return { kind: 'array', id: t.id, name: t.name, type: r.u32(p), indexType: r.u32(p + 4), nelems: r.u32(p + 8) };
-}
-
-function decodeStruct(r: TypeReader, t: RawType, kind: 'struct' | 'union'): BtfStruct {
-  r.need(t.vlen * 12, `${t.vlen} btf_member records`);
-  const members: BtfMember[] = new Array(t.vlen);
-  for (let i = 0, p = r.pos; i < t.vlen; i++, p += 12) {
-    const offset = r.u32(p + 8);
-    members[i] = {
-      name: r.name(r.u32(p), `member ${i} name`), type: r.u32(p + 4),
-      // With kind_flag the offset word packs BTF_MEMBER_BITFIELD_SIZE (top 8 bits) and the bit offset.
-      bitOffset: t.kindFlag ? offset & 0xffffff : offset,
-      bitfieldSize: t.kindFlag ? offset >>> 24 : 0,
-    };
+/** True when every type id the record at word `p` refers to is below `total`. */
+function refsBelow(w: Uint32Array, p: number, total: number): boolean {
+  const info = w[p + 1]!;
+  const kind = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  const st = w[p + 2]!;
+  const q = p + 3;
+  switch (kind) {
+    case KIND_PTR: case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT: case KIND_TYPE_TAG:
+    case KIND_FUNC: case KIND_VAR: case KIND_DECL_TAG:
+      return st < total;
+    case KIND_ARRAY: return w[q]! < total && w[q + 1]! < total;
+    case KIND_STRUCT: case KIND_UNION:
+      for (let i = 0; i < vlen; i++) if (w[q + 3 * i + 1]! >= total) return false;
+      return true;
+    case KIND_FUNC_PROTO:
+      if (st >= total) return false;
+      for (let i = 0; i < vlen; i++) if (w[q + 2 * i + 1]! >= total) return false;
+      return true;
+    case KIND_DATASEC:
+      for (let i = 0; i < vlen; i++) if (w[q + 3 * i]! >= total) return false;
+      return true;
+    default:
+      return true;
   }
-  r.pos += t.vlen * 12;
-  return { kind, id: t.id, name: t.name, size: t.sizeOrType, members, kindFlag: t.kindFlag };
 }
 
-function checkEnumSize(r: TypeReader, t: RawType): void {
-  if (!ENUM_SIZES.includes(t.sizeOrType)) throw r.fail(`enum size ${t.sizeOrType} is not 1, 2, 4 or 8`);
+/** Word index just past own record `i`. */
+function recordEnd(raw: RawTypes, i: number): number {
+  return i + 1 < raw.offsets.length ? raw.offsets[i + 1]! : raw.words.length;
 }
 
-function decodeEnum(r: TypeReader, t: RawType): BtfEnum {
-  checkEnumSize(r, t);
-  r.need(t.vlen * 8, `${t.vlen} btf_enum records`);
-  const values = new Array(t.vlen);
-  for (let i = 0, p = r.pos; i < t.vlen; i++, p += 8) {
-    // kind_flag marks a signed enum; otherwise the 32-bit value is unsigned.
-    const value = t.kindFlag ? r.s32(p + 4) : r.u32(p + 4);
-    values[i] = { name: r.name(r.u32(p), `enumerator ${i} name`), value: BigInt(value) };
-  }
-  r.pos += t.vlen * 8;
-  return { kind: 'enum', id: t.id, name: t.name, size: t.sizeOrType, signed: t.kindFlag, values };
-}
-
-function decodeEnum64(r: TypeReader, t: RawType): BtfEnum {
-  checkEnumSize(r, t);
-  r.need(t.vlen * 12, `${t.vlen} btf_enum64 records`);
-  const values = new Array(t.vlen);
-  for (let i = 0, p = r.pos; i < t.vlen; i++, p += 12) {
-    const raw = (BigInt(r.u32(p + 8)) << 32n) | BigInt(r.u32(p + 4));
-    values[i] = { name: r.name(r.u32(p), `enumerator ${i} name`), value: t.kindFlag ? BigInt.asIntN(64, raw) : raw };
-  }
-  r.pos += t.vlen * 12;
-  return { kind: 'enum64', id: t.id, name: t.name, size: t.sizeOrType, signed: t.kindFlag, values };
-}
-
-function linkageOf(r: TypeReader, value: number): Linkage {
-  const linkage = LINKAGES[value];
-  if (linkage === undefined) throw r.fail(`unknown linkage ${value}`);
-  return linkage;
-}
-
-function decodeFunc(r: TypeReader, t: RawType): BtfFunc {
-  // A func's vlen holds its btf_func_linkage.
-  return { kind: 'func', id: t.id, name: t.name, type: t.sizeOrType, linkage: linkageOf(r, t.vlen) };
-}
-
-function decodeFuncProto(r: TypeReader, t: RawType): BtfFuncProto {
-  r.need(t.vlen * 8, `${t.vlen} btf_param records`);
-  const params = new Array(t.vlen);
-  for (let i = 0, p = r.pos; i < t.vlen; i++, p += 8) {
-    params[i] = { name: r.name(r.u32(p), `param ${i} name`), type: r.u32(p + 4) };
-  }
-  r.pos += t.vlen * 8;
-  return { kind: 'func_proto', id: t.id, name: t.name, returnType: t.sizeOrType, params };
-}
-
-function decodeVar(r: TypeReader, t: RawType): BtfVar {
-  r.need(4, 'btf_var');
-  const linkage = linkageOf(r, r.u32(r.pos));
-  r.pos += 4;
-  return { kind: 'var', id: t.id, name: t.name, type: t.sizeOrType, linkage };
-}
-
-function decodeDatasec(r: TypeReader, t: RawType): BtfDatasec {
-  r.need(t.vlen * 12, `${t.vlen} btf_var_secinfo records`);
-  const vars = new Array(t.vlen);
-  for (let i = 0, p = r.pos; i < t.vlen; i++, p += 12) {
-    vars[i] = { type: r.u32(p), offset: r.u32(p + 4), size: r.u32(p + 8) };
-  }
-  r.pos += t.vlen * 12;
-  return { kind: 'datasec', id: t.id, name: t.name, size: t.sizeOrType, vars };
-}
-
-function decodeFloat(r: TypeReader, t: RawType): BtfFloat {
-  if (!FLOAT_SIZES.includes(t.sizeOrType)) throw r.fail(`float size ${t.sizeOrType} is not 2, 4, 8, 12 or 16`);
-  return { kind: 'float', id: t.id, name: t.name, size: t.sizeOrType };
-}
-
-function decodeDeclTag(r: TypeReader, t: RawType): BtfDeclTag {
-  r.need(4, 'btf_decl_tag');
-  const componentIdx = r.s32(r.pos);
-  r.pos += 4;
-  if (componentIdx < -1) throw r.fail(`decl_tag component_idx ${componentIdx} is below -1`);
-  return tagged({ kind: 'decl_tag', id: t.id, name: t.name, type: t.sizeOrType, componentIdx }, t);
+/**
+ * False for a record with bits the type model drops (a nonzero size word on an array or a forward
+ * declaration): marshal encodes such a type again rather than copying it.
+ */
+function recordKept(raw: RawTypes, i: number): boolean {
+  const p = raw.offsets[i]!;
+  const kind = (raw.words[p + 1]! >>> 24) & 0x1f;
+  return (kind !== KIND_ARRAY && kind !== KIND_FWD) || raw.words[p + 2] === 0;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Whole-graph checks (after every type is known)
+// Decoding one record (already checked by scanTypes)
 // ---------------------------------------------------------------------------------------------
 
-/** Checks types[from..] for ids matching their index, known kinds and references that exist. */
-function checkGraph(types: readonly BtfType[], from: number): void {
-  if (types.length - 1 > BTF_MAX_TYPE) throw new BtfError(`BTF has more than ${BTF_MAX_TYPE} types`);
-  for (let id = from; id < types.length; id++) {
-    const t = types[id];
-    if (t === undefined || t === null || typeof t !== 'object') throw new BtfError(`BTF type ${id} is missing`);
-    if (t.id !== id) throw new BtfError(`BTF type at index ${id} has id ${String(t.id)}`);
-    checkRefs(types, t);
+function decodeRecord(w: Uint32Array, p: number, id: number, strings: StringTable): BtfType {
+  const name = strings.lookup(w[p]!)!;
+  const info = w[p + 1]!;
+  const st = w[p + 2]!;
+  const kind = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  const kindFlag = info >>> 31 === 1;
+  const q = p + 3;
+  switch (kind) {
+    case KIND_INT: {
+      const enc = w[q]!;
+      const encoding = (enc >>> 24) & 0x0f;
+      return {
+        kind: 'int', id, name, size: st,
+        signed: (encoding & BTF_INT_SIGNED) !== 0, char: (encoding & BTF_INT_CHAR) !== 0,
+        bool: (encoding & BTF_INT_BOOL) !== 0, bitOffset: (enc >>> 16) & 0xff, bits: enc & 0xff,
+      } satisfies BtfInt;
+    }
+    case KIND_PTR: return { kind: 'ptr', id, name, type: st } satisfies BtfPtr;
+    case KIND_ARRAY: return { kind: 'array', id, name, type: w[q]!, indexType: w[q + 1]!, nelems: w[q + 2]! } satisfies BtfArray;
+    case KIND_STRUCT: case KIND_UNION: {
+      const members: BtfMember[] = new Array(vlen);
+      for (let i = 0, m = q; i < vlen; i++, m += 3) {
+        const offset = w[m + 2]!;
+        members[i] = {
+          name: strings.lookup(w[m]!)!, type: w[m + 1]!,
+          // With kind_flag the offset word packs BTF_MEMBER_BITFIELD_SIZE (top 8 bits) and the bit offset.
+          bitOffset: kindFlag ? offset & 0xffffff : offset,
+          bitfieldSize: kindFlag ? offset >>> 24 : 0,
+        };
+      }
+      return { kind: kind === KIND_STRUCT ? 'struct' : 'union', id, name, size: st, members, kindFlag } satisfies BtfStruct;
+    }
+    case KIND_ENUM: {
+      const values: BtfEnumValue[] = new Array(vlen);
+      for (let i = 0, m = q; i < vlen; i++, m += 2) {
+        // kind_flag marks a signed enum; otherwise the 32-bit value is unsigned.
+        values[i] = { name: strings.lookup(w[m]!)!, value: BigInt(kindFlag ? w[m + 1]! | 0 : w[m + 1]!) };
+      }
+      return { kind: 'enum', id, name, size: st, signed: kindFlag, values } satisfies BtfEnum;
+    }
+    case KIND_ENUM64: {
+      const values: BtfEnumValue[] = new Array(vlen);
+      for (let i = 0, m = q; i < vlen; i++, m += 3) {
+        const raw = (BigInt(w[m + 2]!) << 32n) | BigInt(w[m + 1]!);
+        values[i] = { name: strings.lookup(w[m]!)!, value: kindFlag ? BigInt.asIntN(64, raw) : raw };
+      }
+      return { kind: 'enum64', id, name, size: st, signed: kindFlag, values } satisfies BtfEnum;
+    }
+    case KIND_FWD: return { kind: 'fwd', id, name, fwdKind: kindFlag ? 'union' : 'struct' };
+    case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT:
+      return { kind: KIND_NAMES[kind] as BtfQualifier['kind'], id, name, type: st } satisfies BtfQualifier;
+    case KIND_TYPE_TAG: return tagged({ kind: 'type_tag', id, name, type: st } satisfies BtfQualifier, kindFlag);
+    // A func's vlen holds its btf_func_linkage.
+    case KIND_FUNC: return { kind: 'func', id, name, type: st, linkage: LINKAGES[vlen]! } satisfies BtfFunc;
+    case KIND_FUNC_PROTO: {
+      const params: BtfParam[] = new Array(vlen);
+      for (let i = 0, m = q; i < vlen; i++, m += 2) params[i] = { name: strings.lookup(w[m]!)!, type: w[m + 1]! };
+      return { kind: 'func_proto', id, name, returnType: st, params } satisfies BtfFuncProto;
+    }
+    case KIND_VAR: return { kind: 'var', id, name, type: st, linkage: LINKAGES[w[q]!]! } satisfies BtfVar;
+    case KIND_DATASEC: {
+      const vars: BtfVarSecinfo[] = new Array(vlen);
+      for (let i = 0, m = q; i < vlen; i++, m += 3) vars[i] = { type: w[m]!, offset: w[m + 1]!, size: w[m + 2]! };
+      return { kind: 'datasec', id, name, size: st, vars } satisfies BtfDatasec;
+    }
+    case KIND_FLOAT: return { kind: 'float', id, name, size: st };
+    case KIND_DECL_TAG: return tagged({ kind: 'decl_tag', id, name, type: st, componentIdx: w[q]! | 0 } satisfies BtfDeclTag, kindFlag);
+    default: break;
   }
+  throw new BtfError(`BTF type ${id} has unknown kind ${kind}`);
 }
 
-function checkRefs(types: readonly BtfType[], t: BtfType): void {
+function tagged<T extends BtfType>(type: T, kindFlag: boolean): T {
+  if (kindFlag) attributeTags.add(type);
+  return type;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference checks on the type model (BTF built in code; messages for parsed BTF)
+// ---------------------------------------------------------------------------------------------
+
+/** The type with this id when it exists, else undefined. */
+type Lookup = (id: number) => BtfType | undefined;
+
+/** Checks that `t`'s references exist (`total` types in all) and point at fitting kinds. */
+function checkRefs(lookup: Lookup, total: number, t: BtfType): void {
   const ref = (target: number, what: string): BtfType => {
-    const found = Number.isInteger(target) ? types[target] : undefined;
+    const found = lookup(target);
     if (found === undefined) {
-      throw new BtfError(`BTF type ${t.id} (${t.kind} '${t.name}'): ${what} refers to type ${target}, which does not exist (${types.length} types)`);
+      throw new BtfError(`BTF type ${t.id} (${t.kind} '${t.name}'): ${what} refers to type ${target}, which does not exist (${total} types)`);
     }
     return found;
   };
@@ -718,6 +877,90 @@ function writeHeader(view: DataView, le: boolean, typeLen: number, strLen: numbe
 }
 
 // ---------------------------------------------------------------------------------------------
+// Name lookups over a parsed type section
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Own types of a parsed blob chained by a hash of their name's bytes (anonymous types left out),
+ * so a name is found without decoding any other. Chains run in id order.
+ */
+interface NameHash {
+  readonly heads: Int32Array;
+  readonly next: Int32Array;
+  readonly mask: number;
+}
+
+function buildNameHash(raw: RawTypes, strings: StringTable): NameHash {
+  const { words, offsets } = raw;
+  const n = offsets.length;
+  const size = 2 ** Math.max(4, Math.ceil(Math.log2(2 * n + 1)));
+  const mask = size - 1;
+  const heads = new Int32Array(size).fill(-1);
+  const next = new Int32Array(n);
+  const own = strings.bytes;
+  for (let i = n - 1; i >= 0; i--) {
+    const off = words[offsets[i]!]!;
+    let h: number;
+    if (off >= strings.start) {
+      const local = off - strings.start;
+      if (own[local] === 0) continue;
+      h = hashName(strings.view, local);
+    } else {
+      // Split BTF: the name lives in a base's string section.
+      const table = strings.tableFor(off)!;
+      if (table.bytes[off - table.start] === 0) continue;
+      h = hashName(table.view, off - table.start);
+    }
+    next[i] = heads[h & mask]!;
+    heads[h & mask] = i;
+  }
+  return { heads, next, mask };
+}
+
+/** True when the NUL-terminated strings at `a[ai]` and `b[bi]` have the same bytes (both arrays end in NUL). */
+function sameBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
+  for (;;) {
+    const x = a[ai++];
+    if (x !== b[bi++]) return false;
+    if (x === 0) return true;
+  }
+}
+
+/**
+ * Sorted, disjoint global offset ranges [start, end] such that the string at any offset inside one
+ * contains `fragment` (latin1 text of its UTF-8 bytes, no NUL): for each occurrence, every offset
+ * from the start of its string up to the occurrence itself.
+ */
+function offsetsContaining(strings: StringTable, fragment: string): { starts: number[]; ends: number[] } {
+  const tables: StringTable[] = [];
+  for (let t: StringTable | undefined = strings; t; t = t.base) tables.unshift(t);
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (const table of tables) {
+    const text = table.text;
+    for (let hit = text.indexOf(fragment); hit >= 0; hit = text.indexOf(fragment, hit + 1)) {
+      const start = table.start + (hit === 0 ? 0 : text.lastIndexOf('\0', hit - 1) + 1);
+      if (starts.length > 0 && starts[starts.length - 1] === start) ends[ends.length - 1] = table.start + hit;
+      else { starts.push(start); ends.push(table.start + hit); }
+    }
+  }
+  return { starts, ends };
+}
+
+function inRanges(ranges: { starts: number[]; ends: number[] }, offset: number): boolean {
+  const { starts, ends } = ranges;
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (starts[mid]! > offset) hi = mid - 1;
+    else if (ends[mid]! < offset) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The Btf class
 // ---------------------------------------------------------------------------------------------
 
@@ -741,35 +984,74 @@ export interface BtfMarshalOptions {
   readonly littleEndian?: boolean;
 }
 
+/** Module-internal access to Btf internals (assigned in Btf's static block). */
+let idsContaining: (btf: Btf, fragment: string) => number[];
+let kindAt: (btf: Btf, id: number) => number;
+
 export class Btf {
-  /** Every type by id: the base's (for split BTF) followed by this blob's own. Index 0 is void. */
-  readonly types: readonly BtfType[];
   /** The BTF this one continues, for split BTF. */
   readonly base: Btf | undefined;
   /** Byte order of the blob this came from (host order for BTF built in code). */
   readonly littleEndian: boolean;
-  private nameIndex: Map<string, BtfType[]> | undefined;
+  readonly #strings: StringTable;
+  /** Id of the first type this Btf holds itself: 1, or the base's length. */
+  readonly #firstId: number;
+  /** The checked type section, for parsed BTF; undefined for BTF built in code. */
+  readonly #raw: RawTypes | undefined;
+  /** Number of types this Btf holds itself. */
+  readonly #count: number;
+  /**
+   * Own types by id minus #firstId: all given for built BTF; for parsed BTF each is decoded on
+   * first use, and the array itself is made on the first decode.
+   */
+  #own: (BtfType | undefined)[] | undefined;
+  /**
+   * For BTF made by withTypes, the parsed Btf it descends from (same strings, same base): types
+   * still identical to the ones decoded there are marshalled by copying their records.
+   */
+  readonly #origin: Btf | undefined;
+  /** Every type by id, built on the first use of `types`. */
+  #all: readonly BtfType[] | undefined;
+  #nameHash: NameHash | undefined;
+  #nameMap: Map<string, number[]> | undefined;
 
-  private constructor(types: readonly BtfType[], strings: StringTable, base: Btf | undefined, littleEndian: boolean) {
-    this.types = types;
-    stringTables.set(this, strings);
-    this.base = base;
-    this.littleEndian = littleEndian;
+  static {
+    idsContaining = (btf, fragment) => btf.#ownIdsContaining(fragment);
+    kindAt = (btf, id) => btf.#kindAt(id);
   }
 
-  /** Decodes a whole `.BTF` blob (btf_header, type section, string section). */
+  private constructor(
+    strings: StringTable, base: Btf | undefined, littleEndian: boolean,
+    raw: RawTypes | undefined, count: number, own: BtfType[] | undefined, origin: Btf | undefined,
+  ) {
+    this.base = base;
+    this.littleEndian = littleEndian;
+    this.#strings = strings;
+    this.#firstId = base?.length ?? 1;
+    this.#raw = raw;
+    this.#count = count;
+    this.#own = own;
+    this.#origin = origin;
+  }
+
+  /**
+   * Checks a whole `.BTF` blob (btf_header, type section, string section) and keeps it; types are
+   * decoded when first asked for. The blob is copied, so the caller may reuse its buffer.
+   */
   static parse(bytes: Uint8Array, options?: BtfParseOptions): Btf {
     if (!(bytes instanceof Uint8Array)) throw new BtfError('BTF must be given as a Uint8Array');
     const base = options?.base;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const header = readHeader(bytes, view);
-    const strings = readStrings(bytes, header, base);
+    const strings = readStrings(bytes, header, base && base.#strings);
     const firstId = base?.length ?? 1;
-    const reader = new TypeReader(view, header.littleEndian, header.typeStart, header.typeEnd, firstId, strings);
-    const own = decodeTypes(reader);
-    const types = base ? base.types.concat(own) : [VOID as BtfType].concat(own);
-    checkGraph(types, firstId);
-    return new Btf(types, strings, base, header.littleEndian);
+    const typeLen = header.typeEnd - header.typeStart;
+    const words = copyWords(bytes, header.typeStart, typeLen, header.littleEndian);
+    const scan = scanTypes(words, typeLen, firstId, strings.end, (id) => (base ? base.#kindAt(id) : 0));
+    const raw: RawTypes = { words, offsets: scan.offsets };
+    const btf = new Btf(strings, base, header.littleEndian, raw, scan.offsets.length, undefined, undefined);
+    btf.#checkParsedRefs(scan.maxRef, scan.deferred);
+    return btf;
   }
 
   /**
@@ -778,7 +1060,7 @@ export class Btf {
    */
   static fromTypes(types: readonly BtfType[], options?: BtfParseOptions): Btf {
     const base = options?.base;
-    return Btf.build(types, emptyStrings(base), base, HOST_LITTLE_ENDIAN);
+    return Btf.#build(types, emptyStrings(base && base.#strings), base, HOST_LITTLE_ENDIAN, undefined);
   }
 
   /** Reads kernel BTF, vmlinux by default; pass `base` (vmlinux) for a module's file. */
@@ -786,14 +1068,15 @@ export class Btf {
     return Btf.parse(await readFile(path), options);
   }
 
-  private static build(types: readonly BtfType[], strings: StringTable, base: Btf | undefined, le: boolean): Btf {
+  static #build(types: readonly BtfType[], strings: StringTable, base: Btf | undefined, le: boolean, origin: Btf | undefined): Btf {
     if (!Array.isArray(types)) throw new BtfError('BTF types must be an array');
     const firstId = base?.length ?? 1;
     if (types.length < firstId) throw new BtfError(`BTF types must start with the ${firstId} types of the base (void for standalone BTF)`);
-    const all = base ? base.types.concat(types.slice(firstId)) : [VOID as BtfType].concat(types.slice(1));
     if (base) checkBasePrefix(types, base); else checkVoid(types[0]);
-    checkGraph(all, firstId);
-    return new Btf(all, strings, base, le);
+    const own = types.slice(firstId);
+    const btf = new Btf(strings, base, le, undefined, own.length, own, origin);
+    btf.#checkBuilt();
+    return btf;
   }
 
   /**
@@ -801,31 +1084,159 @@ export class Btf {
    * The string table is kept, so `.BTF.ext` string offsets stay valid after rewriting types.
    */
   withTypes(types: readonly BtfType[]): Btf {
-    return Btf.build(types, tableOf(this), this.base, this.littleEndian);
+    return Btf.#build(types, this.#strings, this.base, this.littleEndian, this.#raw ? this : this.#origin);
+  }
+
+  /**
+   * Every type by id: the base's (for split BTF) followed by this blob's own; index 0 is void.
+   * The first use decodes every type; `type(id)` and `length` decode only what they need.
+   */
+  get types(): readonly BtfType[] {
+    if (this.#all === undefined) {
+      const all: BtfType[] = this.base ? this.base.types.slice() : [VOID];
+      for (let i = 0; i < this.#count; i++) all.push(this.#ownType(i));
+      this.#all = all;
+    }
+    return this.#all;
   }
 
   /** Number of type ids, void and base types included. */
   get length(): number {
-    return this.types.length;
+    return this.#firstId + this.#count;
   }
 
   /** The type with this id. */
   type(id: number): BtfType {
-    const t = Number.isInteger(id) ? this.types[id] : undefined;
-    if (t === undefined) throw new BtfError(`BTF type id ${id} is out of range (${this.types.length} types)`);
+    if (Number.isInteger(id)) {
+      const i = id - this.#firstId;
+      if (i >= 0 && i < this.#count) return this.#ownType(i);
+      if (id >= 0 && i < 0) return this.base ? this.base.type(id) : VOID;
+    }
+    throw new BtfError(`BTF type id ${id} is out of range (${this.length} types)`);
+  }
+
+  /** The type with this id, or undefined when there is none (for spelling broken graphs). */
+  #peek(id: number): BtfType | undefined {
+    return Number.isInteger(id) && id >= 0 && id < this.length ? this.type(id) : undefined;
+  }
+
+  /** Own type `i` (its id minus #firstId), decoded if this is its first use. */
+  #ownType(i: number): BtfType {
+    return this.#own?.[i] ?? this.#decode(i);
+  }
+
+  #decode(i: number): BtfType {
+    const raw = this.#raw!;
+    const t = decodeRecord(raw.words, raw.offsets[i]!, this.#firstId + i, this.#strings);
+    (this.#own ??= new Array<BtfType | undefined>(this.#count))[i] = t;
     return t;
   }
 
-  /** Every type with this name (optionally only of one kind), base types included. */
+  /** Kind number of an existing type id, without decoding it. */
+  #kindAt(id: number): number {
+    const i = id - this.#firstId;
+    if (i < 0) return this.base ? this.base.#kindAt(id) : 0;
+    const raw = this.#raw;
+    if (raw) return (raw.words[raw.offsets[i]! + 1]! >>> 24) & 0x1f;
+    return KIND_NUMBERS.get(this.#own![i]!.kind) ?? -1;
+  }
+
+  /**
+   * Every type with this name (optionally only of one kind), base types included. On parsed BTF
+   * the first call chains every type by a hash of its name's bytes (one pass over the name
+   * offsets); each call then decodes only the types it returns.
+   */
   byName(name: string, kind?: BtfKindName): BtfType[] {
-    if (this.nameIndex === undefined) this.nameIndex = buildNameIndex(this.types);
-    const found = this.nameIndex.get(name) ?? [];
-    return kind === undefined ? found.slice() : found.filter((t) => t.kind === kind);
+    const found = this.base ? this.base.byName(name, kind) : [];
+    if (typeof name !== 'string' || name === '') return found;
+    const wanted = kind === undefined ? -1 : KIND_NUMBERS.get(kind) ?? -2;
+    for (const i of this.#ownIdsNamed(name)) {
+      if (wanted !== -1 && this.#kindAt(this.#firstId + i) !== wanted) continue;
+      const t = this.#ownType(i);
+      if (t.name === name) found.push(t);
+    }
+    return found;
+  }
+
+  /** Indexes (id minus #firstId) of own types that may be named `name`, in id order. */
+  #ownIdsNamed(name: string): number[] {
+    const raw = this.#raw;
+    if (raw === undefined || name.includes('\uFFFD')) {
+      // Built BTF; or a name that may have come from decoding invalid UTF-8, whose bytes differ.
+      this.#nameMap ??= this.#buildNameMap();
+      return this.#nameMap.get(name) ?? [];
+    }
+    if (name.includes('\0')) return [];
+    const encoded = utf8Encoder.encode(`${name}\0`);
+    const padded = new Uint8Array(encoded.length + STRING_PAD);
+    padded.set(encoded);
+    const out: number[] = [];
+    this.#idsNamedLike(raw, new DataView(padded.buffer), padded, 0, out);
+    return out;
+  }
+
+  /**
+   * Appends to `out` the indexes (id minus #firstId, in id order) of own types whose name has the
+   * bytes of the NUL-terminated string at `at` in `bytes` (`view` covers it and STRING_PAD more).
+   */
+  #idsNamedLike(raw: RawTypes, view: DataView, bytes: Uint8Array, at: number, out: number[]): void {
+    const strings = this.#strings;
+    const index = (this.#nameHash ??= buildNameHash(raw, strings));
+    const h = hashName(view, at) & index.mask;
+    for (let i = index.heads[h]!; i !== -1; i = index.next[i]!) {
+      const off = raw.words[raw.offsets[i]!]!;
+      const table = off >= strings.start ? strings : strings.tableFor(off)!;
+      if (sameBytes(table.bytes, off - table.start, bytes, at)) out.push(i);
+    }
+  }
+
+  #buildNameMap(): Map<string, number[]> {
+    const map = new Map<string, number[]>();
+    for (let i = 0; i < this.#count; i++) {
+      const name = this.#ownType(i).name;
+      if (name === '') continue;
+      const list = map.get(name);
+      if (list) list.push(i); else map.set(name, [i]);
+    }
+    return map;
+  }
+
+  /** Ids of own types whose name contains `fragment`, in id order. */
+  #ownIdsContaining(fragment: string): number[] {
+    const out: number[] = [];
+    const raw = this.#raw;
+    if (raw === undefined || fragment === '' || fragment.includes('\uFFFD')) {
+      for (let i = 0; i < this.#count; i++) {
+        const name = this.#ownType(i).name;
+        if (name !== '' && name.includes(fragment)) out.push(this.#firstId + i);
+      }
+      return out;
+    }
+    if (fragment.includes('\0')) return out;
+    const ranges = offsetsContaining(this.#strings, latin1(utf8Encoder.encode(fragment)));
+    let span = 0;
+    for (let r = 0; r < ranges.starts.length; r++) span += ranges.ends[r]! - ranges.starts[r]! + 1;
+    let found: number[] = [];
+    if (span > this.#count) {
+      // A common fragment: cheaper to test every type's name offset against the ranges.
+      for (let i = 0; i < this.#count; i++) if (inRanges(ranges, raw.words[raw.offsets[i]!]!)) found.push(i);
+    } else {
+      // A rare one: look up the string at each offset in the ranges by name.
+      for (let r = 0; r < ranges.starts.length; r++) {
+        for (let off = ranges.starts[r]!; off <= ranges.ends[r]!; off++) {
+          const table = this.#strings.tableFor(off)!;
+          this.#idsNamedLike(raw, table.view, table.bytes, off - table.start, found);
+        }
+      }
+      found = [...new Set(found)].sort((a, b) => a - b);
+    }
+    for (const i of found) if (this.#ownType(i).name.includes(fragment)) out.push(this.#firstId + i);
+    return out;
   }
 
   /** The string at `offset` in the string section (the base's below its end, for split BTF). */
   string(offset: number): string {
-    const table = tableOf(this);
+    const table = this.#strings;
     const s = Number.isInteger(offset) ? table.lookup(offset) : undefined;
     if (s === undefined) throw new BtfError(`BTF string offset ${offset} is outside the string section (${table.end} bytes)`);
     return s;
@@ -835,7 +1246,7 @@ export class Btf {
   resolve(id: number): BtfType {
     let t = this.type(id);
     for (let steps = 0; isQualifier(t); steps++) {
-      if (steps > this.types.length) throw new BtfError(`BTF type ${id}: loop in typedef/qualifier chain`);
+      if (steps > this.length) throw new BtfError(`BTF type ${id}: loop in typedef/qualifier chain`);
       t = this.type(t.type);
     }
     return t;
@@ -845,7 +1256,7 @@ export class Btf {
   sizeof(id: number): number {
     let t = this.type(id);
     let count = 1;
-    for (let steps = 0; steps <= this.types.length; steps++) {
+    for (let steps = 0; steps <= this.length; steps++) {
       switch (t.kind) {
         case 'int': case 'float': case 'enum': case 'enum64': case 'struct': case 'union': case 'datasec':
           return checkedSize(id, count * t.size);
@@ -862,39 +1273,39 @@ export class Btf {
 
   /** Alignment in bytes of a value of type `id`, as the BPF target lays it out. */
   alignof(id: number): number {
-    return this.alignOf(id, new Set());
+    return this.#alignOf(id, new Set());
   }
 
-  private alignOf(id: number, path: Set<number>): number {
+  #alignOf(id: number, path: Set<number>): number {
     const t = this.type(id);
     if (path.has(id)) throw new BtfError(`BTF type ${id}: loop in type graph while computing alignment`);
     if (path.size >= MAX_NESTING) throw new BtfError(`BTF type ${id}: types nest too deeply`);
     path.add(id);
     try {
-      return this.alignOfType(t, path);
+      return this.#alignOfType(t, path);
     } finally {
       path.delete(id);
     }
   }
 
-  private alignOfType(t: BtfType, path: Set<number>): number {
+  #alignOfType(t: BtfType, path: Set<number>): number {
     switch (t.kind) {
       case 'int': case 'float': case 'enum': case 'enum64': return naturalAlign(t.size);
       case 'ptr': return BPF_PTR_SIZE;
-      case 'array': return this.alignOf(t.type, path);
+      case 'array': return this.#alignOf(t.type, path);
       case 'typedef': case 'const': case 'volatile': case 'restrict': case 'type_tag': case 'var':
-        return this.alignOf(t.type, path);
-      case 'struct': case 'union': return this.alignOfStruct(t, path);
+        return this.#alignOf(t.type, path);
+      case 'struct': case 'union': return this.#alignOfStruct(t, path);
       default: throw new BtfError(`BTF type ${t.id} (${this.typeName(t.id)}): a ${t.kind} has no alignment`);
     }
   }
 
   /** The largest member alignment, or 1 when the layout shows the struct is packed. */
-  private alignOfStruct(t: BtfStruct, path: Set<number>): number {
+  #alignOfStruct(t: BtfStruct, path: Set<number>): number {
     let align = 1;
     let packed = false;
     for (const m of t.members) {
-      const a = this.alignOf(m.type, path);
+      const a = this.#alignOf(m.type, path);
       align = Math.max(align, a);
       const bitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
       if (!bitfield && m.bitOffset % (a * 8) !== 0) packed = true;
@@ -904,37 +1315,37 @@ export class Btf {
 
   /** A C-like spelling of a type, for messages: `struct task_struct`, `char[16]`, `int *`. */
   typeName(id: number): string {
-    return this.spell(this.type(id), 0);
+    return this.#spell(this.type(id), 0);
   }
 
-  private spellId(id: number, depth: number): string {
-    const t = this.types[id];
+  #spellId(id: number, depth: number): string {
+    const t = this.#peek(id);
     if (t === undefined) return `<type ${id}>`;
     if (depth > 64) return '...';
-    return this.spell(t, depth + 1);
+    return this.#spell(t, depth + 1);
   }
 
-  private spell(t: BtfType, depth: number): string {
+  #spell(t: BtfType, depth: number): string {
     switch (t.kind) {
       case 'void': return 'void';
       case 'int': case 'float': case 'typedef': return t.name || `<anon ${t.kind}>`;
       case 'struct': case 'union': return `${t.kind} ${t.name || '<anon>'}`;
       case 'enum': case 'enum64': return `enum ${t.name || '<anon>'}`;
       case 'fwd': return `${t.fwdKind} ${t.name}`;
-      case 'ptr': return this.spellPointer(t, depth);
-      case 'array': return this.spellArray(t, depth);
+      case 'ptr': return this.#spellPointer(t, depth);
+      case 'array': return this.#spellArray(t, depth);
       case 'const': case 'volatile': case 'restrict': {
-        const inner = this.spellId(t.type, depth);
-        return this.types[t.type]?.kind === 'ptr' ? `${inner} ${t.kind}` : `${t.kind} ${inner}`;
+        const inner = this.#spellId(t.type, depth);
+        return this.#peek(t.type)?.kind === 'ptr' ? `${inner} ${t.kind}` : `${t.kind} ${inner}`;
       }
       case 'type_tag': {
         const tag = attributeTags.has(t) ? `__attribute__((${t.name}))` : `__${t.name}`;
-        return `${this.spellId(t.type, depth)} ${tag}`;
+        return `${this.#spellId(t.type, depth)} ${tag}`;
       }
-      case 'func_proto': return `${this.spellId(t.returnType, depth)} (${this.spellParams(t, depth)})`;
-      case 'func': return this.spellFunc(t, depth);
+      case 'func_proto': return `${this.#spellId(t.returnType, depth)} (${this.#spellParams(t, depth)})`;
+      case 'func': return this.#spellFunc(t, depth);
       case 'var': {
-        const inner = this.spellId(t.type, depth);
+        const inner = this.#spellId(t.type, depth);
         return inner.endsWith('*') ? `${inner}${t.name}` : `${inner} ${t.name}`;
       }
       case 'datasec': return `datasec ${t.name}`;
@@ -942,57 +1353,176 @@ export class Btf {
     }
   }
 
-  private spellPointer(t: BtfPtr, depth: number): string {
-    const target = this.types[t.type];
+  #spellPointer(t: BtfPtr, depth: number): string {
+    const target = this.#peek(t.type);
     if (target?.kind === 'func_proto') {
-      return `${this.spellId(target.returnType, depth)} (*)(${this.spellParams(target, depth)})`;
+      return `${this.#spellId(target.returnType, depth)} (*)(${this.#spellParams(target, depth)})`;
     }
-    const inner = this.spellId(t.type, depth);
+    const inner = this.#spellId(t.type, depth);
     return inner.endsWith('*') ? `${inner}*` : `${inner} *`;
   }
 
   /** C puts the outer dimension first: int[2][3] is an array of 2 arrays of 3 ints. */
-  private spellArray(t: BtfArray, depth: number): string {
+  #spellArray(t: BtfArray, depth: number): string {
     let dims = '';
     let elem: BtfType = t;
     for (let n = 0; elem.kind === 'array' && n <= 64; n++) {
       dims += `[${elem.nelems}]`;
-      const next: BtfType | undefined = this.types[elem.type];
+      const next = this.#peek(elem.type);
       if (next === undefined) return `<type ${elem.type}>${dims}`;
       elem = next;
     }
-    return `${this.spell(elem, depth + 1)}${dims}`;
+    return `${this.#spell(elem, depth + 1)}${dims}`;
   }
 
-  private spellParams(t: BtfFuncProto, depth: number): string {
+  #spellParams(t: BtfFuncProto, depth: number): string {
     if (t.params.length === 0) return 'void';
-    return t.params.map((p) => (p.type === 0 && p.name === '' ? '...' : this.spellId(p.type, depth))).join(', ');
+    return t.params.map((p) => (p.type === 0 && p.name === '' ? '...' : this.#spellId(p.type, depth))).join(', ');
   }
 
-  private spellFunc(t: BtfFunc, depth: number): string {
-    const proto = this.types[t.type];
+  #spellFunc(t: BtfFunc, depth: number): string {
+    const proto = this.#peek(t.type);
     if (proto?.kind !== 'func_proto') return `func ${t.name}`;
-    return `${this.spellId(proto.returnType, depth)} ${t.name}(${this.spellParams(proto, depth)})`;
+    return `${this.#spellId(proto.returnType, depth)} ${t.name}(${this.#spellParams(proto, depth)})`;
   }
 
   /**
    * Writes this BTF's own types (not the base's) as a `.BTF` blob for BPF_BTF_LOAD: header, type
-   * section at type_off 0, then strings. A parsed blob's string table is the verbatim prefix.
+   * section at type_off 0, then strings. A parsed blob's string table is the verbatim prefix. The
+   * records of types still as parsed (the same objects, also after `withTypes`) are copied word for
+   * word in the requested byte order, string offsets included, unless a record had bits the type
+   * model drops; every other type is encoded.
    */
   marshal(options?: BtfMarshalOptions): Uint8Array {
     const le = options?.littleEndian ?? HOST_LITTLE_ENDIAN;
-    const firstId = this.base?.length ?? 1;
+    const n = this.#count;
+    // Types still as parsed (this blob's, or the ones withTypes kept from it) are copied from their
+    // records, which keeps their string offsets; the others are encoded.
+    const origin = this.#raw ? this : this.#origin;
+    const raw = origin && origin.#raw;
+    const kept = origin === this ? undefined : origin && origin.#own;
+    const copy = new Uint8Array(n);
     let typeLen = 0;
-    for (let id = firstId; id < this.types.length; id++) typeLen += encodedSize(this.types[id]!);
+    for (let i = 0; i < n; i++) {
+      if (raw && i < raw.offsets.length && (origin === this || kept?.[i] === this.#own![i]) && recordKept(raw, i)) {
+        copy[i] = 1;
+        typeLen += 4 * (recordEnd(raw, i) - raw.offsets[i]!);
+      } else {
+        typeLen += encodedSize(this.#ownType(i));
+      }
+    }
     const out = new Uint8Array(BTF_HEADER_LEN + typeLen);
     const view = new DataView(out.buffer);
-    const strings = new StringWriter(tableOf(this));
+    const strings = new StringWriter(this.#strings);
     const writer = new TypeWriter(new DataView(out.buffer, BTF_HEADER_LEN), le, strings);
-    for (let id = firstId; id < this.types.length; id++) writer.write(this.types[id]!);
+    for (let i = 0; i < n;) {
+      if (copy[i] === 0) {
+        writer.write(this.#ownType(i++));
+        continue;
+      }
+      // A run of copied records is one stretch of the parsed section.
+      let j = i + 1;
+      while (j < n && copy[j] === 1) j++;
+      const words = raw!.words;
+      const from = raw!.offsets[i]!;
+      const to = recordEnd(raw!, j - 1);
+      const at = BTF_HEADER_LEN + writer.pos;
+      if (le === HOST_LITTLE_ENDIAN) out.set(new Uint8Array(words.buffer, words.byteOffset + 4 * from, 4 * (to - from)), at);
+      else for (let k = from; k < to; k++) view.setUint32(at + 4 * (k - from), words[k]!, le);
+      writer.pos += 4 * (to - from);
+      i = j;
+    }
     const strBytes = strings.bytes();
     writeHeader(view, le, typeLen, strBytes.length);
     return concat([out, strBytes], out.length + strBytes.length);
   }
+
+  /**
+   * The checks on a parsed blob that need every type: references exist, a func points at a
+   * func_proto, a datasec lists vars (or funcs), a decl_tag's component index fits its target.
+   * Only the records the scan deferred are looked at, unless the largest reference it saw is out
+   * of range; then every record is. The exact message comes from checkRefs on the decoded type.
+   */
+  #checkParsedRefs(maxRef: number, deferred: readonly number[]): void {
+    const raw = this.#raw!;
+    const w = raw.words;
+    const offsets = raw.offsets;
+    const first = this.#firstId;
+    const total = this.length;
+    const badRefs = maxRef >= total;
+    const kindOf = (id: number): number => (id >= first ? (w[offsets[id - first]! + 1]! >>> 24) & 0x1f : this.#kindAt(id));
+    const n = badRefs ? offsets.length : deferred.length;
+    for (let k = 0; k < n; k++) {
+      const i = badRefs ? k : deferred[k]!;
+      const p = offsets[i]!;
+      const info = w[p + 1]!;
+      const st = w[p + 2]!;
+      let ok = true;
+      switch ((info >>> 24) & 0x1f) {
+        case KIND_FUNC:
+          ok = st < total && kindOf(st) === KIND_FUNC_PROTO;
+          break;
+        case KIND_DATASEC:
+          for (let v = 0, q = p + 3; ok && v < (info & 0xffff); v++, q += 3) {
+            const target = w[q]!;
+            const kind = target < total ? kindOf(target) : -1;
+            ok = kind === KIND_VAR || kind === KIND_FUNC;
+          }
+          break;
+        case KIND_DECL_TAG:
+          ok = st < total && this.#declTagFits(st, w[p + 3]! | 0);
+          break;
+        default:
+          ok = !badRefs || refsBelow(w, p, total);
+          break;
+      }
+      if (!ok) {
+        const lookup: Lookup = (id) => this.#peek(id);
+        checkRefs(lookup, total, this.type(this.#firstId + i));
+        throw new BtfError(`BTF type ${this.#firstId + i}: bad type reference`);
+      }
+    }
+  }
+
+  #declTagFits(target: number, componentIdx: number): boolean {
+    if (componentIdx === -1) return true;
+    const kind = this.#kindAt(target);
+    if (kind === KIND_FUNC) return true;
+    if (kind !== KIND_STRUCT && kind !== KIND_UNION) return false;
+    const t = this.type(target);
+    return t.kind === 'struct' || t.kind === 'union' ? componentIdx < t.members.length : false;
+  }
+
+  /** Checks own types of BTF built in code: ids match indexes, kinds are known, references exist. */
+  #checkBuilt(): void {
+    const total = this.length;
+    if (total - 1 > BTF_MAX_TYPE) throw new BtfError(`BTF has more than ${BTF_MAX_TYPE} types`);
+    const own = this.#own!;
+    const lookup: Lookup = (id) => {
+      if (!Number.isInteger(id) || id < 0 || id >= total) return undefined;
+      const t = id < this.#firstId ? this.type(id) : own[id - this.#firstId];
+      return t !== null && typeof t === 'object' ? t : undefined;
+    };
+    for (let i = 0; i < own.length; i++) {
+      const id = this.#firstId + i;
+      const t = own[i];
+      if (t === undefined || t === null || typeof t !== 'object') throw new BtfError(`BTF type ${id} is missing`);
+      if (t.id !== id) throw new BtfError(`BTF type at index ${id} has id ${String(t.id)}`);
+      checkRefs(lookup, total, t);
+    }
+  }
+
+}
+
+/**
+ * Every type whose name contains `fragment`, base types included, in id order. For parsed BTF
+ * the string section is searched and only matching types are decoded, so a rare fragment (CO-RE
+ * looks for "___" flavor separators) costs one scan of the strings.
+ */
+export function typesWithNameContaining(btf: Btf, fragment: string): BtfType[] {
+  const found = btf.base ? typesWithNameContaining(btf.base, fragment) : [];
+  for (const id of idsContaining(btf, fragment)) found.push(btf.type(id));
+  return found;
 }
 
 function checkVoid(t: BtfType | undefined): void {
@@ -1002,7 +1532,7 @@ function checkVoid(t: BtfType | undefined): void {
 function checkBasePrefix(types: readonly BtfType[], base: Btf): void {
   for (let id = 0; id < base.length; id++) {
     const t = types[id];
-    if (t?.id !== id || t.kind !== base.types[id]!.kind) {
+    if (t?.id !== id || t.kind !== (KIND_NAMES[kindAt(base, id)] ?? 'void')) {
       throw new BtfError(`BTF type ${id} does not match the base BTF's type ${id}`);
     }
   }
@@ -1011,14 +1541,4 @@ function checkBasePrefix(types: readonly BtfType[], base: Btf): void {
 function checkedSize(id: number, size: number): number {
   if (!Number.isSafeInteger(size)) throw new BtfError(`BTF type ${id}: size overflows`);
   return size;
-}
-
-function buildNameIndex(types: readonly BtfType[]): Map<string, BtfType[]> {
-  const index = new Map<string, BtfType[]>();
-  for (const t of types) {
-    if (t.name === '') continue;
-    const list = index.get(t.name);
-    if (list) list.push(t); else index.set(t.name, [t]);
-  }
-  return index;
 }

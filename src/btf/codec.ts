@@ -548,12 +548,13 @@ class Compiler {
   private readonly done = new Map<number, Node>();
   private readonly busy = new Set<number>();
 
-  constructor(private readonly types: readonly BtfType[], private readonly le: boolean) {}
+  constructor(private readonly btf: Btf, private readonly le: boolean) {}
 
   type(id: number): BtfType {
-    const t = this.types[id];
-    if (!t) throw new BtfError(`type id ${id} does not exist (BTF has ${this.types.length} types)`);
-    return t;
+    if (!Number.isInteger(id) || id < 0 || id >= this.btf.length) {
+      throw new BtfError(`type id ${id} does not exist (BTF has ${this.btf.length} types)`);
+    }
+    return this.btf.type(id);
   }
 
   /** Skips typedefs and qualifiers (and vars, which only name a type). */
@@ -799,11 +800,10 @@ export function codecFor(btf: Btf, typeId: number, options?: CodecOptions): Code
   let perBtf = codecCache.get(btf);
   const hit = perBtf?.get(key);
   if (hit) return hit;
-  const types = btf.types;
-  if (!Number.isInteger(typeId) || typeId < 0 || typeId >= types.length) {
-    throw new InvalidArgumentError(`type id ${typeId} does not exist (BTF has ${types.length} types)`);
+  if (!Number.isInteger(typeId) || typeId < 0 || typeId >= btf.length) {
+    throw new InvalidArgumentError(`type id ${typeId} does not exist (BTF has ${btf.length} types)`);
   }
-  const codec = makeCodec<unknown>(new Compiler(types, le).node(typeId), root);
+  const codec = makeCodec<unknown>(new Compiler(btf, le).node(typeId), root);
   if (!perBtf) codecCache.set(btf, (perBtf = new Map()));
   perBtf.set(key, codec);
   return codec;

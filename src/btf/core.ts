@@ -21,7 +21,7 @@
  */
 import { BpfkitError } from '../errors.js';
 import { BPF_CLASS, INSN_SIZE, Insns, OP_LD_IMM64 } from '../asm/insn.js';
-import type { Btf } from './btf.js';
+import { typesWithNameContaining, type Btf } from './btf.js';
 import { CORE_RELO_KIND } from './types.js';
 import type { BtfEnum, BtfStruct, BtfType, CoreRelo } from './types.js';
 
@@ -129,7 +129,7 @@ function skip(btf: Btf, id: number): BtfType {
   try {
     return btf.resolve(id);
   } catch {
-    return btf.types[0]!;
+    return btf.type(0);
   }
 }
 
@@ -502,25 +502,49 @@ function describeField(btf: Btf, rootId: number, access: readonly number[]): str
 // The engine
 // ---------------------------------------------------------------------------------------------
 
-/** Target types by essential name, built once per target BTF (vmlinux has ~150,000 types). */
-const candidateIndexes = new WeakMap<Btf, Map<string, number[]>>();
+/**
+ * Target types by essential name, filled one name at a time: vmlinux has ~126,000 types, and a
+ * program asks about a handful. Exact names come from the target's name lookup (which decodes only
+ * the types it returns); flavored target names ("task_struct___v2") from one search of its strings
+ * for "___", done on the first lookup.
+ */
+interface CandidateIndex {
+  readonly byName: Map<string, readonly number[]>;
+  /** Types whose name has a flavor suffix, by essential name. */
+  readonly flavored: ReadonlyMap<string, readonly number[]>;
+}
 
-function candidateIndex(target: Btf): Map<string, number[]> {
-  let index = candidateIndexes.get(target);
-  if (index) return index;
-  index = new Map();
-  for (const t of target.types) {
-    if (t.name === '') continue;
-    switch (t.kind) {
-      case 'var': case 'func': case 'datasec': case 'decl_tag': case 'func_proto': continue;
-      default: break;
-    }
-    const key = t.name.includes('___') ? essentialName(t.name) : t.name;
-    const list = index.get(key);
-    if (list) list.push(t.id); else index.set(key, [t.id]);
+const candidateIndexes = new WeakMap<Btf, CandidateIndex>();
+
+/** Kinds a relocation root can never be (functions, variables and BTF-only records). */
+function mayBeRoot(t: BtfType): boolean {
+  switch (t.kind) {
+    case 'var': case 'func': case 'datasec': case 'decl_tag': case 'func_proto': return false;
+    default: return t.name !== '';
   }
-  candidateIndexes.set(target, index);
-  return index;
+}
+
+/** Ids of target types whose essential name is `name` (and whose kind may be a root), in id order. */
+function candidateIds(target: Btf, name: string): readonly number[] {
+  let index = candidateIndexes.get(target);
+  if (!index) {
+    const flavored = new Map<string, number[]>();
+    for (const t of typesWithNameContaining(target, '___')) {
+      const key = essentialName(t.name);
+      if (key === t.name || !mayBeRoot(t)) continue;
+      const list = flavored.get(key);
+      if (list) list.push(t.id); else flavored.set(key, [t.id]);
+    }
+    index = { byName: new Map(), flavored };
+    candidateIndexes.set(target, index);
+  }
+  let ids = index.byName.get(name);
+  if (!ids) {
+    const exact = target.byName(name).filter((t) => mayBeRoot(t) && essentialName(t.name) === name).map((t) => t.id);
+    ids = exact.concat(index.flavored.get(name) ?? []).sort((a, b) => a - b);
+    index.byName.set(name, ids);
+  }
+  return ids;
 }
 
 /** Kinds a root type may be matched with: the same kind, or enum with enum64. */
@@ -585,7 +609,7 @@ class CoreEngine {
 
   /** Target types that may stand for the local root: same essential name, fitting kind. */
   private candidates(localRoot: BtfType): number[] {
-    const ids = candidateIndex(this.target).get(essentialName(localRoot.name)) ?? [];
+    const ids = candidateIds(this.target, essentialName(localRoot.name));
     return ids.filter((id) => rootKindsFit(localRoot, this.target.type(id)));
   }
 

@@ -567,20 +567,21 @@ function mapTypeName(n: number, map: string): MapType {
  * and symbol table (the kernel refuses a DATASEC of size 0). Returns a Btf with them filled.
  */
 function fixupDatasecs(btf: Btf, elf: ElfFile, symbols: ElfSymbol[]): Btf {
-  let changed = false;
-  const types: BtfType[] = btf.types.map((t) => {
-    if (t.kind !== 'datasec') return t;
+  let types: BtfType[] | undefined;
+  for (let id = 1; id < btf.length; id++) {
+    const t = btf.type(id);
+    if (t.kind !== 'datasec') continue;
     const sec = elf.section(t.name);
-    if (!sec) return t;
+    if (!sec) continue;
     const vars = t.vars.map((v) => {
       const variable = btf.type(v.type);
       const sym = symbols.find((s) => s.shndx === sec.index && s.name === variable.name && s.type === STT.OBJECT);
       if (!sym) return v;
       return sym.value === v.offset ? v : { ...v, offset: sym.value };
     });
-    if (t.size === sec.size && vars.every((v, k) => v === t.vars[k])) return t;
-    changed = true;
-    return { ...t, size: sec.size, vars } as BtfDatasec;
-  });
-  return changed ? btf.withTypes(types) : btf;
+    if (t.size === sec.size && vars.every((v, k) => v === t.vars[k])) continue;
+    types ??= btf.types.slice();
+    types[id] = { ...t, size: sec.size, vars } as BtfDatasec;
+  }
+  return types ? btf.withTypes(types) : btf;
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, constants, readFile } from 'node:fs/promises';
-import { Btf, isAttributeTag } from '../../src/btf/btf.js';
+import { Btf, isAttributeTag, typesWithNameContaining } from '../../src/btf/btf.js';
 import { BTF_KIND } from '../../src/btf/types.js';
 import type { BtfStruct, BtfType } from '../../src/btf/types.js';
 import { BtfError } from '../../src/errors.js';
@@ -630,6 +630,170 @@ test('random corruption never escapes as anything but BtfError', () => {
       assert.ok(e instanceof BtfError, `round ${round}: ${String(e)}`);
     }
   }
+});
+
+// --- lazy decoding and name lookups on parsed BTF --------------------------------------------------
+
+test('parsed types are decoded once: type(), byName and types hand out the same objects', () => {
+  const btf = Btf.parse(everyKindBlob());
+  const s = btf.type(4);
+  assert.equal(btf.type(4), s);
+  assert.equal(btf.byName('s', 'struct')[0], s);
+  assert.equal(btf.types[4], s);
+  assert.equal(btf.types, btf.types);
+  for (const t of btf.types) assert.equal(btf.type(t.id), t);
+  assert.equal(btf.type(0), btf.types[0]);
+});
+
+test('byName on parsed BTF: kinds, several types of one name, offsets into the middle of a string, UTF-8, misses', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('dup', BTF_KIND.STRUCT, 0, false, 0); // 2
+  b.type('dup', BTF_KIND.TYPEDEF, 0, false, 1); // 3: same name offset
+  b.words.push(b.str('xdup') + 1, BTF_KIND.TYPEDEF << 24, 1); // 4: "dup", from inside "xdup"
+  b.type('ünï', BTF_KIND.TYPEDEF, 0, false, 1); // 5
+  b.type('', BTF_KIND.PTR, 0, false, 1); // 6
+  const btf = Btf.parse(b.bytes());
+  const ids = (name: string, kind?: Parameters<Btf['byName']>[1]): number[] => btf.byName(name, kind).map((t) => t.id);
+  assert.deepEqual(ids('dup'), [2, 3, 4]);
+  assert.deepEqual(ids('dup', 'typedef'), [3, 4]);
+  assert.deepEqual(ids('dup', 'union'), []);
+  assert.deepEqual(ids('xdup'), []);
+  assert.deepEqual(ids('du'), []);
+  assert.deepEqual(ids('dup\0'), []);
+  assert.deepEqual(ids('ünï'), [5]);
+  assert.deepEqual(ids(''), []);
+  assert.deepEqual(ids('int', 'int'), [1]);
+});
+
+test('byName on parsed BTF finds each of many names (hash chains)', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32));
+  const names: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const name = i % 3 === 0 ? `n${i}` : i % 3 === 1 ? `a_longer_name_${i}_x` : `${'p'.repeat(i % 11)}${i}`;
+    names.push(name);
+    b.type(name, BTF_KIND.TYPEDEF, 0, false, 1);
+  }
+  const btf = Btf.parse(b.bytes());
+  names.forEach((name, i) => assert.deepEqual(btf.byName(name).map((t) => t.id), [i + 2], name));
+  assert.deepEqual(btf.byName('n1'), []);
+});
+
+test('split BTF: byName and name fragments find own types named by base string offsets', () => {
+  const baseRaw = new RawBtf();
+  baseRaw.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  baseRaw.type('thing___v1', BTF_KIND.STRUCT, 0, false, 0); // 2
+  const baseBlob = baseRaw.bytes();
+  const base = Btf.parse(baseBlob);
+  const baseStrLen = new DataView(baseBlob.buffer).getUint32(20, true);
+  const own = Buffer.from('thing___v2\0');
+  const words = [
+    5, BTF_KIND.TYPEDEF << 24, 1, // 3: typedef thing___v1 (the base's string at offset 5)
+    baseStrLen, BTF_KIND.STRUCT << 24, 0, // 4: thing___v2
+    1, BTF_KIND.TYPEDEF << 24, 1, // 5: "int", from the base
+  ];
+  const blob = new Uint8Array(24 + words.length * 4 + own.length);
+  const v = new DataView(blob.buffer);
+  v.setUint16(0, 0xeb9f, true); v.setUint8(2, 1); v.setUint32(4, 24, true);
+  v.setUint32(12, words.length * 4, true); v.setUint32(16, words.length * 4, true); v.setUint32(20, own.length, true);
+  words.forEach((w, i) => v.setUint32(24 + i * 4, w, true));
+  blob.set(own, 24 + words.length * 4);
+  const split = Btf.parse(blob, { base });
+  assert.equal(split.type(3).name, 'thing___v1');
+  assert.deepEqual(split.byName('thing___v1').map((t) => t.id), [2, 3]);
+  assert.deepEqual(split.byName('int').map((t) => t.id), [1, 5]);
+  assert.deepEqual(typesWithNameContaining(split, '___').map((t) => t.id), [2, 3, 4]);
+  assert.deepEqual(typesWithNameContaining(split, 'g___v2').map((t) => t.id), [4]);
+  assert.deepEqual(typesWithNameContaining(split, 'thing').map((t) => t.id), [2, 3, 4]);
+  assert.deepEqual(typesWithNameContaining(split, 'nope'), []);
+});
+
+test('typesWithNameContaining: parsed and built BTF agree', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('task_struct___a', BTF_KIND.STRUCT, 0, false, 0); // 2
+  b.type('task_struct', BTF_KIND.STRUCT, 0, false, 0); // 3
+  b.words.push(b.str('x___y') + 1, BTF_KIND.TYPEDEF << 24, 1); // 4: "___y"
+  b.words.push(b.str('m___n') + 3, BTF_KIND.TYPEDEF << 24, 1); // 5: "_n", no "___"
+  b.type('ü___ß', BTF_KIND.TYPEDEF, 0, false, 1); // 6
+  const parsed = Btf.parse(b.bytes());
+  const built = Btf.fromTypes(parsed.types);
+  for (const btf of [parsed, built]) {
+    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [2, 4, 6]);
+    assert.deepEqual(typesWithNameContaining(btf, 'task').map((t) => t.id), [2, 3]);
+    assert.deepEqual(typesWithNameContaining(btf, '___ß').map((t) => t.id), [6]);
+    assert.deepEqual(typesWithNameContaining(btf, '').map((t) => t.id), [1, 2, 3, 4, 5, 6]);
+  }
+});
+
+test('references are checked whichever way they point: forward, backward, into the base', () => {
+  const ok = new RawBtf();
+  ok.type('f', BTF_KIND.FUNC, 1, false, 3); // 1: func before its proto
+  ok.type('.data', BTF_KIND.DATASEC, 1, false, 4, 4, 0, 4); // 2: var after the datasec
+  ok.type('', BTF_KIND.FUNC_PROTO, 0, false, 0); // 3
+  ok.type('v', BTF_KIND.VAR, 0, false, 5, 1); // 4
+  ok.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 5
+  ok.type('tag', BTF_KIND.DECL_TAG, 0, false, 7, 1); // 6: member 1 of a struct further on
+  ok.type('s', BTF_KIND.STRUCT, 2, false, 8, ok.str('a'), 5, 0, ok.str('b'), 5, 32); // 7
+  const btf = Btf.parse(ok.bytes());
+  assert.equal(btf.typeName(1), 'void f(void)');
+  for (const [build, what] of [
+    [(b: RawBtf) => { b.type('f', BTF_KIND.FUNC, 0, false, 2); b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); }, /func_proto/],
+    [(b: RawBtf) => { b.type('.d', BTF_KIND.DATASEC, 1, false, 4, 2, 0, 4); b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); }, /not a var/],
+    [(b: RawBtf) => { b.type('t', BTF_KIND.DECL_TAG, 0, false, 2, 1); b.type('s', BTF_KIND.STRUCT, 0, false, 0); }, /component_idx 1/],
+    [(b: RawBtf) => { b.type('f', BTF_KIND.FUNC, 0, false, 9); }, /type 9, which does not exist/],
+  ] as const) {
+    const b = new RawBtf();
+    build(b);
+    throwsBtf(() => Btf.parse(b.bytes()), what);
+  }
+  // Split BTF: a func may use the base's func_proto, not its int.
+  const base = Btf.parse(ok.bytes());
+  const splitFunc = (target: number): Uint8Array => {
+    const b = new RawBtf();
+    b.words.push(0, BTF_KIND.FUNC << 24, target);
+    return b.bytes({ strings: new Uint8Array(0) });
+  };
+  assert.equal(Btf.parse(splitFunc(3), { base }).type(8).kind, 'func');
+  throwsBtf(() => Btf.parse(splitFunc(5), { base }), /func_proto/);
+});
+
+test('marshal after withTypes copies the records of untouched types and encodes the rest', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  const second = b.str('x') + 2; // the next string appended starts here: a second "x"
+  b.str('x\0x');
+  b.words.push(second, BTF_KIND.TYPEDEF << 24, 1); // 2: typedef x, named by the second copy of "x"
+  b.type('s', BTF_KIND.STRUCT, 1, false, 4, b.str('m'), 1, 0); // 3
+  const blob = b.bytes();
+  const parsed = Btf.parse(blob);
+  assert.equal(parsed.type(2).name, 'x');
+  const changed = parsed.withTypes([parsed.type(0), parsed.type(1), parsed.type(2), { ...(parsed.type(3) as BtfStruct), size: 8 }]);
+  const again = changed.withTypes(changed.types);
+  for (const btf of [changed, again]) {
+    const out = btf.marshal({ littleEndian: true });
+    const v = new DataView(out.buffer, out.byteOffset);
+    // Types 1 and 2 are the original words, string offset of the second "x" included.
+    assert.deepEqual(out.subarray(24, 24 + 28), blob.subarray(24, 24 + 28));
+    assert.equal(v.getUint32(24 + 16, true), second);
+    // Type 3 was encoded anew.
+    assert.equal(v.getUint32(24 + 28 + 8, true), 8);
+    assert.deepEqual(Btf.parse(out).types, btf.types);
+    assert.deepEqual(Btf.parse(btf.marshal({ littleEndian: false })).types, btf.types);
+  }
+});
+
+test('marshal re-encodes parsed records carrying bits the model drops, and copies the rest', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('', BTF_KIND.ARRAY, 0, false, 7, 1, 1, 4); // 2: size word 7 (ignored)
+  const odd = Btf.parse(b.bytes());
+  const out = odd.marshal({ littleEndian: true });
+  assert.equal(new DataView(out.buffer, out.byteOffset).getUint32(24 + 16 + 8, true), 0);
+  assert.deepEqual(Btf.parse(out).types, odd.types);
+  const clean = everyKindBlob(false);
+  assert.deepEqual(Btf.parse(clean).marshal({ littleEndian: false }), clean);
 });
 
 // --- the running kernel's BTF ------------------------------------------------------------------

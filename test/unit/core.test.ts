@@ -298,6 +298,43 @@ test('several kernel candidates must agree', () => {
   assert.equal(r.r.targetTypeId, 3);
 });
 
+test('a parsed kernel BTF (types decoded on demand) gives the same relocations as one built in code', () => {
+  const flavored = Btf.fromTypes([
+    VOID, int(1, 'int', 4, true),
+    struct(2, 'task_struct', 16, [['pid', 1, 64]]),
+    { kind: 'func', id: 3, name: 'task_struct', type: 4, linkage: 'global' },
+    { kind: 'func_proto', id: 4, name: '', returnType: 1, params: [] },
+    struct(5, 'task_struct___v2', 16, [['tgid', 1, 0], ['pid', 1, 64]]),
+    typedef(6, 'task_struct___v3', 2),
+    struct(7, 'task_struct___v4___x', 16, [['pid', 1, 64]]),
+    enumT(8, 'color___y', [['RED', 10n], ['BLUE', 3n]]),
+  ]);
+  const cases: [kind: number, access: string, localValue: number, typeId: number][] = [
+    [K.FIELD_BYTE_OFFSET, '0:1', 8, 3], [K.FIELD_BYTE_OFFSET, '0:2', 12, 3], [K.FIELD_BYTE_OFFSET, '0:0', 0, 3],
+    [K.FIELD_EXISTS, '0:3', 1, 3], [K.FIELD_BYTE_SIZE, '0:6', 16, 3], [K.FIELD_BYTE_OFFSET, '0:6:3', 40, 3],
+    [K.TYPE_EXISTS, '0', 1, 3], [K.TYPE_SIZE, '0', 48, 3], [K.TYPE_ID_TARGET, '0', 3, 3],
+    [K.ENUMVAL_VALUE, '1', 7, 7], [K.ENUMVAL_EXISTS, '2', 1, 7], [K.FIELD_BYTE_OFFSET, '0:0', 0, 9],
+    [K.FIELD_BYTE_OFFSET, '0:0', 0, 15], [K.TYPE_EXISTS, '0', 1, 6],
+  ];
+  for (const built of [kernel, flavored]) {
+    const parsed = Btf.parse(built.marshal());
+    for (const [kind, access, localValue, typeId] of cases) {
+      const outcome = (target: Btf) => {
+        try {
+          const { r, imm } = aluValue(kind, access, localValue, typeId, target);
+          return { r, imm };
+        } catch (e) {
+          return { error: (e as Error).message };
+        }
+      };
+      assert.deepEqual(outcome(parsed), outcome(built), `kind ${kind} access ${access} type ${typeId}`);
+    }
+  }
+  // Both flavors of task_struct that fit are candidates; the func and the typedef are not.
+  const r = aluValue(K.FIELD_BYTE_OFFSET, '0:1', 8, 3, Btf.parse(flavored.marshal()));
+  assert.equal(r.imm, 8);
+});
+
 // --- type relocations ---------------------------------------------------------------------------
 
 test('type id, existence and size', () => {
