@@ -4,6 +4,8 @@
  * and finally fills prog arrays and maps of maps. Any failure closes what was created, so a failed
  * load leaves nothing behind.
  */
+import { readFileSync } from 'node:fs';
+import { Btf } from './btf/btf.js';
 import { pinExists } from './bpffs.js';
 import { join } from 'node:path';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
@@ -32,6 +34,11 @@ export interface CollectionOptions {
   };
   /** Use these existing maps instead of creating the ones of the same name. */
   replaceMaps?: Readonly<Record<string, BpfMap>>;
+  /**
+   * The kernel's BTF for CO-RE, for kernels without /sys/kernel/btf/vmlinux: a parsed Btf, or the
+   * path of a BTF file (such as one from BTFHub for this kernel's build).
+   */
+  kernelBtf?: Btf | string;
 }
 
 export class Collection implements Disposable {
@@ -60,6 +67,8 @@ export class Collection implements Disposable {
   /** As load(), synchronously (every step is a syscall). */
   static loadSync(spec: CollectionSpec, options: CollectionOptions = {}): Collection {
     raiseMemlockLimit();
+    const kernelBtf = typeof options.kernelBtf === 'string' ? readBtfFile(options.kernelBtf) : options.kernelBtf;
+    const programOptions = { ...options.programs, ...(kernelBtf ? { kernelBtf } : {}) };
     const maps = new Map<string, BpfMap>();
     const owned: BpfMap[] = [];
     const programs = new Map<string, Program>();
@@ -98,7 +107,7 @@ export class Collection implements Disposable {
       };
       for (const [name, ps] of spec.programs) {
         if (!wanted(ps, options)) continue;
-        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, options.programs));
+        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, programOptions));
       }
       fillSlots(spec, maps, programs);
       for (const [name, ms] of spec.maps) {
@@ -151,6 +160,21 @@ export class Collection implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** A BTF file given by path (kernel BTF for CO-RE), with an error that names the file. */
+function readBtfFile(path: string): Btf {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new SpecError(`cannot read the kernel BTF file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return Btf.parse(bytes);
+  } catch (e) {
+    throw new SpecError(`${path} is not a BTF file: ${(e as Error).message}`);
   }
 }
 

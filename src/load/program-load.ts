@@ -4,6 +4,7 @@
  * VerifierError carrying the whole log. The first attempt asks for no log (fast); only a failure
  * is retried with logging, with a buffer that grows until the log fits.
  */
+import type { Btf } from '../btf/btf.js';
 import { BpfSyscallError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
 import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
 import { applyCoreRelocations, explainCoreFailure, type CoreRelocationResult } from '../btf/core.js';
@@ -21,6 +22,11 @@ export interface ProgramLoadOptions {
   logLevel?: number;
   /** Initial log buffer size in bytes; grows as needed. */
   logSize?: number;
+  /**
+   * The kernel's types for CO-RE relocation, when the running kernel does not expose its BTF at
+   * /sys/kernel/btf/vmlinux (a BTFHub file, for instance). Defaults to the running kernel's.
+   */
+  kernelBtf?: Btf;
 }
 
 export interface ProgramLoadContext {
@@ -90,7 +96,7 @@ function loadRelocated(spec: ProgramSpec, ctx: ProgramLoadContext, options: Prog
   let core: CoreRelocationResult[] = [];
   if (spec.coreRelos.length > 0) {
     if (!spec.btf) throw new SpecError(`program ${spec.name} has CO-RE relocations but the object has no BTF`);
-    core = applyCoreRelocations(insns, spec.coreRelos, spec.btf, kernelBtf(), spec.name);
+    core = applyCoreRelocations(insns, spec.coreRelos, spec.btf, options.kernelBtf ?? kernelBtf(), spec.name);
   }
   const relocated = { core, externs: externs.results };
   const withBtf = ctx.btfFd > 0;

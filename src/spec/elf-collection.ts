@@ -55,6 +55,9 @@ type Target =
   | { kind: 'extern'; name: string; weak: boolean };
 
 const DATA_SECTION = /^\.(data|rodata|bss)(\..*)?$/;
+/** ELF symbol visibility (st_other & 3). */
+const STV_INTERNAL = 1;
+const STV_HIDDEN = 2;
 /** Largest NOBITS section accepted: 1 GiB, far above any map value the kernel allows (KMALLOC_MAX_SIZE). */
 const MAX_NOBITS_SIZE = 1 << 30;
 
@@ -103,7 +106,7 @@ class ObjectReader {
     const btfSec = elf.section('.BTF');
     if (btfSec) {
       const raw = Btf.parse(elf.data(btfSec));
-      this.#btf = fixupDatasecs(raw, elf, this.#symbols);
+      this.#btf = fixupBtf(raw, elf, this.#symbols);
       const extSec = elf.section('.BTF.ext');
       if (extSec) this.#ext = parseBtfExt(elf.data(extSec), (off) => raw.string(off));
     }
@@ -563,13 +566,25 @@ function mapTypeName(n: number, map: string): MapType {
 }
 
 /**
- * clang leaves DATASEC sizes and variable offsets for the loader to fill in from the ELF section
- * and symbol table (the kernel refuses a DATASEC of size 0). Returns a Btf with them filled.
+ * What the loader must fix in the compiler's BTF before the kernel sees it, as libbpf does:
+ * - DATASEC sizes and variable offsets, which clang leaves to the loader (the ELF section and the
+ *   symbol table have them; the kernel refuses a DATASEC of size 0);
+ * - global functions with hidden visibility (`__hidden`, as in libbpf's usdt.bpf.h) become static
+ *   in BTF, so the verifier checks them with their caller's context instead of as freestanding
+ *   global functions (which it verifies against their declared argument types only).
+ * Returns a Btf with them fixed, sharing the original string table.
  */
-function fixupDatasecs(btf: Btf, elf: ElfFile, symbols: ElfSymbol[]): Btf {
+function fixupBtf(btf: Btf, elf: ElfFile, symbols: ElfSymbol[]): Btf {
   let types: BtfType[] | undefined;
+  const hidden = new Set(symbols.filter((s) => s.type === STT.FUNC && (s.bind === STB.GLOBAL || s.bind === STB.WEAK) &&
+    (s.visibility === STV_HIDDEN || s.visibility === STV_INTERNAL)).map((s) => s.name));
   for (let id = 1; id < btf.length; id++) {
     const t = btf.type(id);
+    if (t.kind === 'func' && t.linkage !== 'static' && hidden.has(t.name)) {
+      types ??= btf.types.slice();
+      types[id] = { ...t, linkage: 'static' };
+      continue;
+    }
     if (t.kind !== 'datasec') continue;
     const sec = elf.section(t.name);
     if (!sec) continue;

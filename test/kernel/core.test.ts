@@ -407,3 +407,27 @@ test('a loaded program disassembles with what each CO-RE relocation became on th
     coll.close();
   }
 });
+
+test('kernel BTF for CO-RE can come from a file (kernels without /sys/kernel/btf/vmlinux)', kernelTest, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfkit-kbtf-'));
+  try {
+    const copy = join(dir, 'vmlinux.btf');
+    execFileSync('cp', ['/sys/kernel/btf/vmlinux', copy]);
+    const ok = await Collection.load(await loadSpec('core_task'), { kernelBtf: copy, programs: { only: ['core_current'] } });
+    ok.close();
+    // BTF that lacks the kernel's types: the relocations are resolved against it, not the running kernel.
+    const empty = join(dir, 'empty.btf');
+    const { Btf } = await import('../../src/btf/btf.js');
+    const intOnly = Btf.fromTypes([
+      { kind: 'void', id: 0, name: '' },
+      { kind: 'int', id: 1, name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+    ]);
+    (await import('node:fs')).writeFileSync(empty, intOnly.marshal());
+    await assert.rejects(Collection.load(await loadSpec('core_task'), { kernelBtf: empty, programs: { only: ['core_current'] } }),
+      (e: unknown) => e instanceof VerifierError && /CO-RE relocation failed/.test(e.message));
+    await assert.rejects(Collection.load(await loadSpec('core_task'), { kernelBtf: join(dir, 'missing.btf') }),
+      (e: unknown) => e instanceof Error && /cannot read the kernel BTF file .*missing\.btf/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
