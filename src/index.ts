@@ -50,3 +50,9 @@ export {
 export { attachSkLookup } from './link/sk-lookup.js';
 export { attachIter, readIterator, readPinnedIterator, IterLink, type IterOptions, type CgroupIterOrder } from './link/iter.js';
 export { attachLsm, type LsmOptions } from './link/lsm.js';
+/**
+ * What modules written by `bpfkit gen` call at run time: codec helpers (range checks, bitfields,
+ * unions) and loading helpers. Internal but stable: generated code depends on these names, so
+ * they are only ever added to; not an API to program against (see src/gen/runtime.ts).
+ */
+export * as genRuntime from './gen/runtime.js';

@@ -23,7 +23,8 @@ options:
   --out-dir DIR      where to write the files (default: the current directory)
   --watch            regenerate whenever the source or one of its headers changes
   --embed            embed the object in the .ts as base64 instead of loading it from disk
-  --import SPEC      module to import bpfkit from (default: bpfkit)
+  --import SPEC      module to import bpfkit from (default: bpfkit): its main entry, which the
+                     bindings take everything from, the genRuntime helpers included
   -- FLAGS...        extra flags for clang, e.g. -- -I./include -DDEBUG
 `;
 

@@ -8,6 +8,10 @@
  * Uint8Array, other arrays JS arrays, enums their numeric values, and anonymous struct and union
  * members are flattened into the enclosing object. Members that sit in a union are optional in the
  * type: a decoded union carries every alternative, an encoded one takes exactly one.
+ *
+ * The checks and the fiddly parts (range checks, byte arrays, bitfields, unions) are calls to
+ * helpers in src/gen/runtime.ts, which the module binds from bpfkit's `genRuntime`; only the
+ * layout (offsets, sizes, member names) is written out.
  */
 import type { Btf } from '../btf/btf.js';
 import type { BtfEnum, BtfStruct, BtfType } from '../btf/types.js';
@@ -44,241 +48,22 @@ interface NamedObject {
   readonly t: BtfStruct;
 }
 
-const HELPER_ORDER = [
+/**
+ * The helpers generated code calls, in the order their bindings list them. They live in
+ * src/gen/runtime.ts, which the package entry re-exports as `genRuntime`; a module binds the ones
+ * it uses to these names at its top. `LE`, the target's byte order, is a constant of the module.
+ */
+export const HELPER_ORDER = [
   'LE', 'show', 'fail', 'view', 'place', 'toInt', 'toBig', 'wInt', 'wBig', 'w128', 'r128', 'wBool', 'wFloat',
   'bytesAt', 'wBytes', 'list', 'arr', 'rec', 'one', 'rBits', 'rBitsBig', 'wBits',
 ] as const;
-type Helper = (typeof HELPER_ORDER)[number];
+export type Helper = (typeof HELPER_ORDER)[number];
 
-const HELPER_DEPS: Readonly<Record<Helper, readonly Helper[]>> = {
-  LE: [], show: [], fail: ['show'], view: [], place: [],
-  toInt: ['fail', 'show'], toBig: ['fail', 'show'],
-  wInt: ['toInt', 'LE'], wBig: ['toBig', 'LE'], w128: ['toBig', 'LE'], r128: ['LE'], wBool: ['fail', 'LE'],
-  wFloat: ['fail', 'LE'], bytesAt: [], wBytes: ['fail', 'toInt'], list: [], arr: ['fail'], rec: ['fail'],
-  one: ['fail'], rBits: ['LE'], rBitsBig: ['LE'], wBits: ['toInt', 'toBig', 'fail', 'LE'],
-};
+/** The helpers that depend on the byte order: bound from `genRuntime.littleEndian` or `.bigEndian`. */
+export const BYTE_ORDER_HELPERS: ReadonlySet<Helper> = new Set<Helper>(['wInt', 'wBig', 'w128', 'r128', 'wBool', 'wFloat', 'rBits', 'rBitsBig', 'wBits']);
 
-/** The helpers' source; each is emitted only when the module uses it. */
-function helperSource(h: Helper, littleEndian: boolean): string {
-  switch (h) {
-    case 'LE':
-      return `/** Byte order of the object's BPF target (from its ELF header and BTF). */\nconst LE = ${littleEndian};`;
-    case 'show':
-      return `function show(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (x instanceof Uint8Array) return 'a Uint8Array';
-  if (typeof x === 'string') return \`string \${JSON.stringify(x.length > 40 ? \`\${x.slice(0, 37)}...\` : x)}\`;
-  return typeof x;
-}`;
-    case 'fail':
-      return `function fail(p: string, m: string | number, detail: string): never {
-  throw new InvalidArgumentError(\`\${p}\${typeof m === 'number' ? \`[\${m}]\` : m}: \${detail}\`);
-}`;
-    case 'view':
-      return `function view(bytes: Uint8Array, offset: number, size: number): DataView {
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(\`offset must be a non-negative integer, got \${offset}\`);
-  if (bytes.length - offset < size) {
-    throw new InvalidArgumentError(\`expected \${size} bytes\${offset ? \` at offset \${offset}\` : ''}, got \${Math.max(0, bytes.length - offset)}\`);
-  }
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}`;
-    case 'place':
-      return `function place(b: Uint8Array, out: Uint8Array | undefined, offset: number): Uint8Array {
-  if (out === undefined) return b;
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(\`offset must be a non-negative integer, got \${offset}\`);
-  if (out.length - offset < b.length) {
-    throw new InvalidArgumentError(\`output buffer too small: need \${b.length} bytes at offset \${offset}, have \${Math.max(0, out.length - offset)}\`);
-  }
-  out.set(b, offset);
-  return out;
-}`;
-    case 'toInt':
-      return `/** An integer of \`bits\` bits (at most 52) as a number, range-checked. */
-function toInt(x: unknown, p: string, m: string | number, bits: number, signed: boolean, c: string): number {
-  const min = signed ? -(2 ** (bits - 1)) : 0;
-  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
-  if (typeof x === 'number') {
-    if (Number.isInteger(x) && x >= min && x <= max) return x;
-    return fail(p, m, Number.isInteger(x) && !Number.isSafeInteger(x) ? \`\${x} is not a safe integer; pass a bigint for \${c}\` : \`\${x} does not fit \${c}\`);
-  }
-  if (typeof x === 'bigint') {
-    if (x >= BigInt(min) && x <= BigInt(max)) return Number(x);
-    return fail(p, m, \`\${x} does not fit \${c}\`);
-  }
-  return fail(p, m, \`expected a number for \${c}, got \${show(x)}\`);
-}`;
-    case 'toBig':
-      return `/** An integer of \`bits\` bits as a bigint, range-checked (numbers must be safe integers). */
-function toBig(x: unknown, p: string, m: string | number, bits: number, signed: boolean, c: string): bigint {
-  let b: bigint;
-  if (typeof x === 'bigint') b = x;
-  else if (typeof x === 'number') {
-    if (!Number.isSafeInteger(x)) return fail(p, m, Number.isInteger(x) ? \`\${x} is not a safe integer; pass a bigint for \${c}\` : \`\${x} does not fit \${c}\`);
-    b = BigInt(x);
-  } else return fail(p, m, \`expected a bigint or number for \${c}, got \${show(x)}\`);
-  const lim = 1n << BigInt(signed ? bits - 1 : bits);
-  if (signed ? b < -lim || b >= lim : b < 0n || b >= lim) return fail(p, m, \`\${b} does not fit \${c}\`);
-  return b;
-}`;
-    case 'wInt':
-      return `function wInt(v: DataView, o: number, x: unknown, p: string, m: string | number, size: 1 | 2 | 4, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  const n = toInt(x, p, m, size * 8, signed, c);
-  if (size === 1) v.setUint8(o, n & 0xff);
-  else if (size === 2) v.setUint16(o, n & 0xffff, LE);
-  else v.setUint32(o, n >>> 0, LE);
-}`;
-    case 'wBig':
-      return `function wBig(v: DataView, o: number, x: unknown, p: string, m: string | number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  v.setBigUint64(o, BigInt.asUintN(64, toBig(x, p, m, 64, signed, c)), LE);
-}`;
-    case 'w128':
-      return `function w128(v: DataView, o: number, x: unknown, p: string, m: string | number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  const u = BigInt.asUintN(128, toBig(x, p, m, 128, signed, c));
-  v.setBigUint64(o + (LE ? 0 : 8), BigInt.asUintN(64, u), LE);
-  v.setBigUint64(o + (LE ? 8 : 0), u >> 64n, LE);
-}`;
-    case 'r128':
-      return `function r128(v: DataView, o: number, signed: boolean): bigint {
-  const u = (v.getBigUint64(o + (LE ? 8 : 0), LE) << 64n) | v.getBigUint64(o + (LE ? 0 : 8), LE);
-  return signed ? BigInt.asIntN(128, u) : u;
-}`;
-    case 'wBool':
-      return `function wBool(v: DataView, o: number, x: unknown, p: string, m: string | number, size: number): void {
-  if (x === undefined) return;
-  if (typeof x !== 'boolean' && x !== 0 && x !== 1) fail(p, m, \`expected a boolean for _Bool, got \${show(x)}\`);
-  const b = x === true || x === 1;
-  if (size === 1) v.setUint8(o, b ? 1 : 0);
-  else if (size === 2) v.setUint16(o, b ? 1 : 0, LE);
-  else if (size === 4) v.setUint32(o, b ? 1 : 0, LE);
-  else v.setBigUint64(o + (size === 16 && !LE ? 8 : 0), b ? 1n : 0n, LE);
-}`;
-    case 'wFloat':
-      return `function wFloat(v: DataView, o: number, x: unknown, p: string, m: string | number, size: 4 | 8, c: string): void {
-  if (x === undefined) return;
-  if (typeof x !== 'number') fail(p, m, \`expected a number for \${c}, got \${show(x)}\`);
-  if (size === 4) v.setFloat32(o, x, LE);
-  else v.setFloat64(o, x, LE);
-}`;
-    case 'bytesAt':
-      return `function bytesAt(v: DataView, o: number, n: number): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset + o, n).slice();
-}`;
-    case 'wBytes':
-      return `/** A byte array: a Uint8Array, a string (as UTF-8) or an array of byte values; the rest stays zero. */
-function wBytes(v: DataView, o: number, x: unknown, p: string, m: string | number, n: number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  let b: Uint8Array;
-  let what = 'bytes';
-  if (x instanceof Uint8Array) b = x;
-  else if (typeof x === 'string') {
-    b = new TextEncoder().encode(x);
-    what = 'bytes of UTF-8';
-  } else if (Array.isArray(x)) {
-    if (x.length > n) fail(p, m, \`\${x.length} elements do not fit \${c} (\${n} bytes)\`);
-    const q = \`\${p}\${typeof m === 'number' ? \`[\${m}]\` : m}\`;
-    b = new Uint8Array(x.length);
-    x.forEach((e: unknown, i: number) => {
-      if (e !== undefined) b[i] = toInt(e, q, i, 8, signed, c.replace(/\\[\\d+\\]$/, '')) & 0xff;
-    });
-  } else return fail(p, m, \`expected a Uint8Array or string for \${c}, got \${show(x)}\`);
-  if (b.length > n) fail(p, m, \`\${b.length} \${what} do not fit \${c} (\${n} bytes)\`);
-  new Uint8Array(v.buffer, v.byteOffset + o, b.length).set(b);
-}`;
-    case 'list':
-      return `function list<T>(n: number, f: (i: number) => T): T[] {
-  const out: T[] = [];
-  for (let i = 0; i < n; i++) out.push(f(i));
-  return out;
-}`;
-    case 'arr':
-      return `/** Calls \`f\` for each present element of an array member (at most \`n\`). */
-function arr(x: unknown, p: string, m: string | number, n: number, c: string, f: (e: unknown, i: number, q: string) => void): void {
-  if (x === undefined) return;
-  if (!Array.isArray(x)) return fail(p, m, \`expected an array for \${c}, got \${show(x)}\`);
-  if (x.length > n) fail(p, m, \`\${x.length} elements do not fit \${c}\`);
-  const q = \`\${p}\${typeof m === 'number' ? \`[\${m}]\` : m}\`;
-  x.forEach((e: unknown, i: number) => {
-    if (e !== undefined) f(e, i, q);
-  });
-}`;
-    case 'rec':
-      return `/** An object member: checked to be an object carrying only known members. */
-function rec(x: unknown, p: string, m: string | number, members: ReadonlySet<string>, c: string): Record<string, unknown> | undefined {
-  if (x === undefined) return undefined;
-  if (typeof x !== 'object' || x === null || Array.isArray(x) || ArrayBuffer.isView(x)) return fail(p, m, \`expected an object for \${c}, got \${show(x)}\`);
-  const r = x as Record<string, unknown>;
-  for (const key in r) {
-    if (!members.has(key) && r[key] !== undefined) fail(p, m, \`\${c} has no member "\${key}"; members: \${[...members].join(', ')}\`);
-  }
-  return r;
-}`;
-    case 'one':
-      return `/**
- * A union: its members overlap, so it takes one alternative at a time, or several that agree where
- * they overlap (as a decoded union's do). Each alternative is written alone over zeros and over
- * 0xff to find the bytes it covers; disagreeing alternatives are refused and nothing is written.
- */
-function one(v: DataView, r: Record<string, unknown>, p: string, c: string, alternatives: readonly (readonly [readonly string[], (w: DataView) => void])[]): void {
-  const given = alternatives.filter(([names]) => names.some((k) => r[k] !== undefined));
-  if (given.length <= 1) {
-    given[0]?.[1](v);
-    return;
-  }
-  const n = v.byteLength;
-  const merged = new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + n));
-  const covered = new Uint8Array(n);
-  for (const [, write] of given) {
-    const zero = new Uint8Array(n);
-    const ones = new Uint8Array(n).fill(0xff);
-    write(new DataView(zero.buffer));
-    write(new DataView(ones.buffer));
-    for (let i = 0; i < n; i++) {
-      if (zero[i] === 0 && ones[i] === 0xff) continue;
-      if (covered[i] === 1 && merged[i] !== zero[i]) {
-        fail(p, '', \`\${c} takes one member at a time, got \${given.flatMap(([names]) => names.filter((k) => r[k] !== undefined)).join(', ')}\`);
-      }
-      covered[i] = 1;
-      merged[i] = zero[i]!;
-    }
-  }
-  new Uint8Array(v.buffer, v.byteOffset, n).set(merged);
-}`;
-    case 'rBits':
-      return `/** A bitfield within \`span\` (at most 6) bytes at \`o\`, as a number. */
-function rBits(v: DataView, o: number, span: number, shift: number, bits: number, signed: boolean): number {
-  let acc = 0;
-  for (let i = 0; i < span; i++) acc = acc * 256 + v.getUint8(o + (LE ? span - 1 - i : i));
-  const u = Math.floor(acc / 2 ** shift) % 2 ** bits;
-  return signed && u >= 2 ** (bits - 1) ? u - 2 ** bits : u;
-}`;
-    case 'rBitsBig':
-      return `/** A bitfield within \`span\` bytes at \`o\`, as a bigint. */
-function rBitsBig(v: DataView, o: number, span: number, shift: number, bits: number, signed: boolean): bigint {
-  let acc = 0n;
-  for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(v.getUint8(o + (LE ? span - 1 - i : i)));
-  const u = (acc >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n);
-  return signed ? BigInt.asIntN(bits, u) : u;
-}`;
-    case 'wBits':
-      return `/** Writes a bitfield (number, bigint or boolean) into \`span\` bytes at \`o\`, keeping the other bits. */
-function wBits(v: DataView, o: number, x: unknown, p: string, m: string | number, span: number, shift: number, bits: number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  let val: bigint;
-  if (typeof x === 'boolean') val = x ? 1n : 0n;
-  else if (bits <= 52 && typeof x === 'number') val = BigInt(toInt(x, p, m, bits, signed, c));
-  else val = toBig(x, p, m, bits, signed, c);
-  let acc = 0n;
-  for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(v.getUint8(o + (LE ? span - 1 - i : i)));
-  const mask = ((1n << BigInt(bits)) - 1n) << BigInt(shift);
-  acc = (acc & ~mask) | ((BigInt.asUintN(bits, val) << BigInt(shift)) & mask);
-  for (let i = span - 1; i >= 0; i--, acc >>= 8n) v.setUint8(o + (LE ? span - 1 - i : i), Number(acc & 0xffn));
-}`;
-  }
-}
+/** The name generated code imports the runtime under (reserved in every module). */
+export const RUNTIME_NAMESPACE = 'genRuntime';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -338,8 +123,10 @@ export class CodecEmitter {
     this.btf = btf;
     this.le = options.littleEndian;
     this.registry = options.registry;
-    // The helpers are module-level names too (a C `enum LE` must not become `const LE`).
+    // The helpers are module-level names too (a C `enum LE` must not become `const LE`). All of
+    // them, used or not, so that what a type is called does not depend on what else is generated.
     for (const h of HELPER_ORDER) this.registry.reserve(h);
+    this.registry.reserve(RUNTIME_NAMESPACE);
   }
 
   // ---- shapes ---------------------------------------------------------------------------------
@@ -626,10 +413,9 @@ export class CodecEmitter {
 
   // ---- readers ---------------------------------------------------------------------------------
 
+  /** Notes that the generated code names helper `h`, so that the module binds it. */
   private use(h: Helper): void {
-    if (this.used.has(h)) return;
     this.used.add(h);
-    for (const d of HELPER_DEPS[h]) this.use(d);
   }
 
   /** An expression reading shape `s` at offset expression `off` of DataView `v`. */
@@ -904,14 +690,29 @@ export class CodecEmitter {
     return out.join('\n\n');
   }
 
-  /** The helper functions the declarations use, in a fixed order. */
+  /**
+   * The module-level bindings of the helpers the declarations use, in a fixed order: `LE` and
+   * destructurings of `genRuntime` (imported from bpfkit). Empty when they use none.
+   */
   helpers(): string {
-    return HELPER_ORDER.filter((h) => this.used.has(h)).map((h) => helperSource(h, this.le)).join('\n\n');
+    const used = HELPER_ORDER.filter((h) => this.used.has(h));
+    const shared = used.filter((h) => h !== 'LE' && !BYTE_ORDER_HELPERS.has(h));
+    const ordered = used.filter((h) => BYTE_ORDER_HELPERS.has(h));
+    const lines: string[] = [];
+    if (this.used.has('LE')) {
+      lines.push(`/** Byte order of the object's BPF target (from its ELF header and BTF). */`, `const LE = ${this.le};`);
+    }
+    if (shared.length + ordered.length > 0) {
+      lines.push(`/** Codec helpers (range checks, byte arrays, unions, bitfields): bpfkit's src/gen/runtime.ts. */`);
+    }
+    if (shared.length > 0) lines.push(`const { ${shared.join(', ')} } = ${RUNTIME_NAMESPACE};`);
+    if (ordered.length > 0) lines.push(`const { ${ordered.join(', ')} } = ${RUNTIME_NAMESPACE}.${this.le ? 'littleEndian' : 'bigEndian'};`);
+    return lines.join('\n');
   }
 
-  /** Whether any helper needs `InvalidArgumentError` imported. */
-  get needsErrors(): boolean {
-    return this.used.has('fail') || this.used.has('view') || this.used.has('place');
+  /** Whether the helpers need `genRuntime` imported from bpfkit. */
+  get usesRuntime(): boolean {
+    return [...this.used].some((h) => h !== 'LE');
   }
 
   private renderEnum(tsName: string, t: BtfEnum): string {
@@ -1021,6 +822,9 @@ export function codecModule(btf: Btf, roots: readonly number[], options: { littl
   const names = roots.map((id) => emitter.root(id));
   const decls = emitter.declarations();
   const helpers = emitter.helpers();
-  const head = emitter.needsErrors ? `import { InvalidArgumentError } from ${jsString(options.importFrom ?? 'bpfkit')};\n\n` : '';
-  return { text: `${head}${decls}\n\n${helpers}\n`, names };
+  const head = [
+    ...(emitter.usesRuntime ? [`import { ${RUNTIME_NAMESPACE} } from ${jsString(options.importFrom ?? 'bpfkit')};\n`] : []),
+    ...(helpers ? [`${helpers}\n`] : []),
+  ];
+  return { text: `${[...head, decls].join('\n')}\n`, names };
 }

@@ -5,10 +5,16 @@
  * programs and global variables by lowerCamelCase name; `specExecsnoop()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, InvalidArgumentError, SpecError } from '../../../index.js';
+import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../index.js';
 import type { BpfMap, CollectionOptions, Program } from '../../../index.js';
 
 export { cString } from '../../../index.js';
+
+/** Byte order of the object's BPF target (from its ELF header and BTF). */
+const LE = true;
+/** Codec helpers (range checks, byte arrays, unions, bitfields): bpfkit's src/gen/runtime.ts. */
+const { view, place, bytesAt, wBytes, rec } = genRuntime;
+const { wInt, wBig } = genRuntime.littleEndian;
 
 // ---- Types ----------------------------------------------------------------------------------------
 
@@ -300,34 +306,8 @@ export function specExecsnoop(object?: Uint8Array): CollectionSpec {
   return cachedSpec.copy();
 }
 
-function setInitial(spec: CollectionSpec, values: object, section: string): void {
-  const names: Readonly<Record<string, string>> = execsnoopVariableNames;
-  for (const [key, value] of Object.entries(values) as [string, unknown][]) {
-    if (value === undefined) continue;
-    const name = names[key];
-    const v = name === undefined ? undefined : spec.variables.get(name);
-    if (v === undefined || v.constant !== (section === 'rodata')) throw new InvalidArgumentError(`execsnoop: no ${section} variable "${key}"`);
-    v.set(value);
-  }
-}
-
-function mapOf<K, V>(c: Collection, name: string): BpfMap<K, V> {
-  const m = c.maps.get(name);
-  if (m === undefined) throw new SpecError(`execsnoop: map ${name} is missing from the loaded collection`);
-  return m as BpfMap<K, V>;
-}
-
-function programOf(c: Collection, name: string): Program {
-  const p = c.programs.get(name);
-  if (p === undefined) throw new SpecError(`execsnoop: program ${name} was not loaded (see the programs.only option)`);
-  return p;
-}
-
-function variableOf<T>(c: Collection, name: string): ExecsnoopVariable<T> {
-  const v = c.variables.get(name);
-  if (v === undefined) throw new SpecError(`execsnoop: variable ${name} is missing from the loaded collection`);
-  return { name, get: () => v.get() as T, set: (value: T) => v.set(value) };
-}
+/** Loading helpers, with "execsnoop" in their messages: bpfkit's src/gen/runtime.ts. */
+const { setInitial, mapOf, programOf, variableOf } = genRuntime.loader('execsnoop', execsnoopVariableNames);
 
 /** Loads execsnoop.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadExecsnoop(options: ExecsnoopLoadOptions = {}): Promise<ExecsnoopObjects> {
@@ -372,116 +352,4 @@ export async function loadExecsnoop(options: ExecsnoopLoadOptions = {}): Promise
     c.close();
     throw e;
   }
-}
-
-// ---- Codec helpers --------------------------------------------------------------------------------
-
-/** Byte order of the object's BPF target (from its ELF header and BTF). */
-const LE = true;
-
-function show(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (x instanceof Uint8Array) return 'a Uint8Array';
-  if (typeof x === 'string') return `string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 37)}...` : x)}`;
-  return typeof x;
-}
-
-function fail(p: string, m: string | number, detail: string): never {
-  throw new InvalidArgumentError(`${p}${typeof m === 'number' ? `[${m}]` : m}: ${detail}`);
-}
-
-function view(bytes: Uint8Array, offset: number, size: number): DataView {
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
-  if (bytes.length - offset < size) {
-    throw new InvalidArgumentError(`expected ${size} bytes${offset ? ` at offset ${offset}` : ''}, got ${Math.max(0, bytes.length - offset)}`);
-  }
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function place(b: Uint8Array, out: Uint8Array | undefined, offset: number): Uint8Array {
-  if (out === undefined) return b;
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
-  if (out.length - offset < b.length) {
-    throw new InvalidArgumentError(`output buffer too small: need ${b.length} bytes at offset ${offset}, have ${Math.max(0, out.length - offset)}`);
-  }
-  out.set(b, offset);
-  return out;
-}
-
-/** An integer of `bits` bits (at most 52) as a number, range-checked. */
-function toInt(x: unknown, p: string, m: string | number, bits: number, signed: boolean, c: string): number {
-  const min = signed ? -(2 ** (bits - 1)) : 0;
-  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
-  if (typeof x === 'number') {
-    if (Number.isInteger(x) && x >= min && x <= max) return x;
-    return fail(p, m, Number.isInteger(x) && !Number.isSafeInteger(x) ? `${x} is not a safe integer; pass a bigint for ${c}` : `${x} does not fit ${c}`);
-  }
-  if (typeof x === 'bigint') {
-    if (x >= BigInt(min) && x <= BigInt(max)) return Number(x);
-    return fail(p, m, `${x} does not fit ${c}`);
-  }
-  return fail(p, m, `expected a number for ${c}, got ${show(x)}`);
-}
-
-/** An integer of `bits` bits as a bigint, range-checked (numbers must be safe integers). */
-function toBig(x: unknown, p: string, m: string | number, bits: number, signed: boolean, c: string): bigint {
-  let b: bigint;
-  if (typeof x === 'bigint') b = x;
-  else if (typeof x === 'number') {
-    if (!Number.isSafeInteger(x)) return fail(p, m, Number.isInteger(x) ? `${x} is not a safe integer; pass a bigint for ${c}` : `${x} does not fit ${c}`);
-    b = BigInt(x);
-  } else return fail(p, m, `expected a bigint or number for ${c}, got ${show(x)}`);
-  const lim = 1n << BigInt(signed ? bits - 1 : bits);
-  if (signed ? b < -lim || b >= lim : b < 0n || b >= lim) return fail(p, m, `${b} does not fit ${c}`);
-  return b;
-}
-
-function wInt(v: DataView, o: number, x: unknown, p: string, m: string | number, size: 1 | 2 | 4, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  const n = toInt(x, p, m, size * 8, signed, c);
-  if (size === 1) v.setUint8(o, n & 0xff);
-  else if (size === 2) v.setUint16(o, n & 0xffff, LE);
-  else v.setUint32(o, n >>> 0, LE);
-}
-
-function wBig(v: DataView, o: number, x: unknown, p: string, m: string | number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  v.setBigUint64(o, BigInt.asUintN(64, toBig(x, p, m, 64, signed, c)), LE);
-}
-
-function bytesAt(v: DataView, o: number, n: number): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset + o, n).slice();
-}
-
-/** A byte array: a Uint8Array, a string (as UTF-8) or an array of byte values; the rest stays zero. */
-function wBytes(v: DataView, o: number, x: unknown, p: string, m: string | number, n: number, signed: boolean, c: string): void {
-  if (x === undefined) return;
-  let b: Uint8Array;
-  let what = 'bytes';
-  if (x instanceof Uint8Array) b = x;
-  else if (typeof x === 'string') {
-    b = new TextEncoder().encode(x);
-    what = 'bytes of UTF-8';
-  } else if (Array.isArray(x)) {
-    if (x.length > n) fail(p, m, `${x.length} elements do not fit ${c} (${n} bytes)`);
-    const q = `${p}${typeof m === 'number' ? `[${m}]` : m}`;
-    b = new Uint8Array(x.length);
-    x.forEach((e: unknown, i: number) => {
-      if (e !== undefined) b[i] = toInt(e, q, i, 8, signed, c.replace(/\[\d+\]$/, '')) & 0xff;
-    });
-  } else return fail(p, m, `expected a Uint8Array or string for ${c}, got ${show(x)}`);
-  if (b.length > n) fail(p, m, `${b.length} ${what} do not fit ${c} (${n} bytes)`);
-  new Uint8Array(v.buffer, v.byteOffset + o, b.length).set(b);
-}
-
-/** An object member: checked to be an object carrying only known members. */
-function rec(x: unknown, p: string, m: string | number, members: ReadonlySet<string>, c: string): Record<string, unknown> | undefined {
-  if (x === undefined) return undefined;
-  if (typeof x !== 'object' || x === null || Array.isArray(x) || ArrayBuffer.isView(x)) return fail(p, m, `expected an object for ${c}, got ${show(x)}`);
-  const r = x as Record<string, unknown>;
-  for (const key in r) {
-    if (!members.has(key) && r[key] !== undefined) fail(p, m, `${c} has no member "${key}"; members: ${[...members].join(', ')}`);
-  }
-  return r;
 }
