@@ -1,7 +1,9 @@
 /**
  * `bpfkit gen <ident> <source.bpf.c | object.o>`: compile BPF C (or take a built object) and write
  * `<ident>.bpf.o` and typed bindings `<ident>.ts` next to each other, the way bpf2go does for Go.
- * `--watch` rebuilds whenever the source or a header it includes changes.
+ * `--target both` compiles for each byte order instead (`<ident>_bpfel.bpf.o`, `<ident>_bpfeb.bpf.o`)
+ * and the bindings load the one of the host's. `--watch` rebuilds whenever the source or a header
+ * it includes changes.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -9,29 +11,45 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfkitError, InvalidArgumentError } from '../errors.js';
-import { compileBpf } from '../gen/compile.js';
+import { targetOf } from '../gen/byte-order.js';
+import { compileBpf, type BpfTarget } from '../gen/compile.js';
 import { checkIdent, generate } from '../gen/module.js';
 
 const usage = `usage: bpfkit gen <ident> <source.bpf.c | object.o> [options] [-- <clang flags>]
 
-Compiles the C source with clang (-O2 -g -target bpfel) and writes <ident>.bpf.o and
-<ident>.ts (typed bindings: load<Ident>(), map key/value types, decoders) into the output
-directory. Given an object instead of C, it only generates the bindings.
+Compiles the C source with clang (-O2 -g -target bpfel, or as --target says) and writes
+<ident>.bpf.o and <ident>.ts (typed bindings: load<Ident>(), map key/value types, decoders)
+into the output directory. Given an object instead of C, it only generates the bindings.
 
 options:
+  --target TARGET    byte order to compile for: bpfel (little-endian, the default), bpfeb
+                     (big-endian), or both: then <ident>_bpfel.bpf.o and <ident>_bpfeb.bpf.o
+                     are written, and the bindings load the one of the host's byte order
+                     (os.endianness(), as <ident>Target says) and decode and encode in it
   --type NAME        also declare this struct/union/enum/typedef (repeatable)
   --out-dir DIR      where to write the files (default: the current directory)
   --watch            regenerate whenever the source or one of its headers changes
   --embed            embed the object in the .ts as base64 instead of loading it from disk
+                     (with --target both, both objects)
   --import SPEC      module to import bpfkit from (default: bpfkit): its main entry, which the
                      bindings take everything from, the genRuntime helpers included
   -- FLAGS...        extra flags for clang, e.g. -- -I./include -DDEBUG
 `;
 
+/** What `bpfkit gen` compiles for: one byte order, or both (bindings choosing by the host's). */
+export type GenTarget = BpfTarget | 'both';
+
+export const GEN_TARGETS: readonly GenTarget[] = ['bpfel', 'bpfeb', 'both'];
+
 export interface GenJob {
   readonly ident: string;
   /** A C source (compiled) or a BPF object (used as is). */
   readonly input: string;
+  /**
+   * The byte order to compile for (default bpfel; for an object, whatever it was built for).
+   * `both` writes `<ident>_bpfel.bpf.o` and `<ident>_bpfeb.bpf.o` instead of `<ident>.bpf.o`.
+   */
+  readonly target?: GenTarget;
   readonly outDir: string;
   readonly types?: readonly string[];
   readonly cflags?: readonly string[];
@@ -40,9 +58,12 @@ export interface GenJob {
 }
 
 export interface GenResult {
+  /** The object: `<ident>.bpf.o`, or with --target both the bpfel one (see `objects`). */
   readonly object: string;
+  /** Every object written, and whether it changed: one, or with --target both the bpfel and the bpfeb one. */
+  readonly objects: readonly { readonly path: string; readonly changed: boolean }[];
   readonly module: string;
-  /** Whether each file changed (unchanged files are not rewritten). */
+  /** Whether each file changed (unchanged files are not rewritten); `object` when any object did. */
   readonly changed: { readonly object: boolean; readonly module: boolean };
   /** The files the object was built from: the source and the headers it included. */
   readonly dependencies: readonly string[];
@@ -69,28 +90,65 @@ async function writeIfChanged(path: string, data: Uint8Array | string): Promise<
   return true;
 }
 
-/** One generation: compile (for C input), then write the object and the bindings. */
+/** The C compiled for `targets`, in that order, and the files it was built from. */
+async function compileTargets(job: GenJob, targets: readonly BpfTarget[]): Promise<{ objects: Uint8Array[]; dependencies: string[] }> {
+  const work = await mkdtemp(join(tmpdir(), 'bpfkit-gen-'));
+  try {
+    const settled = await Promise.allSettled(targets.map((target, i) => compileBpf({
+      source: job.input, output: join(work, `${target}.o`), cflags: job.cflags ?? [], target,
+      ...(i === 0 ? { depfile: join(work, 'deps.d') } : {}),
+    })));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const objects = await Promise.all(targets.map((target) => readFile(join(work, `${target}.o`))));
+    const first = settled[0];
+    const deps = first?.status === 'fulfilled' ? first.value.dependencies : [];
+    return { objects, dependencies: deps.map((d) => resolve(d)) };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** One generation: compile (for C input), then write the object(s) and the bindings. */
 export async function runGenOnce(job: GenJob): Promise<GenResult> {
   checkIdent(job.ident);
+  const target = job.target;
+  if (target !== undefined && !GEN_TARGETS.includes(target)) {
+    throw new InvalidArgumentError(`--target must be ${targetList()}, not ${JSON.stringify(target)}`);
+  }
   const outDir = resolve(job.outDir);
   await mkdir(outDir, { recursive: true });
-  const objectName = `${job.ident}.bpf.o`;
-  const objectPath = join(outDir, objectName);
   const modulePath = join(outDir, `${job.ident}.ts`);
-  let bytes: Uint8Array;
+  const source = basename(job.input);
+  const options = {
+    ident: job.ident, source,
+    ...(job.types ? { types: job.types } : {}), ...(job.embed ? { embed: true } : {}),
+    ...(job.importFrom ? { importFrom: job.importFrom } : {}),
+  };
+  /** The objects to write, by file name, and the bindings. */
+  let files: { name: string; bytes: Uint8Array }[];
+  let text: string;
   let dependencies: string[] = [resolve(job.input)];
   const isC = /\.(c|h)$/i.test(job.input);
   if (isC) {
-    const work = await mkdtemp(join(tmpdir(), 'bpfkit-gen-'));
-    try {
-      const built = join(work, objectName);
-      const r = await compileBpf({ source: job.input, output: built, cflags: job.cflags ?? [], depfile: join(work, 'deps.d') });
-      bytes = await readFile(built);
-      if (r.dependencies.length > 0) dependencies = r.dependencies.map((d) => resolve(d));
-    } finally {
-      await rm(work, { recursive: true, force: true });
+    // bpfkit reads little-endian objects only: for --target bpfeb the bindings come from a bpfel
+    // build of the same C, which is not written.
+    const built = await compileTargets(job, target === 'both' || target === 'bpfeb' ? ['bpfel', 'bpfeb'] : ['bpfel']);
+    if (built.dependencies.length > 0) dependencies = built.dependencies;
+    const el = built.objects[0]!;
+    const eb = built.objects[1];
+    if (target === 'both' && eb) {
+      files = [{ name: `${job.ident}_bpfel.bpf.o`, bytes: el }, { name: `${job.ident}_bpfeb.bpf.o`, bytes: eb }];
+      text = generate({ ...options, object: el, objectFileName: files[0]!.name, otherByteOrder: { object: eb, objectFileName: files[1]!.name } });
+    } else if (target === 'bpfeb' && eb) {
+      files = [{ name: `${job.ident}.bpf.o`, bytes: eb }];
+      text = generate({ ...options, object: eb, objectFileName: files[0]!.name, otherByteOrder: { object: el } });
+    } else {
+      files = [{ name: `${job.ident}.bpf.o`, bytes: el }];
+      text = generate({ ...options, object: el, objectFileName: files[0]!.name });
     }
   } else {
+    let bytes: Uint8Array;
     try {
       bytes = await readFile(job.input);
     } catch (e) {
@@ -98,18 +156,29 @@ export async function runGenOnce(job: GenJob): Promise<GenResult> {
     }
     if (!isElf(bytes)) throw new InvalidArgumentError(`${job.input} is neither C source (*.c) nor an ELF object`);
     if (job.cflags && job.cflags.length > 0) throw new InvalidArgumentError('clang flags after -- only apply to C sources');
+    if (target === 'both') throw new InvalidArgumentError(`--target both compiles the C source for each byte order: give it the .c, not the object ${job.input}`);
+    if (target !== undefined) {
+      const actual = targetOf(bytes);
+      if (actual !== target) throw new InvalidArgumentError(`${job.input} is a ${actual} object, not ${target}`);
+      if (actual === 'bpfeb') {
+        throw new InvalidArgumentError(`${job.input} is big-endian, which bpfkit does not read: give the C source with --target bpfeb (the bindings then come from a bpfel build of it) or --target both`);
+      }
+    }
+    files = [{ name: `${job.ident}.bpf.o`, bytes }];
+    text = generate({ ...options, object: bytes, objectFileName: files[0]!.name });
   }
-  const text = generate({
-    ident: job.ident, object: bytes, objectFileName: objectName, source: basename(job.input),
-    ...(job.types ? { types: job.types } : {}), ...(job.embed ? { embed: true } : {}),
-    ...(job.importFrom ? { importFrom: job.importFrom } : {}),
-  });
-  let objectChanged = false;
-  if (resolve(job.input) !== objectPath) {
-    objectChanged = isC ? await writeIfChanged(objectPath, bytes) : await copyIfChanged(job.input, objectPath, bytes);
+  const objects: { path: string; changed: boolean }[] = [];
+  for (const f of files) {
+    const path = join(outDir, f.name);
+    let changed = false;
+    if (resolve(job.input) !== path) changed = isC ? await writeIfChanged(path, f.bytes) : await copyIfChanged(job.input, path, f.bytes);
+    objects.push({ path, changed });
   }
   const moduleChanged = await writeIfChanged(modulePath, text);
-  return { object: objectPath, module: modulePath, changed: { object: objectChanged, module: moduleChanged }, dependencies };
+  return {
+    object: objects[0]!.path, objects, module: modulePath,
+    changed: { object: objects.some((o) => o.changed), module: moduleChanged }, dependencies,
+  };
 }
 
 async function copyIfChanged(from: string, to: string, bytes: Uint8Array): Promise<boolean> {
@@ -218,6 +287,15 @@ export function watchGen(job: GenJob, onEvent: (e: GenEvent) => void, options: {
   };
 }
 
+function isGenTarget(s: string): s is GenTarget {
+  return (GEN_TARGETS as readonly string[]).includes(s);
+}
+
+/** "bpfel, bpfeb or both" */
+function targetList(): string {
+  return `${GEN_TARGETS.slice(0, -1).join(', ')} or ${GEN_TARGETS.at(-1)}`;
+}
+
 function relativeOrAbsolute(p: string): string {
   const cwd = process.cwd();
   return p.startsWith(`${cwd}/`) ? p.slice(cwd.length + 1) : p;
@@ -237,6 +315,7 @@ export async function runGen(argv: string[]): Promise<number> {
         'out-dir': { type: 'string' },
         watch: { type: 'boolean' },
         embed: { type: 'boolean' },
+        target: { type: 'string' },
         import: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -255,14 +334,20 @@ export async function runGen(argv: string[]): Promise<number> {
     process.stderr.write(`bpfkit gen: ${extra.length ? `unexpected argument "${extra[0]}"` : 'needs <ident> and <source.bpf.c | object.o>'}\n${usage}`);
     return 2;
   }
+  const target = values.target;
+  if (target !== undefined && !isGenTarget(target)) {
+    process.stderr.write(`bpfkit gen: --target must be ${targetList()}, not ${JSON.stringify(target)}\n${usage}`);
+    return 2;
+  }
   const job: GenJob = {
     ident, input, outDir: values['out-dir'] ?? '.', types: values.type ?? [], cflags,
     ...(values.embed ? { embed: true } : {}), ...(values.import ? { importFrom: values.import } : {}),
+    ...(target !== undefined ? { target } : {}),
   };
   checkIdent(ident);
   const report = (r: GenResult): void => {
     const what = [
-      `${relativeOrAbsolute(r.object)}${r.changed.object ? '' : ' (unchanged)'}`,
+      ...r.objects.map((o) => `${relativeOrAbsolute(o.path)}${o.changed ? '' : ' (unchanged)'}`),
       `${relativeOrAbsolute(r.module)}${r.changed.module ? '' : ' (unchanged)'}`,
     ];
     process.stdout.write(`bpfkit gen: wrote ${what.join(', ')}\n`);

@@ -51,7 +51,8 @@ interface NamedObject {
 /**
  * The helpers generated code calls, in the order their bindings list them. They live in
  * src/gen/runtime.ts, which the package entry re-exports as `genRuntime`; a module binds the ones
- * it uses to these names at its top. `LE`, the target's byte order, is a constant of the module.
+ * it uses to these names at its top. `LE`, the target's byte order, is a constant of the module
+ * (bound when it loads, by the host's byte order, in modules that carry objects for both).
  */
 export const HELPER_ORDER = [
   'LE', 'show', 'fail', 'view', 'place', 'toInt', 'toBig', 'wInt', 'wBig', 'w128', 'r128', 'wBool', 'wFloat',
@@ -97,7 +98,16 @@ function literalKey(name: string): string {
 }
 
 export interface CodecEmitterOptions {
+  /** The byte order of the object the codecs are for (ignored with `hostByteOrder`). */
   readonly littleEndian: boolean;
+  /**
+   * For modules that carry a bpfel and a bpfeb object and load the one of the host's byte order:
+   * a boolean expression, evaluated once at module load, that `LE` is bound to (true for bpfel).
+   * The byte-order helpers are then chosen by `LE` too, and bitfields are placed for either order
+   * (`LE ? <shift in bpfel> : <shift in bpfeb>`), which takes the types to be declared alike in
+   * both objects (src/gen/byte-order.ts checks that).
+   */
+  readonly hostByteOrder?: string;
   /** Names already taken in the module (the API's own declarations). */
   readonly registry: NameRegistry;
 }
@@ -109,6 +119,7 @@ export interface CodecEmitterOptions {
 export class CodecEmitter {
   private readonly btf: Btf;
   private readonly le: boolean;
+  private readonly hostByteOrder: string | undefined;
   private readonly registry: NameRegistry;
   /** TS names of struct/union/enum ids (after typedefs). */
   private readonly names = new Map<number, string>();
@@ -122,6 +133,7 @@ export class CodecEmitter {
   constructor(btf: Btf, options: CodecEmitterOptions) {
     this.btf = btf;
     this.le = options.littleEndian;
+    this.hostByteOrder = options.hostByteOrder;
     this.registry = options.registry;
     // The helpers are module-level names too (a C `enum LE` must not become `const LE`). All of
     // them, used or not, so that what a type is called does not depend on what else is generated.
@@ -513,12 +525,22 @@ export class CodecEmitter {
     }
   }
 
-  private bitsLayout(p: Part & { k: 'bits' }): { start: number; span: number; shift: number } {
+  /**
+   * Where a bitfield's bits are: `span` bytes from byte `start`, `shift` bits up from the least
+   * significant bit of the span read in the target's byte order. BTF counts a bitfield's offset
+   * from the first bit in memory, which is the lowest bit on little-endian targets and the highest
+   * on big-endian ones; when the module binds the byte order at load time, `shift` is a
+   * conditional expression on `LE` (a number still when both orders agree).
+   */
+  private bitsLayout(p: Part & { k: 'bits' }): { start: number; span: number; shift: number | string } {
     const start = Math.floor(p.bitOff / 8);
     const inner = p.bitOff % 8;
     const span = Math.ceil((inner + p.bits) / 8);
-    const shift = this.le ? inner : span * 8 - inner - p.bits;
-    return { start, span, shift };
+    const bigEndianShift = span * 8 - inner - p.bits;
+    if (this.hostByteOrder === undefined) return { start, span, shift: this.le ? inner : bigEndianShift };
+    if (inner === bigEndianShift) return { start, span, shift: inner };
+    this.use('LE');
+    return { start, span, shift: `LE ? ${inner} : ${bigEndianShift}` };
   }
 
   private readBits(p: Part & { k: 'bits' }, off: string): string {
@@ -699,14 +721,22 @@ export class CodecEmitter {
     const shared = used.filter((h) => h !== 'LE' && !BYTE_ORDER_HELPERS.has(h));
     const ordered = used.filter((h) => BYTE_ORDER_HELPERS.has(h));
     const lines: string[] = [];
-    if (this.used.has('LE')) {
+    const host = this.hostByteOrder;
+    if (host !== undefined && (this.used.has('LE') || ordered.length > 0)) {
+      lines.push(`/** Byte order of the object loaded, which is the host's: true for bpfel, false for bpfeb. */`, `const LE = ${host};`);
+    } else if (this.used.has('LE')) {
       lines.push(`/** Byte order of the object's BPF target (from its ELF header and BTF). */`, `const LE = ${this.le};`);
     }
     if (shared.length + ordered.length > 0) {
       lines.push(`/** Codec helpers (range checks, byte arrays, unions, bitfields): bpfkit's src/gen/runtime.ts. */`);
     }
     if (shared.length > 0) lines.push(`const { ${shared.join(', ')} } = ${RUNTIME_NAMESPACE};`);
-    if (ordered.length > 0) lines.push(`const { ${ordered.join(', ')} } = ${RUNTIME_NAMESPACE}.${this.le ? 'littleEndian' : 'bigEndian'};`);
+    if (ordered.length > 0) {
+      const from = host !== undefined
+        ? `LE ? ${RUNTIME_NAMESPACE}.littleEndian : ${RUNTIME_NAMESPACE}.bigEndian`
+        : `${RUNTIME_NAMESPACE}.${this.le ? 'littleEndian' : 'bigEndian'}`;
+      lines.push(`const { ${ordered.join(', ')} } = ${from};`);
+    }
     return lines.join('\n');
   }
 
@@ -816,9 +846,12 @@ function literalKeyType(name: string): string {
  * nothing else: for tests, and for tools that want codecs without a whole object's bindings.
  * Returns the module text and the TS name of each root (undefined for roots without a name).
  */
-export function codecModule(btf: Btf, roots: readonly number[], options: { littleEndian?: boolean; importFrom?: string } = {}): { text: string; names: (string | undefined)[] } {
+export function codecModule(btf: Btf, roots: readonly number[], options: { littleEndian?: boolean; hostByteOrder?: string; importFrom?: string } = {}): { text: string; names: (string | undefined)[] } {
   const registry = new NameRegistry(['InvalidArgumentError']);
-  const emitter = new CodecEmitter(btf, { littleEndian: options.littleEndian ?? btf.littleEndian, registry });
+  const emitter = new CodecEmitter(btf, {
+    littleEndian: options.littleEndian ?? btf.littleEndian, registry,
+    ...(options.hostByteOrder !== undefined ? { hostByteOrder: options.hostByteOrder } : {}),
+  });
   const names = roots.map((id) => emitter.root(id));
   const decls = emitter.declarations();
   const helpers = emitter.helpers();

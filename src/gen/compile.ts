@@ -1,12 +1,11 @@
 /**
  * Building BPF C for `bpfkit gen`: find a clang that can target BPF and the libbpf headers, then
  * compile one source into an object with the flags a CO-RE program expects (`-O2 -g -target bpfel`,
- * `-D__TARGET_ARCH_<arch>`, the multiarch include directory for `<asm/types.h>`). Failures end in an
- * error that says which package to install.
+ * or `bpfeb` when asked for, `-D__TARGET_ARCH_<arch>`, the multiarch include directory for
+ * `<asm/types.h>`). Failures end in an error that says which package to install.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { BpfkitError } from '../errors.js';
 
@@ -26,6 +25,11 @@ const ARCHES: Readonly<Record<string, { arch: string; triplet: string }>> = {
   loong64: { arch: 'loongarch', triplet: 'loongarch64-linux-gnu' },
   mips64el: { arch: 'mips', triplet: 'mips64el-linux-gnuabi64' },
 };
+
+/** clang's BPF targets: little-endian (x86-64, arm64, most hosts) and big-endian (s390x, ...). */
+export type BpfTarget = 'bpfel' | 'bpfeb';
+
+export const BPF_TARGETS: readonly BpfTarget[] = ['bpfel', 'bpfeb'];
 
 export class CompileError extends BpfkitError {
   constructor(message: string) {
@@ -90,6 +94,8 @@ export interface CompileOptions {
   readonly clang?: string;
   /** Write a make-style dependency file here (the headers the source included). */
   readonly depfile?: string;
+  /** The byte order to compile for (default bpfel). */
+  readonly target?: BpfTarget;
 }
 
 export interface CompileResult {
@@ -110,10 +116,11 @@ function includeDirsOf(flags: readonly string[]): string[] {
   return dirs;
 }
 
-/** The flags `bpfkit gen` compiles with, before the user's. */
-export function defaultCflags(): string[] {
+/** The flags `bpfkit gen` compiles with for `target` (default bpfel), before the user's. */
+export function defaultCflags(target: BpfTarget = 'bpfel'): string[] {
+  if (!BPF_TARGETS.includes(target)) throw new CompileError(`unknown BPF target ${JSON.stringify(target)}: expected ${BPF_TARGETS.join(' or ')}`);
   const a = ARCHES[process.arch];
-  const flags = ['-O2', '-g', '-target', endianness() === 'LE' ? 'bpfel' : 'bpfeb'];
+  const flags = ['-O2', '-g', '-target', target];
   if (a) {
     flags.push(`-D__TARGET_ARCH_${a.arch}`);
     const multiarch = `/usr/include/${a.triplet}`;
@@ -173,7 +180,7 @@ export async function compileBpf(options: CompileOptions): Promise<CompileResult
   }
   const tmp = `${options.output}.tmp-${process.pid}`;
   const depTmp = options.depfile ? `${options.depfile}.tmp-${process.pid}` : undefined;
-  const args = [...defaultCflags(), ...cflags];
+  const args = [...defaultCflags(options.target), ...cflags];
   if (depTmp) args.push('-MD', '-MF', depTmp);
   args.push('-c', options.source, '-o', tmp);
   const r = await run(clang, args);

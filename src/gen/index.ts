@@ -3,4 +3,5 @@
  * driver that builds the object from C.
  */
 export { generate, checkIdent, type GenerateOptions } from './module.js';
-export { compileBpf, findClang, findLibbpfHeaders, type CompileOptions, type CompileResult } from './compile.js';
+export { compileBpf, findClang, findLibbpfHeaders, type BpfTarget, type CompileOptions, type CompileResult } from './compile.js';
+export { checkSameProgram, targetOf } from './byte-order.js';

@@ -12,6 +12,11 @@
  * into DWARF) changes, and the object is a build artifact that ships beside it anyway. `embed: true`
  * puts it into the module as base64 instead, for bundlers that would not copy the file.
  *
+ * Given the program compiled for both byte orders (`otherByteOrder`, `bpfkit gen --target both`),
+ * the module carries both objects (by file name, or both embedded) and picks the one of the host's
+ * byte order when it is loaded: `<ident>Target` says which, and the codecs bind the helpers of that
+ * byte order (src/gen/byte-order.ts checks that the two objects hold the same program).
+ *
  * What the module does at run time beyond that (range-checked encoding, bitfields, unions, the
  * loading helpers) is not written into it: it calls bpfkit's `genRuntime` (src/gen/runtime.ts),
  * imported from the same specifier as the rest of bpfkit, so every module shares one tested copy.
@@ -19,6 +24,7 @@
 import { CollectionSpec, type MapSpec, type ProgramSpec, type VariableSpec } from '../collection-spec.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Btf } from '../btf/btf.js';
+import { checkSameProgram, targetOf } from './byte-order.js';
 import { CodecEmitter, RUNTIME_NAMESPACE } from './codec-emit.js';
 import { camelCase, camelKeys, GLOBAL_NAMES, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
 
@@ -40,7 +46,31 @@ export interface GenerateOptions {
   readonly importFrom?: string;
   /** Embed the object as base64 instead of reading it from `objectFileName` at run time. */
   readonly embed?: boolean;
+  /**
+   * The same C compiled for the other byte order (bpfeb when `object` is bpfel, or the other way
+   * round), which must hold the same program: the same types, maps, programs and variables.
+   * With a file name, the module carries both objects and loads the one of the host's byte order,
+   * binding its codecs to that order (`bpfkit gen --target both`). Without one, it is only read in
+   * place of `object` for the maps, programs and types when `object` is big-endian, which bpfkit
+   * does not parse (`bpfkit gen --target bpfeb` on a little-endian host); the module loads
+   * `object`, with big-endian codecs.
+   */
+  readonly otherByteOrder?: { readonly object: Uint8Array; readonly objectFileName?: string };
 }
+
+/** An object the module loads, by file name or embedded. */
+interface ObjectFile {
+  readonly object: Uint8Array;
+  readonly fileName: string;
+}
+
+/**
+ * What the module loads: one object, whose codecs use its byte order, or one of each byte order,
+ * chosen by the host's when the module is loaded.
+ */
+type Layout =
+  | { readonly kind: 'one'; readonly littleEndian: boolean }
+  | { readonly kind: 'both'; readonly bpfel: ObjectFile; readonly bpfeb: ObjectFile };
 
 const PER_CPU = new Set(['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage']);
 const KEYLESS = new Set(['queue', 'stack', 'bloom_filter']);
@@ -65,25 +95,50 @@ interface VarEntry { readonly spec: VariableSpec; readonly key: string; readonly
 export function generate(options: GenerateOptions): string {
   checkIdent(options.ident);
   if (!(options.object instanceof Uint8Array)) throw new InvalidArgumentError('generate: object must be a Uint8Array');
-  const spec = CollectionSpec.fromBuffer(options.object);
-  return new ModuleWriter(spec, options).render();
+  const other = options.otherByteOrder;
+  if (other === undefined) {
+    const spec = CollectionSpec.fromBuffer(options.object);
+    return new ModuleWriter(spec, options, { kind: 'one', littleEndian: spec.btf?.littleEndian ?? true }).render();
+  }
+  if (!(other.object instanceof Uint8Array)) throw new InvalidArgumentError('generate: otherByteOrder.object must be a Uint8Array');
+  const target = targetOf(options.object);
+  if (targetOf(other.object) === target) {
+    throw new InvalidArgumentError(`generate: object and otherByteOrder.object are both ${target} objects: one must be bpfel, the other bpfeb`);
+  }
+  const [bpfel, bpfeb] = target === 'bpfel' ? [options.object, other.object] : [other.object, options.object];
+  checkSameProgram(options.ident, bpfel, bpfeb);
+  // bpfkit parses little-endian objects only; the two hold the same program, so either will do.
+  const spec = CollectionSpec.fromBuffer(bpfel);
+  if (other.objectFileName === undefined) return new ModuleWriter(spec, options, { kind: 'one', littleEndian: target === 'bpfel' }).render();
+  if (other.objectFileName === options.objectFileName) {
+    throw new InvalidArgumentError(`generate: the bpfel and bpfeb objects need different file names, not both ${options.objectFileName}`);
+  }
+  const own: ObjectFile = { object: options.object, fileName: options.objectFileName };
+  const theirs: ObjectFile = { object: other.object, fileName: other.objectFileName };
+  const [el, eb] = target === 'bpfel' ? [own, theirs] : [theirs, own];
+  return new ModuleWriter(spec, options, { kind: 'both', bpfel: el, bpfeb: eb }).render();
 }
 
 class ModuleWriter {
   private readonly spec: CollectionSpec;
   private readonly options: GenerateOptions;
+  private readonly layout: Layout;
+  /** The object file(s), for comments. */
+  private readonly label: string;
   private readonly ident: string;
   private readonly registry: NameRegistry;
   private readonly emitter: CodecEmitter | undefined;
   private readonly api: {
     maps: string; programs: string; variables: string; objects: string; loadOptions: string;
     rodata: string; data: string; variable: string; constant: string; load: string; specFn: string;
-    mapNames: string; programNames: string; variableNames: string;
+    mapNames: string; programNames: string; variableNames: string; target: string;
   };
 
-  constructor(spec: CollectionSpec, options: GenerateOptions) {
+  constructor(spec: CollectionSpec, options: GenerateOptions, layout: Layout) {
     this.spec = spec;
     this.options = options;
+    this.layout = layout;
+    this.label = layout.kind === 'both' ? `${layout.bpfel.fileName} or ${layout.bpfeb.fileName}` : options.objectFileName;
     const I = pascalCase(options.ident);
     this.ident = camelCase(options.ident);
     this.api = {
@@ -91,16 +146,25 @@ class ModuleWriter {
       loadOptions: `${I}LoadOptions`, rodata: `${I}Rodata`, data: `${I}Data`, variable: `${I}Variable`,
       constant: `${I}Constant`, load: `load${I}`, specFn: `spec${I}`, mapNames: `${this.ident}MapNames`,
       programNames: `${this.ident}ProgramNames`, variableNames: `${this.ident}VariableNames`,
+      target: `${this.ident}Target`,
     };
+    const { target, ...api } = this.api;
     const reserved = [
-      ...GLOBAL_NAMES, ...Object.values(this.api),
+      ...GLOBAL_NAMES, ...Object.values(api),
       'BpfMap', 'Collection', 'CollectionOptions', 'CollectionSpec', 'InvalidArgumentError', 'Program', 'SpecError',
       'cString', 'readFileSync', 'objectBytes', 'cachedSpec', 'mapOf', 'programOf', 'variableOf', 'setInitial',
       RUNTIME_NAMESPACE,
+      // Only modules for both byte orders have these, so that the others' names stay as they were.
+      ...(layout.kind === 'both' ? [target, 'endianness', 'bpfelBase64', 'bpfebBase64'] : []),
     ];
     this.registry = new NameRegistry(reserved);
     const btf = spec.btf;
-    this.emitter = btf ? new CodecEmitter(btf, { littleEndian: btf.littleEndian, registry: this.registry }) : undefined;
+    this.emitter = btf
+      ? new CodecEmitter(btf, {
+        littleEndian: layout.kind === 'one' ? layout.littleEndian : true, registry: this.registry,
+        ...(layout.kind === 'both' ? { hostByteOrder: `${target} === 'bpfel'` } : {}),
+      })
+      : undefined;
   }
 
   private get btf(): Btf | undefined {
@@ -192,14 +256,25 @@ class ModuleWriter {
     const usesRuntime = (this.emitter?.usesRuntime ?? false) || loaderHelpers.length > 0;
     const usesSpecError = rodata.length === 0 || data.length === 0;
 
+    const layout = this.layout;
+    const both = layout.kind === 'both' ? layout : undefined;
+    const label = this.label;
+
     const out: string[] = [];
-    out.push(`// Code generated by bpfkit gen from ${options.source ?? options.objectFileName}; DO NOT EDIT.`);
+    out.push(`// Code generated by bpfkit gen from ${options.source ?? (both ? `${both.bpfel.fileName} and ${both.bpfeb.fileName}` : options.objectFileName)}; DO NOT EDIT.`);
     out.push('');
     out.push(`/**`);
-    out.push(` * Typed bindings for ${options.objectFileName}: \`${api.load}()\` loads it and returns its maps,`);
-    out.push(` * programs and global variables by lowerCamelCase name; \`${api.specFn}()\` returns the CollectionSpec.`);
+    if (both) {
+      out.push(` * Typed bindings for ${both.bpfel.fileName} and ${both.bpfeb.fileName}, one program compiled for each`);
+      out.push(` * byte order: \`${api.load}()\` loads the one of this host's (\`${api.target}\`) and returns its maps,`);
+      out.push(` * programs and global variables by lowerCamelCase name; \`${api.specFn}()\` returns its CollectionSpec.`);
+    } else {
+      out.push(` * Typed bindings for ${options.objectFileName}: \`${api.load}()\` loads it and returns its maps,`);
+      out.push(` * programs and global variables by lowerCamelCase name; \`${api.specFn}()\` returns the CollectionSpec.`);
+    }
     out.push(' */');
     if (!options.embed) out.push(`import { readFileSync } from 'node:fs';`);
+    if (both) out.push(`import { endianness } from 'node:os';`);
     const valueImports = ['Collection', 'CollectionSpec', ...(usesSpecError ? ['SpecError'] : []), ...(usesRuntime ? [RUNTIME_NAMESPACE] : [])];
     out.push(`import { ${valueImports.sort().join(', ')} } from ${jsString(importFrom)};`);
     const typeImports = [...(maps.length > 0 ? ['BpfMap'] : []), 'CollectionOptions', ...(programs.length > 0 ? ['Program'] : [])];
@@ -207,6 +282,14 @@ class ModuleWriter {
     out.push('');
     out.push(`export { cString } from ${jsString(importFrom)};`);
     out.push('');
+    if (both) {
+      out.push(`/**`);
+      out.push(` * The BPF target of this host's byte order (os.endianness()): \`${api.load}()\` loads the object`);
+      out.push(' * compiled for it, and every decode and encode function in this module uses its byte order.');
+      out.push(' */');
+      out.push(`export const ${api.target}: 'bpfel' | 'bpfeb' = endianness() === 'BE' ? 'bpfeb' : 'bpfel';`);
+      out.push('');
+    }
     if (helpers) out.push(helpers, '');
 
     if (decls || this.extraAliases.length) {
@@ -218,17 +301,17 @@ class ModuleWriter {
 
     out.push('// ---- Names ' + '-'.repeat(88));
     out.push('');
-    out.push(`/** The maps of ${options.objectFileName}: property name -> name in the object. */`);
+    out.push(`/** The maps of ${label}: property name -> name in the object. */`);
     out.push(`export const ${api.mapNames} = {`);
     for (const m of maps) out.push(`  ${propertyKey(m.key)}: ${jsString(m.spec.name)},`);
     out.push('} as const;');
     out.push('');
-    out.push(`/** The programs of ${options.objectFileName}: property name -> C function name. */`);
+    out.push(`/** The programs of ${label}: property name -> C function name. */`);
     out.push(`export const ${api.programNames} = {`);
     for (const p of programs) out.push(`  ${propertyKey(progKeys.get(p.name)!)}: ${jsString(p.name)},`);
     out.push('} as const;');
     out.push('');
-    out.push(`/** The global variables of ${options.objectFileName}: property name -> C name. */`);
+    out.push(`/** The global variables of ${label}: property name -> C name. */`);
     out.push(`export const ${api.variableNames} = {`);
     for (const v of vars) out.push(`  ${propertyKey(v.key)}: ${jsString(v.spec.name)},`);
     out.push('} as const;');
@@ -291,7 +374,12 @@ class ModuleWriter {
     out.push(`  rodata?: Partial<${api.rodata}>;`);
     out.push('  /** Initial values of writable globals. */');
     out.push(`  data?: Partial<${api.data}>;`);
-    out.push(`  /** The object's bytes, to use instead of ${options.embed ? 'the embedded copy' : `./${options.objectFileName}`}. */`);
+    if (both) {
+      const instead = options.embed ? 'the embedded copy' : `./${both.bpfel.fileName} or ./${both.bpfeb.fileName}`;
+      out.push(`  /** The object's bytes, to use instead of ${instead}: of ${api.target}'s byte order, which the codecs use. */`);
+    } else {
+      out.push(`  /** The object's bytes, to use instead of ${options.embed ? 'the embedded copy' : `./${options.objectFileName}`}. */`);
+    }
     out.push('  object?: Uint8Array;');
     out.push('}');
     out.push('');
@@ -309,13 +397,30 @@ class ModuleWriter {
     // ---- loading
     out.push('// ---- Loading ' + '-'.repeat(86));
     out.push('');
-    if (options.embed) {
-      const b64 = Buffer.from(options.object).toString('base64');
-      out.push(`/** ${options.objectFileName}, ${options.object.length} bytes. */`);
-      out.push('const objectBase64 = [');
+    const embedded = (name: string, file: ObjectFile): void => {
+      const b64 = Buffer.from(file.object).toString('base64');
+      out.push(`/** ${file.fileName}, ${file.object.length} bytes. */`);
+      out.push(`const ${name} = [`);
       for (let i = 0; i < b64.length; i += 96) out.push(`  '${b64.slice(i, i + 96)}',`);
       out.push("].join('');");
       out.push('');
+    };
+    if (both && options.embed) {
+      embedded('bpfelBase64', both.bpfel);
+      embedded('bpfebBase64', both.bpfeb);
+      out.push(`/** The object of ${api.target}. */`);
+      out.push('function objectBytes(): Uint8Array {');
+      out.push(`  return Buffer.from(${api.target} === 'bpfel' ? bpfelBase64 : bpfebBase64, 'base64');`);
+      out.push('}');
+    } else if (both) {
+      out.push(`/** The object of ${api.target}, next to this module. */`);
+      out.push('function objectBytes(): Uint8Array {');
+      out.push(`  return readFileSync(${api.target} === 'bpfel'`);
+      out.push(`    ? new URL(${jsString(`./${both.bpfel.fileName}`)}, import.meta.url)`);
+      out.push(`    : new URL(${jsString(`./${both.bpfeb.fileName}`)}, import.meta.url));`);
+      out.push('}');
+    } else if (options.embed) {
+      embedded('objectBase64', { object: options.object, fileName: options.objectFileName });
       out.push('function objectBytes(): Uint8Array {');
       out.push("  return Buffer.from(objectBase64, 'base64');");
       out.push('}');
@@ -327,7 +432,7 @@ class ModuleWriter {
     out.push('');
     out.push('let cachedSpec: CollectionSpec | undefined;');
     out.push('');
-    out.push(`/** The CollectionSpec of ${options.objectFileName} (a fresh copy each call), for settings the typed loader does not cover. */`);
+    out.push(`/** The CollectionSpec of ${both ? `this host's object, ${label}` : label} (a fresh copy each call), for settings the typed loader does not cover. */`);
     out.push(`export function ${api.specFn}(object?: Uint8Array): CollectionSpec {`);
     out.push('  if (object !== undefined) return CollectionSpec.fromBuffer(object);');
     out.push('  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());');
@@ -339,7 +444,7 @@ class ModuleWriter {
       out.push(`const { ${loaderHelpers.join(', ')} } = ${RUNTIME_NAMESPACE}.loader(${jsString(ident)}, ${api.variableNames});`);
       out.push('');
     }
-    out.push(`/** Loads ${options.objectFileName} into the kernel: creates its maps, loads its programs. */`);
+    out.push(`/** Loads ${both ? `this host's object, ${label},` : label} into the kernel: creates its maps, loads its programs. */`);
     out.push(`export async function ${api.load}(options: ${api.loadOptions} = {}): Promise<${api.objects}> {`);
     out.push(`  const { rodata, data, object, ...collectionOptions } = options;`);
     out.push(`  const spec = ${api.specFn}(object);`);

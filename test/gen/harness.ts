@@ -16,6 +16,8 @@ export { ROOT };
 /** The gen test program and where its goldens live. */
 export const GENTEST_C = join(ROOT, 'test', 'gen', 'gentest.bpf.c');
 export const GOLDEN_DIR = join(ROOT, 'test', 'gen', 'golden');
+/** The `--target both` test program: byte-order-dependent types with globals initialised in C. */
+export const BYTEORDER_C = join(ROOT, 'test', 'gen', 'byteorder.bpf.c');
 export const updateGolden = process.env['UPDATE_GOLDEN'] === '1';
 
 /** The path of clang, or undefined (tests that need it are skipped, except on CI). */

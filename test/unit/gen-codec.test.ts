@@ -195,6 +195,26 @@ describe('gen: generated codecs match codecFor', () => {
     });
   }
 
+  for (const le of [true, false]) {
+    it(`hand-built types, byte order bound when the module loads (--target both), ${le ? 'little' : 'big'}-endian`, async () => {
+      const { btf, roots } = zoo();
+      // A module for both byte orders binds LE from the host; a literal stands in for it here.
+      const { text, names } = codecModule(btf, roots, { hostByteOrder: String(le), importFrom: BPFKIT_URL });
+      assert.match(text, new RegExp(`^const LE = ${le};$`, 'm'));
+      assert.match(text, /^const \{ [^}]+ \} = LE \? genRuntime\.littleEndian : genRuntime\.bigEndian;$/m);
+      assert.match(text, /rBits\(v, [^)]*LE \? \d+ : \d+/, 'bitfields are placed for either byte order');
+      const mod = await importFile<Record<string, unknown>>(transpileTo(dir, `zoo_host_${le ? 'le' : 'be'}`, text));
+      roots.forEach((id, i) => {
+        const n = tsName(names[i]);
+        differential(btf, id, fn<Codec>(mod, `decode${n}`), fn<Encoder>(mod, `encode${n}`), le);
+      });
+      const path = join(dir, `zoo_host_typed_${le}.ts`);
+      writeFileSync(path, codecModule(btf, roots, { hostByteOrder: `process.env['ZOO_BYTE_ORDER'] !== 'BE'` }).text);
+      const ds = typeCheck([path]);
+      assert.equal(ds.length, 0, formatDiagnostics(ds));
+    });
+  }
+
   it('names types after C: struct tags, typedefs of anonymous structs, enums as const objects', async () => {
     const { btf, roots } = zoo();
     const { mod, names } = await load(dir, 'zoo_names', btf, roots, true);
