@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Regenerate the typed bindings of the tools' BPF programs with `bpfkit gen`:
+# Regenerate the typed bindings of the tools' and the examples' BPF programs with `bpfkit gen`:
 #
-#   bpf/<name>.bpf.c  ->  src/tools/<name>/gen/<name>.ts      (committed; CI checks it is current)
-#                         src/tools/<name>/gen/<name>.bpf.o   (build output, gitignored)
+#   bpf/<name>.bpf.c           ->  src/tools/<name>/gen/<name>.ts          (committed; CI checks it is current)
+#                                  src/tools/<name>/gen/<name>.bpf.o       (build output, gitignored)
+#   examples/<ex>/<name>.bpf.c ->  examples/<ex>/gen/<name>.ts             (committed; CI checks it is current)
+#                                  examples/<ex>/gen/<name>.bpf.o          (build output, gitignored)
+#
+# Both kinds of binding sit three directories below the directory holding index.ts, so they import
+# the library with a relative path: ../../../index.js (src/tools/<name>/gen -> src/) and
+# ../../../src/index.js (examples/<ex>/gen -> the repository root). scripts/copy-objects.mjs copies
+# the objects next to the compiled modules in dist/.
 #
 # A source can ask for more gen options with a comment line of its own, e.g.
 #   // bpfkit-gen: --type event
@@ -11,8 +18,9 @@
 # Runs the gen command of the built CLI (dist/src/cli/main.js), so `tsc` must have run once. When
 # a binding changed (the C changed), TypeScript is compiled again so dist matches the sources.
 #
-#   OUT_ROOT=DIR   write DIR/<name>/gen/... instead of src/tools/<name>/gen/... (the golden test
-#                  uses this to regenerate into a scratch directory); no recompile then
+#   OUT_ROOT=DIR   write DIR/<name>/gen/... for a tool and DIR/examples/<ex>/gen/... for an
+#                  example, instead of into the tree (the golden test uses this to regenerate into
+#                  a scratch directory); no recompile then
 #   BPF_CLANG=...  the clang to use (default: the first of clang, clang-19, ... in PATH)
 set -euo pipefail
 
@@ -26,36 +34,57 @@ if [[ ! -f "$CLI" ]]; then
 fi
 
 shopt -s nullglob
-sources=("$ROOT"/bpf/*.bpf.c)
+tools=("$ROOT"/bpf/*.bpf.c)
+examples=("$ROOT"/examples/*/*.bpf.c)
 shopt -u nullglob
-if [[ ${#sources[@]} -eq 0 ]]; then
-	echo "gen-tools: no bpf/*.bpf.c sources"
+if [[ ${#tools[@]} -eq 0 && ${#examples[@]} -eq 0 ]]; then
+	echo "gen-tools: no bpf/*.bpf.c or examples/*/*.bpf.c sources"
 	exit 0
 fi
 
 changed=0
-for src in "${sources[@]}"; do
+
+# gen_one SOURCE OUT_DIR IMPORT: runs `bpfkit gen` for one source.
+gen_one() {
+	local src="$1" out="$2" import="$3" name opts line
+	local rel="${src#"$ROOT"/}"
 	name="$(basename "$src" .bpf.c)"
 	if [[ ! "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-		echo "gen-tools: bpf/$name.bpf.c: the name must be letters, digits and underscores" >&2
+		echo "gen-tools: $rel: the name must be letters, digits and underscores" >&2
 		exit 1
 	fi
+	local extra=()
+	opts="$(sed -n 's|^[[:space:]]*//[[:space:]]*bpfkit-gen:[[:space:]]*||p' "$src" | head -n 1)"
+	if [[ -n "$opts" ]]; then
+		read -r -a extra <<<"$opts"
+	fi
+	line="$(node "$CLI" gen "$name" "$src" --out-dir "$out" --import "$import" "${extra[@]}" -- -Wall)"
+	echo "  $line"
+	if [[ "$line" != *"$name.ts (unchanged)"* ]]; then
+		changed=1
+	fi
+}
+
+for src in "${tools[@]}"; do
+	name="$(basename "$src" .bpf.c)"
 	if [[ -n "$OUT_ROOT" ]]; then
 		out="$OUT_ROOT/$name/gen"
 	else
 		out="$ROOT/src/tools/$name/gen"
 	fi
-	extra=()
-	opts="$(sed -n 's|^[[:space:]]*//[[:space:]]*bpfkit-gen:[[:space:]]*||p' "$src" | head -n 1)"
-	if [[ -n "$opts" ]]; then
-		read -r -a extra <<<"$opts"
+	# src/tools/<name>/gen/<name>.ts imports src/index.ts, three directories up.
+	gen_one "$src" "$out" ../../../index.js
+done
+
+for src in "${examples[@]}"; do
+	example="$(basename "$(dirname "$src")")"
+	if [[ -n "$OUT_ROOT" ]]; then
+		out="$OUT_ROOT/examples/$example/gen"
+	else
+		out="$ROOT/examples/$example/gen"
 	fi
-	# The bindings import the library from src/index.ts, three directories up.
-	line="$(node "$CLI" gen "$name" "$src" --out-dir "$out" --import ../../../index.js "${extra[@]}" -- -Wall)"
-	echo "  $line"
-	if [[ "$line" != *"$name.ts (unchanged)"* ]]; then
-		changed=1
-	fi
+	# examples/<ex>/gen/<name>.ts imports src/index.ts from the repository root, three directories up.
+	gen_one "$src" "$out" ../../../src/index.js
 done
 
 if [[ -z "$OUT_ROOT" && $changed -eq 1 ]]; then

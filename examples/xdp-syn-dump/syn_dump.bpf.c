@@ -13,7 +13,12 @@
  * IPv4 (unfragmented or first fragment) and IPv6 (TCP right after the fixed
  * header, no extension headers) are parsed; one 802.1Q / 802.1ad VLAN tag is
  * looked through.
+ *
+ * User space (main.ts) uses the bindings scripts/gen-tools.sh generates from
+ * this file into gen/syn_dump.ts: loadSynDump() with the snaplen constant, and
+ * decodeSynEvent() for struct syn_event, which the line below asks for.
  */
+// bpfkit-gen: --type syn_event
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -38,8 +43,8 @@ struct syn_event {
 	__u32 ifindex;    /* the interface the packet arrived on */
 	__u32 pkt_len;    /* the whole packet, Ethernet header included */
 	__u32 cap_len;    /* bytes of the packet after this struct */
-	__u16 sport;      /* network order */
-	__u16 dport;      /* network order */
+	__be16 sport;     /* network order */
+	__be16 dport;     /* network order */
 	__u8 family;      /* 4 or 6 */
 	__u8 tcp_flags;   /* byte 13 of the TCP header: CWR ECE URG ACK PSH RST SYN FIN */
 	__u16 reserved;
@@ -51,6 +56,22 @@ struct syn_event {
 _Static_assert(sizeof(struct syn_event) == 64, "struct syn_event is 64 bytes");
 
 #define TCP_FLAG_SYN 0x02
+
+/*
+ * Sends the event, and the packet's first ev->cap_len bytes after it: their
+ * number goes in the upper 32 bits of the flags (BPF_F_CTXLEN_MASK).
+ *
+ * A function of its own, not inlined, so that struct syn_event is in the
+ * object's BTF (clang keeps only the types of global variables, maps and
+ * functions, and the event otherwise lives on the stack only): there
+ * `bpfkit gen --type syn_event` finds it for the bindings.
+ */
+static __noinline int send_event(struct xdp_md *ctx, struct syn_event *ev)
+{
+	__u64 cap = ev->cap_len;
+
+	return bpf_perf_event_output(ctx, &syn_events, BPF_F_CURRENT_CPU | ((cap << 32) & BPF_F_CTXLEN_MASK), ev, sizeof(*ev));
+}
 
 struct vlan_hdr {
 	__be16 tci;
@@ -123,8 +144,7 @@ int xdp_syn_dump(struct xdp_md *ctx)
 	ev.sport = tcp->source;
 	ev.dport = tcp->dest;
 	ev.tcp_flags = flags;
-	/* The upper 32 bits of the flags: how many packet bytes to append (BPF_F_CTXLEN_MASK). */
-	bpf_perf_event_output(ctx, &syn_events, BPF_F_CURRENT_CPU | ((cap << 32) & BPF_F_CTXLEN_MASK), &ev, sizeof(ev));
+	send_event(ctx, &ev);
 	return XDP_PASS;
 }
 

@@ -570,6 +570,32 @@ describe('examples: bad command lines', () => {
     }
   });
 
+  it('--object names a missing file, and exits with 1', () => {
+    for (const [name, extra] of [['xdp-firewall', ['--drop', '192.0.2.0/24']], ['tc-counter', []], ['socket-filter', []]] as const) {
+      const missing = join(ROOT, 'no-such-dir', `${name}.bpf.o`);
+      const r = runExample(name, ['--iface', 'lo', ...extra, '--object', missing]);
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.equal(r.stderr, `${name}: BPF object ${missing} does not exist\n`);
+    }
+  });
+
+  it('--object names a file that is not a build of the example\'s C, and exits with 1', kernelTest, () => {
+    const cases = [
+      ['xdp-firewall', ['--drop', '192.0.2.0/24'], 'firewall.bpf.c', 'tc-counter/gen/tc_counter.bpf.o', /map drop_rules is missing/],
+      ['tc-counter', [], 'tc_counter.bpf.c', 'xdp-firewall/gen/firewall.bpf.o', /map counts is missing/],
+      ['socket-filter', [], 'socket_filter.bpf.c', 'xdp-firewall/gen/firewall.bpf.o', /map counts is missing/],
+      ['tc-counter', [], 'tc_counter.bpf.c', '../../package.json', /not an ELF file/],
+    ] as const;
+    for (const [name, extra, source, object, why] of cases) {
+      const path = join(ROOT, 'dist', 'examples', object);
+      const r = runExample(name, ['--iface', 'lo', ...extra, '--object', path]);
+      assert.equal(r.code, 1, `${name} --object ${object}: ${r.stderr}`);
+      assert.ok(r.stderr.startsWith(`${name}: ${path}: `), `the message names the file: ${r.stderr}`);
+      assert.match(r.stderr, why);
+      assert.ok(r.stderr.endsWith(` (is it a build of ${source}?)\n`), r.stderr);
+    }
+  });
+
   it('without privileges, says which capability is missing and exits with 1', { skip: isRoot ? false : 'needs root to switch to an unprivileged user' }, () => {
     for (const [name, extra] of [['xdp-firewall', ['--drop', '192.0.2.0/24']], ['tc-counter', []], ['socket-filter', []]] as const) {
       const r = runExample(name, ['--iface', 'lo', ...extra], { uid: 65534, gid: 65534 });

@@ -4,26 +4,35 @@
  * One dump runs on rootA, where A's packets to B arrive, and one on rootB, where B's answers
  * arrive. From A we open a TCP connection to a listener in B and one to a closed port of B, from
  * fixed source ports, and check that the SYNs (on rootA) and the listener's SYN-ACK (on rootB) are
- * printed with the right addresses, ports and flags and with a hex dump of the real packet. Then
- * SIGINT: each dump exits 0, nothing stays attached, the programs are freed, and the namespaces
- * and interfaces are removed (also when the test fails).
+ * printed with the right addresses, ports and flags and with a hex dump of the real packet (the
+ * dump on rootB loads a copy of the object, through --object). Then SIGINT: each dump exits 0,
+ * nothing stays attached, the programs are freed. A last dump on rootA cuts packets with
+ * --snaplen (the .rodata constant the bindings set) and sees one more connection attempt. The
+ * namespaces and interfaces are removed at the end (also when the test fails).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   assertProgramGone, assertTopologyGone, createTwoNamespaces, sleep, stopChild, type TwoNamespaces,
 } from '../fixtures/link-env.js';
 import { kernelTest, ROOT } from '../helpers/index.js';
-import { hexdump } from '../../examples/xdp-syn-dump/main.js';
+import { EVENT_SIZE, hexdump, parseSynEvent } from '../../examples/xdp-syn-dump/main.js';
 
 const MAIN = join(ROOT, 'dist', 'examples', 'xdp-syn-dump', 'main.js');
+/** The object of the example's bindings, copied next to them by the build. */
+const OBJECT = join(ROOT, 'dist', 'examples', 'xdp-syn-dump', 'gen', 'syn_dump.bpf.o');
+/** --snaplen of the last dump: shorter than any SYN (Ethernet + IPv4 + TCP headers are 54 bytes or more). */
+const SHORT_SNAPLEN = 40;
 const OPEN_PORT = 47301;
 const CLOSED_PORT = 47302;
 const SRC_TO_OPEN = 41001;
 const SRC_TO_CLOSED = 41002;
+/** The source port of the connection the --snaplen dump sees. */
+const SRC_AGAIN = 41003;
 
 /** A TCP listener on ADDR:PORT that closes each connection; prints "ready" once listening. */
 const LISTENER = `
@@ -60,8 +69,8 @@ interface Dump {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startDump(iface: string): Dump {
-  const child = spawn(process.execPath, [MAIN, '--iface', iface], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startDump(iface: string, args: string[] = []): Dump {
+  const child = spawn(process.execPath, [MAIN, '--iface', iface, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const d: Dump = {
     child, stdout: '', stderr: '',
     exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
@@ -88,13 +97,15 @@ interface Printed {
   dport: number;
   flags: string;
   length: number;
+  /** "first N bytes": how many of them were dumped; undefined when the whole packet was. */
+  first: number | undefined;
   /** The bytes read back from the hex dump. */
   bytes: number[];
   /** The dump's last line: the byte count, in hex. */
   dumpLength: number;
 }
 
-const LINE = /^(\d\d:\d\d:\d\d\.\d{6}) (SYN|SYN-ACK) (\S+):(\d+) -> (\S+):(\d+) flags \[([^\]]*)\] length (\d+)/;
+const LINE = /^(\d\d:\d\d:\d\d\.\d{6}) (SYN|SYN-ACK) (\S+):(\d+) -> (\S+):(\d+) flags \[([^\]]*)\] length (\d+)(?:, first (\d+) bytes)?$/;
 
 /** The packets in a dump's output, each with its hex dump decoded. */
 function printed(stdout: string): Printed[] {
@@ -123,7 +134,7 @@ function printed(stdout: string): Printed[] {
     }
     out.push({
       time: m[1]!, kind: m[2]!, src: m[3]!, sport: Number(m[4]), dst: m[5]!, dport: Number(m[6]), flags: m[7]!,
-      length: Number(m[8]), bytes, dumpLength,
+      length: Number(m[8]), first: m[9] === undefined ? undefined : Number(m[9]), bytes, dumpLength,
     });
   }
   return out;
@@ -137,10 +148,9 @@ function secondsFromNow(time: string): number {
   return Math.min(diff, 86400 - diff);
 }
 
-/** Checks that the dumped bytes are the IPv4 TCP packet the line describes. */
-function checkPacket(p: Printed): void {
+/** Checks that the dumped bytes start with the headers of the IPv4 TCP packet the line describes, up to the ports. */
+function checkHeaders(p: Printed): number {
   assert.equal(p.dumpLength, p.bytes.length, 'the hex dump ends with its byte count');
-  assert.equal(p.bytes.length, p.length, 'a SYN is shorter than the snaplen: the whole packet is dumped');
   const b = p.bytes;
   assert.deepEqual(b.slice(12, 14), [0x08, 0x00], 'ethertype IPv4');
   assert.equal(b[23], 6, 'IP protocol TCP');
@@ -149,6 +159,15 @@ function checkPacket(p: Printed): void {
   const tcp = 14 + (b[14]! & 0x0f) * 4;
   assert.equal((b[tcp]! << 8) | b[tcp + 1]!, p.sport, 'source port in the TCP header');
   assert.equal((b[tcp + 2]! << 8) | b[tcp + 3]!, p.dport, 'destination port in the TCP header');
+  return tcp;
+}
+
+/** Checks that the dumped bytes are the whole IPv4 TCP packet the line describes. */
+function checkPacket(p: Printed): void {
+  assert.equal(p.first, undefined, 'a SYN is shorter than the default snaplen: the whole packet is dumped');
+  assert.equal(p.bytes.length, p.length, 'a SYN is shorter than the default snaplen: the whole packet is dumped');
+  const tcp = checkHeaders(p);
+  const b = p.bytes;
   const flags = b[tcp + 13]!;
   assert.ok(flags & 0x02, 'SYN is set in the TCP header');
   assert.equal(Boolean(flags & 0x10), p.kind === 'SYN-ACK', 'ACK is set exactly on SYN-ACKs');
@@ -180,6 +199,53 @@ describe('examples/xdp-syn-dump', () => {
     assert.match(help.stdout, /--iface IF/);
   });
 
+  test('parseSynEvent() decodes struct syn_event as the program lays it out, IPv4 and IPv6', () => {
+    // struct syn_event in the host's byte order, ports in network order; then the packet bytes.
+    const le = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+    const event = (family: number, saddr: number[], daddr: number[], capLen: number, packet: number[]): Uint8Array => {
+      const b = new Uint8Array(EVENT_SIZE + packet.length);
+      const v = new DataView(b.buffer);
+      v.setBigUint64(0, 123_456_789_000n, le);
+      v.setUint32(8, 7, le); // ifindex
+      v.setUint32(12, 1500, le); // pkt_len
+      v.setUint32(16, capLen, le);
+      v.setUint16(20, 41001, false); // sport, network order
+      v.setUint16(22, 443, false);
+      b[24] = family;
+      b[25] = 0x12; // SYN ACK
+      b.set(saddr, 28);
+      b.set(daddr, 44);
+      b.set(packet, EVENT_SIZE);
+      return b;
+    };
+    const v4 = parseSynEvent(event(4, [10, 232, 0, 1], [192, 0, 2, 200], 3, [1, 2, 3]));
+    assert.deepEqual({ ...v4, packet: [...v4.packet] }, {
+      monotonicNs: 123_456_789_000n, ifindex: 7, length: 1500, sport: 41001, dport: 443, family: 4, tcpFlags: 0x12,
+      saddr: '10.232.0.1', daddr: '192.0.2.200', packet: [1, 2, 3],
+    });
+    const v6 = parseSynEvent(event(6, [0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1], [0xfe, 0x80, ...new Array<number>(13).fill(0), 0x2a], 2, [9, 8, 7]));
+    assert.equal(v6.saddr, '2001:db8::1');
+    assert.equal(v6.daddr, 'fe80::2a');
+    assert.deepEqual([v6.sport, v6.dport], [41001, 443]);
+    assert.deepEqual([...v6.packet], [9, 8], 'cap_len bytes of the packet, not what else follows');
+    assert.throws(() => parseSynEvent(new Uint8Array(EVENT_SIZE - 1)), /a SYN event is 64 bytes or more, got 63/);
+    assert.throws(() => parseSynEvent(event(5, [], [], 0, [])), /unknown address family 5/);
+  });
+
+  test('--object: a file that is missing or not a build of syn_dump.bpf.c is named, exit 1', () => {
+    const missing = join(ROOT, 'no-such-dir', 'syn_dump.bpf.o');
+    const r = spawnSync(process.execPath, [MAIN, '--iface', 'lo', '--object', missing], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `xdp-syn-dump: BPF object ${missing} does not exist\n`);
+  });
+
+  test('--object: the object of another example lacks the snaplen constant', kernelTest, () => {
+    const other = join(ROOT, 'dist', 'examples', 'tc-counter', 'gen', 'tc_counter.bpf.o');
+    const r = spawnSync(process.execPath, [MAIN, '--iface', 'lo', '--object', other], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `xdp-syn-dump: ${other}: syn_dump: no rodata variable "snaplen" (is it a build of syn_dump.bpf.c?)\n`);
+  });
+
   test('hexdump() prints what hexdump -C prints', { skip: existsSync('/usr/bin/hexdump') ? false : 'no hexdump(1)' }, () => {
     const inputs: Uint8Array[] = [
       Uint8Array.of(0x41),
@@ -200,6 +266,7 @@ describe('examples/xdp-syn-dump', () => {
     let t: TwoNamespaces | undefined;
     let listener: ChildProcess | undefined;
     const dumps: Dump[] = [];
+    const scratch = mkdtempSync(join(tmpdir(), 'bpfkit-syn-dump-'));
     try {
       t = createTwoNamespaces('y');
       const net = t;
@@ -209,11 +276,15 @@ describe('examples/xdp-syn-dump', () => {
       await waitFor('the listener in ns B', () => listening.includes('ready'));
 
       const onA = startDump(net.rootA);
-      const onB = startDump(net.rootB);
+      // The same program from another file: --object loads it through the bindings instead of theirs.
+      const copy = join(scratch, 'copy.bpf.o');
+      copyFileSync(OBJECT, copy);
+      const onB = startDump(net.rootB, ['--object', copy]);
       dumps.push(onA, onB);
       const attached = /program xdp_syn_dump id (\d+)/;
       await waitFor('both dumps to attach', () => attached.test(onA.stdout) && attached.test(onB.stdout));
       const ids = [onA, onB].map((d) => Number(attached.exec(d.stdout)![1]));
+      assert.match(onA.stdout, /, first 256 bytes of each\); Ctrl-C to detach/, 'the default snaplen, read back from the loaded .rodata');
       assert.ok(hasXdp(net.rootA) && hasXdp(net.rootB), 'ip link shows the XDP programs');
 
       const client = spawnSync('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', CLIENT, net.addrB, net.addrA,
@@ -251,10 +322,30 @@ describe('examples/xdp-syn-dump', () => {
       for (const d of dumps) await interrupt(d);
       assert.ok(!hasXdp(net.rootA) && !hasXdp(net.rootB), 'no XDP program stays attached after SIGINT');
       for (const id of ids) await assertProgramGone(id, `the dump's program ${id}`);
+
+      // --snaplen: the program appends only the first SHORT_SNAPLEN bytes of each packet.
+      const cut = startDump(net.rootA, ['--snaplen', String(SHORT_SNAPLEN)]);
+      dumps.push(cut);
+      await waitFor('the --snaplen dump to attach', () => attached.test(cut.stdout));
+      const cutId = Number(attached.exec(cut.stdout)![1]);
+      assert.match(cut.stdout, new RegExp(`, first ${SHORT_SNAPLEN} bytes of each\\); Ctrl-C to detach`), '--snaplen, read back from the loaded .rodata');
+      const again = spawnSync('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', CLIENT, net.addrB, net.addrA, `${OPEN_PORT}:${SRC_AGAIN}`],
+        { encoding: 'utf8', timeout: 30_000 });
+      assert.match(again.stdout, new RegExp(`^${OPEN_PORT} ${SRC_AGAIN} connected$`, 'm'), `client: ${again.stdout}${again.stderr}`);
+      await waitFor('the SYN on rootA', () => synTo(cut, OPEN_PORT) !== undefined);
+      const short = synTo(cut, OPEN_PORT)!;
+      assert.deepEqual([short.src, short.sport, short.dst, short.length], [net.addrA, SRC_AGAIN, net.addrB, toOpen.length]);
+      assert.equal(short.first, SHORT_SNAPLEN, 'the line says how many bytes were dumped');
+      assert.equal(short.bytes.length, SHORT_SNAPLEN, 'the hex dump holds the first SHORT_SNAPLEN bytes');
+      checkHeaders(short);
+      await interrupt(cut);
+      assert.ok(!hasXdp(net.rootA), 'no XDP program stays attached after SIGINT');
+      await assertProgramGone(cutId, `the --snaplen dump's program ${cutId}`);
     } finally {
       for (const d of dumps) await stopChild(d.child);
       await stopChild(listener);
       t?.destroy();
+      rmSync(scratch, { recursive: true, force: true });
     }
     assertTopologyGone(t!);
   });
