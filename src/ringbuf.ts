@@ -102,7 +102,11 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   readSync(): T | undefined {
     this.checkOpen();
     const v = this.take();
-    return v === NONE ? undefined : v;
+    if (v === NONE) return undefined;
+    // take() may have taken more records out of the ring than it returned (queued copies): then
+    // the fd no longer polls readable for them, so reads already waiting are served from the queue now.
+    if (this.#waiters.length > 0) this.drain();
+    return v;
   }
 
   /**
@@ -435,7 +439,7 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
   #queue: (Uint8Array | undefined)[] = [];
   #qHead = 0;
   #qLen = 0;
-  /** Ring position (header included) of each queued copy, for `available`. */
+  /** Ring position of each queued copy (the consumer position right after the copy before it), for `available`. */
   readonly #qPos = new Float64Array(QUEUE_CAP);
 
   constructor(map: BpfMap, options: RingBufReaderOptions<T> = {}) {
@@ -710,11 +714,16 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
         const lengths = this.#lengths;
         const q = this.#queue;
         const qPos = this.#qPos;
-        const cons = this.#cons - BPF_RINGBUF_HDR_SZ;
+        const cons = this.#cons;
+        // A copy's position is where the consumer would be once the copies before it are returned
+        // (discarded records in between count as unread, as they do when reading from the ring).
+        let pos = cons;
         for (let i = 0; i < count; i++) {
           const off = offsets[i]!;
-          q[i] = new Uint8Array(buffer, at + off, lengths[i]!);
-          qPos[i] = cons + off;
+          const len = lengths[i]!;
+          q[i] = new Uint8Array(buffer, at + off, len);
+          qPos[i] = pos;
+          pos = cons + off + ((len + 7) & ~7);
         }
         this.#qLen = count;
         this.#advance(end);

@@ -109,6 +109,23 @@ function later(produce: () => void, ms = 5): Promise<never> {
   });
 }
 
+/** Rejects if `p` has not settled within `ms`: a read that should have been served. */
+function within<T>(p: Promise<T>, ms = 2000, what = 'the read'): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
+}
+
+/** A record as a short string: the sample's key, or "lost N". */
+function label(r: PerfRecord): string {
+  return r.lost !== undefined ? `lost ${r.lost}` : String(sample(r).event.key);
+}
+
+/** Bytes of a 64 KiB slab that copies are views into (src/ring-copy.ts). */
+const SLAB_BYTES = 64 * 1024;
+
 const DIST_INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const CHILD_GUARD_MS = 60_000;
 /** A reader that never wakes up fails the test instead of hanging the run. */
@@ -370,6 +387,131 @@ describe('PerfReader', () => {
         const producer = later(() => assert.equal(output(f, 200), 0));
         assert.equal(sample(await Promise.race([reader.read(), producer])).event.key, 200);
       });
+    });
+  });
+
+  test('samples are 8-byte aligned copies in 64 KiB slabs, also when a batch wraps around the end of the ring', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      // 40 rounds of 40 samples (3200 bytes) through one page: most batches cross the end of the
+      // ring and are copied in two pieces; 128000 bytes of copies take two slabs.
+      const cpu = onlineCpus()[0]!;
+      const kept: PerfRecord[] = [];
+      await onCpu(cpu, () => {
+        let key = 0;
+        for (let round = 0; round < 40; round++) {
+          for (let i = 0; i < 40; i++) assert.equal(output(f, key++), 0, `round ${round}`);
+          const got = drainSync(reader);
+          assert.equal(got.length, 40, `round ${round}`);
+          kept.push(...got);
+        }
+      });
+      const slabs = new Set<ArrayBufferLike>();
+      kept.forEach((r, i) => {
+        const s = sample(r);
+        assert.equal(s.event.key, i, 'in order, none lost');
+        assert.equal(s.cpu, cpu);
+        assert.equal(r.data!.byteOffset % 8, 0, `sample ${i}: data 8-byte aligned`);
+        assert.equal(r.data!.buffer.byteLength, SLAB_BYTES);
+        slabs.add(r.data!.buffer);
+      });
+      assert.ok(slabs.size >= 2, `${slabs.size} slabs`);
+    });
+  });
+
+  test('LOST records come in order between samples already copied out and the next ones', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      const cpu = onlineCpus().at(-1)!;
+      const kept = Math.floor(PAGE_SIZE / SAMPLE_RECORD_BYTES);
+      await onCpu(cpu, async () => {
+        assert.equal(output(f, 7, 100), ENOSPC_RET);
+        // The first read copies every sample out of the ring; the rest wait in the queue.
+        assert.equal(sample(reader.readSync()).event.key, 7);
+        assert.equal(output(f, 8), 0, 'the ring has room again');
+        const rest = drainSync(reader).map(label);
+        assert.deepEqual(rest, [...Array<string>(kept - 1).fill('7'), `lost ${100 - kept}`, '8']);
+
+        // The same through read() and for await.
+        assert.equal(output(f, 9, 60), ENOSPC_RET);
+        assert.equal(sample(await within(reader.read())).event.key, 9);
+        assert.equal(output(f, 10), 0);
+        const seen: string[] = [];
+        for await (const r of reader) {
+          assert.equal(r.cpu, cpu);
+          seen.push(label(r));
+          if (seen.length === kept + 1) break;
+        }
+        assert.deepEqual(seen, [...Array<string>(kept - 1).fill('9'), `lost ${60 - kept}`, '10']);
+        assert.equal(reader.readSync(), undefined);
+      });
+    });
+  });
+
+  test('a decoder error ends its batch and surfaces at the read that reaches its sample', kt, async () => {
+    const f = await load();
+    const decoded: number[] = [];
+    const cpu = onlineCpus()[0]!;
+    const reader = new PerfReader(f.perfArray, {
+      cpus: [cpu],
+      decode: (view) => {
+        const key = new DataView(view.buffer, view.byteOffset, view.byteLength).getUint32(8, true);
+        decoded.push(key);
+        if (key === 4) throw new Error('bad sample 4');
+        return key;
+      },
+    });
+    try {
+      await onCpu(cpu, () => {
+        for (let key = 0; key < 10; key++) assert.equal(output(f, key), 0);
+      });
+      assert.equal(reader.readSync()!.data, 0);
+      assert.deepEqual(decoded, [0, 1, 2, 3, 4], 'the batch ended at the failing sample');
+      const reads = Array.from({ length: 9 }, () => reader.read().then((r) => String(r.data), (e: Error) => e.message));
+      assert.deepEqual(await within(Promise.all(reads)), ['1', '2', '3', 'bad sample 4', '5', '6', '7', '8', '9']);
+      assert.deepEqual(decoded, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'each sample decoded once');
+      assert.equal(reader.readSync(), undefined);
+    } finally {
+      reader.close();
+      f.coll.close();
+    }
+  });
+
+  test('a read waiting when readSync() copies samples out of the ring is served from the copies', kt, async () => {
+    const cpu = onlineCpus()[0]!;
+    await withReader({ cpus: [cpu] }, async (f, reader) => {
+      const pending = reader.read();
+      const waiting = reader.wait();
+      await onCpu(cpu, () => {
+        for (let key = 0; key < 4; key++) assert.equal(output(f, key), 0);
+      });
+      assert.equal(sample(reader.readSync()).event.key, 0);
+      assert.equal(sample(await within(pending)).event.key, 1);
+      assert.equal(await within(waiting, 2000, 'wait()'), true);
+      assert.equal(sample(reader.readSync()).event.key, 2);
+      assert.equal(sample(await within(reader.read())).event.key, 3);
+    });
+  });
+
+  test('close() drops queued samples: reads reject with ClosedError, iteration ends', kt, async () => {
+    const cpu = onlineCpus()[0]!;
+    await withReader({ cpus: [cpu] }, async (f, reader) => {
+      await onCpu(cpu, () => assert.equal(output(f, 50, 10), 0));
+      assert.equal(sample(reader.readSync()).event.key, 50);
+      reader.close();
+      assert.throws(() => reader.readSync(), ClosedError);
+      await assert.rejects(reader.read(), ClosedError);
+      assert.deepEqual(await reader.records().next(), { value: undefined, done: true });
+      assert.equal(await reader.wait(), false);
+    });
+    await withReader({ cpus: [cpu] }, async (f, reader) => {
+      await onCpu(cpu, () => assert.equal(output(f, 60, 10), 0));
+      let n = 0;
+      for await (const r of reader) {
+        assert.equal(sample(r).event.key, 60);
+        if (++n === 3) reader.close();
+      }
+      assert.equal(n, 3);
     });
   });
 

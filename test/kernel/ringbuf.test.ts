@@ -91,6 +91,33 @@ function later(produce: () => void, ms = 5): Promise<never> {
   });
 }
 
+/** Rejects if `p` has not settled within `ms`: a read that should have been served. */
+function within<T>(p: Promise<T>, ms = 2000, what = 'the read'): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
+}
+
+/** Whether `p` is still pending after the event loop had time to deliver what is ready. */
+async function stillPending(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(() => { settled = true; }, () => { settled = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  return !settled;
+}
+
+/** The records of a batch, as [tag, seq]. */
+function batchRecs(b: RingBufBatch): Rec[] {
+  const out: Rec[] = [];
+  for (let i = 0; i < b.count; i++) out.push(parseRec(b.data.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+  return out;
+}
+
+/** Bytes of a 64 KiB slab that copies are views into (src/ring-copy.ts). */
+const SLAB_BYTES = 64 * 1024;
+
 /** The compiled library, for child processes. */
 const DIST_INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 
@@ -412,6 +439,190 @@ describe('RingBufReader', () => {
       setImmediate(() => reader.close());
       assert.equal(await closing, 0);
     });
+  });
+
+  test('copies are views into 64 KiB slabs that stay intact as the ring and the slabs are reused', kt, async () => {
+    await withReader((f, reader) => {
+      // 70 runs of 128 records: 13 laps of the ring, and 24 bytes of slab per record, 3.3 slabs.
+      const kept: Uint8Array[] = [];
+      for (let run = 0; run < 70; run++) {
+        assert.equal(submit(f, 128, run), 128);
+        const got = drainSync(reader);
+        assert.equal(got.length, 128, `run ${run}`);
+        kept.push(...got);
+      }
+      const slabs = new Set(kept.map((r) => r.buffer));
+      assert.ok(slabs.size >= 4, `${slabs.size} slabs`);
+      assert.ok(slabs.size <= 5, `${slabs.size} slabs: a slab is filled before a new one is made`);
+      kept.forEach((r, i) => {
+        assert.equal(r.buffer.byteLength, SLAB_BYTES);
+        assert.equal(r.byteOffset % 8, 0);
+        assert.deepEqual(parseRec(r), { seq: i % 128, tag: Math.floor(i / 128), count: 128, magic: RB_MAGIC }, `record ${i}`);
+      });
+      // Neighbours from one copy share their slab.
+      assert.equal(kept[0]!.buffer, kept[127]!.buffer);
+    });
+  });
+
+  test('reads of every kind mix while copies are queued: order kept, nothing lost or repeated', kt, async () => {
+    await withReader(async (f, reader) => {
+      const expected: number[] = [];
+      const produce = (tag: number) => {
+        assert.equal(submit(f, 128, tag), 128, `tag ${tag}: the ring had room`);
+        for (let seq = 0; seq < 128; seq++) expected.push(tag * 1000 + seq);
+      };
+      for (let tag = 0; tag < 5; tag++) produce(tag); // 640 records: the first read copies them all out
+      const got: number[] = [];
+      const push = (r: Uint8Array | undefined) => {
+        if (r === undefined) return;
+        const rec = parseRec(r);
+        assert.equal(rec.magic, RB_MAGIC);
+        got.push(rec.tag * 1000 + rec.seq);
+      };
+      const pushBatch = (b: RingBufBatch) => batchRecs(b).forEach((rec) => got.push(rec.tag * 1000 + rec.seq));
+      let tag = 5;
+      const methods = new Set<number>();
+      for (let step = 0; got.length < expected.length; step++) {
+        if (step % 9 === 4 && tag < 12) produce(tag++); // records in the ring behind the queued copies
+        const left = expected.length - got.length;
+        const before = got.length;
+        const kind = step % 6;
+        switch (kind) {
+          case 0: push(reader.readSync()); break;
+          case 1: reader.consumeBatch(pushBatch, { maxRecords: 1 + (step % 40) }); break;
+          case 2: push(await within(reader.read())); break;
+          case 3: {
+            const n = Math.min(left, 1 + (step % 25));
+            let k = 0;
+            for await (const r of reader) {
+              push(r);
+              if (++k === n) break;
+            }
+            break;
+          }
+          case 4: assert.equal(await within(reader.wait()), true); push(reader.readSync()); break;
+          case 5: await within(reader.readBatch(pushBatch, { maxRecords: 100 })); break;
+        }
+        if (got.length > before) methods.add(kind);
+      }
+      assert.equal(tag, 12, 'every run was produced');
+      assert.equal(methods.size, 6, 'every kind of read returned records');
+      assert.deepEqual(got, expected);
+      assert.equal(reader.readSync(), undefined);
+      assert.equal(reader.available, 0);
+    });
+  });
+
+  test('a read waiting when readSync() copies records out of the ring is served from the copies', kt, async () => {
+    await withReader(async (f, reader) => {
+      const pending = reader.read();
+      const waiting = reader.wait();
+      const step = reader.records().next();
+      // readSync() runs before the poll reports the ring readable, and takes all five out of it.
+      assert.equal(submit(f, 5, 21), 5);
+      assert.equal(parseRec(reader.readSync()!).seq, 0);
+      assert.equal(parseRec(await within(pending)).seq, 1);
+      assert.equal(await within(waiting, 2000, 'wait()'), true);
+      assert.equal(parseRec((await within(step, 2000, 'the iteration step')).value!).seq, 2);
+      assert.equal(parseRec(reader.readSync()!).seq, 3);
+      assert.equal(parseRec(await within(reader.read())).seq, 4);
+      assert.equal(reader.readSync(), undefined);
+    });
+  });
+
+  test('available counts copies not returned yet, as it counts records in the ring', kt, async () => {
+    await withReader((f, reader) => {
+      assert.equal(submit(f, 3, 1), 3);
+      assert.equal(reader.available, 72);
+      assert.equal(parseRec(reader.readSync()!).seq, 0);
+      assert.equal(reader.available, 48, 'two copies queued, none in the ring');
+      assert.equal(submit(f, 2, 2), 2);
+      assert.equal(reader.available, 96);
+      const seqs: number[] = [];
+      assert.equal(reader.consumeBatch((b) => batchRecs(b).forEach((r) => seqs.push(r.seq))), 2, 'the queued copies first');
+      assert.equal(reader.available, 48);
+      assert.equal(reader.consumeBatch((b) => batchRecs(b).forEach((r) => seqs.push(r.seq))), 2);
+      assert.deepEqual(seqs, [1, 2, 0, 1]);
+      assert.equal(reader.available, 0);
+    });
+    // With discarded records between the queued copies, the copying reader counts as the decoding one.
+    const counts: number[][] = [];
+    for (const decode of [undefined, (v: Uint8Array) => v.slice()]) {
+      const f = await load();
+      const reader = new RingBufReader<Uint8Array>(f.events, decode ? { decode } : {});
+      try {
+        assert.equal(f.discard.testRun({ data: cmd(5, 8) }).retval, 3);
+        const seen = [reader.available];
+        for (let r = reader.readSync(); r !== undefined; r = reader.readSync()) seen.push(parseRec(r).seq, reader.available);
+        counts.push(seen);
+      } finally {
+        reader.close();
+        f.coll.close();
+      }
+    }
+    assert.deepEqual(counts[0], [120, 0, 96, 2, 48, 4, 0]);
+    assert.deepEqual(counts[1], counts[0]);
+  });
+
+  test('discarded records at the end of a batch stay in the ring until the next scan', kt, async () => {
+    await withReader(async (f, reader) => {
+      // seq 0 and 2 submitted, 1 and 3 discarded.
+      assert.equal(f.discard.testRun({ data: cmd(4, 30) }).retval, 2);
+      let bytes = 0;
+      const seqs: number[] = [];
+      assert.equal(reader.consumeBatch((b) => {
+        bytes = b.data.byteLength;
+        assert.deepEqual([...b.offsets], [8, 56]);
+        batchRecs(b).forEach((r) => seqs.push(r.seq));
+      }), 2);
+      assert.deepEqual(seqs, [0, 2]);
+      assert.equal(bytes, 72, 'the batch ends with its last record');
+      assert.equal(reader.available, 24, 'the discarded record after it is still in the ring');
+      assert.equal(reader.consumeBatch(() => assert.fail('only a discarded record')), 0);
+      assert.equal(reader.available, 0);
+
+      // wait() passes discarded records without resolving, and resolves for the next real one.
+      assert.equal(f.discard.testRun({ data: cmd(2, 31) }).retval, 1);
+      assert.equal(parseRec(reader.readSync()!).seq, 0);
+      assert.equal(reader.available, 24);
+      const waiting = reader.wait();
+      assert.equal(await stillPending(waiting), true);
+      assert.equal(reader.available, 0);
+      const producer = later(() => assert.equal(submit(f, 1, 32), 1));
+      assert.equal(await within(Promise.race([waiting, producer]), 2000, 'wait()'), true);
+      assert.equal(parseRec(reader.readSync()!).tag, 32);
+    });
+  });
+
+  test('close() drops queued copies: reads reject with ClosedError, iteration ends', kt, async () => {
+    const f = await load();
+    try {
+      const reader = new RingBufReader(f.events);
+      assert.equal(submit(f, 10, 40), 10);
+      assert.equal(parseRec(reader.readSync()!).seq, 0);
+      assert.equal(reader.available, 9 * 24);
+      reader.close();
+      assert.throws(() => reader.readSync(), ClosedError);
+      await assert.rejects(reader.read(), ClosedError);
+      assert.throws(() => reader.consumeBatch(() => assert.fail('closed')), ClosedError);
+      assert.equal(await reader.wait(), false);
+      assert.deepEqual(await reader.records().next(), { value: undefined, done: true });
+      // The copies were taken out of the ring: a new reader does not see them again.
+      const again = new RingBufReader(f.events);
+      assert.equal(again.available, 0);
+      assert.equal(again.readSync(), undefined);
+
+      // close() in a for await loop with copies queued: the loop ends there.
+      assert.equal(submit(f, 10, 41), 10);
+      const seen: number[] = [];
+      for await (const r of again) {
+        seen.push(parseRec(r).seq);
+        if (seen.length === 3) again.close();
+      }
+      assert.deepEqual(seen, [0, 1, 2]);
+    } finally {
+      f.coll.close();
+    }
   });
 
   test('the process exits when nobody reads', kt, () => {
