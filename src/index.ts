@@ -56,3 +56,4 @@ export { attachLsm, type LsmOptions } from './link/lsm.js';
  * they are only ever added to; not an API to program against (see src/gen/runtime.ts).
  */
 export * as genRuntime from './gen/runtime.js';
+export type { PerfBatch } from './perf.js';

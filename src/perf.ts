@@ -33,7 +33,7 @@ import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './erro
 import type { BpfMap } from './map.js';
 import { native } from './native.js';
 import { RingPosition, Slab } from './ring-copy.js';
-import { NONE, PollingReader, type None } from './ringbuf.js';
+import { NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions } from './ringbuf.js';
 import type { FD } from './sys/fd.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE,
@@ -56,6 +56,30 @@ export interface PerfLost {
 }
 
 export type PerfRecord<T = Uint8Array> = PerfSample<T> | PerfLost;
+
+/**
+ * Samples of one CPU's ring at once, without copying (see PerfReader.consumeBatch). Sample i is
+ * `data.subarray(offsets[i], offsets[i] + lengths[i])`: the raw sample as the kernel stored it
+ * (padded like PerfSample.data). Everything here is valid only until the callback returns: the
+ * ring's space is handed back to the kernel right after, and the kernel may overwrite it.
+ * In a batch straight from the ring `data.byteOffset` is a multiple of 8 and every offset is 4
+ * more than one (a sample's bytes follow its 12-byte record header); in a batch of copies queued
+ * by earlier reads the samples are 8-aligned. Read multi-byte fields with a DataView.
+ *
+ * `lost` is the number of samples the kernel dropped on this CPU (ring full or paused) that the
+ * LOST records among this batch's records report. A LOST record comes in front of the first
+ * sample that fit after the drop, so the drop happened before some sample of this batch (or, in
+ * a batch with `count` 0, before the next sample of this CPU). 0 when there was none.
+ */
+export interface PerfBatch {
+  readonly cpu: number;
+  readonly data: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  /** Samples in the batch (may be 0 when the batch only reports `lost`). */
+  readonly count: number;
+  readonly lost: number;
+}
 
 export interface PerfReaderOptions<T> {
   /**
@@ -138,7 +162,9 @@ function u32Bytes(n: number): Uint8Array {
  * next reads; closing the reader drops what is queued. In the default mode samples are copies:
  * views into 64 KiB slabs shared by many samples, 8-byte aligned; read them through
  * `byteOffset`/`byteLength`, and `.slice()` one you keep for long so that it does not hold its
- * slab. Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
+ * slab. For the fastest consumers, `consumeBatch(cb)` / `readBatch(cb)` hand a callback one ring's
+ * samples at a time as one zero-copy view of the ring, LOST counts included (see PerfBatch).
+ * Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
  * reader's events from the map. Keep the map open while the reader is open.
  */
 export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
@@ -161,6 +187,9 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
   #slab: Slab | undefined;
   /** #measure: the size of the record that did not fit in the slab, else 0. */
   #blocked = 0;
+  /** consumeBatch(): sample offsets and lengths, grown as needed. */
+  #offsets = new Uint32Array(1024);
+  #lengths = new Uint32Array(1024);
 
   constructor(map: BpfMap, options: PerfReaderOptions<T> = {}) {
     super();
@@ -277,6 +306,198 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
     this.checkOpen();
     for (const r of this.#rings) perfEventPauseOutput(r.fd.value, false);
     this.#paused = false;
+  }
+
+  /**
+   * Hands a batch of samples of one CPU's ring (at most `maxRecords` samples, default all that
+   * are ready up to the end of the ring's data area) to `callback` as one zero-copy view into the
+   * ring, and returns how many records it delivered: samples plus LOST records (0, without
+   * calling back, when none was ready). Rings are served in turn, one batch per call. A batch
+   * stops at the end of the ring's data area; a sample that wraps around it comes alone, as a
+   * copy in a scratch buffer (reused by the next batch). LOST records among the batch's records
+   * are summed into `batch.lost` (a batch may then have `count` 0).
+   *
+   * The ring's space is handed back to the kernel (data_tail written) when the callback returns
+   * or throws (the error then propagates): `batch.data` and the views derived from it are valid
+   * only during the call. Copy what you keep. Closing the reader in the callback is allowed;
+   * nothing is written to the ring then.
+   *
+   * Records that earlier reads (read(), readSync(), iteration) took out of a ring and queued come
+   * first, as a batch of their own viewing the slab holding their copies. With a `decode` option
+   * such queued records are already decoded: consumeBatch() then throws InvalidArgumentError
+   * until they are read. Not available for overwritable readers.
+   */
+  consumeBatch(callback: (batch: PerfBatch) => void, options: ConsumeBatchOptions = {}): number {
+    this.checkOpen();
+    if (this.overwritable) throw new InvalidArgumentError('consumeBatch() is not available on an overwritable PerfReader');
+    const max = options.maxRecords ?? Infinity;
+    if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
+    if (this.#qHead < this.#qLen || this.#failure !== undefined) {
+      if (!this.#copy) {
+        throw new InvalidArgumentError('consumeBatch(): decoded records taken out of the ring by earlier reads are queued; read them first');
+      }
+      return this.#consumeQueued(callback, max);
+    }
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#next + k) % n;
+      const got = this.#ringBatch(rings[i]!, callback, max);
+      if (got > 0) {
+        if (!this.closed) this.#next = (i + 1) % n;
+        return got;
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * Waits until records are ready, then consumes them as consumeBatch() does. Resolves with the
+   * number of records passed to the callback (at least 1), or 0 once the reader is closed.
+   */
+  async readBatch(callback: (batch: PerfBatch) => void, options: ReadOptions & ConsumeBatchOptions = {}): Promise<number> {
+    this.checkOpen();
+    const waitOptions: ReadOptions = options.signal ? { signal: options.signal } : {};
+    for (;;) {
+      if (!(await this.wait(waitOptions))) return 0;
+      const got = this.consumeBatch(callback, options);
+      if (got > 0) return got;
+    }
+  }
+
+  /** consumeBatch() for one ring: 0 when it had nothing to deliver. */
+  #ringBatch(ring: CpuRing, callback: (batch: PerfBatch) => void, max: number): number {
+    for (;;) {
+      const tail = ring.tail;
+      const head = (ring.head = ring.headPos.loadFrom(tail));
+      if (head <= tail) return 0;
+      const avail = head - tail;
+      const words = ring.words;
+      const mask = ring.mask;
+      const size = ring.size;
+      // The batch's view starts at absolute position `base` (ring offset baseOff) and may not
+      // go past the end of the data area.
+      let base = tail;
+      let baseOff = tail & mask;
+      let end = 0; // bytes of the view
+      let count = 0;
+      let records = 0;
+      let lost = 0;
+      let rel = 0;
+      let scratch: Uint8Array | undefined;
+      while (rel < avail && count < max) {
+        const pos = tail + rel;
+        const off = pos & mask;
+        const w = off >> 2;
+        const type = words[w]!;
+        const recSize = words[w + 1]! >>> 16;
+        if (recSize < PERF_EVENT_HEADER_SIZE || recSize > avail - rel) {
+          if (rel > 0) break; // deliver what came before; the next batch starts at the bad header
+          this.#setTail(ring, head); // resynchronise at the head
+          return 0;
+        }
+        if (pos - base + baseOff >= size) { // past the end of the data area
+          if (count > 0) break;
+          base = pos;
+          baseOff = off;
+        }
+        if (type === PERF_RECORD_SAMPLE) {
+          const body = (off + PERF_EVENT_HEADER_SIZE) & mask;
+          const raw = Math.min(words[body >> 2]! >>> 0, recSize - SAMPLE_DATA);
+          const at = pos + SAMPLE_DATA - base; // the sample's bytes, relative to the view
+          if (at + raw + baseOff > size) { // wraps around the end: alone, in scratch
+            if (count > 0) break;
+            scratch = this.#sampleView(ring, off, recSize);
+            this.#offsets[0] = 0;
+            this.#lengths[0] = raw;
+            count = 1;
+            records++;
+            rel += recSize;
+            break;
+          }
+          if (count === this.#offsets.length) this.#grow();
+          this.#offsets[count] = at;
+          this.#lengths[count] = raw;
+          end = at + raw;
+          count++;
+          records++;
+        } else if (type === PERF_RECORD_LOST) {
+          const at = ((off + 16) & mask) >> 2;
+          lost += (words[at + 1]! >>> 0) * 2 ** 32 + (words[at]! >>> 0);
+          records++;
+        }
+        rel += recSize;
+      }
+      if (records === 0) { // records of other types only
+        this.#setTail(ring, tail + rel);
+        continue;
+      }
+      const data = scratch ?? new Uint8Array(ring.mapping!, ring.dataOffset + baseOff, end);
+      try {
+        callback({ cpu: ring.cpu, data, offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost });
+      } finally {
+        if (!this.closed) this.#setTail(ring, tail + rel);
+      }
+      return records;
+    }
+  }
+
+  /** consumeBatch() with records queued by earlier reads (copying mode): up to `max` samples of one slab. */
+  #consumeQueued(callback: (batch: PerfBatch) => void, max: number): number {
+    const q = this.#queue;
+    const head = this.#qHead;
+    const cpu = q[head]!.cpu;
+    let buffer: ArrayBufferLike | undefined;
+    let base = 0;
+    let count = 0;
+    let lost = 0;
+    let records = 0;
+    let end = 0;
+    while (head + records < this.#qLen && count < max) {
+      const rec = q[head + records]!;
+      if (rec.lost !== undefined) {
+        lost += rec.lost;
+      } else {
+        const data = rec.data as unknown as Uint8Array;
+        if (buffer === undefined) {
+          buffer = data.buffer;
+          base = data.byteOffset; // 8-aligned (see COPY_PHASE)
+        } else if (data.buffer !== buffer) {
+          break;
+        }
+        if (count === this.#offsets.length) this.#grow();
+        this.#offsets[count] = data.byteOffset - base;
+        this.#lengths[count] = data.byteLength;
+        end = data.byteOffset + data.byteLength - base;
+        count++;
+      }
+      records++;
+    }
+    try {
+      callback({
+        cpu,
+        data: buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer, base, end),
+        offsets: this.#offsets.subarray(0, count),
+        lengths: this.#lengths.subarray(0, count),
+        count,
+        lost,
+      });
+    } finally {
+      if (!this.closed) {
+        for (let i = 0; i < records; i++) q[head + i] = undefined;
+        this.#qHead = head + records;
+      }
+    }
+    return records;
+  }
+
+  #grow(): void {
+    const o = new Uint32Array(this.#offsets.length * 2);
+    const l = new Uint32Array(this.#lengths.length * 2);
+    o.set(this.#offsets);
+    l.set(this.#lengths);
+    this.#offsets = o;
+    this.#lengths = l;
   }
 
   protected take(): PerfRecord<T> | None {

@@ -28,58 +28,9 @@
  * perf_buffer__new opens each CPU's event with wakeup_events = 1, as
  * bpfkit's PerfReader does by default.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
-struct acc {
-	unsigned long long count;
-	unsigned long long sum;
-	unsigned long long lost;
-};
-
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_WARN)
-		return vfprintf(stderr, fmt, args);
-	return 0;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "perf-consumer: %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static void pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		die("sched_setaffinity", errno);
-}
+#define CONSUMER_NAME "perf-consumer"
+#define PRODUCER_PROG "perf_produce"
+#include "consumer-common.h"
 
 /* One sample: the u64 at offset 0 is its index within its run. */
 static void on_sample(void *ctx, int cpu, void *data, __u32 size)
@@ -100,59 +51,17 @@ static void on_lost(void *ctx, int cpu, __u64 cnt)
 	a->lost += cnt;
 }
 
-static void run_prog(int prog_fd, unsigned int per_run)
+/* The 14-byte test_run input of perf_produce: u32 count, zeros. */
+static void command(unsigned char pkt[14], unsigned int per_run)
 {
-	unsigned char pkt[14] = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
-
+	memset(pkt, 0, 14);
 	memcpy(pkt, &per_run, 4);
-	if (bpf_prog_test_run_opts(prog_fd, &opts))
-		die("BPF_PROG_TEST_RUN", errno);
 }
 
-static struct bpf_object *load(const char *path)
-{
-	struct bpf_object *obj = bpf_object__open_file(path, NULL);
-	int err;
-
-	if (!obj)
-		die("bpf_object__open_file", errno);
-	err = bpf_object__load(obj);
-	if (err)
-		die("bpf_object__load", err);
-	return obj;
-}
-
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
-
-	if (!m) {
-		fprintf(stderr, "perf-consumer: no map %s in the object\n", name);
-		exit(1);
-	}
-	return bpf_map__fd(m);
-}
-
-static int prog_fd(struct bpf_object *obj)
-{
-	struct bpf_program *p = bpf_object__find_program_by_name(obj, "perf_produce");
-
-	if (!p) {
-		fprintf(stderr, "perf-consumer: no program perf_produce in the object\n");
-		exit(1);
-	}
-	return bpf_program__fd(p);
-}
-
-/* stats[0] = { produced, dropped } */
-static void read_stats(struct bpf_object *obj, unsigned long long out[2])
-{
-	unsigned int zero = 0;
-
-	if (bpf_map_lookup_elem(map_fd(obj, "stats"), &zero, out))
-		die("stats lookup", errno);
-}
+struct consumer {
+	struct perf_buffer *pb;
+	struct acc acc;
+};
 
 static struct perf_buffer *open_buffer(struct bpf_object *obj, const char *pages, struct acc *acc)
 {
@@ -163,150 +72,82 @@ static struct perf_buffer *open_buffer(struct bpf_object *obj, const char *pages
 	return pb;
 }
 
+/* Samples taken by one perf_buffer__consume (negative: its error). */
+static long long consume_counted(void *ctx)
+{
+	struct consumer *c = ctx;
+	unsigned long long before = c->acc.count;
+	int err = perf_buffer__consume(c->pb);
+
+	return err < 0 ? err : (long long)(c->acc.count - before);
+}
+
+static int poll_pb(void *ctx, int timeout_ms)
+{
+	return perf_buffer__poll(((struct consumer *)ctx)->pb, timeout_ms);
+}
+
+static int consume_pb(void *ctx)
+{
+	return perf_buffer__consume(((struct consumer *)ctx)->pb);
+}
+
 static int drain(int argc, char **argv)
 {
-	if (argc < 8) {
-		fprintf(stderr, "usage: %s drain OBJECT ROUNDS RECORDS PER_RUN CPU PAGES\n", argv[0]);
-		return 2;
-	}
+	need_args(argc, argv, 8, "drain OBJECT ROUNDS RECORDS PER_RUN CPU PAGES");
 	int rounds = atoi(argv[3]);
 	unsigned int records = (unsigned int)atoi(argv[4]);
 	unsigned int per_run = (unsigned int)atoi(argv[5]);
-	struct acc acc = { 0 };
+	struct consumer c = { 0 };
 	unsigned long long stats[2];
+	unsigned char pkt[14];
 	struct bpf_object *obj;
-	struct perf_buffer *pb;
-	int pfd;
 
 	pin_cpu(atoi(argv[6]));
 	obj = load(argv[2]);
-	pfd = prog_fd(obj);
-	pb = open_buffer(obj, argv[7], &acc);
-
-	printf("{\"rates\":[");
-	for (int r = 0; r < rounds; r++) {
-		for (unsigned int k = 0; k < records / per_run; k++)
-			run_prog(pfd, per_run);
-		unsigned long long before = acc.count;
-		double t0 = now_ns();
-		int err = perf_buffer__consume(pb);
-		double t1 = now_ns();
-
-		if (err < 0)
-			die("perf_buffer__consume", err);
-		printf("%s%.0f", r ? "," : "", (acc.count - before) / ((t1 - t0) / 1e9));
-	}
+	c.pb = open_buffer(obj, argv[7], &c.acc);
+	command(pkt, per_run);
+	drain_rounds(prog_fd(obj), pkt, rounds, records, per_run, consume_counted, &c, "perf_buffer__consume");
 	read_stats(obj, stats);
-	printf("],\"count\":%llu,\"sum\":%llu,\"lost\":%llu,\"dropped\":%llu}\n", acc.count, acc.sum, acc.lost, stats[1]);
-	perf_buffer__free(pb);
+	printf(",\"count\":%llu,\"sum\":%llu,\"lost\":%llu,\"dropped\":%llu}\n", c.acc.count, c.acc.sum, c.acc.lost, stats[1]);
+	perf_buffer__free(c.pb);
 	bpf_object__close(obj);
 	return 0;
 }
 
 static int produce(int argc, char **argv)
 {
-	if (argc < 6) {
-		fprintf(stderr, "usage: %s produce PIN MS PER_RUN CPU\n", argv[0]);
-		return 2;
-	}
-	double ms = atof(argv[3]);
+	need_args(argc, argv, 6, "produce PIN MS PER_RUN CPU");
 	unsigned int per_run = (unsigned int)atoi(argv[4]);
-	unsigned long long runs = 0;
-	int fd;
+	unsigned char pkt[14];
 
-	pin_cpu(atoi(argv[5]));
-	fd = bpf_obj_get(argv[2]);
-	if (fd < 0)
-		die("bpf_obj_get", errno);
-	double t0 = now_ns(), t;
-	do {
-		run_prog(fd, per_run);
-		runs++;
-		t = now_ns();
-	} while (t - t0 < ms * 1e6);
-	printf("{\"runs\":%llu,\"perRun\":%u,\"ns\":%.0f}\n", runs, per_run, t - t0);
-	close(fd);
-	return 0;
+	command(pkt, per_run);
+	return produce_for(argv[2], atof(argv[3]), pkt, per_run, 1, atoi(argv[5]));
 }
 
 static int live(int argc, char **argv)
 {
-	if (argc < 9) {
-		fprintf(stderr, "usage: %s live OBJECT PIN_DIR MS PER_RUN CPU PRODUCER_CPU PAGES\n", argv[0]);
-		return 2;
-	}
-	struct acc acc = { 0 };
+	need_args(argc, argv, 9, "live OBJECT PIN_DIR MS PER_RUN CPU PRODUCER_CPU PAGES");
+	struct consumer c = { 0 };
 	unsigned long long stats[2];
-	char pin[4096], out[4096];
 	struct bpf_object *obj;
-	struct perf_buffer *pb;
-	int pipefd[2], status, exited = 0;
-	pid_t child;
+	struct live l;
+	char *produce_args[] = { argv[4], argv[5], argv[7], NULL };
 
 	pin_cpu(atoi(argv[6]));
 	obj = load(argv[2]);
-	snprintf(pin, sizeof(pin), "%s/prog", argv[3]);
-	if (mkdir(argv[3], 0700) && errno != EEXIST)
-		die("mkdir", errno);
-	if (bpf_obj_pin(prog_fd(obj), pin))
-		die("bpf_obj_pin", errno);
-	pb = open_buffer(obj, argv[8], &acc);
-
-	if (pipe(pipefd))
-		die("pipe", errno);
-	double t0 = now_ns();
-	child = fork();
-	if (child < 0)
-		die("fork", errno);
-	if (child == 0) {
-		dup2(pipefd[1], 1);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		execl("/proc/self/exe", argv[0], "produce", pin, argv[4], argv[5], argv[7], (char *)NULL);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while (!exited) {
-		/* A short timeout: the end of the producer is noticed within a millisecond. */
-		int n = perf_buffer__poll(pb, 1);
-
-		if (n < 0 && n != -EINTR)
-			die("perf_buffer__poll", n);
-		if (waitpid(child, &status, WNOHANG) == child)
-			exited = 1;
-	}
-	/* The producer is gone: take what is left. */
-	if (perf_buffer__consume(pb) < 0)
-		die("perf_buffer__consume", errno);
-	double t1 = now_ns();
-	ssize_t len = read(pipefd[0], out, sizeof(out) - 1);
-	out[len > 0 ? len : 0] = 0;
-	if (len > 0 && out[len - 1] == '\n')
-		out[len - 1] = 0;
-	close(pipefd[0]);
-	unlink(pin);
-	rmdir(argv[3]);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "perf-consumer: the producer failed\n");
+	live_pin(&l, obj, argv[3]);
+	c.pb = open_buffer(obj, argv[8], &c.acc);
+	if (live_run(&l, argv[0], produce_args, poll_pb, consume_pb, &c))
 		return 1;
-	}
 	read_stats(obj, stats);
-	printf("{\"count\":%llu,\"sum\":%llu,\"ns\":%.0f,\"lost\":%llu,\"produced\":%llu,\"dropped\":%llu,\"producer\":%s}\n",
-	       acc.count, acc.sum, t1 - t0, acc.lost, stats[0], stats[1], len > 0 ? out : "null");
-	perf_buffer__free(pb);
+	print_live(&l, &c.acc, stats, 1);
+	perf_buffer__free(c.pb);
 	bpf_object__close(obj);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	libbpf_set_print(quiet);
-	if (argc >= 2 && strcmp(argv[1], "drain") == 0)
-		return drain(argc, argv);
-	if (argc >= 2 && strcmp(argv[1], "live") == 0)
-		return live(argc, argv);
-	if (argc >= 2 && strcmp(argv[1], "produce") == 0)
-		return produce(argc, argv);
-	fprintf(stderr, "usage: %s drain|live|produce ...\n", argv[0]);
-	return 2;
+	return dispatch(argc, argv, drain, live, produce);
 }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  ClosedError, Collection, CollectionSpec, InvalidArgumentError, onlineCpus, PerfReader, type BpfMap, type PerfReaderOptions, type PerfRecord,
+  ClosedError, Collection, CollectionSpec, InvalidArgumentError, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfReaderOptions, type PerfRecord,
   type Program,
 } from '../../src/index.js';
 import { native } from '../../src/native.js';
@@ -535,5 +535,112 @@ describe('PerfReader', () => {
     assert.equal(r.signal, null, 'the child had to be killed: something kept it alive');
     assert.equal(r.status, 0);
     assert.equal(r.stdout.trim(), 'got 9');
+  });
+});
+
+/** The samples of a batch, parsed and checked like sample(). */
+function batchSamples(b: PerfBatch): { cpu: number; event: Event }[] {
+  const out: { cpu: number; event: Event }[] = [];
+  for (let i = 0; i < b.count; i++) {
+    assert.ok(b.offsets[i]! + b.lengths[i]! <= b.data.byteLength, 'a sample lies within the batch view');
+    out.push(sample({ cpu: b.cpu, data: b.data.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!) }));
+  }
+  return out;
+}
+
+describe('PerfReader.consumeBatch', () => {
+  test('hands over every sample in order, batches stopping at the end of the ring', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      const cpu = onlineCpus()[0]!;
+      await onCpu(cpu, () => {
+        let key = 0;
+        const got: number[] = [];
+        let batches = 0;
+        for (let round = 0; round < 12; round++) {
+          for (let i = 0; i < 40; i++) assert.equal(output(f, key++), 0, `round ${round}`);
+          while (reader.consumeBatch((b) => {
+            assert.equal(b.cpu, cpu);
+            assert.equal(b.lost, 0);
+            assert.ok(b.data.byteLength <= PAGE_SIZE);
+            for (const s of batchSamples(b)) got.push(s.event.key);
+          }) > 0) batches++;
+        }
+        assert.deepEqual(got, Array.from({ length: key }, (_, i) => i));
+        assert.ok(batches > 12, `${batches} batches: some stopped at the end of the ring`);
+        assert.equal(reader.readSync(), undefined);
+      });
+    });
+  });
+
+  test('the ring space is handed back when the callback returns, or throws', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      const cpu = onlineCpus()[0]!;
+      await onCpu(cpu, () => {
+        assert.equal(output(f, 1, 100), ENOSPC_RET, 'the ring is full');
+        let inside = 0;
+        const n = reader.consumeBatch((b) => {
+          inside = output(f, 2);
+          assert.ok(batchSamples(b).every((s) => s.event.key === 1));
+        });
+        assert.equal(inside, ENOSPC_RET, 'no room while the callback runs');
+        assert.ok(n > 0);
+        assert.equal(output(f, 3), 0, 'room after it');
+        assert.throws(() => reader.consumeBatch(() => { throw new Error('boom'); }), /boom/);
+        // Whatever that batch held is gone; the rest comes next, then nothing.
+        while (reader.consumeBatch(() => {}) > 0);
+        assert.equal(reader.consumeBatch(() => assert.fail('empty')), 0);
+        assert.equal(reader.readSync(), undefined);
+      });
+    });
+  });
+
+  test('LOST records are counted in batch.lost', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      const cpu = onlineCpus().at(-1)!;
+      await onCpu(cpu, () => {
+        assert.equal(output(f, 7, 100), ENOSPC_RET);
+        let samples = 0;
+        let lost = 0;
+        const keys: number[] = [];
+        const eat = (b: PerfBatch) => {
+          lost += b.lost;
+          samples += b.count;
+          for (const s of batchSamples(b)) keys.push(s.event.key);
+        };
+        while (reader.consumeBatch(eat) > 0);
+        const kept = Math.floor(PAGE_SIZE / SAMPLE_RECORD_BYTES);
+        assert.equal(samples, kept);
+        assert.equal(lost, 0);
+        assert.equal(output(f, 8), 0);
+        while (reader.consumeBatch(eat) > 0);
+        assert.equal(lost, 100 - kept, 'the LOST record in front of sample 8');
+        assert.deepEqual(keys.slice(kept), [8]);
+      });
+    });
+  });
+
+  test('readBatch waits for samples; close() in the callback or while waiting ends it', kt, async () => {
+    const cpu = onlineCpus()[0]!;
+    await withReader({ cpus: [cpu] }, (f, reader) => onCpu(cpu, async () => {
+      const keys: number[] = [];
+      const n = await within(Promise.race([
+        reader.readBatch((b) => { for (const s of batchSamples(b)) keys.push(s.event.key); }),
+        later(() => assert.equal(output(f, 40, 3), 0)),
+      ]));
+      assert.ok(n >= 1);
+      while (reader.consumeBatch((b) => { for (const s of batchSamples(b)) keys.push(s.event.key); }) > 0);
+      assert.deepEqual(keys, [40, 40, 40]);
+      assert.equal(output(f, 41, 2), 0);
+      assert.equal(reader.consumeBatch(() => reader.close()), 2);
+      assert.throws(() => reader.consumeBatch(() => {}), ClosedError);
+    }));
+    await withReader({ cpus: [cpu] }, async (_f, reader) => {
+      const waiting = reader.readBatch(() => assert.fail('closed first'));
+      setTimeout(() => reader.close(), 5);
+      assert.equal(await within(waiting), 0);
+    });
   });
 });

@@ -17,7 +17,7 @@ import { useEmulatedKernel } from '../../src/testing/index.js';
 import { RingbufMap, PerfEvent } from '../../src/testing/rings.js';
 import { FdArrayMap } from '../../src/testing/maps.js';
 import { BpfMap } from '../../src/map.js';
-import { ClosedError, PerfReader, RingBufReader, type PerfRecord, type RingBufBatch } from '../../src/index.js';
+import { ClosedError, InvalidArgumentError, PerfReader, RingBufReader, type PerfBatch, type PerfRecord, type RingBufBatch } from '../../src/index.js';
 import { SLAB_SIZE } from '../../src/ring-copy.js';
 import type { MapSpec } from '../../src/collection-spec.js';
 
@@ -740,5 +740,182 @@ describe('PerfReader (emulated kernel)', () => {
     assert.equal(await collected(slab), false, 'the open reader holds its queued samples');
     reader.close();
     assert.equal(await collected(slab), true, 'the closed reader holds nothing of the slab');
+  });
+});
+
+// ---- PerfReader.consumeBatch ----------------------------------------------------------------------
+
+/** data_tail of an emulated perf ring. */
+function tailOf(ev: PerfEvent): number {
+  return Number(new DataView(ev.ring!, 1032, 8).getBigUint64(0, true));
+}
+
+interface SeenBatch { cpu: number; keys: number[]; lost: number; count: number }
+
+/** Checks every sample of a batch against rec(key, len(key)) and the batch's alignment; returns what it saw. */
+function seeBatch(b: PerfBatch, len: (key: number) => number): SeenBatch {
+  const keys: number[] = [];
+  assert.equal(b.offsets.length, b.count);
+  assert.equal(b.lengths.length, b.count);
+  for (let i = 0; i < b.count; i++) {
+    const s = b.data.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!);
+    const key = seqOf(s);
+    assert.equal(s.byteLength, rawSize(len(key)), `sample ${key} length`);
+    check(s, key, len(key), `sample ${key}`);
+    keys.push(key);
+  }
+  return { cpu: b.cpu, keys, lost: b.lost, count: b.count };
+}
+
+describe('PerfReader.consumeBatch (emulated kernel)', () => {
+  test('all samples in order, zero-copy up to the end of the ring, a wrapping sample alone', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { perCpuBuffer: 4096, cpus: [0] });
+    const ev = pa.event(0);
+    const lengthOf = (k: number) => 4 + ((k * 29) % 150);
+    let key = 0;
+    let next = 0;
+    let batches = 0;
+    let stoppedAtEnd = 0;
+    let alone = 0;
+    while (key < 3000) {
+      let round = 0;
+      while (round < 3000) {
+        assert.equal(ev.output(rec(key, lengthOf(key))), 0);
+        round += 12 + rawSize(lengthOf(key));
+        key++;
+      }
+      for (;;) {
+        const tailBefore = tailOf(ev);
+        let seen: SeenBatch | undefined;
+        let viewEnd = 0;
+        const n = reader.consumeBatch((b) => {
+          assert.equal(tailOf(ev), tailBefore, 'data_tail is written after the callback');
+          seen = seeBatch(b, lengthOf);
+          if (b.count > 1 || b.data.byteLength !== b.lengths[0]) {
+            assert.equal(b.data.byteOffset % 8, 0);
+            for (let i = 0; i < b.count; i++) assert.equal(b.offsets[i]! % 8, 4);
+            viewEnd = (tailBefore % 4096) + b.data.byteLength;
+          } else {
+            alone++;
+          }
+        });
+        if (n === 0) break;
+        batches++;
+        assert.equal(n, seen!.count);
+        assert.equal(seen!.lost, 0);
+        assert.deepEqual(seen!.keys, Array.from({ length: seen!.count }, (_, i) => next + i));
+        next += seen!.count;
+        assert.ok(viewEnd <= 4096, 'a zero-copy view never passes the end of the ring');
+        if (viewEnd > 4096 - 200) stoppedAtEnd++;
+      }
+      assert.equal(tailOf(ev), headOf(ev));
+    }
+    assert.equal(next, key, 'every sample seen once');
+    assert.ok(stoppedAtEnd >= 10 && alone >= 1 && batches > key / 3000, `${batches} batches, ${stoppedAtEnd} at the end, ${alone} alone`);
+  });
+
+  test('a sample that wraps the end comes alone as a whole copy; the batches around it stop at it', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { perCpuBuffer: 4096, cpus: [0] });
+    const ev = pa.event(0);
+    const lens: Record<number, number> = { 1: 20, 700: 180, 2: 20 };
+    for (const end of [4096 - 200, 4096 - 56, 4096 - 40]) { // 700 crosses the end; at -40 its u32 size is the ring's first word
+      moveHead(reader, ev, end);
+      for (const k of [1, 700, 2]) assert.equal(ev.output(rec(k, lens[k]!)), 0);
+      const got: number[][] = [];
+      while (reader.consumeBatch((b) => got.push(seeBatch(b, (k) => lens[k]!).keys)) > 0);
+      assert.deepEqual(got.flat(), [1, 700, 2], `written ${4096 - end} bytes before the end`);
+      assert.ok(got.some((keys) => keys.length === 1 && keys[0] === 700), `700 alone: ${JSON.stringify(got)}`);
+    }
+  });
+
+  test('LOST records are summed into batch.lost, in front of the samples that follow them', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { perCpuBuffer: 4096, cpus: [0] });
+    const ev = pa.event(0);
+    const put = (k: number) => ev.output(rec(k, 60));
+    for (let k = 0; k < 60; k++) put(k); // 56 fit, 4 are lost
+    const seen: SeenBatch[] = [];
+    const eat = (max?: number) => reader.consumeBatch((b) => seen.push(seeBatch(b, () => 60)), max === undefined ? {} : { maxRecords: max });
+    assert.equal(eat(56), 56);
+    for (let k = 100; k < 103; k++) assert.equal(put(k), 0);
+    // The LOST record takes 4032..4056; sample 100 then crosses the end of the ring and comes alone.
+    assert.equal(eat(), 2, 'the LOST record and sample 100');
+    assert.equal(eat(), 2);
+    assert.equal(eat(), 0);
+    assert.deepEqual(seen.map((s) => [s.keys, s.lost]), [[Array.from({ length: 56 }, (_, i) => i), 0], [[100], 4], [[101, 102], 0]]);
+    // A batch of samples queued by a read reports the LOST records among them too.
+    for (let k = 200; k < 260; k++) put(k);
+    assert.equal(perfSample(reader.readSync()).key, 200);
+    for (let k = 300; k < 302; k++) assert.equal(put(k), 0);
+    seen.length = 0;
+    while (eat() > 0);
+    assert.equal(seen[0]!.count, 55, 'the queued copies first, as one batch');
+    assert.equal(seen.reduce((a, s) => a + s.lost, 0), 4);
+    assert.deepEqual(seen.flatMap((s) => s.keys), [...Array.from({ length: 55 }, (_, i) => 201 + i), 300, 301]);
+  });
+
+  test('maxRecords limits the samples; rings are served in turn', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { perCpuBuffer: 64 * 1024, cpus: [0, 1] });
+    for (let k = 0; k < 30; k++) assert.equal(pa.event(0).output(rec(k, 8)), 0);
+    for (let k = 0; k < 5; k++) assert.equal(pa.event(1).output(rec(500 + k, 8)), 0);
+    const seen: SeenBatch[] = [];
+    while (reader.consumeBatch((b) => seen.push(seeBatch(b, () => 8)), { maxRecords: 10 }) > 0);
+    assert.deepEqual(seen.map((s) => `${s.cpu}:${s.keys[0]}+${s.count}`), ['0:0+10', '1:500+5', '0:10+10', '0:20+10']);
+    assert.throws(() => reader.consumeBatch(() => {}, { maxRecords: 0 }), InvalidArgumentError);
+  });
+
+  test('a throwing callback still hands the space back; samples queued by reads come first', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { cpus: [0] });
+    const ev = pa.event(0);
+    for (let k = 0; k < 10; k++) assert.equal(ev.output(rec(k, 8)), 0);
+    assert.equal(perfSample(reader.readSync()).key, 0); // takes all 10 out of the ring, queues 9
+    assert.equal(tailOf(ev), headOf(ev));
+    for (let k = 10; k < 15; k++) assert.equal(ev.output(rec(k, 8)), 0);
+    const seen: number[][] = [];
+    assert.equal(reader.consumeBatch((b) => seen.push(seeBatch(b, () => 8).keys)), 9);
+    assert.throws(() => reader.consumeBatch((b) => { seen.push(seeBatch(b, () => 8).keys); throw new Error('boom'); }), /boom/);
+    assert.equal(tailOf(ev), headOf(ev), 'consumed although the callback threw');
+    assert.equal(reader.consumeBatch(() => assert.fail('nothing left')), 0);
+    assert.deepEqual(seen, [[1, 2, 3, 4, 5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]);
+  });
+
+  test('views are valid during the callback only: the ring space is reused after it', T, () => {
+    using pa = perfArray();
+    using reader = new PerfReader(pa.map, { perCpuBuffer: 4096, cpus: [0] });
+    const ev = pa.event(0);
+    moveHead(reader, ev, 0);
+    assert.equal(ev.output(rec(1, 16)), 0);
+    let kept: Uint8Array | undefined;
+    reader.consumeBatch((b) => { kept = b.data.subarray(b.offsets[0]!, b.offsets[0]! + b.lengths[0]!); });
+    check(kept!, 1, 16);
+    // The kernel writes the next lap over it.
+    for (let k = 0; k < 4096 / 32; k++) assert.equal(ev.output(rec(2, 16)), 0);
+    assert.equal(seqOf(kept!), 2, 'the kept view now shows a later sample');
+  });
+
+  test('close semantics: closing in the callback, readBatch waits and ends on close and abort', T, async () => {
+    using pa = perfArray();
+    const reader = new PerfReader(pa.map, { cpus: [0] });
+    const ev = pa.event(0);
+    const pending = reader.readBatch((b) => assert.deepEqual(seeBatch(b, () => 8).keys, [1, 2]));
+    for (const k of [1, 2]) assert.equal(ev.output(rec(k, 8)), 0);
+    assert.equal(await within(pending), 2);
+    const ac = new AbortController();
+    const aborted = reader.readBatch(() => assert.fail('no records'), { signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await assert.rejects(within(aborted), /stop/);
+    assert.equal(ev.output(rec(3, 8)), 0);
+    assert.equal(reader.consumeBatch(() => reader.close()), 1);
+    assert.throws(() => reader.consumeBatch(() => {}), ClosedError);
+    await assert.rejects(reader.readBatch(() => {}), ClosedError);
+
+    const r2 = new PerfReader(pa.map, { cpus: [0] });
+    const waiting = r2.readBatch(() => assert.fail('closed first'));
+    r2.close();
+    assert.equal(await within(waiting), 0);
   });
 });
