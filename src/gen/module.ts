@@ -152,7 +152,7 @@ class ModuleWriter {
     const reserved = [
       ...GLOBAL_NAMES, ...Object.values(api),
       'BpfMap', 'Collection', 'CollectionOptions', 'CollectionSpec', 'InvalidArgumentError', 'Program', 'SpecError',
-      'cString', 'readFileSync', 'objectBytes', 'cachedSpec', 'mapOf', 'programOf', 'variableOf', 'setInitial',
+      'cString', 'readFileSync', 'objectBytes', 'cachedSpec', 'bindings', 'mapOf', 'programOf', 'variableOf', 'setInitial',
       RUNTIME_NAMESPACE,
       // Only modules for both byte orders have these, so that the others' names stay as they were.
       ...(layout.kind === 'both' ? [target, 'endianness', 'bpfelBase64', 'bpfebBase64'] : []),
@@ -246,16 +246,6 @@ class ModuleWriter {
 
     const decls = this.emitter?.declarations() ?? '';
     const helpers = this.emitter?.helpers() ?? '';
-    // What load() needs from the runtime (src/gen/runtime.ts), bound from genRuntime.loader().
-    const loaderHelpers = [
-      ...(rodata.length + data.length > 0 ? ['setInitial'] : []),
-      ...(maps.length > 0 ? ['mapOf'] : []),
-      ...(programs.some((p) => p.autoload) ? ['programOf'] : []),
-      ...(vars.length > 0 ? ['variableOf'] : []),
-    ];
-    const usesRuntime = (this.emitter?.usesRuntime ?? false) || loaderHelpers.length > 0;
-    const usesSpecError = rodata.length === 0 || data.length === 0;
-
     const layout = this.layout;
     const both = layout.kind === 'both' ? layout : undefined;
     const label = this.label;
@@ -275,9 +265,8 @@ class ModuleWriter {
     out.push(' */');
     if (!options.embed) out.push(`import { readFileSync } from 'node:fs';`);
     if (both) out.push(`import { endianness } from 'node:os';`);
-    const valueImports = ['Collection', 'CollectionSpec', ...(usesSpecError ? ['SpecError'] : []), ...(usesRuntime ? [RUNTIME_NAMESPACE] : [])];
-    out.push(`import { ${valueImports.sort().join(', ')} } from ${jsString(importFrom)};`);
-    const typeImports = [...(maps.length > 0 ? ['BpfMap'] : []), 'CollectionOptions', ...(programs.length > 0 ? ['Program'] : [])];
+    out.push(`import { ${RUNTIME_NAMESPACE} } from ${jsString(importFrom)};`);
+    const typeImports = [...(maps.length > 0 ? ['BpfMap'] : []), 'CollectionSpec', ...(programs.length > 0 ? ['Program'] : [])];
     out.push(`import type { ${typeImports.join(', ')} } from ${jsString(importFrom)};`);
     out.push('');
     out.push(`export { cString } from ${jsString(importFrom)};`);
@@ -334,17 +323,10 @@ class ModuleWriter {
     out.push('}');
     out.push('');
     out.push(`/** A global variable of a writable section (.data, .bss), read and written through its map. */`);
-    out.push(`export interface ${api.variable}<T> {`);
-    out.push('  readonly name: string;');
-    out.push('  get(): T;');
-    out.push('  set(value: T): void;');
-    out.push('}');
+    out.push(`export type ${api.variable}<T> = ${RUNTIME_NAMESPACE}.GeneratedVariable<T>;`);
     out.push('');
     out.push(`/** A .rodata variable: fixed once loaded (give it through \`rodata\` when loading). */`);
-    out.push(`export interface ${api.constant}<T> {`);
-    out.push('  readonly name: string;');
-    out.push('  get(): T;');
-    out.push('}');
+    out.push(`export type ${api.constant}<T> = ${RUNTIME_NAMESPACE}.GeneratedConstant<T>;`);
     out.push('');
     out.push(`export interface ${api.variables} {`);
     for (const v of vars) {
@@ -369,29 +351,17 @@ class ModuleWriter {
     }
     out.push('}');
     out.push('');
-    out.push(`export interface ${api.loadOptions} extends CollectionOptions {`);
-    out.push('  /** Constants to give the program before load (the verifier sees them as constants). */');
-    out.push(`  rodata?: Partial<${api.rodata}>;`);
-    out.push('  /** Initial values of writable globals. */');
-    out.push(`  data?: Partial<${api.data}>;`);
-    if (both) {
-      const instead = options.embed ? 'the embedded copy' : `./${both.bpfel.fileName} or ./${both.bpfeb.fileName}`;
-      out.push(`  /** The object's bytes, to use instead of ${instead}: of ${api.target}'s byte order, which the codecs use. */`);
-    } else {
-      out.push(`  /** The object's bytes, to use instead of ${options.embed ? 'the embedded copy' : `./${options.objectFileName}`}. */`);
-    }
-    out.push('  object?: Uint8Array;');
-    out.push('}');
+    const instead = both
+      ? `${options.embed ? 'the embedded copy' : `./${both.bpfel.fileName} or ./${both.bpfeb.fileName}`}, of ${api.target}'s byte order, which the codecs use`
+      : options.embed ? 'the embedded copy' : `./${options.objectFileName}`;
+    out.push('/**');
+    out.push(` * The options of \`${api.load}()\`: CollectionOptions, \`rodata\` (constants to give the program before load),`);
+    out.push(` * \`data\` (initial values of writable globals) and \`object\` (the object's bytes, to use instead of ${instead}).`);
+    out.push(' */');
+    out.push(`export type ${api.loadOptions} = ${RUNTIME_NAMESPACE}.GeneratedLoadOptions<${api.rodata}, ${api.data}>;`);
     out.push('');
-    out.push(`export interface ${api.objects} extends Disposable {`);
-    out.push(`  readonly maps: ${api.maps};`);
-    out.push(`  readonly programs: ${api.programs};`);
-    out.push(`  readonly variables: ${api.variables};`);
-    out.push('  /** The underlying collection, for everything the typed view does not cover. */');
-    out.push('  readonly collection: Collection;');
-    out.push('  /** Closes every program and map. */');
-    out.push('  close(): void;');
-    out.push('}');
+    out.push(`/** What \`${api.load}()\` returns: the typed maps, programs and variables, the collection, close(). */`);
+    out.push(`export type ${api.objects} = ${RUNTIME_NAMESPACE}.GeneratedObjects<${api.maps}, ${api.programs}, ${api.variables}>;`);
     out.push('');
 
     // ---- loading
@@ -430,56 +400,22 @@ class ModuleWriter {
       out.push('}');
     }
     out.push('');
-    out.push('let cachedSpec: CollectionSpec | undefined;');
+    const optional = programs.filter((p) => !p.autoload).map((p) => jsString(p.name));
+    out.push(`/** The load wiring of ${label}, with "${ident}" in its messages: bpfkit's src/gen/runtime.ts. */`);
+    out.push(`const bindings = ${RUNTIME_NAMESPACE}.bindings<${api.rodata}, ${api.data}, ${api.maps}, ${api.programs}, ${api.variables}>({`);
+    out.push(`  ident: ${jsString(ident)}, objectBytes, rodata: ${rodata.length > 0}, data: ${data.length > 0},`);
+    out.push(`  maps: ${api.mapNames}, programs: ${api.programNames}, variables: ${api.variableNames},`);
+    if (optional.length > 0) out.push(`  optionalPrograms: [${optional.join(', ')}],`);
+    out.push('});');
     out.push('');
     out.push(`/** The CollectionSpec of ${both ? `this host's object, ${label}` : label} (a fresh copy each call), for settings the typed loader does not cover. */`);
     out.push(`export function ${api.specFn}(object?: Uint8Array): CollectionSpec {`);
-    out.push('  if (object !== undefined) return CollectionSpec.fromBuffer(object);');
-    out.push('  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());');
-    out.push('  return cachedSpec.copy();');
+    out.push('  return bindings.spec(object);');
     out.push('}');
     out.push('');
-    if (loaderHelpers.length > 0) {
-      out.push(`/** Loading helpers, with "${ident}" in their messages: bpfkit's src/gen/runtime.ts. */`);
-      out.push(`const { ${loaderHelpers.join(', ')} } = ${RUNTIME_NAMESPACE}.loader(${jsString(ident)}, ${api.variableNames});`);
-      out.push('');
-    }
     out.push(`/** Loads ${both ? `this host's object, ${label},` : label} into the kernel: creates its maps, loads its programs. */`);
     out.push(`export async function ${api.load}(options: ${api.loadOptions} = {}): Promise<${api.objects}> {`);
-    out.push(`  const { rodata, data, object, ...collectionOptions } = options;`);
-    out.push(`  const spec = ${api.specFn}(object);`);
-    if (rodata.length > 0) out.push("  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');");
-    else out.push(`  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('${ident}: the object has no .rodata variables');`);
-    if (data.length > 0) out.push("  if (data !== undefined) setInitial(spec, data, 'data');");
-    else out.push(`  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('${ident}: the object has no .data or .bss variables');`);
-    out.push('  const c = await Collection.load(spec, collectionOptions);');
-    out.push('  try {');
-    out.push(`    const maps: ${api.maps} = {`);
-    for (const m of maps) {
-      out.push(`      ${propertyKey(m.key)}: mapOf(c, ${jsString(m.spec.name)}),`);
-    }
-    out.push('    };');
-    out.push(`    const programs: ${api.programs} = {`);
-    for (const p of programs) {
-      const key = propertyKey(progKeys.get(p.name)!);
-      if (p.autoload) out.push(`      get ${key}(): Program { return programOf(c, ${jsString(p.name)}); },`);
-      else out.push(`      get ${key}(): Program | undefined { return c.programs.get(${jsString(p.name)}); },`);
-    }
-    out.push('    };');
-    out.push(`    const variables: ${api.variables} = {`);
-    for (const v of vars) {
-      out.push(`      ${propertyKey(v.key)}: variableOf(c, ${jsString(v.spec.name)}),`);
-    }
-    out.push('    };');
-    out.push('    return {');
-    out.push('      maps, programs, variables, collection: c,');
-    out.push('      close: () => c.close(),');
-    out.push('      [Symbol.dispose]: () => c.close(),');
-    out.push('    };');
-    out.push('  } catch (e) {');
-    out.push('    c.close();');
-    out.push('    throw e;');
-    out.push('  }');
+    out.push('  return bindings.load(options);');
     out.push('}');
     return `${out.join('\n')}\n`;
   }

@@ -8,7 +8,9 @@
  *     const { place, rec, view } = genRuntime;
  *     const { wBig, wInt } = genRuntime.littleEndian;
  *
- * and, in its loading section, `const { mapOf, ... } = genRuntime.loader('ident', identVariableNames);`.
+ * and, in its loading section, `const bindings = genRuntime.bindings<...>({ ident, objectBytes, ... })`,
+ * which its `spec<Ident>()` and `load<Ident>()` call: the load wiring (spec cache, rodata and data
+ * settings, Collection.load, the typed maps, programs and variables, close on failure) lives here.
  *
  * Internal but stable: this is not an API to program against, but generated modules already
  * written call it, so a name here is never removed or given another meaning, and a parameter is
@@ -21,8 +23,8 @@
  * leaves zeros), `p` the path of the enclosing object and `m` the member's segment of it (`'.name'`,
  * an index, or `''`) for messages, `c` the C spelling of the member's type for messages.
  */
-import type { Collection } from '../collection.js';
-import type { CollectionSpec } from '../collection-spec.js';
+import { Collection, type CollectionOptions } from '../collection.js';
+import { CollectionSpec } from '../collection-spec.js';
 import { InvalidArgumentError, SpecError } from '../errors.js';
 import type { BpfMap } from '../map.js';
 import type { Program } from '../program.js';
@@ -332,4 +334,115 @@ export function loader(ident: string, variableNames: Readonly<Record<string, str
       return { name, get: () => v.get() as T, set: (value: T) => v.set(value) };
     },
   };
+}
+
+// ---- Load wiring ---------------------------------------------------------------------------------
+
+/** A .rodata variable as a generated module hands it out: fixed once loaded. */
+export interface GeneratedConstant<T> {
+  readonly name: string;
+  get(): T;
+}
+
+/** The options of a generated `load<Ident>()`: `R` its .rodata values, `D` its .data and .bss values. */
+export interface GeneratedLoadOptions<R extends object, D extends object> extends CollectionOptions {
+  /** Constants to give the program before load (the verifier sees them as constants). */
+  rodata?: Partial<R>;
+  /** Initial values of writable globals. */
+  data?: Partial<D>;
+  /** The object's bytes, to use instead of the module's own object. */
+  object?: Uint8Array;
+}
+
+/** What a generated `load<Ident>()` returns: its typed maps `M`, programs `P` and variables `V`. */
+export interface GeneratedObjects<M, P, V> extends Disposable {
+  readonly maps: M;
+  readonly programs: P;
+  readonly variables: V;
+  /** The underlying collection, for everything the typed view does not cover. */
+  readonly collection: Collection;
+  /** Closes every program and map. */
+  close(): void;
+}
+
+/** What a generated module tells `bindings()` about its object. */
+export interface GeneratedModule<M, P, V> {
+  /** The module's ident, for messages. */
+  readonly ident: string;
+  /** The bytes of the module's own object (read once, on the first `spec()` without an object). */
+  readonly objectBytes: () => Uint8Array;
+  /** Whether the object has .rodata variables (else a non-empty `rodata` option is refused). */
+  readonly rodata: boolean;
+  /** Whether the object has .data or .bss variables (else a non-empty `data` option is refused). */
+  readonly data: boolean;
+  /** Its `<ident>MapNames`: property of `M` -> name in the object. */
+  readonly maps: { readonly [K in keyof M]: string };
+  /** Its `<ident>ProgramNames`: property of `P` -> C function name. */
+  readonly programs: { readonly [K in keyof P]: string };
+  /** The C names of the programs not loaded unless asked for: `undefined` when not loaded, rather than an error. */
+  readonly optionalPrograms?: readonly string[];
+  /** Its `<ident>VariableNames`: property of `V` -> C name. */
+  readonly variables: { readonly [K in keyof V]: string };
+}
+
+/** An object with a property `key` = `f(name)` for each `key: name` of `names` (in their order). */
+function byName<T>(names: { readonly [K in keyof T]: string }, f: (name: string) => unknown): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(names) as [string, string][]) out[key] = f(name);
+  return out as T;
+}
+
+/** The `spec<Ident>()` and `load<Ident>()` of a generated module. */
+export interface GeneratedBindings<R extends object, D extends object, M, P, V> {
+  /** The CollectionSpec of `object`, or a fresh copy of the module's own object's. */
+  readonly spec: (object?: Uint8Array) => CollectionSpec;
+  /** Loads the object: sets its globals, creates its maps, loads its programs, returns the typed view. */
+  readonly load: (options?: GeneratedLoadOptions<R, D>) => Promise<GeneratedObjects<M, P, V>>;
+}
+
+/**
+ * The load wiring of a generated module: `R` and `D` its .rodata and .data values, `M`, `P` and `V`
+ * the shapes of its maps, programs and variables, which it builds from the module's name constants.
+ */
+export function bindings<R extends object, D extends object, M, P, V>(module: GeneratedModule<M, P, V>): GeneratedBindings<R, D, M, P, V> {
+  const { ident } = module;
+  const helpers = loader(ident, module.variables);
+  const optional = new Set(module.optionalPrograms ?? []);
+  let cachedSpec: CollectionSpec | undefined;
+  const spec = (object?: Uint8Array): CollectionSpec => {
+    if (object !== undefined) return CollectionSpec.fromBuffer(object);
+    cachedSpec ??= CollectionSpec.fromBuffer(module.objectBytes());
+    return cachedSpec.copy();
+  };
+  const load = async (options: GeneratedLoadOptions<R, D> = {}): Promise<GeneratedObjects<M, P, V>> => {
+    const { rodata, data, object, ...collectionOptions } = options;
+    const s = spec(object);
+    if (module.rodata) {
+      if (rodata !== undefined) helpers.setInitial(s, rodata, 'rodata');
+    } else if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError(`${ident}: the object has no .rodata variables`);
+    if (module.data) {
+      if (data !== undefined) helpers.setInitial(s, data, 'data');
+    } else if (data !== undefined && Object.keys(data).length > 0) throw new SpecError(`${ident}: the object has no .data or .bss variables`);
+    const c = await Collection.load(s, collectionOptions);
+    try {
+      const maps = byName<M>(module.maps, (name) => helpers.mapOf(c, name));
+      const variables = byName<V>(module.variables, (name) => helpers.variableOf(c, name));
+      // Programs are looked up when used: one not loaded (programs.only) fails only then.
+      const programs: Record<string, unknown> = {};
+      for (const [key, name] of Object.entries(module.programs) as [string, string][]) {
+        const get = optional.has(name) ? (): Program | undefined => c.programs.get(name) : (): Program => helpers.programOf(c, name);
+        Object.defineProperty(programs, key, { get, enumerable: true, configurable: true });
+      }
+      return {
+        maps, programs: programs as P, variables,
+        collection: c,
+        close: () => c.close(),
+        [Symbol.dispose]: () => c.close(),
+      };
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  };
+  return { spec, load };
 }

@@ -9,14 +9,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Collection } from '../../src/collection.js';
-import type { CollectionSpec } from '../../src/collection-spec.js';
+import { Collection } from '../../src/collection.js';
+import { CollectionSpec } from '../../src/collection-spec.js';
 import { InvalidArgumentError, SpecError } from '../../src/errors.js';
 import { BYTE_ORDER_HELPERS, HELPER_ORDER, RUNTIME_NAMESPACE } from '../../src/gen/codec-emit.js';
 import * as runtime from '../../src/gen/runtime.js';
 import * as bpfkit from '../../src/index.js';
 
-const { arr, bigEndian, bytesAt, list, littleEndian, loader, one, place, rec, show, toBig, toInt, view, wBytes } = runtime;
+const { arr, bigEndian, bindings, bytesAt, list, littleEndian, loader, one, place, rec, show, toBig, toInt, view, wBytes } = runtime;
 
 /** The `span` bytes at `o` as one unsigned integer, in the target's byte order. */
 function spanValue(bytes: Uint8Array, o: number, span: number, le: boolean): bigint {
@@ -228,5 +228,78 @@ describe('gen: the runtime of generated modules', () => {
     assert.throws(() => l.mapOf(c, 'gone'), new SpecError('demo: map gone is missing from the loaded collection'));
     assert.throws(() => l.programOf(c, 'gone'), new SpecError('demo: program gone was not loaded (see the programs.only option)'));
     assert.throws(() => l.variableOf(c, 'gone'), new SpecError('demo: variable gone is missing from the loaded collection'));
+  });
+
+  it('bindings() wires spec and load: globals, typed view, close on failure', async () => {
+    interface Maps { readonly counts: bpfkit.BpfMap<number, bigint> }
+    interface Programs { readonly main: bpfkit.Program; readonly extra: bpfkit.Program | undefined }
+    interface Variables { readonly limit: runtime.GeneratedConstant<number>; readonly seen: runtime.GeneratedVariable<bigint> }
+    interface Rodata { limit: number }
+    interface Data { seen: bigint }
+    const set: [string, unknown][] = [];
+    const variable = (name: string, constant: boolean): object => ({ constant, set: (x: unknown) => set.push([name, x]) });
+    let copies = 0;
+    let reads = 0;
+    const parsed: Uint8Array[] = [];
+    const fakeSpec = (): CollectionSpec => ({
+      variables: new Map([['limit', variable('limit', true)], ['seen', variable('seen', false)]]),
+      copy: () => { copies++; return fakeSpec(); },
+    }) as unknown as CollectionSpec;
+    let closed = 0;
+    const program = {};
+    const map = {};
+    let maps = new Map<string, unknown>([['counts', map]]);
+    const statics = CollectionSpec as unknown as { fromBuffer: (b: Uint8Array) => CollectionSpec };
+    const loads = Collection as unknown as { load: (s: CollectionSpec, o: object) => Promise<Collection> };
+    const { fromBuffer } = statics;
+    const { load } = loads;
+    statics.fromBuffer = (b) => { parsed.push(b); return fakeSpec(); };
+    loads.load = async () => ({
+      maps, programs: new Map([['main', program]]), close: () => { closed++; },
+      variables: new Map([['limit', { get: () => 5 }], ['seen', { get: () => 6n, set: () => undefined }]]),
+    }) as unknown as Collection;
+    try {
+      const object = new Uint8Array([1]);
+      const b = bindings<Rodata, Data, Maps, Programs, Variables>({
+        ident: 'demo', objectBytes: () => { reads++; return object; }, rodata: true, data: true,
+        maps: { counts: 'counts' }, programs: { main: 'main', extra: 'extra' }, optionalPrograms: ['extra'],
+        variables: { limit: 'limit', seen: 'seen' },
+      });
+      b.spec();
+      b.spec();
+      assert.equal(reads, 1);
+      assert.equal(copies, 2);
+      const own = new Uint8Array([2]);
+      b.spec(own);
+      assert.deepEqual(parsed, [object, own]);
+      const o = await b.load({ rodata: { limit: 3 }, data: { seen: 4n } });
+      assert.deepEqual(set, [['limit', 3], ['seen', 4n]]);
+      assert.equal(o.maps.counts, map);
+      assert.deepEqual(Object.keys(o.programs), ['main', 'extra']);
+      assert.equal(o.programs.main, program);
+      assert.equal(o.programs.extra, undefined);
+      assert.equal(o.variables.limit.name, 'limit');
+      assert.equal(o.variables.limit.get(), 5);
+      assert.equal(o.variables.seen.get(), 6n);
+      o.close();
+      o[Symbol.dispose]();
+      assert.equal(closed, 2);
+      await assert.rejects(b.load({ rodata: { nope: 1 } as Partial<Rodata> }), new InvalidArgumentError('demo: no rodata variable "nope"'));
+
+      const none = bindings<object, object, object, { readonly main: bpfkit.Program }, object>({
+        ident: 'bare', objectBytes: () => object, rodata: false, data: false, maps: {}, programs: { main: 'gone' }, variables: {},
+      });
+      await assert.rejects(none.load({ rodata: { x: 1 } }), new SpecError('bare: the object has no .rodata variables'));
+      await assert.rejects(none.load({ data: { x: 1 } }), new SpecError('bare: the object has no .data or .bss variables'));
+      const bare = await none.load({ rodata: {}, data: {} });
+      assert.throws(() => bare.programs.main, new SpecError('bare: program gone was not loaded (see the programs.only option)'));
+
+      maps = new Map();
+      await assert.rejects(b.load(), new SpecError('demo: map counts is missing from the loaded collection'));
+      assert.equal(closed, 3);
+    } finally {
+      statics.fromBuffer = fromBuffer;
+      loads.load = load;
+    }
   });
 });

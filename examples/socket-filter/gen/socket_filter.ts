@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specSocketFilter()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../src/index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../src/index.js';
+import { genRuntime } from '../../../src/index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../src/index.js';
 
 export { cString } from '../../../src/index.js';
 
@@ -84,17 +84,10 @@ export interface SocketFilterPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface SocketFilterVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type SocketFilterVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface SocketFilterConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type SocketFilterConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface SocketFilterVariables {
 }
@@ -107,24 +100,14 @@ export interface SocketFilterRodata {
 export interface SocketFilterData {
 }
 
-export interface SocketFilterLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<SocketFilterRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<SocketFilterData>;
-  /** The object's bytes, to use instead of ./socket_filter.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadSocketFilter()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./socket_filter.bpf.o).
+ */
+export type SocketFilterLoadOptions = genRuntime.GeneratedLoadOptions<SocketFilterRodata, SocketFilterData>;
 
-export interface SocketFilterObjects extends Disposable {
-  readonly maps: SocketFilterMaps;
-  readonly programs: SocketFilterPrograms;
-  readonly variables: SocketFilterVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadSocketFilter()` returns: the typed maps, programs and variables, the collection, close(). */
+export type SocketFilterObjects = genRuntime.GeneratedObjects<SocketFilterMaps, SocketFilterPrograms, SocketFilterVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -132,41 +115,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./socket_filter.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of socket_filter.bpf.o, with "socket_filter" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<SocketFilterRodata, SocketFilterData, SocketFilterMaps, SocketFilterPrograms, SocketFilterVariables>({
+  ident: 'socket_filter', objectBytes, rodata: false, data: false,
+  maps: socketFilterMapNames, programs: socketFilterProgramNames, variables: socketFilterVariableNames,
+});
 
 /** The CollectionSpec of socket_filter.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specSocketFilter(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "socket_filter" in their messages: bpfkit's src/gen/runtime.ts. */
-const { mapOf, programOf } = genRuntime.loader('socket_filter', socketFilterVariableNames);
 
 /** Loads socket_filter.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadSocketFilter(options: SocketFilterLoadOptions = {}): Promise<SocketFilterObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specSocketFilter(object);
-  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('socket_filter: the object has no .rodata variables');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('socket_filter: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: SocketFilterMaps = {
-      counts: mapOf(c, 'counts'),
-    };
-    const programs: SocketFilterPrograms = {
-      get countPackets(): Program { return programOf(c, 'count_packets'); },
-    };
-    const variables: SocketFilterVariables = {
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

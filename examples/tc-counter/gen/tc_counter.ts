@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specTcCounter()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../src/index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../src/index.js';
+import { genRuntime } from '../../../src/index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../src/index.js';
 
 export { cString } from '../../../src/index.js';
 
@@ -87,17 +87,10 @@ export interface TcCounterPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface TcCounterVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type TcCounterVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface TcCounterConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type TcCounterConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface TcCounterVariables {
 }
@@ -110,24 +103,14 @@ export interface TcCounterRodata {
 export interface TcCounterData {
 }
 
-export interface TcCounterLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<TcCounterRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<TcCounterData>;
-  /** The object's bytes, to use instead of ./tc_counter.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadTcCounter()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./tc_counter.bpf.o).
+ */
+export type TcCounterLoadOptions = genRuntime.GeneratedLoadOptions<TcCounterRodata, TcCounterData>;
 
-export interface TcCounterObjects extends Disposable {
-  readonly maps: TcCounterMaps;
-  readonly programs: TcCounterPrograms;
-  readonly variables: TcCounterVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadTcCounter()` returns: the typed maps, programs and variables, the collection, close(). */
+export type TcCounterObjects = genRuntime.GeneratedObjects<TcCounterMaps, TcCounterPrograms, TcCounterVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -135,42 +118,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./tc_counter.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of tc_counter.bpf.o, with "tc_counter" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<TcCounterRodata, TcCounterData, TcCounterMaps, TcCounterPrograms, TcCounterVariables>({
+  ident: 'tc_counter', objectBytes, rodata: false, data: false,
+  maps: tcCounterMapNames, programs: tcCounterProgramNames, variables: tcCounterVariableNames,
+});
 
 /** The CollectionSpec of tc_counter.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specTcCounter(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "tc_counter" in their messages: bpfkit's src/gen/runtime.ts. */
-const { mapOf, programOf } = genRuntime.loader('tc_counter', tcCounterVariableNames);
 
 /** Loads tc_counter.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadTcCounter(options: TcCounterLoadOptions = {}): Promise<TcCounterObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specTcCounter(object);
-  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('tc_counter: the object has no .rodata variables');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('tc_counter: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: TcCounterMaps = {
-      counts: mapOf(c, 'counts'),
-    };
-    const programs: TcCounterPrograms = {
-      get countEgress(): Program { return programOf(c, 'count_egress'); },
-      get countIngress(): Program { return programOf(c, 'count_ingress'); },
-    };
-    const variables: TcCounterVariables = {
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specFirewall()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../src/index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../src/index.js';
+import { genRuntime } from '../../../src/index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../src/index.js';
 
 export { cString } from '../../../src/index.js';
 
@@ -127,17 +127,10 @@ export interface FirewallPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface FirewallVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type FirewallVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface FirewallConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type FirewallConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface FirewallVariables {
 }
@@ -150,24 +143,14 @@ export interface FirewallRodata {
 export interface FirewallData {
 }
 
-export interface FirewallLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<FirewallRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<FirewallData>;
-  /** The object's bytes, to use instead of ./firewall.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadFirewall()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./firewall.bpf.o).
+ */
+export type FirewallLoadOptions = genRuntime.GeneratedLoadOptions<FirewallRodata, FirewallData>;
 
-export interface FirewallObjects extends Disposable {
-  readonly maps: FirewallMaps;
-  readonly programs: FirewallPrograms;
-  readonly variables: FirewallVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadFirewall()` returns: the typed maps, programs and variables, the collection, close(). */
+export type FirewallObjects = genRuntime.GeneratedObjects<FirewallMaps, FirewallPrograms, FirewallVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -175,43 +158,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./firewall.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of firewall.bpf.o, with "firewall" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<FirewallRodata, FirewallData, FirewallMaps, FirewallPrograms, FirewallVariables>({
+  ident: 'firewall', objectBytes, rodata: false, data: false,
+  maps: firewallMapNames, programs: firewallProgramNames, variables: firewallVariableNames,
+});
 
 /** The CollectionSpec of firewall.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specFirewall(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "firewall" in their messages: bpfkit's src/gen/runtime.ts. */
-const { mapOf, programOf } = genRuntime.loader('firewall', firewallVariableNames);
 
 /** Loads firewall.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadFirewall(options: FirewallLoadOptions = {}): Promise<FirewallObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specFirewall(object);
-  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('firewall: the object has no .rodata variables');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('firewall: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: FirewallMaps = {
-      dropRules: mapOf(c, 'drop_rules'),
-      ruleDrops: mapOf(c, 'rule_drops'),
-      totals: mapOf(c, 'totals'),
-    };
-    const programs: FirewallPrograms = {
-      get xdpFirewall(): Program { return programOf(c, 'xdp_firewall'); },
-    };
-    const variables: FirewallVariables = {
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specSynDump()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../src/index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../src/index.js';
+import { genRuntime } from '../../../src/index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../src/index.js';
 
 export { cString } from '../../../src/index.js';
 
@@ -130,17 +130,10 @@ export interface SynDumpPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface SynDumpVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type SynDumpVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface SynDumpConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type SynDumpConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface SynDumpVariables {
   /** snaplen: const volatile __u32 in .rodata, offset 0 */
@@ -157,24 +150,14 @@ export interface SynDumpRodata {
 export interface SynDumpData {
 }
 
-export interface SynDumpLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<SynDumpRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<SynDumpData>;
-  /** The object's bytes, to use instead of ./syn_dump.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadSynDump()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./syn_dump.bpf.o).
+ */
+export type SynDumpLoadOptions = genRuntime.GeneratedLoadOptions<SynDumpRodata, SynDumpData>;
 
-export interface SynDumpObjects extends Disposable {
-  readonly maps: SynDumpMaps;
-  readonly programs: SynDumpPrograms;
-  readonly variables: SynDumpVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadSynDump()` returns: the typed maps, programs and variables, the collection, close(). */
+export type SynDumpObjects = genRuntime.GeneratedObjects<SynDumpMaps, SynDumpPrograms, SynDumpVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -182,43 +165,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./syn_dump.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of syn_dump.bpf.o, with "syn_dump" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<SynDumpRodata, SynDumpData, SynDumpMaps, SynDumpPrograms, SynDumpVariables>({
+  ident: 'syn_dump', objectBytes, rodata: true, data: false,
+  maps: synDumpMapNames, programs: synDumpProgramNames, variables: synDumpVariableNames,
+});
 
 /** The CollectionSpec of syn_dump.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specSynDump(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "syn_dump" in their messages: bpfkit's src/gen/runtime.ts. */
-const { setInitial, mapOf, programOf, variableOf } = genRuntime.loader('syn_dump', synDumpVariableNames);
 
 /** Loads syn_dump.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadSynDump(options: SynDumpLoadOptions = {}): Promise<SynDumpObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specSynDump(object);
-  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('syn_dump: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: SynDumpMaps = {
-      rodata: mapOf(c, '.rodata'),
-      synEvents: mapOf(c, 'syn_events'),
-    };
-    const programs: SynDumpPrograms = {
-      get xdpSynDump(): Program { return programOf(c, 'xdp_syn_dump'); },
-    };
-    const variables: SynDumpVariables = {
-      snaplen: variableOf(c, 'snaplen'),
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

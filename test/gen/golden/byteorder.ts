@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { Collection, CollectionSpec, genRuntime } from 'bpfkit';
-import type { BpfMap, CollectionOptions, Program } from 'bpfkit';
+import { genRuntime } from 'bpfkit';
+import type { BpfMap, CollectionSpec, Program } from 'bpfkit';
 
 export { cString } from 'bpfkit';
 
@@ -273,17 +273,10 @@ export interface ByteorderPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface ByteorderVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type ByteorderVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface ByteorderConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type ByteorderConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface ByteorderVariables {
   /** bo_config: const volatile struct bo_value in .rodata, offset 0 */
@@ -308,24 +301,14 @@ export interface ByteorderData {
   boState: BoBits;
 }
 
-export interface ByteorderLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<ByteorderRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<ByteorderData>;
-  /** The object's bytes, to use instead of ./byteorder_bpfel.bpf.o or ./byteorder_bpfeb.bpf.o: of byteorderTarget's byte order, which the codecs use. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadByteorder()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./byteorder_bpfel.bpf.o or ./byteorder_bpfeb.bpf.o, of byteorderTarget's byte order, which the codecs use).
+ */
+export type ByteorderLoadOptions = genRuntime.GeneratedLoadOptions<ByteorderRodata, ByteorderData>;
 
-export interface ByteorderObjects extends Disposable {
-  readonly maps: ByteorderMaps;
-  readonly programs: ByteorderPrograms;
-  readonly variables: ByteorderVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadByteorder()` returns: the typed maps, programs and variables, the collection, close(). */
+export type ByteorderObjects = genRuntime.GeneratedObjects<ByteorderMaps, ByteorderPrograms, ByteorderVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -336,47 +319,18 @@ function objectBytes(): Uint8Array {
     : new URL('./byteorder_bpfeb.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of byteorder_bpfel.bpf.o or byteorder_bpfeb.bpf.o, with "byteorder" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<ByteorderRodata, ByteorderData, ByteorderMaps, ByteorderPrograms, ByteorderVariables>({
+  ident: 'byteorder', objectBytes, rodata: true, data: true,
+  maps: byteorderMapNames, programs: byteorderProgramNames, variables: byteorderVariableNames,
+});
 
 /** The CollectionSpec of this host's object, byteorder_bpfel.bpf.o or byteorder_bpfeb.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specByteorder(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "byteorder" in their messages: bpfkit's src/gen/runtime.ts. */
-const { setInitial, mapOf, programOf, variableOf } = genRuntime.loader('byteorder', byteorderVariableNames);
 
 /** Loads this host's object, byteorder_bpfel.bpf.o or byteorder_bpfeb.bpf.o, into the kernel: creates its maps, loads its programs. */
 export async function loadByteorder(options: ByteorderLoadOptions = {}): Promise<ByteorderObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specByteorder(object);
-  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');
-  if (data !== undefined) setInitial(spec, data, 'data');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: ByteorderMaps = {
-      bss: mapOf(c, '.bss'),
-      data: mapOf(c, '.data'),
-      rodata: mapOf(c, '.rodata'),
-      boMap: mapOf(c, 'bo_map'),
-    };
-    const programs: ByteorderPrograms = {
-      get boProg(): Program { return programOf(c, 'bo_prog'); },
-    };
-    const variables: ByteorderVariables = {
-      boConfig: variableOf(c, 'bo_config'),
-      boRuns: variableOf(c, 'bo_runs'),
-      boState: variableOf(c, 'bo_state'),
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specGentest()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, genRuntime } from 'bpfkit';
-import type { BpfMap, CollectionOptions, Program } from 'bpfkit';
+import { genRuntime } from 'bpfkit';
+import type { BpfMap, CollectionSpec, Program } from 'bpfkit';
 
 export { cString } from 'bpfkit';
 
@@ -488,17 +488,10 @@ export interface GentestPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface GentestVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type GentestVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface GentestConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type GentestConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface GentestVariables {
   /** cfg_color: const volatile enum gen_color in .rodata, offset 28 */
@@ -535,24 +528,14 @@ export interface GentestData {
   genRuns: bigint;
 }
 
-export interface GentestLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<GentestRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<GentestData>;
-  /** The object's bytes, to use instead of ./gentest.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadGentest()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./gentest.bpf.o).
+ */
+export type GentestLoadOptions = genRuntime.GeneratedLoadOptions<GentestRodata, GentestData>;
 
-export interface GentestObjects extends Disposable {
-  readonly maps: GentestMaps;
-  readonly programs: GentestPrograms;
-  readonly variables: GentestVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadGentest()` returns: the typed maps, programs and variables, the collection, close(). */
+export type GentestObjects = genRuntime.GeneratedObjects<GentestMaps, GentestPrograms, GentestVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -560,55 +543,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./gentest.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of gentest.bpf.o, with "gentest" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<GentestRodata, GentestData, GentestMaps, GentestPrograms, GentestVariables>({
+  ident: 'gentest', objectBytes, rodata: true, data: true,
+  maps: gentestMapNames, programs: gentestProgramNames, variables: gentestVariableNames,
+});
 
 /** The CollectionSpec of gentest.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specGentest(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "gentest" in their messages: bpfkit's src/gen/runtime.ts. */
-const { setInitial, mapOf, programOf, variableOf } = genRuntime.loader('gentest', gentestVariableNames);
 
 /** Loads gentest.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadGentest(options: GentestLoadOptions = {}): Promise<GentestObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specGentest(object);
-  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');
-  if (data !== undefined) setInitial(spec, data, 'data');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: GentestMaps = {
-      bss: mapOf(c, '.bss'),
-      data: mapOf(c, '.data'),
-      rodata: mapOf(c, '.rodata'),
-      genArray: mapOf(c, 'gen_array'),
-      genEvents: mapOf(c, 'gen_events'),
-      genHash: mapOf(c, 'gen_hash'),
-      genLru: mapOf(c, 'gen_lru'),
-      genPercpu: mapOf(c, 'gen_percpu'),
-      genQueue: mapOf(c, 'gen_queue'),
-    };
-    const programs: GentestPrograms = {
-      get genCopy(): Program { return programOf(c, 'gen_copy'); },
-    };
-    const variables: GentestVariables = {
-      cfgColor: variableOf(c, 'cfg_color'),
-      cfgKey: variableOf(c, 'cfg_key'),
-      cfgMultiplier: variableOf(c, 'cfg_multiplier'),
-      genDataCounter: variableOf(c, 'gen_data_counter'),
-      genLast: variableOf(c, 'gen_last'),
-      genRuns: variableOf(c, 'gen_runs'),
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

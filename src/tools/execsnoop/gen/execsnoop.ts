@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specExecsnoop()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../index.js';
+import { genRuntime } from '../../../index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../index.js';
 
 export { cString } from '../../../index.js';
 
@@ -221,17 +221,10 @@ export interface ExecsnoopPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface ExecsnoopVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type ExecsnoopVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface ExecsnoopConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type ExecsnoopConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface ExecsnoopVariables {
   /** filter_comm: const volatile char[16] in .rodata, offset 17 */
@@ -272,24 +265,14 @@ export interface ExecsnoopRodata {
 export interface ExecsnoopData {
 }
 
-export interface ExecsnoopLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<ExecsnoopRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<ExecsnoopData>;
-  /** The object's bytes, to use instead of ./execsnoop.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadExecsnoop()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./execsnoop.bpf.o).
+ */
+export type ExecsnoopLoadOptions = genRuntime.GeneratedLoadOptions<ExecsnoopRodata, ExecsnoopData>;
 
-export interface ExecsnoopObjects extends Disposable {
-  readonly maps: ExecsnoopMaps;
-  readonly programs: ExecsnoopPrograms;
-  readonly variables: ExecsnoopVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadExecsnoop()` returns: the typed maps, programs and variables, the collection, close(). */
+export type ExecsnoopObjects = genRuntime.GeneratedObjects<ExecsnoopMaps, ExecsnoopPrograms, ExecsnoopVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -297,59 +280,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./execsnoop.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of execsnoop.bpf.o, with "execsnoop" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<ExecsnoopRodata, ExecsnoopData, ExecsnoopMaps, ExecsnoopPrograms, ExecsnoopVariables>({
+  ident: 'execsnoop', objectBytes, rodata: true, data: false,
+  maps: execsnoopMapNames, programs: execsnoopProgramNames, variables: execsnoopVariableNames,
+});
 
 /** The CollectionSpec of execsnoop.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specExecsnoop(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "execsnoop" in their messages: bpfkit's src/gen/runtime.ts. */
-const { setInitial, mapOf, programOf, variableOf } = genRuntime.loader('execsnoop', execsnoopVariableNames);
 
 /** Loads execsnoop.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadExecsnoop(options: ExecsnoopLoadOptions = {}): Promise<ExecsnoopObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specExecsnoop(object);
-  if (rodata !== undefined) setInitial(spec, rodata, 'rodata');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('execsnoop: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: ExecsnoopMaps = {
-      rodata: mapOf(c, '.rodata'),
-      events: mapOf(c, 'events'),
-      inflight: mapOf(c, 'inflight'),
-      scratch: mapOf(c, 'scratch'),
-      stats: mapOf(c, 'stats'),
-    };
-    const programs: ExecsnoopPrograms = {
-      get ksysExecve(): Program { return programOf(c, 'ksys_execve'); },
-      get ksysExecveRet(): Program { return programOf(c, 'ksys_execve_ret'); },
-      get ksysExecveat(): Program { return programOf(c, 'ksys_execveat'); },
-      get ksysExecveatRet(): Program { return programOf(c, 'ksys_execveat_ret'); },
-      get tpEnterExecve(): Program { return programOf(c, 'tp_enter_execve'); },
-      get tpEnterExecveat(): Program { return programOf(c, 'tp_enter_execveat'); },
-      get tpExitExecve(): Program { return programOf(c, 'tp_exit_execve'); },
-      get tpExitExecveat(): Program { return programOf(c, 'tp_exit_execveat'); },
-    };
-    const variables: ExecsnoopVariables = {
-      filterComm: variableOf(c, 'filter_comm'),
-      filterCommOn: variableOf(c, 'filter_comm_on'),
-      filterPid: variableOf(c, 'filter_pid'),
-      filterUid: variableOf(c, 'filter_uid'),
-      filterUidOn: variableOf(c, 'filter_uid_on'),
-      traceThreads: variableOf(c, 'trace_threads'),
-      wantRet: variableOf(c, 'want_ret'),
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specPktcount()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../index.js';
+import { genRuntime } from '../../../index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../index.js';
 
 export { cString } from '../../../index.js';
 
@@ -277,17 +277,10 @@ export interface PktcountPrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface PktcountVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type PktcountVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface PktcountConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type PktcountConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface PktcountVariables {
 }
@@ -300,24 +293,14 @@ export interface PktcountRodata {
 export interface PktcountData {
 }
 
-export interface PktcountLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<PktcountRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<PktcountData>;
-  /** The object's bytes, to use instead of ./pktcount.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadPktcount()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./pktcount.bpf.o).
+ */
+export type PktcountLoadOptions = genRuntime.GeneratedLoadOptions<PktcountRodata, PktcountData>;
 
-export interface PktcountObjects extends Disposable {
-  readonly maps: PktcountMaps;
-  readonly programs: PktcountPrograms;
-  readonly variables: PktcountVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadPktcount()` returns: the typed maps, programs and variables, the collection, close(). */
+export type PktcountObjects = genRuntime.GeneratedObjects<PktcountMaps, PktcountPrograms, PktcountVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -325,44 +308,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./pktcount.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of pktcount.bpf.o, with "pktcount" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<PktcountRodata, PktcountData, PktcountMaps, PktcountPrograms, PktcountVariables>({
+  ident: 'pktcount', objectBytes, rodata: false, data: false,
+  maps: pktcountMapNames, programs: pktcountProgramNames, variables: pktcountVariableNames,
+});
 
 /** The CollectionSpec of pktcount.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specPktcount(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "pktcount" in their messages: bpfkit's src/gen/runtime.ts. */
-const { mapOf, programOf } = genRuntime.loader('pktcount', pktcountVariableNames);
 
 /** Loads pktcount.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadPktcount(options: PktcountLoadOptions = {}): Promise<PktcountObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specPktcount(object);
-  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('pktcount: the object has no .rodata variables');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('pktcount: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: PktcountMaps = {
-      excludedV4: mapOf(c, 'excluded_v4'),
-      excludedV6: mapOf(c, 'excluded_v6'),
-      flows: mapOf(c, 'flows'),
-      stats: mapOf(c, 'stats'),
-    };
-    const programs: PktcountPrograms = {
-      get xdpPktcount(): Program { return programOf(c, 'xdp_pktcount'); },
-    };
-    const variables: PktcountVariables = {
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }

@@ -5,8 +5,8 @@
  * programs and global variables by lowerCamelCase name; `specReadline()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { Collection, CollectionSpec, SpecError, genRuntime } from '../../../index.js';
-import type { BpfMap, CollectionOptions, Program } from '../../../index.js';
+import { genRuntime } from '../../../index.js';
+import type { BpfMap, CollectionSpec, Program } from '../../../index.js';
 
 export { cString } from '../../../index.js';
 
@@ -110,17 +110,10 @@ export interface ReadlinePrograms {
 }
 
 /** A global variable of a writable section (.data, .bss), read and written through its map. */
-export interface ReadlineVariable<T> {
-  readonly name: string;
-  get(): T;
-  set(value: T): void;
-}
+export type ReadlineVariable<T> = genRuntime.GeneratedVariable<T>;
 
 /** A .rodata variable: fixed once loaded (give it through `rodata` when loading). */
-export interface ReadlineConstant<T> {
-  readonly name: string;
-  get(): T;
-}
+export type ReadlineConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface ReadlineVariables {
 }
@@ -133,24 +126,14 @@ export interface ReadlineRodata {
 export interface ReadlineData {
 }
 
-export interface ReadlineLoadOptions extends CollectionOptions {
-  /** Constants to give the program before load (the verifier sees them as constants). */
-  rodata?: Partial<ReadlineRodata>;
-  /** Initial values of writable globals. */
-  data?: Partial<ReadlineData>;
-  /** The object's bytes, to use instead of ./readline.bpf.o. */
-  object?: Uint8Array;
-}
+/**
+ * The options of `loadReadline()`: CollectionOptions, `rodata` (constants to give the program before load),
+ * `data` (initial values of writable globals) and `object` (the object's bytes, to use instead of ./readline.bpf.o).
+ */
+export type ReadlineLoadOptions = genRuntime.GeneratedLoadOptions<ReadlineRodata, ReadlineData>;
 
-export interface ReadlineObjects extends Disposable {
-  readonly maps: ReadlineMaps;
-  readonly programs: ReadlinePrograms;
-  readonly variables: ReadlineVariables;
-  /** The underlying collection, for everything the typed view does not cover. */
-  readonly collection: Collection;
-  /** Closes every program and map. */
-  close(): void;
-}
+/** What `loadReadline()` returns: the typed maps, programs and variables, the collection, close(). */
+export type ReadlineObjects = genRuntime.GeneratedObjects<ReadlineMaps, ReadlinePrograms, ReadlineVariables>;
 
 // ---- Loading --------------------------------------------------------------------------------------
 
@@ -158,43 +141,18 @@ function objectBytes(): Uint8Array {
   return readFileSync(new URL('./readline.bpf.o', import.meta.url));
 }
 
-let cachedSpec: CollectionSpec | undefined;
+/** The load wiring of readline.bpf.o, with "readline" in its messages: bpfkit's src/gen/runtime.ts. */
+const bindings = genRuntime.bindings<ReadlineRodata, ReadlineData, ReadlineMaps, ReadlinePrograms, ReadlineVariables>({
+  ident: 'readline', objectBytes, rodata: false, data: false,
+  maps: readlineMapNames, programs: readlineProgramNames, variables: readlineVariableNames,
+});
 
 /** The CollectionSpec of readline.bpf.o (a fresh copy each call), for settings the typed loader does not cover. */
 export function specReadline(object?: Uint8Array): CollectionSpec {
-  if (object !== undefined) return CollectionSpec.fromBuffer(object);
-  cachedSpec ??= CollectionSpec.fromBuffer(objectBytes());
-  return cachedSpec.copy();
+  return bindings.spec(object);
 }
-
-/** Loading helpers, with "readline" in their messages: bpfkit's src/gen/runtime.ts. */
-const { mapOf, programOf } = genRuntime.loader('readline', readlineVariableNames);
 
 /** Loads readline.bpf.o into the kernel: creates its maps, loads its programs. */
 export async function loadReadline(options: ReadlineLoadOptions = {}): Promise<ReadlineObjects> {
-  const { rodata, data, object, ...collectionOptions } = options;
-  const spec = specReadline(object);
-  if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError('readline: the object has no .rodata variables');
-  if (data !== undefined && Object.keys(data).length > 0) throw new SpecError('readline: the object has no .data or .bss variables');
-  const c = await Collection.load(spec, collectionOptions);
-  try {
-    const maps: ReadlineMaps = {
-      dropped: mapOf(c, 'dropped'),
-      events: mapOf(c, 'events'),
-      scratch: mapOf(c, 'scratch'),
-    };
-    const programs: ReadlinePrograms = {
-      get uretprobeReadline(): Program { return programOf(c, 'uretprobe_readline'); },
-    };
-    const variables: ReadlineVariables = {
-    };
-    return {
-      maps, programs, variables, collection: c,
-      close: () => c.close(),
-      [Symbol.dispose]: () => c.close(),
-    };
-  } catch (e) {
-    c.close();
-    throw e;
-  }
+  return bindings.load(options);
 }
