@@ -30,6 +30,41 @@ export const onCI = process.env['CI'] === 'true' || process.env['CI'] === '1';
 /** Options for node:test's `test(name, kernelTest, fn)`: skip without root, except on CI. */
 export const kernelTest = { skip: !isRoot && !onCI ? 'needs root (runs on CI)' : false } as const;
 
+function mountedAt(path: string, fstype: string): boolean {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => {
+      const f = l.split(' ');
+      return f[1] === path && f[2] === fstype;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Tests (and the library under test, which mounts what it needs as root) may mount bpffs and
+ * tracefs on a machine that had neither. What a test process found unmounted it unmounts again
+ * when it exits, so the suite leaves the machine's mounts as it found them: bpffs only when
+ * nothing but the kernel's own preload files (maps.debug, progs.debug) is left in it.
+ */
+const unmountedAtStart = [
+  { path: '/sys/fs/bpf', fstype: 'bpf' },
+  { path: '/sys/kernel/tracing', fstype: 'tracefs' },
+].filter((m) => isRoot && !mountedAt(m.path, m.fstype));
+if (unmountedAtStart.length > 0) {
+  process.on('exit', () => {
+    for (const m of unmountedAtStart) {
+      if (!mountedAt(m.path, m.fstype)) continue;
+      if (m.fstype === 'bpf' && readdirSync(m.path).some((n) => n !== 'maps.debug' && n !== 'progs.debug')) continue;
+      try {
+        execFileSync('umount', [m.path], { stdio: 'ignore' });
+      } catch {
+        // Busy (a child still holds it): leave it rather than fail the run.
+      }
+    }
+  });
+}
+
 /** Mounts bpffs at /sys/fs/bpf if it is not mounted; returns a fresh directory for this test's pins. */
 export function bpffsDir(name: string): string {
   const mounts = readFileSync('/proc/mounts', 'utf8');
