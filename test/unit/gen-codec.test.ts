@@ -7,13 +7,13 @@
  * there. The generated module is also type-checked under the strictest compiler options.
  */
 import { describe, it, before, after } from 'node:test';
+import { BtfBuilder } from '../helpers/btf-builder.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Btf } from '../../src/btf/btf.js';
 import { codecFor } from '../../src/btf/codec.js';
-import type { BtfMember, BtfType } from '../../src/btf/types.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { CodecEmitter, codecModule } from '../../src/gen/codec-emit.js';
 import { NameRegistry } from '../../src/gen/names.js';
@@ -22,50 +22,9 @@ import {
   BPFKIT_URL, GENTEST_C, formatDiagnostics, importFile, needsClang, removeDir, scratchDir, transpileTo, typeCheck,
 } from '../gen/harness.js';
 
-class Types {
-  readonly list: BtfType[] = [{ kind: 'void', id: 0, name: '' }];
-  private add(make: (id: number) => BtfType): number {
-    const id = this.list.length;
-    this.list.push(make(id));
-    return id;
-  }
-  int(name: string, size: number, signed: boolean, extra: { bool?: boolean; char?: boolean; bits?: number; bitOffset?: number } = {}): number {
-    return this.add((id) => ({
-      kind: 'int', id, name, size, signed, char: extra.char ?? false, bool: extra.bool ?? false,
-      bits: extra.bits ?? size * 8, bitOffset: extra.bitOffset ?? 0,
-    }));
-  }
-  float(name: string, size: number): number {
-    return this.add((id) => ({ kind: 'float', id, name, size }));
-  }
-  ptr(type: number): number {
-    return this.add((id) => ({ kind: 'ptr', id, name: '', type }));
-  }
-  array(type: number, nelems: number): number {
-    return this.add((id) => ({ kind: 'array', id, name: '', type, indexType: 0, nelems }));
-  }
-  typedef(name: string, type: number): number {
-    return this.add((id) => ({ kind: 'typedef', id, name, type }));
-  }
-  qual(kind: 'const' | 'volatile', type: number): number {
-    return this.add((id) => ({ kind, id, name: '', type }));
-  }
-  struct(kind: 'struct' | 'union', name: string, size: number, members: Array<[string, number, number, number?]>): number {
-    const ms: BtfMember[] = members.map(([n, type, bitOffset, bitfieldSize]) => ({ name: n, type, bitOffset, bitfieldSize: bitfieldSize ?? 0 }));
-    const kindFlag = ms.some((m) => m.bitfieldSize !== 0);
-    return this.add((id) => ({ kind, id, name, size, members: ms, kindFlag }));
-  }
-  enum(kind: 'enum' | 'enum64', name: string, size: number, signed: boolean, values: Array<[string, bigint]>): number {
-    return this.add((id) => ({ kind, id, name, size, signed, values: values.map(([n, value]) => ({ name: n, value })) }));
-  }
-  btf(): Btf {
-    return Btf.fromTypes(this.list);
-  }
-}
-
 /** Every layout rule the generator follows, as a handful of types. Returns the BTF and its roots. */
 function zoo(): { btf: Btf; roots: number[] } {
-  const b = new Types();
+  const b = new BtfBuilder();
   const u8 = b.int('unsigned char', 1, false);
   const s8 = b.int('signed char', 1, true);
   const char = b.int('char', 1, true, { char: true });
@@ -121,7 +80,7 @@ function zoo(): { btf: Btf; roots: number[] } {
   const u = b.struct('union', 'choice', 16, [['raw', b.array(u8, 16), 0], ['pair', b.array(u64, 2), 0], ['in', inner, 0]]);
   const proto = b.struct('struct', 'odd', 4, [['__proto__', u32, 0]]);
   const td = b.typedef('pair_t', pairT);
-  return { btf: b.btf(), roots: [scalars, bits, old, nest, u, proto, td, color, wide] };
+  return { btf: b.build(), roots: [scalars, bits, old, nest, u, proto, td, color, wide] };
 }
 
 function tsName(name: string | undefined): string {
@@ -287,14 +246,14 @@ describe('gen: generated codecs match codecFor', () => {
   });
 
   it('leaves no trace of a type it cannot generate', () => {
-    const b = new Types();
+    const b = new BtfBuilder();
     const u32 = b.int('unsigned int', 4, false);
     const odd = b.int('int24', 3, false);
     const good = b.struct('struct', 'good', 4, [['x', u32, 0]]);
     const nested = b.struct('struct', 'nested', 8, [['y', u32, 0], ['o', odd, 32]]);
     const bad = b.struct('struct', 'bad', 12, [['g', good, 0], ['n', nested, 32]]);
     const otherBad = b.struct('struct', 'bad', 4, [['z', u32, 0]]);
-    const btf = b.btf();
+    const btf = b.build();
     const emitter = new CodecEmitter(btf, { littleEndian: true, registry: new NameRegistry() });
     assert.throws(() => emitter.root(bad), /int24: integers of 3 bytes are not supported/);
     assert.throws(() => codecFor(btf, bad), /integers of 3 bytes are not supported/);
