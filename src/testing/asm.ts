@@ -10,7 +10,7 @@
  *     asm.exit(),
  *   ]);
  */
-import { ALU, ATOMIC, CLS, JMP, MODE, PSEUDO, SIZE, SRC_X, type RawInsn } from './isa.js';
+import { ALU, ATOMIC, CLS, JMP, MODE, PSEUDO, SIZE, SRC_X, type RawInsn } from '../asm/isa.js';
 
 export type Register = 'r0' | 'r1' | 'r2' | 'r3' | 'r4' | 'r5' | 'r6' | 'r7' | 'r8' | 'r9' | 'r10';
 /** A register, or an immediate (a 32-bit signed integer). */

@@ -9,7 +9,7 @@ import { Region, Trap, type Vm, type HelperFn } from './interpreter.js';
 import type { Code } from './loader.js';
 import { EmuMap, FdArrayMap, type Found } from './maps.js';
 import { PerfEvent, RingbufMap, perfSlotError } from './rings.js';
-import { helperName } from './isa.js';
+import { helperName } from '../asm/isa.js';
 import { metalenInvalid } from './testrun.js';
 
 const XDP_ABORTED = 0;

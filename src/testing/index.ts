@@ -16,6 +16,6 @@ export { IMPLEMENTED_HELPERS } from './helpers.js';
 export { EmulatorFault, type Task } from './interpreter.js';
 export { ProbeMemory } from './memory.js';
 export { asm, assemble, label, type AluOp, type AtomicOp, type Insn, type Item, type JmpCond, type Label, type MemSize, type Operand, type Register } from './asm.js';
-export { disassemble, readInsn, helperName } from './isa.js';
+export { disassemble, readInsn, helperName } from '../asm/isa.js';
 export { MockMap, MockProgram, type MapLike, type ProgramLike, type MockMapOptions, type MockProgramOptions, type MockTestRun, type MapCall } from './mocks.js';
 export { loadAssembly, functionInfo, type LoadAssemblyOptions } from './load.js';

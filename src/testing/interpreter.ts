@@ -17,7 +17,7 @@
  */
 import { BpfkitError } from '../errors.js';
 import { CORE_POISON_HELPER } from '../btf/core.js';
-import { disassemble, helperName, readInsn } from './isa.js';
+import { disassemble, helperName, readInsn } from '../asm/isa.js';
 import type { Code } from './loader.js';
 import type { EmuMap } from './maps.js';
 import type { RingbufMap } from './rings.js';

@@ -31,7 +31,7 @@ import type { ProbeMemory } from './memory.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { PAGE_SIZE, PerfEvent, RingbufMap, type Waitable, type Watcher } from './rings.js';
 import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
-import { PSEUDO } from './isa.js';
+import { PSEUDO } from '../asm/isa.js';
 
 export interface EmulatedKernelOptions {
   /** Possible CPUs: per-CPU maps hold this many values. Defaults to the host's (what BpfMap expects). */

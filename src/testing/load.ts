@@ -12,7 +12,7 @@ import { btfLoadRaw, progLoadRaw } from '../sys/bpf.js';
 import { attachType as attachTypes, progType as progTypes, type ProgType } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { assemble, type Item } from './asm.js';
-import { functionStarts } from './isa.js';
+import { functionStarts } from '../asm/isa.js';
 
 export interface LoadAssemblyOptions {
   /** Program type; default 'xdp'. */
