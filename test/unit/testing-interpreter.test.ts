@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmulatedKernel, EmulatorFault, asm, assemble, label, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
 import { FUZZ_REGS, FUZZ_VALUE_SIZE, fuzzBody, fuzzProgram, mulberry32 } from '../../src/testing/fuzz.js';
-import { readInsn } from '../../src/testing/isa.js';
+import { readInsn } from '../../src/asm/isa.js';
 import { BpfMap } from '../../src/map.js';
 import type { Program } from '../../src/program.js';
 import { setNative } from '../../src/native.js';
