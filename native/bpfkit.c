@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,9 @@
 #ifndef __NR_bpf
 #error "this architecture has no bpf syscall number"
 #endif
+
+/* enum bpf_cmd's BPF_PROG_LOAD (uapi/linux/bpf.h). */
+#define BPF_PROG_LOAD_CMD 5
 
 #define CHECK(call)                                                                                \
   do {                                                                                             \
@@ -162,7 +167,25 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
   if (!get_i64(env, argv[0], &cmd)) return type_error(env, "bpf: cmd must be a number");
   if (!get_bytes(env, argv[1], &attr, &len)) return type_error(env, "bpf: attr must be a Uint8Array");
   if (argc > 2 && !patch_pointers(env, argv[2], attr, len)) return type_error(env, "bpf: bad pointer refs");
-  long r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+  long r;
+  if (cmd == BPF_PROG_LOAD_CMD) {
+    /*
+     * The verifier gives up with EAGAIN when a signal is pending. V8's CPU profiler (node
+     * --cpu-prof) sends this thread SIGPROF every interval, shorter than a large program's
+     * verification, so no retry would ever get through: hold SIGPROF back for the call; the
+     * profiler's sample is taken right after.
+     */
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+  } else {
+    r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+  }
   return make_int(env, r < 0 ? -errno : r);
 }
 

@@ -34,6 +34,7 @@ export interface ProgramLoadContext {
   btfFd: number;
 }
 
+const EAGAIN = 11;
 const ENOSPC = 28;
 const MAX_LOG = (1 << 30) - 1;
 
@@ -151,6 +152,11 @@ function decodeLog(buf: Uint8Array): string {
 }
 
 function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { core: readonly CoreRelocationResult[]; externs: readonly ExternResult[] }): Error {
+  if (errno === EAGAIN) {
+    // Not a rejection: signals kept interrupting the verifier through every retry.
+    return new BpfSyscallError(-errno, 'bpf(BPF_PROG_LOAD)', `load program ${spec.name}`,
+      'the verifier was interrupted by a signal on every attempt (a timer or profiler signalling this thread): load again when the signals stop');
+  }
   if (log.trim() === '') {
     const refused = errno === 1 && process.geteuid?.() === 0 ? refusedKind(spec) : undefined;
     if (refused) {

@@ -159,6 +159,9 @@ export interface ProgLoadAttr {
 }
 
 /** BPF_PROG_LOAD: fd, or a negative errno (the loader reads the log and decides). */
+const EAGAIN = 11;
+const PROG_LOAD_EAGAIN_RETRIES = 5;
+
 export function progLoadRaw(a: ProgLoadAttr): { result: number; logTrueSize: number } {
   const attr = new Attr(148)
     .u32(0, a.progType).u32(4, a.insns.byteLength / 8).ptr(8, a.insns).ptr(16, cstr(a.license))
@@ -169,7 +172,9 @@ export function progLoadRaw(a: ProgLoadAttr): { result: number; logTrueSize: num
     .u32(92, a.lineInfo ? a.lineInfoRecSize : 0).ptr(96, a.lineInfo).u32(104, a.lineInfo ? a.lineInfoCnt : 0)
     .u32(108, a.attachBtfId ?? 0).u32(112, a.attachProgFd ?? a.attachBtfObjFd ?? 0)
     .ptr(120, a.fdArray ?? null);
-  const result = bpfRaw('PROG_LOAD', attr);
+  // The verifier gives up with EAGAIN when a signal interrupts it: try again, as libbpf does.
+  let result = bpfRaw('PROG_LOAD', attr);
+  for (let retries = 0; result === -EAGAIN && retries < PROG_LOAD_EAGAIN_RETRIES; retries++) result = bpfRaw('PROG_LOAD', attr);
   return { result, logTrueSize: attr.getU32(140) };
 }
 
