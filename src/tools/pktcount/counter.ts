@@ -4,11 +4,7 @@
  * created), fill the exclusion tries, attach the XDP program with a bpf_link (so a killed process
  * leaves nothing attached: the link dies with its last file descriptor), and read the counts.
  */
-import type { BpfMap } from '../../map.js';
-import { Collection } from '../../collection.js';
-import { attachXdp } from '../../link/xdp.js';
-import type { Link } from '../../link/link.js';
-import { SpecError } from '../../errors.js';
+import { type BpfMap, Collection, attachXdp, type Link, SpecError } from '../../index.js';
 import {
   pktcountMapNames, pktcountProgramNames, specPktcount,
   type FlowKey, type FlowValue, type PktcountStats,
