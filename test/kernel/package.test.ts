@@ -263,6 +263,14 @@ describe('npm pack, installed offline by an unprivileged user without a compiler
     assert.ok(spec.maps.some((m) => m.name === 'xdp_stats_map'));
   });
 
+  it('npx bpfkit init in the project depends on the same tarball, and says so', () => {
+    const r = asUser(npxCli, ['bpfkit', 'init', 'proj', '--no-gen']);
+    assert.equal(r.status, 0, r.stderr);
+    const dep = (JSON.parse(readFileSync(join(app, 'proj', 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies['bpfkit'];
+    assert.equal(dep, `file:${tarball}`);
+    assert.match(r.stdout, /bpfkit comes from the tarball /);
+  });
+
   it('where no addon loads, what needs no kernel works and a load says why and what to do', () => {
     const prebuilds = join(app, 'node_modules', 'bpfkit', 'prebuilds');
     renameSync(prebuilds, `${prebuilds}.off`);
