@@ -153,7 +153,7 @@ export async function runSession(options: PktcountOptions, io: ToolIO, signal: A
     }
     if (signal.aborted) return last;
 
-    counter = await PacketCounter.load({ maxEntries: options.maxEntries, exclusions });
+    counter = await PacketCounter.load({ maxEntries: options.maxEntries, exclusions, aggregate: options.aggregate });
     const c = counter;
     cleanups.push(() => c.close());
 
