@@ -49,6 +49,16 @@ struct flow_key {
 	__u8 pad[2];    /* always zero */
 };
 
+/*
+ * What a flow is: every (source, sport, dport, proto) (0), or only the source address (1: ports
+ * zeroed), or only the destination port (2: source address and port zeroed). Ephemeral source
+ * ports otherwise make one flow per connection. Set by user space before load.
+ */
+#define AGGREGATE_FLOW 0
+#define AGGREGATE_SRC 1
+#define AGGREGATE_DPORT 2
+const volatile __u8 aggregate = AGGREGATE_FLOW;
+
 struct flow_value {
 	__u64 packets;
 	__u64 bytes; /* whole frames, as XDP sees them */
@@ -317,6 +327,13 @@ int xdp_pktcount(struct xdp_md *ctx)
 
 	switch (verdict) {
 	case V_COUNT:
+		if (aggregate == AGGREGATE_SRC) {
+			key.sport = 0;
+			key.dport = 0;
+		} else if (aggregate == AGGREGATE_DPORT) {
+			__builtin_memset(key.saddr, 0, sizeof(key.saddr));
+			key.sport = 0;
+		}
 		count_flow(&key, (__u64)(data_end - data), st);
 		break;
 	case V_EXCLUDED:

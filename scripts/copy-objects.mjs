@@ -5,6 +5,8 @@
 //   src/**/*.bpf.o       -> dist/src/**/*.bpf.o         (BPF objects of the tools' generated bindings)
 //   src/**/web/**        -> dist/src/**/web/**          (static files of the tools' web pages)
 //   examples/**/*.bpf.o  -> dist/examples/**/*.bpf.o    (BPF objects of the examples' generated bindings)
+//   test/bpf/build/packet_count.bpf.o -> dist/src/cli/  (`bpfkit demo`'s object, shipped in the
+//                                                        package; only once `npm run build:bpf` made it)
 //
 // Files are copied only when missing or different. Usage: node scripts/copy-objects.mjs [--quiet]
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -57,4 +59,8 @@ for (const tree of trees) {
   }
   walk(tree.from, tree, false);
 }
+// The demo's object, when built: `npm pack` (prepack) builds it before this runs.
+const demo = join(root, 'test', 'bpf', 'build', 'packet_count.bpf.o');
+if (existsSync(demo)) copy(demo, { from: dirname(demo), to: join(root, 'dist', 'src', 'cli') });
+
 if (!quiet) console.log(`copy-objects: ${copied} copied, ${kept} up to date`);

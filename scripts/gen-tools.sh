@@ -58,7 +58,9 @@ gen_one() {
 	if [[ -n "$opts" ]]; then
 		read -r -a extra <<<"$opts"
 	fi
-	line="$(node "$CLI" gen "$name" "$src" --out-dir "$out" --import "$import" "${extra[@]}" -- -Wall)"
+	# --object-file: the objects stay beside the bindings (copy-objects.mjs copies them into dist/)
+	# rather than as base64 inside the committed .ts.
+	line="$(node "$CLI" gen "$name" "$src" --out-dir "$out" --import "$import" --object-file "${extra[@]}" -- -Wall)"
 	echo "  $line"
 	if [[ "$line" != *"$name.ts (unchanged)"* ]]; then
 		changed=1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything bpfkit needs on a fresh Debian machine (run as root): the BPF toolchain from
-# Debian (clang, libbpf headers, bpftool, iproute2), QEMU for the kernel matrix, and the npm
-# dependencies, which build the native addon with node-gyp against the Node headers on the machine.
+# Debian (clang, libbpf headers, bpftool, iproute2), QEMU for the kernel matrix, the cross and musl
+# compilers for the prebuilt addons, and the npm dependencies; in a checkout (no prebuilds/) npm's
+# install step builds the native addon with npm's own node-gyp against the Node headers on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+# The prebuilt addons `npm pack` ships (scripts/prebuild.sh): arm64 glibc and x64 musl.
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 # <sys/sdt.h>, for the USDT test binary.
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || missing+=(systemtap-sdt-dev)
 # The leaderboard's browser test; chromium's fonts are only a Recommends, so name one.

@@ -12,7 +12,7 @@ export {
 } from './errors.js';
 export { Btf } from './btf/btf.js';
 export { codecFor, cString, type Codec } from './btf/codec.js';
-export { parseCidr, lpmKey, formatLpmKey } from './cidr.js';
+export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
 export { enableStats } from './stats.js';
@@ -28,6 +28,7 @@ export {
 } from './link/link.js';
 export { attach, type AttachOptions } from './link/attach.js';
 export { attachTracepoint, type TracepointOptions } from './link/tracepoint.js';
+export { tracepointId } from './link/tracefs.js';
 export { attachRawTracepoint, attachTracing, type RawTracepointOptions } from './link/raw-tracepoint.js';
 export { attachKprobe, attachKsyscall, kprobeSupport, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
 export { attachUprobe, resolveBinaryPath, symbolFileOffset, type UprobeOptions } from './link/uprobe.js';

@@ -68,30 +68,60 @@ export interface Native {
 
 let current: Native | undefined;
 
-function findAddon(): string | undefined {
-  // dist/src/native.js and src/native.ts both sit two levels below the package root at most.
+/** The directory holding bpfkit's package.json and binding.gyp: two levels above dist/src/native.js. */
+function packageRoot(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'build', 'Release', 'bpfkit.node');
-    if (existsSync(candidate)) return candidate;
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
     dir = dirname(dir);
   }
   return undefined;
 }
 
+/** This machine as the prebuilds are named: said in the error when nothing loads. */
+function target(): string {
+  const libc = existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
+  return `${process.platform}-${process.arch} (${libc}, Node ${process.versions.node})`;
+}
+
+const rebuildHint =
+  'run `npm rebuild bpfkit --build-from-source` (needs python3, make, a C compiler and Node\'s headers); ' +
+  'code that needs no kernel can run on bpfkit/testing\'s emulated kernel';
+
+/**
+ * Loads the addon as node-gyp-build selects it: a local build (build/Release: a source build at
+ * install, or a checkout's `npm ci`) first, else the prebuild for this platform, architecture and
+ * libc in prebuilds/. Only the first syscall calls this, so what needs no kernel (spec parsing,
+ * gen, inspect, btf dump, bpfkit/testing) works on machines where no addon loads.
+ */
+function loadAddon(): Native {
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  if (!root) {
+    throw new BpfkitError('ERR_BPFKIT_NO_ADDON', `bpfkit's package directory (with binding.gyp) was not found above ${fileURLToPath(import.meta.url)}: reinstall bpfkit`);
+  }
+  let path: string;
+  try {
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    path = gypBuild.resolve(root);
+  } catch {
+    throw new BpfkitError(
+      'ERR_BPFKIT_NO_ADDON',
+      `bpfkit's native addon has no prebuild for ${target()} and was not built at install: ${rebuildHint}`,
+    );
+  }
+  try {
+    return require(path) as Native;
+  } catch (e) {
+    const why = ((e as Error).message ?? String(e)).split('\n')[0];
+    throw new BpfkitError('ERR_BPFKIT_NO_ADDON', `bpfkit's native addon ${path} does not load on ${target()} (${why}): ${rebuildHint}`);
+  }
+}
+
 /** The syscall interface: the fake if one is installed, else the native addon (loaded once). */
 export function native(): Native {
   if (current) return current;
-  const path = findAddon();
-  if (!path) {
-    throw new BpfkitError(
-      'ERR_BPFKIT_NO_ADDON',
-      'the bpfkit native addon is not built: run `npm rebuild bpfkit` (needs python3, make and a C compiler), ' +
-        'or install a fake with setNative() for tests that need no kernel',
-    );
-  }
-  const require = createRequire(import.meta.url);
-  current = require(path) as Native;
+  current = loadAddon();
   return current;
 }
 

@@ -6,15 +6,30 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Collection } from '../collection.js';
 import { CollectionSpec } from '../collection-spec.js';
 import { BpfkitError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
+const usage = `usage: bpfkit demo [--object FILE]
+
+Loads the seeds' XDP packet counter, runs it in the kernel on crafted IPv4 frames from a few
+sources (BPF_PROG_TEST_RUN, nothing is attached) and prints its map. Needs root.
+  --object FILE   another build of packet_count.bpf.o (default: the one shipped with bpfkit)
+  -h, --help      show this help
+`;
+
+/**
+ * The demo's object: shipped beside this module in the package (scripts/copy-objects.mjs puts it
+ * there), or in a checkout the build of test/bpf/packet_count.bpf.c.
+ */
+function defaultObject(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const shipped = join(here, 'packet_count.bpf.o');
+  if (existsSync(shipped)) return shipped;
+  let dir = here;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'test', 'bpf', 'build', 'packet_count.bpf.o');
 }
 
 /** An Ethernet + IPv4 + TCP frame from `src`. */
@@ -35,13 +50,19 @@ function frame(src: readonly number[], sport: number, dport: number): Uint8Array
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { object: { type: 'string' } } });
-  const path = values.object ?? join(packageRoot(), 'test', 'bpf', 'build', 'packet_count.bpf.o');
+  const { values } = parseCommandArgs('demo', usage, argv, { object: { type: 'string' } }, false);
+  if (values === 'help') return 0;
+  const path = (values['object'] as string | undefined) ?? defaultObject();
   if (!existsSync(path)) {
-    throw new BpfkitError('ERR_BPFKIT_DEMO', `${path} is not built: run \`npm run build:bpf\` (needs clang and libbpf-dev)`);
+    throw new BpfkitError(
+      'ERR_BPFKIT_DEMO',
+      values['object'] !== undefined
+        ? `${path} does not exist: give --object a packet_count.bpf.o`
+        : `${path} is not built: run \`npm run build:bpf\` in the bpfkit checkout (needs clang and libbpf-dev)`,
+    );
   }
   if (process.getuid?.() !== 0) {
-    throw new BpfkitError('ERR_BPFKIT_PRIVILEGE', 'loading BPF programs needs root (CAP_BPF and CAP_NET_ADMIN): run `sudo npm start`');
+    throw new BpfkitError('ERR_BPFKIT_PRIVILEGE', 'loading BPF programs needs root (CAP_BPF and CAP_NET_ADMIN): run `sudo npx bpfkit demo`');
   }
   const spec = await CollectionSpec.fromFile(path);
   const coll = await Collection.load(spec);

@@ -29,8 +29,10 @@ options:
   --type NAME        also declare this struct/union/enum/typedef (repeatable)
   --out-dir DIR      where to write the files (default: the current directory)
   --watch            regenerate whenever the source or one of its headers changes
-  --embed            embed the object in the .ts as base64 instead of loading it from disk
-                     (with --target both, both objects)
+  --object-file      load <ident>.bpf.o from beside the compiled module instead of embedding
+                     it in the .ts as base64 (the default, so a plain tsc outDir build works);
+                     your build must then copy the .bpf.o next to the compiled <ident>.js
+  --embed            embed the object (the default; kept for old command lines)
   --import SPEC      module to import bpfkit from (default: bpfkit): its main entry, which the
                      bindings take everything from, the genRuntime helpers included
   -- FLAGS...        extra flags for clang, e.g. -- -I./include -DDEBUG
@@ -315,6 +317,7 @@ export async function runGen(argv: string[]): Promise<number> {
         'out-dir': { type: 'string' },
         watch: { type: 'boolean' },
         embed: { type: 'boolean' },
+        'object-file': { type: 'boolean' },
         target: { type: 'string' },
         import: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -341,7 +344,8 @@ export async function runGen(argv: string[]): Promise<number> {
   }
   const job: GenJob = {
     ident, input, outDir: values['out-dir'] ?? '.', types: values.type ?? [], cflags,
-    ...(values.embed ? { embed: true } : {}), ...(values.import ? { importFrom: values.import } : {}),
+    // Embedded unless asked for a side file: what a bpf2go user gets with go:embed.
+    ...(values['object-file'] && !values.embed ? {} : { embed: true }), ...(values.import ? { importFrom: values.import } : {}),
     ...(target !== undefined ? { target } : {}),
   };
   checkIdent(ident);

@@ -31,8 +31,9 @@ Existing files are never overwritten. Then it prints the commands to run next.
 
 options:
   --name NAME          the package name (default: the directory's name)
-  --bpfkit-path PATH   depend on a local bpfkit checkout (file:PATH) instead of the published
-                       package
+  --bpfkit-path PATH   where the project gets bpfkit: a built local checkout or a tarball from
+                       \`npm pack\` (file:PATH). Without it: the checkout this bpfkit runs from,
+                       or the tarball its project installed it from, else the npm registry
   --no-gen             do not generate the bindings now (npm run gen does)
   -h, --help           show this help
 `;
@@ -74,19 +75,58 @@ export function packageNameFor(dir: string): string {
   return name === '' || name === 'node_modules' || name === 'favicon.ico' ? 'bpf-counter' : name;
 }
 
-/** The bpfkit dependency: file:<absolute path> of a checkout, or a range on this version. */
-function bpfkitDependency(localPath: string | undefined, version: unknown): string {
-  if (localPath === undefined) return typeof version === 'string' ? `^${version}` : 'latest';
+/** Where the project's bpfkit comes from: its package.json spec, and what to say about it. */
+export interface BpfkitSource {
+  readonly spec: string;
+  readonly kind: 'registry' | 'tarball' | 'checkout';
+  readonly says: string;
+}
+
+function fromPath(localPath: string, given: string): BpfkitSource {
   const abs = resolve(localPath);
+  if (/\.(tgz|tar\.gz)$/.test(abs)) {
+    if (!existsSync(abs)) throw new InitError(`${given} ${localPath}: no such file (a tarball from \`npm pack\`)`);
+    return { spec: `file:${abs}`, kind: 'tarball', says: `the tarball ${abs}` };
+  }
   const pj = join(abs, 'package.json');
   let name: unknown;
   try {
     name = (JSON.parse(readFileSync(pj, 'utf8')) as Record<string, unknown>)['name'];
   } catch {
-    throw new InitError(`--bpfkit-path ${localPath}: ${pj} is missing or not JSON`);
+    throw new InitError(`${given} ${localPath}: ${pj} is missing or not JSON`);
   }
-  if (name !== 'bpfkit') throw new InitError(`--bpfkit-path ${localPath}: the package there is ${JSON.stringify(name)}, not bpfkit`);
-  return `file:${abs}`;
+  if (name !== 'bpfkit') throw new InitError(`${given} ${localPath}: the package there is ${JSON.stringify(name)}, not bpfkit`);
+  if (!existsSync(join(abs, 'dist', 'src', 'index.js'))) {
+    throw new InitError(`${given} ${localPath}: the checkout is not built: run \`npm ci && npm run build\` in it first`);
+  }
+  return { spec: `file:${abs}`, kind: 'checkout', says: `the local checkout ${abs}` };
+}
+
+/**
+ * Where the new project gets bpfkit: --bpfkit-path (a checkout or a tarball), else the same place
+ * this bpfkit came from: a checkout when it runs from one (not under node_modules/); the tarball a
+ * project installed it from (its package.json says file:...tgz); else the npm registry.
+ */
+export function bpfkitSource(localPath: string | undefined, own: { root: string; json: Record<string, unknown> }): BpfkitSource {
+  if (localPath !== undefined) return fromPath(localPath, '--bpfkit-path');
+  const version = typeof own.json['version'] === 'string' ? `^${own.json['version']}` : 'latest';
+  const registry: BpfkitSource = { spec: version, kind: 'registry', says: `bpfkit ${version} from the npm registry` };
+  if (basename(dirname(own.root)) !== 'node_modules') {
+    return existsSync(join(own.root, 'src', 'index.ts')) ? fromPath(own.root, 'this bpfkit:') : registry;
+  }
+  // Installed as <project>/node_modules/bpfkit: how did that project ask for it?
+  const project = dirname(dirname(own.root));
+  try {
+    const pj = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    const spec = pj.dependencies?.['bpfkit'] ?? pj.devDependencies?.['bpfkit'];
+    if (spec?.startsWith('file:') && /\.(tgz|tar\.gz)$/.test(spec)) {
+      const tarball = resolve(project, spec.slice(5));
+      if (existsSync(tarball)) return { spec: `file:${tarball}`, kind: 'tarball', says: `the tarball ${tarball} (as ${project} has it)` };
+    }
+  } catch {
+    // npx's cache, a global install: no project to follow
+  }
+  return registry;
 }
 
 /** How to write a path in a shell command. */
@@ -145,9 +185,10 @@ export async function runInit(argv: string[]): Promise<number> {
 
   try {
     const own = ownPackage();
+    const source = bpfkitSource(values['bpfkit-path'], own);
     const files = projectFiles({
       name,
-      bpfkit: bpfkitDependency(values['bpfkit-path'], own.json['version']),
+      bpfkit: source.spec,
       typescript: devRange(own.json, 'typescript', '^5.4.0'),
       typesNode: devRange(own.json, '@types/node', '^20.0.0'),
     });
@@ -163,6 +204,7 @@ export async function runInit(argv: string[]): Promise<number> {
     }
     const where = relative(process.cwd(), dir);
     out(`bpfkit init: created ${name} in ${where === '' ? 'the current directory' : `${where}/`}\n`);
+    out(`bpfkit init: bpfkit comes from ${source.says} (--bpfkit-path PATH for a checkout or a tarball)\n`);
     const gen = values['no-gen'] ? false : generate(dir, err, out);
 
     const asRoot = process.getuid?.() === 0;

@@ -1,14 +1,23 @@
 /**
  * `bpfkit inspect <object>`: what an object holds, read without the kernel.
  */
-import { parseArgs } from 'node:util';
 import { CollectionSpec } from '../collection-spec.js';
+import { parseCommandArgs } from './args.js';
+
+const usage = `usage: bpfkit inspect <object.bpf.o> [--json]
+
+Shows the maps, programs and global variables of a BPF object, read from the file alone (no
+kernel, no root, no native addon needed).
+  --json        one JSON document instead of the table
+  -h, --help    show this help
+`;
 
 export async function runInspect(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const { positionals, values } = parseCommandArgs('inspect', usage, argv, { json: { type: 'boolean' } }, true);
+  if (values === 'help') return 0;
   const file = positionals[0];
-  if (!file) {
-    process.stderr.write('usage: bpfkit inspect <object.bpf.o> [--json]\n');
+  if (!file || positionals.length > 1) {
+    process.stderr.write(`bpfkit inspect: ${file ? `one object at most, got ${positionals.length}` : 'needs an object file'}\n${usage}`);
     return 2;
   }
   const spec = await CollectionSpec.fromFile(file);
@@ -23,7 +32,7 @@ export async function runInspect(argv: string[]): Promise<number> {
     autoload: p.autoload,
   }));
   const variables = [...spec.variables.values()].map((v) => ({ name: v.name, section: v.mapName, type: v.typeName, size: v.size }));
-  if (values.json) {
+  if (values['json']) {
     process.stdout.write(`${JSON.stringify({ license: spec.license, maps, programs, variables }, null, 2)}\n`);
     return 0;
   }

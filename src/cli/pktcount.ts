@@ -8,9 +8,10 @@
  * the demo's reaper still take everything down). An uncaught error also goes through the cleanup
  * and ends with exit code 1. Bad input exits with 2, other failures with 1.
  */
+import { requireOptional } from '../tools/common/optional.js';
 import { runToolCommand, type RunHooks } from '../tools/common/runtime.js';
 import { parsePktcountArgs, usage } from '../tools/pktcount/options.js';
-import { runSession, type SessionEvents } from '../tools/pktcount/tool.js';
+import type { SessionEvents } from '../tools/pktcount/tool.js';
 
 export interface RunPktcountHooks extends RunHooks, SessionEvents {}
 
@@ -19,7 +20,12 @@ export function runPktcount(argv: string[], hooks: RunPktcountHooks = {}): Promi
     name: 'pktcount',
     usage,
     parse: parsePktcountArgs,
-    run: (options, io, signal) => runSession(options, io, signal, hooks),
+    run: async (options, io, signal) => {
+      // The web server and /metrics use ws and prom-client, bpfkit's optional dependencies.
+      requireOptional('pktcount', ['ws', 'prom-client']);
+      const { runSession } = await import('../tools/pktcount/tool.js');
+      return runSession(options, io, signal, hooks);
+    },
     stopping: (sig) => `\npktcount: ${sig}: stopping\n`,
     stillStopping: () => 'pktcount: still cleaning up (once more to quit at once)\n',
   }, argv, hooks);

@@ -221,7 +221,15 @@ class ModuleWriter {
       if (!btf || !this.emitter) throw new InvalidArgumentError(`--type ${name}: the object has no BTF`);
       const found = ['struct', 'union', 'enum', 'enum64', 'typedef'].flatMap((k) => btf.byName(name, k as 'struct'));
       const t = found[0];
-      if (t === undefined) throw new InvalidArgumentError(`--type ${name}: no struct, union, enum or typedef named "${name}" in the object's BTF (clang only keeps types the program uses)`);
+      if (t === undefined) {
+        // clang emits BTF only for types something in the object refers to. A global variable
+        // does (it costs 8 bytes of .bss); a type cast or sizeof inside a function does not.
+        throw new InvalidArgumentError(
+          `--type ${name}: no struct, union, enum or typedef named "${name}" in the object's BTF: clang keeps only types ` +
+            `the object refers to; keep it with a global in the C, e.g. \`struct ${name} *unused_${name} __attribute__((unused));\` ` +
+            `(union/enum ${name} or ${name} alike), as bpf2go users do`,
+        );
+      }
       const declared = this.emitter.root(t.id, t.kind === 'typedef' ? name : undefined);
       if (declared === undefined) {
         const alias = this.registry.take(pascalCase(name));

@@ -404,6 +404,23 @@ export interface GeneratedBindings<R extends object, D extends object, M, P, V> 
  * The load wiring of a generated module: `R` and `D` its .rodata and .data values, `M`, `P` and `V`
  * the shapes of its maps, programs and variables, which it builds from the module's name constants.
  */
+/**
+ * The module's object. Bindings generated with --object-file read it from beside the compiled
+ * module, where tsc does not copy it: say that, instead of a bare ENOENT.
+ */
+function objectBytes(ident: string, read: () => Uint8Array): Uint8Array {
+  try {
+    return read();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code !== 'ENOENT') throw e;
+    throw new SpecError(
+      `${ident}: its BPF object ${err.path ?? ''} is missing: the bindings were generated with --object-file, so the ` +
+        '.bpf.o must be copied next to the compiled module (tsc does not copy it); or regenerate without --object-file to embed it',
+    );
+  }
+}
+
 export function bindings<R extends object, D extends object, M, P, V>(module: GeneratedModule<M, P, V>): GeneratedBindings<R, D, M, P, V> {
   const { ident } = module;
   const helpers = loader(ident, module.variables);
@@ -411,7 +428,7 @@ export function bindings<R extends object, D extends object, M, P, V>(module: Ge
   let cachedSpec: CollectionSpec | undefined;
   const spec = (object?: Uint8Array): CollectionSpec => {
     if (object !== undefined) return CollectionSpec.fromBuffer(object);
-    cachedSpec ??= CollectionSpec.fromBuffer(module.objectBytes());
+    cachedSpec ??= CollectionSpec.fromBuffer(objectBytes(ident, module.objectBytes));
     return cachedSpec.copy();
   };
   const load = async (options: GeneratedLoadOptions<R, D> = {}): Promise<GeneratedObjects<M, P, V>> => {

@@ -273,7 +273,9 @@ describe('bpfkit init: refusals and options', () => {
     assert.equal(r.status, 0, r.stderr);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string> };
     assert.equal(pkg.name, 'my-tool');
-    assert.match(pkg.dependencies['bpfkit']!, /^\^\d+\.\d+\.\d+/, 'the published package by default');
+    // Run from this checkout, init points the project at it, and says so.
+    assert.equal(pkg.dependencies['bpfkit'], `file:${ROOT}`, 'the checkout this bpfkit runs from');
+    assert.match(r.stdout, new RegExp(`bpfkit comes from the local checkout ${ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     assert.deepEqual(printedCommands(r.stdout).slice(0, 2), ['npm install', 'npm run gen'], 'no cd when it is the current directory');
     assert.ok(!existsSync(join(dir, 'src', 'gen')), '--no-gen generates nothing');
 
@@ -281,6 +283,16 @@ describe('bpfkit init: refusals and options', () => {
     assert.equal(named.status, 0, named.stderr);
     assert.equal((JSON.parse(readFileSync(join(work, 'named', 'package.json'), 'utf8')) as { name: string }).name, '@me/exec-counter');
     assert.deepEqual(printedCommands(named.stdout)[0], 'cd named');
+  });
+
+  it('--bpfkit-path takes a tarball from npm pack, and says it depends on it', () => {
+    const tarball = join(work, 'bpfkit-9.9.9.tgz');
+    writeFileSync(tarball, '');
+    const r = init(['from-tarball', '--bpfkit-path', tarball, '--no-gen']);
+    assert.equal(r.status, 0, r.stderr);
+    const pkg = JSON.parse(readFileSync(join(work, 'from-tarball', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    assert.equal(pkg.dependencies['bpfkit'], `file:${tarball}`);
+    assert.match(r.stdout, /bpfkit comes from the tarball .*bpfkit-9\.9\.9\.tgz/);
   });
 
   it('refuses bad input with exit code 2 (1 for a --bpfkit-path that is not bpfkit)', () => {
@@ -293,6 +305,10 @@ describe('bpfkit init: refusals and options', () => {
     assert.equal(notBpfkit.status, 1);
     assert.match(notBpfkit.stderr, /--bpfkit-path .*package\.json is missing/);
     assert.ok(!existsSync(join(work, 'y')), 'nothing written');
+    const noTarball = init(['z', '--bpfkit-path', join(work, 'missing.tgz')]);
+    assert.equal(noTarball.status, 1);
+    assert.match(noTarball.stderr, /missing\.tgz: no such file/);
+    assert.ok(!existsSync(join(work, 'z')), 'nothing written');
     const help = init(['--help']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^usage: bpfkit init \[DIR\]/);

@@ -84,6 +84,37 @@ describe('pktcount leaderboard in chromium', { skip }, () => {
     rmSync(profile, { recursive: true, force: true });
   });
 
+  it('at 1280 px wide, every source address and port shows in full', async () => {
+    const page = await ctx!.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    try {
+      await page.goto(p!.url!);
+      await page.waitForSelector('#status.live', { timeout: 10_000 });
+      await waitInPage(page, 'five rows', `document.querySelectorAll('#rows .row').length >= 5`, 15_000);
+      // The demo's clients use ephemeral (5-digit) source ports: the case that used to be cut.
+      await waitInPage(page, 'a row with a 5-digit source port',
+        `[...document.querySelectorAll('#rows .row .c-src .port')].some((e) => /^:\\d{5}$/.test(e.textContent))`, 30_000);
+      const cells = await page.evaluate<{ shown: string; full: string; clipped: boolean }[]>(`[...document.querySelectorAll('#rows .row .c-src')].map((c) => {
+        const addr = c.querySelector('.addr');
+        const port = c.querySelector('.port');
+        const r = c.getBoundingClientRect();
+        const pr = port.getBoundingClientRect();
+        return {
+          shown: addr.textContent + port.textContent, full: c.title,
+          clipped: addr.scrollWidth > addr.clientWidth || c.scrollWidth > c.clientWidth || pr.right > r.right + 0.5,
+        };
+      })`);
+      assert.ok(cells.length >= 5);
+      for (const c of cells) {
+        // The row's title is the whole flow: "<addr>:<port> => :<dport> (<proto>)".
+        assert.equal(c.full.slice(0, c.full.indexOf(' => ')), c.shown, 'the row shows its whole flow source');
+        assert.equal(c.clipped, false, `${c.full} is not cut at 1280 px`);
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
   it('shows the flows live, re-sorts with transitions, draws the chart, reconnects', async () => {
     const page = await ctx!.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));

@@ -200,6 +200,27 @@ describe('pktcount XDP program on crafted frames (BPF_PROG_TEST_RUN)', kernelTes
     }
   });
 
+  it('--aggregate src and dport count by source address or by destination port, in the kernel', async () => {
+    const rows = async (aggregate: 'src' | 'dport'): Promise<string[]> => {
+      const counter = await PacketCounter.load({ maxEntries: 64, aggregate });
+      try {
+        const prog = counter.collection.programs.get('xdp_pktcount')!;
+        const run = (frame: Uint8Array, repeat = 1): void => {
+          assert.equal(prog.testRun({ data: frame, repeat }).retval, 2);
+        };
+        // Two sources, each from several ephemeral ports, to two services.
+        for (const sport of [40001, 40002, 40003]) run(eth(0x0800, ipv4(TCP, [10, 1, 1, 1], l4(TCP, sport, 22))), 2);
+        run(eth(0x0800, ipv4(UDP, [10, 1, 1, 1], l4(UDP, 40004, 53))), 3);
+        for (const sport of [50001, 50002]) run(eth(0x86dd, ipv6(TCP, V6SRC, l4(TCP, sport, 22))));
+        return counter.readFlows().map((f) => `${f.proto}|${formatAddress(f.saddr, f.family)}|${f.srcPort}|${f.dstPort}|${f.packets}`).sort();
+      } finally {
+        counter.close();
+      }
+    };
+    assert.deepEqual(await rows('src'), ['17|10.1.1.1|0|0|3', '6|10.1.1.1|0|0|6', '6|fd77::21|0|0|2']);
+    assert.deepEqual(await rows('dport'), ['17|0.0.0.0|0|53|3', '6|0.0.0.0|0|22|6', '6|::|0|22|2']);
+  });
+
   it('the flow table keeps at most --max-entries flows (LRU)', async () => {
     const counter = await PacketCounter.load({ maxEntries: 32 });
     try {

@@ -132,7 +132,7 @@ describe('gen: --target both and bpfeb', () => {
     dir = scratchDir('gen-byteorder');
     out = join(dir, 'both');
     if (needsClang.skip) return;
-    const { result, out: stdout, err } = await captured(() => runGen(['byteorder', BYTEORDER_C, '--target', 'both', '--out-dir', out, '--', '-Wall', '-Werror']));
+    const { result, out: stdout, err } = await captured(() => runGen(['byteorder', BYTEORDER_C, '--target', 'both', '--out-dir', out, '--object-file', '--', '-Wall', '-Werror']));
     assert.equal(result, 0, err);
     assert.match(stdout, /^bpfkit gen: wrote .*byteorder_bpfel\.bpf\.o, .*byteorder_bpfeb\.bpf\.o, .*byteorder\.ts\n$/);
     el = readFileSync(join(out, 'byteorder_bpfel.bpf.o'));
@@ -242,7 +242,7 @@ describe('gen: --target both and bpfeb', () => {
 
   it('--target bpfeb writes one big-endian object, with big-endian codecs', needsClang, async () => {
     const ebDir = join(dir, 'bpfeb');
-    const { result, out: stdout } = await captured(() => runGen(['byteorder', BYTEORDER_C, '--target', 'bpfeb', '--out-dir', ebDir]));
+    const { result, out: stdout } = await captured(() => runGen(['byteorder', BYTEORDER_C, '--target', 'bpfeb', '--out-dir', ebDir, '--object-file']));
     assert.equal(result, 0);
     assert.match(stdout, /^bpfkit gen: wrote .*byteorder\.bpf\.o, .*byteorder\.ts\n$/);
     const object = readFileSync(join(ebDir, 'byteorder.bpf.o'));

@@ -61,7 +61,7 @@ describe('gen: command line and golden output', () => {
 
   it('gentest.ts equals test/gen/golden/gentest.ts', needsClang, async () => {
     const out = join(dir, 'golden');
-    const { result, out: stdout } = await captured(() => runGen(['gentest', GENTEST_C, '--out-dir', out, '--type', 'gen_event']));
+    const { result, out: stdout } = await captured(() => runGen(['gentest', GENTEST_C, '--out-dir', out, '--type', 'gen_event', '--object-file']));
     assert.equal(result, 0);
     assert.match(stdout, /^bpfkit gen: wrote .*gentest\.bpf\.o, .*gentest\.ts\n$/);
     const text = readFileSync(join(out, 'gentest.ts'), 'utf8');
@@ -104,6 +104,43 @@ describe('gen: command line and golden output', () => {
     assert.doesNotMatch(text, /readFileSync/);
     const b64 = [...text.matchAll(/^ {2}'([A-Za-z0-9+/=]+)',$/gm)].map((m) => m[1]).join('');
     assert.deepEqual(Buffer.from(b64, 'base64'), readFileSync(r.object));
+  });
+
+  it('the CLI embeds by default; --object-file loads the .bpf.o from beside the module', needsClang, async () => {
+    const quiet = (): void => undefined;
+    const write = process.stdout.write;
+    process.stdout.write = quiet as unknown as typeof process.stdout.write;
+    try {
+      assert.equal(await runGen(['gentest', GENTEST_C, '--out-dir', join(dir, 'cli-embed')]), 0);
+      assert.equal(await runGen(['gentest', GENTEST_C, '--out-dir', join(dir, 'cli-file'), '--object-file']), 0);
+    } finally {
+      process.stdout.write = write;
+    }
+    const embedded = readFileSync(join(dir, 'cli-embed', 'gentest.ts'), 'utf8');
+    assert.doesNotMatch(embedded, /readFileSync/);
+    assert.match(embedded, /const objectBase64 = \[/);
+    const side = readFileSync(join(dir, 'cli-file', 'gentest.ts'), 'utf8');
+    assert.match(side, /readFileSync\(new URL\('\.\/gentest\.bpf\.o', import\.meta\.url\)\)/);
+  });
+
+  it('--type of a type clang dropped says how to keep it, and that way works', needsClang, async () => {
+    const out = join(dir, 'dropped');
+    mkdirSync(out, { recursive: true });
+    const base = [
+      '#include <linux/bpf.h>', '#include <bpf/bpf_helpers.h>', 'struct event { int pid; char comm[16]; };',
+      'SEC("xdp") int prog(struct xdp_md *ctx) { return XDP_PASS; }', 'char LICENSE[] SEC("license") = "GPL";',
+    ];
+    writeFileSync(join(out, 'dropped.bpf.c'), `${base.join('\n')}\n`);
+    const err = await runGenOnce({ ident: 'dropped', input: join(out, 'dropped.bpf.c'), outDir: out, types: ['event'] }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof InvalidArgumentError);
+    const keep = /`(struct event \*unused_event __attribute__\(\(unused\)\);)`/.exec(err.message);
+    assert.ok(keep, `the error shows a line to add: ${err.message}`);
+    // The line the message suggests, added to the C, keeps the type.
+    writeFileSync(join(out, 'kept.bpf.c'), `${[...base, keep[1]].join('\n')}\n`);
+    const r = await runGenOnce({ ident: 'kept', input: join(out, 'kept.bpf.c'), outDir: out, types: ['event'] });
+    const text = readFileSync(r.module, 'utf8');
+    assert.match(text, /export interface Event \{/);
+    assert.match(text, /export function decodeEvent\(/);
   });
 
   it('--import changes where bpfkit comes from', needsClang, async () => {

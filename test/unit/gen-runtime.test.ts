@@ -9,6 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Collection } from '../../src/collection.js';
 import { CollectionSpec } from '../../src/collection-spec.js';
 import { InvalidArgumentError, SpecError } from '../../src/errors.js';
@@ -301,5 +302,19 @@ describe('gen: the runtime of generated modules', () => {
       statics.fromBuffer = fromBuffer;
       loads.load = load;
     }
+  });
+
+  it('bindings() whose object file is missing say where it should be and how to embed it', async () => {
+    const missing = '/nonexistent-bpfkit-dir/x.bpf.o';
+    const b = bindings({
+      ident: 'x', objectBytes: () => readFileSync(missing), rodata: false, data: false,
+      maps: {}, programs: {}, variables: {},
+    } as unknown as Parameters<typeof bindings>[0]);
+    await assert.rejects(b.load(), (e: unknown) => {
+      assert.ok(e instanceof SpecError);
+      assert.match(e.message, /^x: its BPF object \/nonexistent-bpfkit-dir\/x\.bpf\.o is missing/);
+      assert.match(e.message, /--object-file/);
+      return true;
+    });
   });
 });

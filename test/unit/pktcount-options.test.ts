@@ -40,6 +40,14 @@ describe('pktcount: command line', () => {
     assert.equal(o.mode, undefined);
     assert.equal(o.json, false);
     assert.deepEqual(o.exclude, []);
+    assert.equal(o.aggregate, 'flow');
+  });
+
+  it('--aggregate takes flow, src or dport', () => {
+    assert.equal(opts(['--aggregate', 'src']).aggregate, 'src');
+    assert.equal(opts(['--aggregate', 'DPORT']).aggregate, 'dport');
+    assert.equal(opts(['--aggregate', 'flow']).aggregate, 'flow');
+    assert.throws(() => parsePktcountArgs(['--aggregate', 'sport']), /--aggregate: "sport" is not a key; use flow, src or dport/);
   });
 
   it('reads every option', () => {

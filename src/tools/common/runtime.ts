@@ -3,7 +3,7 @@
  * output goes, and the run loop that turns Ctrl-C, SIGTERM and SIGHUP into a clean stop (the
  * tool's links and programs closed, exit 0).
  */
-import { BpfkitError, InvalidArgumentError } from '../../errors.js';
+import { BpfkitError, InvalidArgumentError } from '../../index.js';
 
 /** Bad command-line input: exit code 2. */
 export class UsageError extends BpfkitError {

@@ -5,12 +5,7 @@
  * ours). Each plan loads only its own programs from the object, so a kernel that lacks one kind
  * never sees it.
  */
-import { BpfkitError, InvalidArgumentError, NotSupportedError } from '../../errors.js';
-import { attachKsyscall, kprobeSupport, syscallSymbol } from '../../link/kprobe.js';
-import type { Link } from '../../link/link.js';
-import { attachTracepoint } from '../../link/tracepoint.js';
-import { tracepointId } from '../../link/tracefs.js';
-import type { Program } from '../../program.js';
+import { BpfkitError, InvalidArgumentError, NotSupportedError, attachKsyscall, kprobeSupport, syscallSymbol, type Link, attachTracepoint, tracepointId, type Program } from '../../index.js';
 import { execsnoopProgramNames, loadExecsnoop, type ExecsnoopObjects, type ExecsnoopRodata } from './gen/execsnoop.js';
 import type { HookChoice } from './options.js';
 

@@ -3,7 +3,7 @@
  * ring buffer until the signal aborts, report events the kernel could not deliver, and close
  * everything (links first) on the way out.
  */
-import { RingBufReader } from '../../ringbuf.js';
+import { RingBufReader } from '../../index.js';
 import { readUntilAborted } from '../common/events.js';
 import { monotonicToDate } from '../common/format.js';
 import { requireTracingPrivileges } from '../common/privileges.js';

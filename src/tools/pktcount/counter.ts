@@ -4,11 +4,7 @@
  * created), fill the exclusion tries, attach the XDP program with a bpf_link (so a killed process
  * leaves nothing attached: the link dies with its last file descriptor), and read the counts.
  */
-import type { BpfMap } from '../../map.js';
-import { Collection } from '../../collection.js';
-import { attachXdp } from '../../link/xdp.js';
-import type { Link } from '../../link/link.js';
-import { SpecError } from '../../errors.js';
+import { type BpfMap, Collection, attachXdp, type Link, SpecError } from '../../index.js';
 import {
   pktcountMapNames, pktcountProgramNames, specPktcount,
   type FlowKey, type FlowValue, type PktcountStats,
@@ -16,10 +12,18 @@ import {
 import type { Exclusion } from './exclude.js';
 import type { FlowSample, Totals } from './snapshot.js';
 
+/** What one row counts: each flow, each source address (ports 0), or each destination port (source zeroed). */
+export type Aggregate = 'flow' | 'src' | 'dport';
+
+/** bpf/pktcount.bpf.c's AGGREGATE_* values. */
+const AGGREGATE: Record<Aggregate, number> = { flow: 0, src: 1, dport: 2 };
+
 export interface CounterOptions {
   /** Capacity of the flow table (LRU hash). */
   readonly maxEntries: number;
   readonly exclusions?: readonly Exclusion[];
+  /** Counted in the kernel under this key (default: 'flow'). */
+  readonly aggregate?: Aggregate;
 }
 
 function mapOf<K, V>(c: Collection, name: string): BpfMap<K, V> {
@@ -65,6 +69,9 @@ export class PacketCounter implements Disposable {
     // The tries hold every exclusion, however long the file.
     v4.maxEntries = Math.max(v4.maxEntries, n4);
     v6.maxEntries = Math.max(v6.maxEntries, n6);
+    const aggregate = spec.variables.get('aggregate');
+    if (!aggregate) throw new SpecError('pktcount: the object lacks its aggregate setting');
+    aggregate.set(AGGREGATE[options.aggregate ?? 'flow']);
     const c = await Collection.load(spec, { programs: { only: [pktcountProgramNames.xdpPktcount] } });
     try {
       const counter = new PacketCounter(c, options.maxEntries);

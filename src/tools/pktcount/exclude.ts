@@ -4,8 +4,7 @@
  * kernel looks every packet's source up there before counting it.
  */
 import { readFileSync } from 'node:fs';
-import { lpmKey, parseCidr, type Cidr } from '../../cidr.js';
-import { BpfkitError, InvalidArgumentError } from '../../errors.js';
+import { lpmKey, parseCidr, type Cidr, BpfkitError, InvalidArgumentError } from '../../index.js';
 import { formatAddress } from './snapshot.js';
 import { UsageError } from '../common/runtime.js';
 

@@ -17,7 +17,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { BpfkitError } from '../../errors.js';
+import { BpfkitError } from '../../index.js';
 
 export interface DemoNetwork {
   /** Short unique part of every name. */

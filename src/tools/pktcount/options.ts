@@ -22,6 +22,8 @@ export interface PktcountOptions {
   readonly intervalMs: number;
   readonly top: number;
   readonly maxEntries: number;
+  /** What a row counts: each flow, each source address, or each destination port (in the kernel). */
+  readonly aggregate: 'flow' | 'src' | 'dport';
   /** IPs and CIDRs from --exclude, in order (comma-separated lists are split). */
   readonly exclude: readonly string[];
   readonly excludeFiles: readonly string[];
@@ -50,6 +52,9 @@ options:
   --iface IF             interface to attach to (omit for the demo)
   --interval DURATION    how often to read and print the counts: 1s (default), 500ms, 2.5s, 1m
   --top N                rows shown, sent to the page and exported as metrics (default ${DEFAULT_TOP})
+  --aggregate flow|src|dport
+                         what a row counts: each flow (default), each source address (ports
+                         shown as 0), or each destination port (source shown as the zero address)
   --max-entries N        flows the kernel keeps (LRU: the least recently seen make room; default ${DEFAULT_MAX_ENTRIES})
   --exclude IP|CIDR      do not count packets from these sources (repeatable, or comma-separated)
   --exclude-file FILE    more exclusions, one IP or CIDR per line ('#' starts a comment)
@@ -150,6 +155,7 @@ export function parsePktcountArgs(argv: readonly string[]): PktcountOptions | 'h
         interval: { type: 'string' },
         top: { type: 'string' },
         'max-entries': { type: 'string' },
+        aggregate: { type: 'string' },
         exclude: { type: 'string', multiple: true },
         'exclude-file': { type: 'string', multiple: true },
         mode: { type: 'string' },
@@ -179,12 +185,17 @@ export function parsePktcountArgs(argv: readonly string[]): PktcountOptions | 'h
   }
   if (v['no-web'] && v.listen !== undefined) throw new UsageError('--listen and --no-web contradict each other');
   if (v.json && v.quiet) throw new UsageError('--json and --quiet contradict each other');
+  const aggregate = v.aggregate === undefined ? 'flow' : v.aggregate.trim().toLowerCase();
+  if (aggregate !== 'flow' && aggregate !== 'src' && aggregate !== 'dport') {
+    throw new UsageError(`--aggregate: ${JSON.stringify(v.aggregate)} is not a key; use flow, src or dport`);
+  }
   const exclude = (v.exclude ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   return {
     iface,
     intervalMs: v.interval === undefined ? DEFAULT_INTERVAL_MS : parseDuration(v.interval, '--interval', 50, 3_600_000),
     top: v.top === undefined ? DEFAULT_TOP : parseCount(v.top, '--top', 1, 1000),
     maxEntries: v['max-entries'] === undefined ? DEFAULT_MAX_ENTRIES : parseCount(v['max-entries'], '--max-entries', 16, MAX_MAX_ENTRIES),
+    aggregate,
     exclude,
     excludeFiles: v['exclude-file'] ?? [],
     mode,

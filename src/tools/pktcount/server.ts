@@ -16,7 +16,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { BpfkitError } from '../../errors.js';
+import { BpfkitError } from '../../index.js';
 import { createMetrics, type PktcountMetrics } from './metrics.js';
 import type { Snapshot } from './snapshot.js';
 

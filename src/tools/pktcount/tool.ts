@@ -6,8 +6,7 @@
  * bpf_link, so even a killed process leaves nothing attached.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { BpfkitError } from '../../errors.js';
-import { resolveInterface } from '../../link/iface.js';
+import { BpfkitError, resolveInterface } from '../../index.js';
 import { missing } from '../common/privileges.js';
 import { PrivilegeError, type ToolIO } from '../common/runtime.js';
 import { PacketCounter } from './counter.js';
@@ -154,7 +153,7 @@ export async function runSession(options: PktcountOptions, io: ToolIO, signal: A
     }
     if (signal.aborted) return last;
 
-    counter = await PacketCounter.load({ maxEntries: options.maxEntries, exclusions });
+    counter = await PacketCounter.load({ maxEntries: options.maxEntries, exclusions, aggregate: options.aggregate });
     const c = counter;
     cleanups.push(() => c.close());
 

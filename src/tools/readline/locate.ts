@@ -14,7 +14,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, dirname, isAbsolute, join } from 'node:path';
-import { ElfError, InvalidArgumentError } from '../../errors.js';
+import { ElfError, InvalidArgumentError } from '../../index.js';
 import { ElfFile, SHN_ABS, SHN_UNDEF, STT } from '../../elf/reader.js';
 
 const SHT_DYNAMIC = 6;

@@ -8,10 +8,7 @@
  * /proc/<pid>/exe, or, for a process already gone, its command name).
  */
 import { basename } from 'node:path';
-import { attachUprobe } from '../../link/uprobe.js';
-import type { PerfEventLink } from '../../link/link.js';
-import { RingBufReader } from '../../ringbuf.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { attachUprobe, type PerfEventLink, RingBufReader, InvalidArgumentError } from '../../index.js';
 import { readUntilAborted } from '../common/events.js';
 import { monotonicToDate } from '../common/format.js';
 import { requireTracingPrivileges } from '../common/privileges.js';

@@ -243,6 +243,7 @@ function writePktcountStats(v: DataView, o: number, x: unknown, p: string, m: st
 
 /** The maps of pktcount.bpf.o: property name -> name in the object. */
 export const pktcountMapNames = {
+  rodata: '.rodata',
   excludedV4: 'excluded_v4',
   excludedV6: 'excluded_v6',
   flows: 'flows',
@@ -256,11 +257,16 @@ export const pktcountProgramNames = {
 
 /** The global variables of pktcount.bpf.o: property name -> C name. */
 export const pktcountVariableNames = {
+  aggregate: 'aggregate',
 } as const;
 
 // ---- Objects --------------------------------------------------------------------------------------
 
 export interface PktcountMaps {
+  /** .rodata: array, key 4 B, value datasec .rodata (1 B), max 1 entry */
+  readonly rodata: BpfMap<number, {
+    aggregate: number;
+  }>;
   /** excluded_v4: lpm_trie, key struct lpm_v4_key (8 B), value __u8 (1 B), max 4096 entries */
   readonly excludedV4: BpfMap<LpmV4Key, number>;
   /** excluded_v6: lpm_trie, key struct lpm_v6_key (20 B), value __u8 (1 B), max 4096 entries */
@@ -283,10 +289,14 @@ export type PktcountVariable<T> = genRuntime.GeneratedVariable<T>;
 export type PktcountConstant<T> = genRuntime.GeneratedConstant<T>;
 
 export interface PktcountVariables {
+  /** aggregate: const volatile __u8 in .rodata, offset 0 */
+  readonly aggregate: PktcountConstant<number>;
 }
 
 /** Values for .rodata variables, written into the object before it is loaded. */
 export interface PktcountRodata {
+  /** aggregate: const volatile __u8 */
+  aggregate: number;
 }
 
 /** Initial values for .data and .bss variables. */
@@ -310,7 +320,7 @@ function objectBytes(): Uint8Array {
 
 /** The load wiring of pktcount.bpf.o, with "pktcount" in its messages: bpfkit's src/gen/runtime.ts. */
 const bindings = genRuntime.bindings<PktcountRodata, PktcountData, PktcountMaps, PktcountPrograms, PktcountVariables>({
-  ident: 'pktcount', objectBytes, rodata: false, data: false,
+  ident: 'pktcount', objectBytes, rodata: true, data: false,
   maps: pktcountMapNames, programs: pktcountProgramNames, variables: pktcountVariableNames,
 });
 
