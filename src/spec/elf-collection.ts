@@ -106,6 +106,9 @@ class ObjectReader {
     const btfSec = elf.section('.BTF');
     if (btfSec) {
       const raw = Btf.parse(elf.data(btfSec));
+      // An object's BTF is small: check every type now, as the kernel will, so a bad object
+      // fails here rather than at whichever later call first touches the bad type.
+      raw.validate();
       this.#btf = fixupBtf(raw, elf, this.#symbols);
       const extSec = elf.section('.BTF.ext');
       if (extSec) this.#ext = parseBtfExt(elf.data(extSec), (off) => raw.string(off));
@@ -377,7 +380,10 @@ class ObjectReader {
       const start = s.value / INSN_SIZE;
       const next = syms[k + 1];
       const end = s.size > 0 ? start + s.size / INSN_SIZE : next ? next.value / INSN_SIZE : n;
-      if (!Number.isInteger(start) || end > n) throw new SpecError(`function ${s.name} lies outside section ${sec.name}`);
+      if (!Number.isInteger(start) || !Number.isInteger(end)) {
+        throw new SpecError(`function ${s.name} in section ${sec.name} (offset ${s.value}, ${s.size} bytes) is not a whole number of 8-byte instructions: the object is corrupt; rebuild it`);
+      }
+      if (end > n || end < start) throw new SpecError(`function ${s.name} lies outside section ${sec.name}`);
       return { name: s.name, section: sec, start, end, isProgram: !isText };
     });
   }
