@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
 import { SpecError } from './errors.js';
 import { loadBtf } from './load/btf-load.js';
-import { loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
+import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
 import type { Program } from './program.js';
 import type { AttachOptions } from './link/attach.js';
@@ -69,6 +69,8 @@ export class Collection implements Disposable {
     raiseMemlockLimit();
     const kernelBtf = typeof options.kernelBtf === 'string' ? readBtfFile(options.kernelBtf) : options.kernelBtf;
     const programOptions = { ...options.programs, ...(kernelBtf ? { kernelBtf } : {}) };
+    // Programs that cannot load whatever the kernel says fail before anything is created.
+    for (const ps of spec.programs.values()) if (wanted(ps, options)) checkProgramType(ps);
     const maps = new Map<string, BpfMap>();
     const owned: BpfMap[] = [];
     const programs = new Map<string, Program>();

@@ -3,6 +3,7 @@
  * notation, function labels from the linker, source lines from BTF line info, and the CO-RE
  * relocation each instruction carries. Used to debug relocation and linking.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
 import { disassemble as disassembleInsn, readInsn } from './isa.js';
 
@@ -17,6 +18,10 @@ export interface DisassembleOptions {
 
 /** Disassembles instruction bytes (8 per instruction; ld_imm64 takes two). */
 export function disassembleInstructions(bytes: Uint8Array, options: DisassembleOptions = {}): string {
+  if (!(bytes instanceof Uint8Array) || bytes.length % 8 !== 0) {
+    const len = bytes instanceof Uint8Array ? `${bytes.length} bytes` : 'not a Uint8Array';
+    throw new InvalidArgumentError(`instructions must be a Uint8Array of whole 8-byte instructions (${len})`);
+  }
   const labels = new Map(options.functions ?? []);
   const out: string[] = [];
   const n = bytes.length / 8;

@@ -45,6 +45,17 @@ const BTF_INT_BOOL = 1 << 2;
 const BPF_PTR_SIZE = 8;
 /** Deepest nesting alignof/typeName follow before giving up; real types nest a few levels. */
 const MAX_NESTING = 1024;
+/** Type nodes one typeName call spells before writing `...`. */
+const SPELL_BUDGET = 256;
+/**
+ * Longest chain of types held by value (struct in struct, array of arrays, typedefs and
+ * qualifiers included), and longest chain of pointers and qualifiers, that parsed BTF may have.
+ * The kernel refuses resolution deeper than 32 (MAX_RESOLVE_DEPTH) in the order it checks types;
+ * real vmlinux stays far below this bound, which keeps every recursive walk of the graph shallow.
+ */
+export const BTF_MAX_DEPTH = 256;
+/** Largest type size the kernel accepts (sizes are u32). */
+const BTF_MAX_SIZE = 0xffffffff;
 
 // Kind numbers, as plain constants for the scanning and decoding loops.
 const KIND_INT = BTF_KIND.INT;
@@ -531,6 +542,55 @@ function recordKept(raw: RawTypes, i: number): boolean {
   return (kind !== KIND_ARRAY && kind !== KIND_FWD) || raw.words[p + 2] === 0;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Resolution checks: what the kernel's btf_resolve does, per type, on the raw words
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Per own type of a parsed blob, the results of the checks `#validate` runs on first use. The
+ * kernel resolves every type when BTF is loaded; bpfkit does the same walk lazily, one type (and
+ * whatever it holds by value) at a time, so reading vmlinux stays a copy and a scan.
+ */
+interface TypeChecks {
+  /** 0 unchecked, 1 on the current walk's stack, 2 checked. */
+  readonly state: Uint8Array;
+  /** Byte size once checked; -1 for a type without one (void, func, func_proto, fwd). */
+  readonly size: Float64Array;
+  /** Levels of types held by value, the type itself included. */
+  readonly height: Uint16Array;
+  /** Length of the pointer/qualifier chain starting here (0: not yet known). */
+  readonly chain: Uint16Array;
+  /** Chain walk that last passed here, to find loops. */
+  readonly walk: Uint32Array;
+  walks: number;
+}
+
+function newChecks(count: number): TypeChecks {
+  return {
+    state: new Uint8Array(count), size: new Float64Array(count), height: new Uint16Array(count),
+    chain: new Uint16Array(count), walk: new Uint32Array(count), walks: 0,
+  };
+}
+
+function isModifierKind(kind: number): boolean {
+  return kind === KIND_TYPEDEF || kind === KIND_VOLATILE || kind === KIND_CONST || kind === KIND_RESTRICT || kind === KIND_TYPE_TAG;
+}
+
+/** The `k`-th type the record at word `p` holds by value (its size depends on it), or -1 after the last. */
+function valueChild(w: Uint32Array, p: number, k: number): number {
+  const info = w[p + 1]!;
+  const kind = (info >>> 24) & 0x1f;
+  switch (kind) {
+    case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT: case KIND_TYPE_TAG: case KIND_VAR:
+      return k === 0 ? w[p + 2]! : -1;
+    case KIND_ARRAY: return k === 0 ? w[p + 3]! : -1;
+    case KIND_STRUCT: case KIND_UNION: return k < (info & 0xffff) ? w[p + 4 + 3 * k]! : -1;
+    case KIND_DATASEC: return k < (info & 0xffff) ? w[p + 3 + 3 * k]! : -1;
+    default: return -1;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding one record (already checked by scanTypes)
 // ---------------------------------------------------------------------------------------------
@@ -1014,6 +1074,10 @@ export class Btf {
   #all: readonly BtfType[] | undefined;
   #nameHash: NameHash | undefined;
   #nameMap: Map<string, number[]> | undefined;
+  /** Resolution checks of parsed types, made on first use. */
+  #checks: TypeChecks | undefined;
+  /** Type nodes typeName may still spell in the current call (a graph may fan out exponentially). */
+  #spellBudget = 0;
 
   static {
     idsContaining = (btf, fragment) => btf.#ownIdsContaining(fragment);
@@ -1127,9 +1191,262 @@ export class Btf {
 
   #decode(i: number): BtfType {
     const raw = this.#raw!;
+    this.#validate(i);
     const t = decodeRecord(raw.words, raw.offsets[i]!, this.#firstId + i, this.#strings);
     (this.#own ??= new Array<BtfType | undefined>(this.#count))[i] = t;
     return t;
+  }
+
+  /**
+   * Runs the kernel's resolution checks on every own type now (parsing runs them lazily, on each
+   * type's first use). Throws a BtfError naming the first bad type.
+   */
+  validate(): void {
+    if (this.#raw === undefined) return;
+    for (let i = 0; i < this.#count; i++) this.#validate(i);
+  }
+
+  /**
+   * Checks own type `i` and everything it holds by value, as the kernel's btf_resolve does: no
+   * type contains itself by value, sizes fit in 32 bits, members and section variables lie within
+   * their struct or section, bitfields sit on integers, and pointer/qualifier chains end. Each
+   * type is walked once (an explicit stack, so hostile nesting cannot overflow ours).
+   */
+  #validate(start: number): void {
+    const c = (this.#checks ??= newChecks(this.#count));
+    if (c.state[start] === 2) return;
+    const raw = this.#raw!;
+    const first = this.#firstId;
+    const stack: number[] = [start];
+    const next: number[] = [0];
+    c.state[start] = 1;
+    try {
+      while (stack.length > 0) {
+        const top = stack.length - 1;
+        const i = stack[top]!;
+        const child = valueChild(raw.words, raw.offsets[i]!, next[top]!);
+        if (child >= 0) {
+          next[top]!++;
+          const j = child - first;
+          if (j < 0 || c.state[j] === 2) continue;
+          if (c.state[j] === 1) {
+            const loop = stack.slice(stack.indexOf(j)).map((k) => first + k);
+            throw this.#fail(j, `contains itself by value (loop ${[...loop, child].join(' -> ')}); only a pointer may refer back`);
+          }
+          c.state[j] = 1;
+          stack.push(j);
+          next.push(0);
+          continue;
+        }
+        this.#finish(i, c);
+        c.state[i] = 2;
+        stack.pop();
+        next.pop();
+      }
+    } catch (e) {
+      for (const k of stack) if (c.state[k] === 1) c.state[k] = 0;
+      throw e;
+    }
+  }
+
+  /** A BtfError naming own type `i` by id, kind and name (read from the raw record). */
+  #fail(i: number, message: string): BtfError {
+    const raw = this.#raw!;
+    const p = raw.offsets[i]!;
+    const name = this.#strings.lookup(raw.words[p]!) ?? '';
+    const kind = KIND_NAMES[(raw.words[p + 1]! >>> 24) & 0x1f] ?? 'type';
+    return new BtfError(`BTF type ${this.#firstId + i} (${kind}${name ? ` '${name}'` : ''}): ${message}`);
+  }
+
+  /** Size of a type whose checks passed (checking it if needed); -1 when it has none. */
+  #checkedSize(id: number): number {
+    if (id === 0) return -1;
+    const i = id - this.#firstId;
+    if (i < 0) return this.base!.#checkedSize(id);
+    if (this.#raw === undefined) {
+      try {
+        return this.sizeof(id);
+      } catch {
+        return -1;
+      }
+    }
+    this.#validate(i);
+    return this.#checks!.size[i]!;
+  }
+
+  #checkedHeight(id: number): number {
+    if (id === 0) return 0;
+    const i = id - this.#firstId;
+    if (i < 0) return this.base!.#checkedHeight(id);
+    if (this.#raw === undefined) return 1;
+    this.#validate(i);
+    return this.#checks!.height[i]!;
+  }
+
+  /** Kind number of `id` under any qualifiers and typedefs, and an int's encoding word. */
+  #resolvedKind(id: number): { kind: number; enc: number } {
+    for (let steps = 0; steps <= BTF_MAX_DEPTH + 1; steps++) {
+      if (id === 0) return { kind: 0, enc: 0 };
+      const i = id - this.#firstId;
+      if (i < 0) return this.base!.#resolvedKind(id);
+      const kind = this.#kindAt(id);
+      if (this.#raw === undefined) {
+        const t = this.type(id);
+        if (isQualifier(t)) { id = t.type; continue; }
+        return { kind, enc: t.kind === 'int' ? ((t.bitOffset << 16) | t.bits) : 0 };
+      }
+      const p = this.#raw.offsets[i]!;
+      if (isModifierKind(kind)) { id = this.#raw.words[p + 2]!; continue; }
+      return { kind, enc: kind === KIND_INT ? this.#raw.words[p + 3]! : 0 };
+    }
+    return { kind: -1, enc: 0 };
+  }
+
+  /** The checks of own type `i` once everything it holds by value has passed its own. */
+  #finish(i: number, c: TypeChecks): void {
+    const w = this.#raw!.words;
+    const p = this.#raw!.offsets[i]!;
+    const info = w[p + 1]!;
+    const kind = (info >>> 24) & 0x1f;
+    const st = w[p + 2]!;
+    let size = -1;
+    let height = 1;
+    switch (kind) {
+      case KIND_INT: case KIND_ENUM: case KIND_ENUM64: case KIND_FLOAT:
+        size = st;
+        break;
+      case KIND_PTR:
+        size = BPF_PTR_SIZE;
+        this.#chainFrom(i, c);
+        break;
+      case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT: case KIND_TYPE_TAG: case KIND_VAR:
+        size = this.#checkedSize(st);
+        height += this.#checkedHeight(st);
+        break;
+      case KIND_ARRAY: {
+        const elem = w[p + 3]!;
+        const nelems = w[p + 5]!;
+        const elemSize = this.#checkedSize(elem);
+        if (elemSize < 0) throw this.#fail(i, `element type ${elem} has no size`);
+        size = elemSize * nelems;
+        if (size > BTF_MAX_SIZE) throw this.#fail(i, `${nelems} elements of ${elemSize} bytes exceed the 4 GiB a type may have`);
+        height += this.#checkedHeight(elem);
+        break;
+      }
+      case KIND_STRUCT: case KIND_UNION:
+        size = st;
+        height = this.#checkMembers(i, w, p);
+        break;
+      case KIND_DATASEC:
+        size = st;
+        height = this.#checkSecinfos(i, w, p);
+        break;
+      case KIND_FUNC_PROTO:
+        // Only the last parameter may be void (with no name): C's `...`.
+        for (let k = 0, q = p + 3, n = info & 0xffff; k < n; k++, q += 2) {
+          if (w[q + 1] === 0 && (k !== n - 1 || w[q] !== 0)) throw this.#fail(i, `parameter ${k} is void; only a last, unnamed one may be (varargs)`);
+        }
+        break;
+      default:
+        break;
+    }
+    if (height > BTF_MAX_DEPTH) throw this.#fail(i, `holds types by value more than ${BTF_MAX_DEPTH} levels deep`);
+    c.size[i] = size;
+    c.height[i] = height;
+  }
+
+  /** Member offsets in order and inside the struct, bitfields on integers; returns the height. */
+  #checkMembers(i: number, w: Uint32Array, p: number): number {
+    const info = w[p + 1]!;
+    const isUnion = ((info >>> 24) & 0x1f) === KIND_UNION;
+    const kindFlag = info >>> 31 === 1;
+    const vlen = info & 0xffff;
+    const bits = w[p + 2]! * 8;
+    let height = 1;
+    let last = 0;
+    for (let k = 0, q = p + 3; k < vlen; k++, q += 3) {
+      const type = w[q + 1]!;
+      const word = w[q + 2]!;
+      const bitOff = kindFlag ? word & 0xffffff : word;
+      const bitfield = kindFlag ? word >>> 24 : 0;
+      const what = (): string => `member ${k}${w[q] ? ` '${this.#strings.lookup(w[q]!)}'` : ''}`;
+      if (isUnion && bitOff !== 0) throw this.#fail(i, `${what()} is at bit offset ${bitOff}; union members start at 0`);
+      if (bitOff < last) throw this.#fail(i, `${what()} at bit offset ${bitOff} comes before the previous member (${last})`);
+      last = bitOff;
+      const size = this.#checkedSize(type);
+      if (size < 0) throw this.#fail(i, `${what()} has type ${type}, which has no size`);
+      height = Math.max(height, 1 + this.#checkedHeight(type));
+      const { kind, enc } = this.#resolvedKind(type);
+      const integral = kind === KIND_INT || kind === KIND_ENUM || kind === KIND_ENUM64;
+      let end: number;
+      if (bitfield !== 0) {
+        if (!integral) throw this.#fail(i, `${what()} is a bitfield of type ${type}, which is not an integer or enum`);
+        if (bitfield > size * 8) throw this.#fail(i, `${what()} is a ${bitfield}-bit bitfield of a ${size}-byte type`);
+        end = bitOff + bitfield;
+      } else if (kind === KIND_INT && ((enc >>> 16) & 0xff) + (enc & 0xff) !== size * 8) {
+        end = bitOff + ((enc >>> 16) & 0xff) + (enc & 0xff); // an int whose encoding narrows it
+      } else {
+        if (bitOff % 8 !== 0 && !integral) throw this.#fail(i, `${what()} at bit offset ${bitOff} is not byte-aligned`);
+        end = bitOff + size * 8;
+      }
+      if (end > bits) throw this.#fail(i, `${what()} ends at bit ${end}, past the end of the ${bits / 8}-byte type`);
+    }
+    return height;
+  }
+
+  /** Variables of a sized section lie inside it; returns the height. */
+  #checkSecinfos(i: number, w: Uint32Array, p: number): number {
+    const vlen = w[p + 1]! & 0xffff;
+    const size = w[p + 2]!;
+    let height = 1;
+    for (let k = 0, q = p + 3; k < vlen; k++, q += 3) {
+      const offset = w[q + 1]!;
+      const len = w[q + 2]!;
+      // An object's sections may say 0 until the loader fills sizes in (libbpf does the same).
+      if (offset + len > (size === 0 ? BTF_MAX_SIZE : size)) {
+        throw this.#fail(i, `variable ${k} (type ${w[q]!}) at offset ${offset}, ${len} bytes, lies past the end of the ${size}-byte section`);
+      }
+      height = Math.max(height, 1 + this.#checkedHeight(w[q]!));
+    }
+    return height;
+  }
+
+  /**
+   * Length of the pointer/qualifier chain from own type `i`: it must end (at a type that is
+   * neither), as the kernel's resolution of pointers requires, and within BTF_MAX_DEPTH steps.
+   */
+  #chainFrom(i: number, c: TypeChecks): number {
+    if (c.chain[i] !== 0) return c.chain[i]!;
+    const raw = this.#raw!;
+    const first = this.#firstId;
+    const walk = ++c.walks;
+    const path: number[] = [];
+    let id = first + i;
+    let tail = 0;
+    for (;;) {
+      const j = id - first;
+      if (id === 0) break;
+      if (j < 0) { tail = this.base!.#chainLength(id); break; }
+      if (c.chain[j] !== 0) { tail = c.chain[j]!; break; }
+      if (c.walk[j] === walk) throw this.#fail(i, `is part of a loop of pointers and qualifiers through type ${id}`);
+      const kind = (raw.words[raw.offsets[j]! + 1]! >>> 24) & 0x1f;
+      if (kind !== KIND_PTR && !isModifierKind(kind)) break;
+      c.walk[j] = walk;
+      path.push(j);
+      id = raw.words[raw.offsets[j]! + 2]!;
+    }
+    for (let k = path.length - 1; k >= 0; k--) {
+      if (++tail > BTF_MAX_DEPTH) throw this.#fail(i, `starts a chain of pointers and qualifiers more than ${BTF_MAX_DEPTH} long`);
+      c.chain[path[k]!] = tail;
+    }
+    return c.chain[i]!;
+  }
+
+  #chainLength(id: number): number {
+    const i = id - this.#firstId;
+    if (i < 0) return this.base!.#chainLength(id);
+    if (this.#raw === undefined) return 0;
+    return this.#chainFrom(i, (this.#checks ??= newChecks(this.#count)));
   }
 
   /** Kind number of an existing type id, without decoding it. */
@@ -1315,13 +1632,16 @@ export class Btf {
 
   /** A C-like spelling of a type, for messages: `struct task_struct`, `char[16]`, `int *`. */
   typeName(id: number): string {
-    return this.#spell(this.type(id), 0);
+    const t = this.type(id);
+    // Function prototypes may take pointers to themselves: spell a bounded number of nodes.
+    this.#spellBudget = SPELL_BUDGET;
+    return this.#spell(t, 0);
   }
 
   #spellId(id: number, depth: number): string {
     const t = this.#peek(id);
     if (t === undefined) return `<type ${id}>`;
-    if (depth > 64) return '...';
+    if (depth > 64 || --this.#spellBudget < 0) return '...';
     return this.#spell(t, depth + 1);
   }
 

@@ -271,8 +271,17 @@ function writeElements(dv: DataView, o: number, v: ArrayLike<unknown>, el: Node,
   }
 }
 
+/** Most elements of zero size an array may decode to (each would be an empty value). */
+const MAX_EMPTY_ELEMENTS = 4096;
+/** Deepest nesting of types held by value a codec follows (parsed BTF stays below BTF_MAX_DEPTH). */
+const MAX_CODEC_DEPTH = 1024;
+
 function arrayNode(n: number, el: Node, typeName: string): Node {
   const stride = el.size;
+  if (stride === 0 && n > MAX_EMPTY_ELEMENTS) {
+    // Its size would say 0 bytes while decoding made n values: out of proportion to any input.
+    throw new BtfError(`${typeName}: an array of ${n} zero-size elements cannot be decoded`);
+  }
   return {
     size: n * stride,
     read: (dv, o) => {
@@ -597,6 +606,7 @@ class Compiler {
     const cached = this.done.get(id);
     if (cached) return cached;
     if (this.busy.has(id)) throw new BtfError(`${this.display(id)} (type id ${id}) contains itself`);
+    if (this.busy.size >= MAX_CODEC_DEPTH) throw new BtfError(`${this.display(id)} (type id ${id}): types nest more than ${MAX_CODEC_DEPTH} levels deep`);
     this.busy.add(id);
     try {
       const n = this.build(id);
@@ -737,7 +747,8 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
   // Decoding copies the value into a private buffer first. A DataView per caller buffer would be
   // dearer than the copy: map iteration hands over a new buffer each time, and touching
   // `.buffer` of a small in-heap Uint8Array makes V8 move it off-heap.
-  const mine = new Scratch(size);
+  // Made on first use: a codec for a huge type costs nothing until a value of that size is given.
+  let scratch: Scratch | undefined;
   let busy = false;
   return {
     size,
@@ -747,6 +758,7 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
         const at = offset ? ` at offset ${offset}` : '';
         throw new InvalidArgumentError(`expected ${size} bytes${at}, got ${Math.max(0, bytes.length - offset)}`);
       }
+      const mine = (scratch ??= new Scratch(size));
       const dst = mine.bytes;
       if (offset === 0 && bytes.length === size) dst.set(bytes);
       else if (size <= 64) for (let i = 0; i < size; i++) dst[i] = bytes[offset + i]!;
@@ -766,7 +778,7 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
         return out;
       }
       // A getter on the caller's object could call back into this codec: give it its own buffer.
-      const s = busy ? new Scratch(size) : mine;
+      const s = busy ? new Scratch(size) : (scratch ??= new Scratch(size));
       const outer = busy;
       busy = true;
       try {

@@ -9,6 +9,7 @@
  * different `struct foo`s, an enumerator defined by two enums) get a `___2` suffix, as libbpf's
  * writer does; CO-RE ignores everything from `___` on when matching names.
  */
+import { BtfError } from '../errors.js';
 import type { Btf } from './btf.js';
 import type { BtfEnum, BtfMember, BtfStruct, BtfType } from './types.js';
 
@@ -25,6 +26,13 @@ export interface DumpCOptions {
 const PTR_SIZE = 8;
 
 const enum State { None = 0, Busy = 1, Done = 2 }
+
+/**
+ * Deepest recursion the writer allows. Types held by value nest at most BTF_MAX_DEPTH levels (the
+ * parser checks), but anonymous structs reached through pointers are written inline, and a chain
+ * of them has no such bound in BTF; C written that deep would not be read by a compiler anyway.
+ */
+const MAX_WRITE_DEPTH = 2000;
 
 interface Layout {
   readonly align: number;
@@ -52,6 +60,8 @@ class CWriter {
   private readonly layouts = new Map<number, Layout>();
   private readonly busyAnon = new Set<number>();
   private readonly out: string[] = [];
+  /** Current recursion depth of need/decl. */
+  private depth = 0;
 
   constructor(btf: Btf) {
     this.btf = btf;
@@ -130,6 +140,21 @@ class CWriter {
    * (it must be complete), weak when only pointed at (a forward declaration is enough).
    */
   private need(id: number, strong: boolean): void {
+    this.enter(id);
+    try {
+      this.needType(id, strong);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private enter(id: number): void {
+    if (++this.depth > MAX_WRITE_DEPTH) {
+      throw new BtfError(`BTF type ${id}: types nest more than ${MAX_WRITE_DEPTH} levels deep (anonymous types through pointers); cannot write them as C`);
+    }
+  }
+
+  private needType(id: number, strong: boolean): void {
     const t = this.types[id];
     if (t === undefined) return;
     switch (t.kind) {
@@ -225,6 +250,15 @@ class CWriter {
 
   /** `T inner` in C declarator syntax, e.g. decl(int*[4], "x") is `int *x[4]`. */
   private decl(id: number, inner: string, indent: number): string {
+    this.enter(id);
+    try {
+      return this.declType(id, inner, indent);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private declType(id: number, inner: string, indent: number): string {
     const t = this.types[id];
     if (t === undefined) return join('void', inner);
     switch (t.kind) {
@@ -509,10 +543,26 @@ function enumValue(v: bigint): string {
   return `${v}`;
 }
 
-/** Unnamed bitfields covering bits [from, to): whole units where aligned, else the rest of a byte. */
+/**
+ * Gaps of more than this many bytes are one char array rather than a `long: 64;` per 8 bytes.
+ * Real kernels pad up to a page (4 KiB on x86, up to 64 KiB on arm64) with unnamed bitfields as
+ * libbpf writes them; beyond that, the output would grow out of proportion to the BTF.
+ */
+const PAD_ARRAY_BYTES = 64 * 1024;
+
+/**
+ * Unnamed bitfields covering bits [from, to): whole units where aligned, else the rest of a byte.
+ * A long aligned gap is one named char array, so the output stays proportional to the BTF.
+ */
 function padding(lines: string[], pad: string, from: number, to: number, packed: boolean): void {
   let pos = from;
   while (pos < to) {
+    if (pos % 8 === 0 && to - pos > PAD_ARRAY_BYTES * 8) {
+      const bytes = Math.floor((to - pos) / 8);
+      lines.push(`${pad}char __bpfkit_pad_${pos / 8}[${bytes}];`);
+      pos += bytes * 8;
+      continue;
+    }
     const gap = to - pos;
     let done = false;
     for (const [bits, type] of [[64, 'long'], [32, 'int'], [16, 'short'], [8, 'char']] as const) {

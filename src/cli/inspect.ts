@@ -2,6 +2,7 @@
  * `bpfkit inspect <object>`: what an object holds, read without the kernel.
  */
 import { CollectionSpec } from '../collection-spec.js';
+import { BtfError, ElfError, SpecError } from '../errors.js';
 import { parseCommandArgs } from './args.js';
 
 const usage = `usage: bpfkit inspect <object.bpf.o> [--json]
@@ -11,6 +12,16 @@ kernel, no root, no native addon needed).
   --json        one JSON document instead of the table
   -h, --help    show this help
 `;
+/** Errors that mean the file itself is bad, and what to do about it. */
+const CORRUPT_HINT = 'the object is corrupt or was not built by clang -target bpf: rebuild it';
+
+/** One line: the file, what is wrong, and the hint (main prints it after "bpfkit: "). */
+function badObject(file: string, e: unknown): never {
+  if (!(e instanceof BtfError || e instanceof ElfError || e instanceof SpecError)) throw e;
+  const message = e.message.startsWith(file) ? e.message : `${file}: ${e.message}`;
+  if (e instanceof SpecError) throw new SpecError(message);
+  throw new (e.constructor as typeof BtfError)(`${message}; ${CORRUPT_HINT}`);
+}
 
 export async function runInspect(argv: string[]): Promise<number> {
   const { positionals, values } = parseCommandArgs('inspect', usage, argv, { json: { type: 'boolean' } }, true);
@@ -20,7 +31,18 @@ export async function runInspect(argv: string[]): Promise<number> {
     process.stderr.write(`bpfkit inspect: ${file ? `one object at most, got ${positionals.length}` : 'needs an object file'}\n${usage}`);
     return 2;
   }
-  const spec = await CollectionSpec.fromFile(file);
+  let spec: CollectionSpec;
+  try {
+    spec = await CollectionSpec.fromFile(file);
+  } catch (e) {
+    badObject(file, e);
+  }
+  process.stdout.write(describeObject(spec, file, values.json === true));
+  return 0;
+}
+
+/** What `bpfkit inspect` prints for an object: text, or JSON with `json`. */
+export function describeObject(spec: CollectionSpec, file: string, json = false): string {
   const maps = [...spec.maps.values()].map((m) => ({
     name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
     flags: m.flags, pinning: m.pinning,
@@ -32,10 +54,7 @@ export async function runInspect(argv: string[]): Promise<number> {
     autoload: p.autoload,
   }));
   const variables = [...spec.variables.values()].map((v) => ({ name: v.name, section: v.mapName, type: v.typeName, size: v.size }));
-  if (values['json']) {
-    process.stdout.write(`${JSON.stringify({ license: spec.license, maps, programs, variables }, null, 2)}\n`);
-    return 0;
-  }
+  if (json) return `${JSON.stringify({ license: spec.license, maps, programs, variables }, null, 2)}\n`;
   const out: string[] = [`${file}: license ${JSON.stringify(spec.license)}`, 'maps:'];
   for (const m of maps) {
     const types = m.key || m.value ? `  ${m.key ?? '?'} -> ${m.value ?? '?'}` : '';
@@ -47,6 +66,5 @@ export async function runInspect(argv: string[]): Promise<number> {
   }
   if (variables.length) out.push('variables:');
   for (const v of variables) out.push(`  ${v.name.padEnd(20)} ${v.section.padEnd(16)} ${v.type} (${v.size} B)`);
-  process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+  return `${out.join('\n')}\n`;
 }

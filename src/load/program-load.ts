@@ -83,7 +83,22 @@ function lineInfoBytes(spec: ProgramSpec): Uint8Array | null {
   return out;
 }
 
+/**
+ * A program from a section no convention names has no type (libbpf 1.x parses such objects and
+ * fails only that program, and only when it is loaded); say what to do rather than send
+ * BPF_PROG_TYPE_UNSPEC to the kernel.
+ */
+export function checkProgramType(spec: ProgramSpec): void {
+  if (spec.type !== 'unspec') return;
+  throw new SpecError(
+    `program ${spec.name}: section "${spec.sectionName}" follows no known convention, so its program type is unknown: ` +
+    'rename the section (e.g. xdp, tc, socket, tracepoint/<category>/<name>, kprobe/<function>, uprobe/<path>:<symbol>), ' +
+    `set spec.programs.get('${spec.name}').type before loading, or leave the program out (programs.only, or autoload = false)`,
+  );
+}
+
 export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions = {}): Program {
+  checkProgramType(spec);
   const externs = new ExternResolver({ btfFd: ctx.btfFd });
   try {
     return loadRelocated(spec, ctx, options, externs);

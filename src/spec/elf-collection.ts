@@ -106,6 +106,9 @@ class ObjectReader {
     const btfSec = elf.section('.BTF');
     if (btfSec) {
       const raw = Btf.parse(elf.data(btfSec));
+      // An object's BTF is small: check every type now, as the kernel will, so a bad object
+      // fails here rather than at whichever later call first touches the bad type.
+      raw.validate();
       this.#btf = fixupBtf(raw, elf, this.#symbols);
       const extSec = elf.section('.BTF.ext');
       if (extSec) this.#ext = parseBtfExt(elf.data(extSec), (off) => raw.string(off));
@@ -173,7 +176,7 @@ class ObjectReader {
         case 'max_entries': spec.maxEntries = uintField(btf, m.type, where); break;
         case 'map_flags': spec.flags = uintField(btf, m.type, where); break;
         case 'numa_node': spec.numaNode = uintField(btf, m.type, where); break;
-        case 'map_extra': spec.mapExtra = BigInt(uintField(btf, m.type, where)); break;
+        case 'map_extra': spec.mapExtra = ulongField(btf, m.type, where); break;
         case 'key_size': setSize(spec, 'keySize', uintField(btf, m.type, where), where); break;
         case 'value_size': setSize(spec, 'valueSize', uintField(btf, m.type, where), where); break;
         case 'pinning': {
@@ -249,6 +252,7 @@ class ObjectReader {
     for (const sym of syms) {
       if (sym.value + 20 > data.length) throw new SpecError(`legacy map ${sym.name} lies past the end of its section`);
       const o = sym.value;
+      checkLegacyTrailer(sym.name, data.subarray(o, Math.min(data.length, o + defSize)));
       const spec: MapSpec = {
         name: sym.name,
         type: mapTypeName(view.getUint32(o, true), sym.name),
@@ -273,9 +277,15 @@ class ObjectReader {
       if (sec.size === 0) continue;
       const rodata = sec.name.startsWith('.rodata');
       const datasec = btf?.byName(sec.name, 'datasec')[0] as BtfDatasec | undefined;
+      // libbpf maps a section only when a skeleton would expose it: some variable that is not
+      // static (nor __hidden, which makes it static). Strings and static-only sections stay plain.
+      const mmapable = datasec !== undefined && btf !== undefined && datasec.vars.some((v) => {
+        const t = btf.type(v.type);
+        return t.kind === 'var' && t.linkage !== 'static';
+      });
       const spec: MapSpec = {
         name: sec.name, type: 'array', keySize: 4, valueSize: sec.size, maxEntries: 1,
-        flags: rodata ? BPF_F_RDONLY_PROG | BPF_F_MMAPABLE : BPF_F_MMAPABLE,
+        flags: (rodata ? BPF_F_RDONLY_PROG : 0) | (mmapable ? BPF_F_MMAPABLE : 0),
         numaNode: 0, mapExtra: 0n, pinning: 'none', btf: datasec ? btf : undefined, keyTypeId: 0,
         valueTypeId: datasec ? datasec.id : 0, innerMap: undefined, contents: [],
         // new Uint8Array(view) copies; Buffer#slice (the object is often a Buffer) would not.
@@ -377,7 +387,10 @@ class ObjectReader {
       const start = s.value / INSN_SIZE;
       const next = syms[k + 1];
       const end = s.size > 0 ? start + s.size / INSN_SIZE : next ? next.value / INSN_SIZE : n;
-      if (!Number.isInteger(start) || end > n) throw new SpecError(`function ${s.name} lies outside section ${sec.name}`);
+      if (!Number.isInteger(start) || !Number.isInteger(end)) {
+        throw new SpecError(`function ${s.name} in section ${sec.name} (offset ${s.value}, ${s.size} bytes) is not a whole number of 8-byte instructions: the object is corrupt; rebuild it`);
+      }
+      if (end > n || end < start) throw new SpecError(`function ${s.name} lies outside section ${sec.name}`);
       return { name: s.name, section: sec, start, end, isProgram: !isText };
     });
   }
@@ -391,13 +404,8 @@ class ObjectReader {
     const programs = new Map<string, ProgramSpec>();
     for (const f of funcs) {
       if (!f.isProgram) continue;
-      const match = matchSection(f.section.name);
-      if (!match) {
-        throw new SpecError(
-          `program ${f.name}: section "${f.section.name}" follows no known convention ` +
-          '(e.g. xdp, tc, socket, tracepoint/<category>/<name>, kprobe/<function>, uprobe/<path>:<symbol>)',
-        );
-      }
+      // An unknown section name fails only this program, and only if it is loaded (libbpf 1.x).
+      const match = matchSection(f.section.name) ?? unknownSection(f.section.name);
       if (programs.has(f.name)) throw new SpecError(`two programs are named ${f.name}`);
       programs.set(f.name, this.#link(f, funcs, match, license, kernelVersion));
     }
@@ -542,6 +550,47 @@ class ObjectReader {
       map.contents.push(init);
     }
   }
+}
+
+/** sizeof(struct bpf_map_def): type, key_size, value_size, max_entries, map_flags. */
+const LEGACY_DEF_SIZE = 20;
+/** Where the longer layouts (samples/bpf's bpf_map_def_legacy) keep numa_node, which bpfkit reads. */
+const LEGACY_NUMA_NODE = 24;
+
+/**
+ * libbpf (strict, before 1.0 dropped legacy maps) refuses a definition longer than struct
+ * bpf_map_def whose extra bytes are not zero: options it would otherwise silently ignore. bpfkit
+ * does the same, except for numa_node, which it honours.
+ */
+function checkLegacyTrailer(name: string, def: Uint8Array): void {
+  for (let i = LEGACY_DEF_SIZE; i < def.length; i++) {
+    if (def[i] === 0 || (i >= LEGACY_NUMA_NODE && i < LEGACY_NUMA_NODE + 4)) continue;
+    throw new SpecError(
+      `legacy map ${name}: its definition has non-zero bytes past struct bpf_map_def (at offset ${i}): ` +
+      'options (such as inner_map_idx) that bpfkit, like libbpf, does not support; use a BTF map definition in SEC(".maps")',
+    );
+  }
+}
+
+/** What an unknown section gives its program: no type (the user may set one) and no attach. */
+function unknownSection(sectionName: string): SectionMatch {
+  const autoload = !sectionName.startsWith('?');
+  return {
+    def: { pattern: '', progType: 'unspec', attachType: undefined, sleepable: false, xdpFrags: false, attach: undefined },
+    target: '', autoload, name: autoload ? sectionName : sectionName.slice(1),
+  };
+}
+
+/**
+ * A 64-bit field: `__uint(name, N)` (a pointer to an array of N), or `__ulong(name, N)` (an
+ * anonymous enum or enum64 with the one enumerator N), as libbpf reads map_extra.
+ */
+export function ulongField(btf: Btf, typeId: number, where: string): bigint {
+  const t = btf.resolve(typeId);
+  if (t.kind === 'ptr') return BigInt(uintField(btf, typeId, where));
+  if (t.kind !== 'enum' && t.kind !== 'enum64') throw new SpecError(`${where}: expected __uint(...) or __ulong(...), got a ${t.kind}`);
+  if (t.values.length !== 1) throw new SpecError(`${where}: __ulong(...) must be an enum with exactly one value (it has ${t.values.length})`);
+  return BigInt.asUintN(64, t.values[0]!.value);
 }
 
 function uintField(btf: Btf, typeId: number, where: string): number {

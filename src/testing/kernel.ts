@@ -860,6 +860,7 @@ export class EmulatedKernel implements Native, ObjectHost {
     try {
       if (size < 24 || bytes[0] !== 0x9f || bytes[1] !== 0xeb) throw new Error('Invalid magic');
       btf = Btf.parse(bytes);
+      btf.validate(); // the kernel resolves every type at BPF_BTF_LOAD
     } catch (e) {
       if (a.u32(24)) this.#writeLog(a, `${(e as Error).message}\n`, 8, 20, 28);
       return -EINVAL;

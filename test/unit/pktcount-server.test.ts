@@ -6,10 +6,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { LeaderboardServer, ListenError, ownOrigins } from '../../src/tools/pktcount/server.js';
+import { LeaderboardServer, ListenError, ownHosts, ownOrigins } from '../../src/tools/pktcount/server.js';
+import { parsePktcountArgs } from '../../src/tools/pktcount/options.js';
 import { SnapshotBuilder, type FlowSample, type Snapshot } from '../../src/tools/pktcount/snapshot.js';
 import { ROOT } from '../helpers/index.js';
 
@@ -68,6 +70,20 @@ function wsRefusal(url: string, origin: string): Promise<number> {
       reject(new Error(`a websocket from ${origin} was accepted`));
     });
     ws.on('error', () => { /* follows the refusal */ });
+  });
+}
+
+/** GET `path` from 127.0.0.1:`port` with this Host header (fetch does not let a caller set one). */
+function getWithHost(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -166,6 +182,29 @@ describe('pktcount: leaderboard server', () => {
     assert.equal(await wsRefusal(`ws://127.0.0.1:${srv.port}/other`, `http://127.0.0.1:${srv.port}`), 404);
   });
 
+  it('answers only requests for its own host names (DNS rebinding): 421 for any other Host', async () => {
+    const port = srv.port;
+    for (const path of ['/', '/json', '/metrics', '/app.js']) {
+      const evil = await getWithHost(port, path, `evil.example:${port}`);
+      assert.equal(evil.status, 421, path);
+      assert.match(evil.body, /misdirected request: this server answers as .*--allowed-host/);
+      assert.doesNotMatch(evil.body, /veth-test|pktcount_/);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST.:${port}`, `[::1]:${port}`]) {
+      assert.equal((await getWithHost(port, '/json', host)).status, 200, host);
+    }
+    assert.equal((await getWithHost(port, '/json', '127.0.0.1')).status, 421, 'another port (80) is another site');
+    assert.equal((await getWithHost(port, '/json', `127.0.0.1:${port + 1}`)).status, 421);
+    // The websocket too, even from a client that sends no Origin.
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: `evil.example:${port}` } });
+      ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('error', () => { /* follows the refusal */ });
+    });
+    assert.equal(refused, 421);
+  });
+
   it('keeps a bounded history', () => {
     for (let i = 5; i < 20; i++) srv.submit(snapshotAt(i));
     assert.equal(srv.history.length, 5);
@@ -193,6 +232,34 @@ describe('pktcount: leaderboard server errors', () => {
       LeaderboardServer.start({ host: '127.0.0.1', port: 0, initial: snapshotAt(1), webRoot: join(ROOT, 'no-such-dir') }),
       /the leaderboard page .*index\.html is missing/,
     );
+  });
+
+  it('answers the hosts given with allowedHosts (and those of allowed origins)', async () => {
+    const srv2 = await LeaderboardServer.start({
+      host: '127.0.0.1', port: 0, initial: snapshotAt(1), webRoot: WEB,
+      allowedHosts: ['stats.example'], allowOrigins: ['https://dash.example'],
+    });
+    try {
+      const port = srv2.port;
+      assert.equal((await getWithHost(port, '/json', `stats.example:${port}`)).status, 200);
+      assert.equal((await getWithHost(port, '/json', 'dash.example')).status, 200);
+      assert.equal((await getWithHost(port, '/json', 'stats.example')).status, 421, 'the port is part of the host');
+      assert.equal((await getWithHost(port, '/json', `evil.example:${port}`)).status, 421);
+    } finally {
+      await srv2.close();
+    }
+    const o = parsePktcountArgs(['--allowed-host', 'Stats.Example:8443', '--allowed-host', 'box']);
+    assert.ok(o !== 'help');
+    assert.deepEqual(o.allowedHosts, ['stats.example:8443', 'box']);
+    assert.throws(() => parsePktcountArgs(['--allowed-host', 'http://x/']), /--allowed-host: .* is not a host name/);
+    assert.throws(() => parsePktcountArgs(['--allowed-host', 'a b']), /--allowed-host/);
+  });
+
+  it('knows its own host names', () => {
+    const h = ownHosts('127.0.0.1', 8080, ['stats.example', 'other:9000', '::2']);
+    for (const x of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', 'stats.example:8080', 'other:9000', '[::2]:8080']) assert.ok(h.has(x), x);
+    assert.ok(!h.has('evil.example:8080') && !h.has('stats.example'));
+    assert.ok(ownHosts('0.0.0.0', 80).has('localhost'));
   });
 
   it('knows its own origins', () => {

@@ -33,6 +33,8 @@ export interface PktcountOptions {
   readonly listen: ListenAddress | undefined;
   /** Extra origins allowed to open the websocket (e.g. behind a reverse proxy). */
   readonly allowOrigins: readonly string[];
+  /** Host header values answered besides the listen names (--allowed-host). */
+  readonly allowedHosts: readonly string[];
   /** One JSON snapshot per line on stdout instead of the table. */
   readonly json: boolean;
   /** No periodic table (the final summary is still printed). */
@@ -61,6 +63,8 @@ options:
   --mode skb|native      XDP mode (default: native where the driver supports it, else skb)
   --listen HOST:PORT     where the leaderboard serves / /json /ws /metrics (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port})
   --allow-origin ORIGIN  also accept websockets from this origin, e.g. https://dash.example (repeatable)
+  --allowed-host NAME    also answer requests for this host name (NAME or NAME:PORT; repeatable); by
+                         default only the names the leaderboard listens as are answered (421 otherwise)
   --no-web               no leaderboard server
   --json                 print each snapshot as one JSON line instead of the table
   --quiet                print nothing every interval (only the final summary)
@@ -143,6 +147,21 @@ export function parseOrigin(text: string): string {
   return u.origin.toLowerCase();
 }
 
+/** A host name or address, optionally with :port, as a Host header carries it; lowercase. */
+export function parseHostName(text: string): string {
+  const t = text.trim().toLowerCase();
+  let u: URL | undefined;
+  try {
+    u = new URL(`http://${t}/`);
+  } catch {
+    u = undefined;
+  }
+  if (t === '' || u === undefined || u.host.replace(/:80$/, '') !== t.replace(/:80$/, '') || u.username || u.password) {
+    throw new UsageError(`--allowed-host: ${JSON.stringify(text)} is not a host name like stats.example or stats.example:8080`);
+  }
+  return t;
+}
+
 /** Parses argv (without the "pktcount" word); 'help' for -h/--help. */
 export function parsePktcountArgs(argv: readonly string[]): PktcountOptions | 'help' {
   let parsed;
@@ -161,6 +180,7 @@ export function parsePktcountArgs(argv: readonly string[]): PktcountOptions | 'h
         mode: { type: 'string' },
         listen: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
+        'allowed-host': { type: 'string', multiple: true },
         'no-web': { type: 'boolean' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
@@ -201,6 +221,7 @@ export function parsePktcountArgs(argv: readonly string[]): PktcountOptions | 'h
     mode,
     listen: v['no-web'] ? undefined : v.listen === undefined ? { ...DEFAULT_LISTEN } : parseListen(v.listen),
     allowOrigins: (v['allow-origin'] ?? []).map(parseOrigin),
+    allowedHosts: (v['allowed-host'] ?? []).map(parseHostName),
     json: v.json ?? false,
     quiet: v.quiet ?? false,
     durationMs: v.duration === undefined ? undefined : parseDuration(v.duration, '--duration', 1, 365 * 24 * 3_600_000),

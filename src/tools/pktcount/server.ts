@@ -30,6 +30,12 @@ export interface ServerOptions {
   readonly historyLength?: number;
   /** Origins allowed besides the server's own (e.g. a reverse proxy's). */
   readonly allowOrigins?: readonly string[];
+  /**
+   * Host header values answered besides the names the server listens as (e.g. a reverse proxy's
+   * or a DNS name of this machine): `name` (with the server's port, or none on port 80) or
+   * `name:port`. The hosts of `allowOrigins` are added too.
+   */
+  readonly allowedHosts?: readonly string[];
   /** Websocket clients at once (default 64). */
   readonly maxClients?: number;
   /** Directory of index.html, app.js and style.css (default: ./web next to this module). */
@@ -80,6 +86,29 @@ function isWildcardHost(host: string): boolean {
 
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Host header values the server answers: each name it is reached by (as for ownOrigins), with its
+ * port, and without a port when that is 80. Anything else is a request for another site, such as
+ * a DNS-rebinding page in the user's browser that resolved its own name to this address: it must
+ * not read /json or /metrics.
+ */
+export function ownHosts(host: string, port: number, extra: readonly string[] = []): Set<string> {
+  const out = new Set<string>();
+  for (const origin of ownOrigins(host, port)) out.add(new URL(origin).host);
+  for (const e of extra) {
+    const h = e.trim().toLowerCase();
+    if (h === '') continue;
+    if (/^\[.*\]:\d+$|^[^:]+:\d+$/.test(h)) {
+      out.add(h);
+      continue;
+    }
+    const bare = h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
+    out.add(`${bare}:${port}`);
+    if (port === 80) out.add(bare);
+  }
+  return out;
 }
 
 /**
@@ -138,6 +167,8 @@ export class LeaderboardServer {
   readonly #maxClients: number;
   readonly #allowed: Set<string>;
   readonly #alive = new WeakMap<WebSocket, boolean>();
+  /** Host header values answered (see ownHosts). */
+  readonly #hosts: Set<string>;
   #latest: Snapshot;
   #latestText: string;
   #skipped = 0;
@@ -156,6 +187,9 @@ export class LeaderboardServer {
     this.#latest = options.initial;
     this.#latestText = JSON.stringify(options.initial);
     this.#allowed = new Set([...ownOrigins(options.host, port), ...(options.allowOrigins ?? []).map((o) => o.toLowerCase())]);
+    this.#hosts = ownHosts(options.host, port, options.allowedHosts);
+    // A proxy serving an allowed origin may pass its Host through (e.g. dash.example for https).
+    for (const o of options.allowOrigins ?? []) this.#hosts.add(new URL(o).host);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
     this.#metrics = createMetrics({
       latest: () => this.#latest,
@@ -269,6 +303,10 @@ export class LeaderboardServer {
       res.writeHead(status, { 'content-type': type, 'content-length': String(buf.length), 'cache-control': 'no-cache', ...SECURITY_HEADERS, ...extra });
       res.end(req.method === 'HEAD' ? undefined : buf);
     };
+    if (!this.hostAllowed(req.headers.host)) {
+      send(421, 'text/plain; charset=utf-8', `misdirected request: this server answers as ${[...this.#hosts].join(', ')} (add names with --allowed-host)\n`);
+      return;
+    }
     const file = this.#files.get(path);
     if (file) {
       send(200, file.type, file.body);
@@ -301,6 +339,13 @@ export class LeaderboardServer {
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
+  /** Whether a Host header names this server (HTTP/1.1 requires one; without it, no). */
+  hostAllowed(host: string | undefined): boolean {
+    if (host === undefined) return false;
+    const h = host.trim().toLowerCase();
+    return this.#hosts.has(h) || this.#hosts.has(h.replace(/\.(?=(:\d+)?$)/, ''));
+  }
+
   /** Whether a websocket handshake may proceed: no Origin (not a browser) or one of ours. */
   originAllowed(origin: string | undefined): boolean {
     if (origin === undefined) return true;
@@ -312,6 +357,7 @@ export class LeaderboardServer {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (this.#closed) return this.#refuse(socket, 503, 'Service Unavailable');
     if (path !== '/ws') return this.#refuse(socket, 404, 'Not Found');
+    if (!this.hostAllowed(req.headers.host)) return this.#refuse(socket, 421, 'Misdirected Request');
     const origin = req.headers.origin;
     if (!this.originAllowed(origin)) return this.#refuse(socket, 403, 'Forbidden');
     if (this.#wss.clients.size >= this.#maxClients) return this.#refuse(socket, 503, 'Service Unavailable');

@@ -147,7 +147,7 @@ export async function runSession(options: PktcountOptions, io: ToolIO, signal: A
   try {
     let server: LeaderboardServer | undefined;
     if (options.listen) {
-      server = await LeaderboardServer.start({ host: options.listen.host, port: options.listen.port, initial: last, allowOrigins: options.allowOrigins });
+      server = await LeaderboardServer.start({ host: options.listen.host, port: options.listen.port, initial: last, allowOrigins: options.allowOrigins, allowedHosts: options.allowedHosts });
       const s = server;
       cleanups.push(() => s.close());
     }
