@@ -161,10 +161,4 @@ int raw_tp_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("kprobe/do_sys_openat2")
-int kprobe_openat(void *ctx)
-{
-	return 0;
-}
-
 char LICENSE[] SEC("license") = "GPL";
