@@ -79,7 +79,8 @@ int kretprobe_mkdirat(struct pt_regs *ctx)
 {
 	if (mine()) {
 		add(S_KRETPROBE, 1);
-		if ((long)PT_REGS_RC(ctx) < 0)
+		/* do_mkdirat returns int: the upper half of the register is not its sign */
+		if ((int)PT_REGS_RC(ctx) < 0)
 			add(S_KRETPROBE_FAILED, 1);
 	}
 	return 0;

@@ -7,7 +7,7 @@
  * this process only), and seen to stop after close(); where it says no, attaching (or loading)
  * throws the NotSupportedError the probe describes.
  */
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
@@ -84,6 +84,14 @@ function detail(e: NotSupportedError): string {
   return e.message.slice(e.message.indexOf(': ') + 2);
 }
 
+/** Says in the test output which path the probe chose (node --test prints it as a diagnostic). */
+function path(t: TestContext, hook: string, supported: boolean): boolean {
+  const known = ['kprobes', 'kprobe_multi', 'kprobe_session', 'uprobe_multi', 'trace_fentry', 'modify_return', 'bpf_lsm'];
+  const why = supported || !known.includes(hook) ? undefined : hookSupport(hook as Parameters<typeof hookSupport>[0]);
+  t.diagnostic(`${hook}: ${supported ? 'the probe says yes: attach, fire, close' : `the probe says no${why ? `: ${why.message}` : ''}`}`);
+  return supported;
+}
+
 async function closeAll(coll: Collection, links: Link[]): Promise<void> {
   const ids = [...coll.programs.values()].map((p) => p.info().id);
   for (const l of links) l.close();
@@ -92,7 +100,7 @@ async function closeAll(coll: Collection, links: Link[]): Promise<void> {
 }
 
 describe('kprobes, kretprobes and ksyscall', () => {
-  it('count do_mkdirat calls and failures, and stop after close (or fail naming CONFIG_KPROBES)', kernelTest, async () => {
+  it('count do_mkdirat calls and failures, and stop after close (or fail naming CONFIG_KPROBES)', kernelTest, async (t) => {
     const coll = await loadHooks(['kprobe_mkdirat', 'kretprobe_mkdirat', 'ksyscall_mkdir']);
     const dir = scratch();
     const links: Link[] = [];
@@ -100,7 +108,7 @@ describe('kprobes, kretprobes and ksyscall', () => {
       const kp = coll.programs.get('kprobe_mkdirat')!;
       const krp = coll.programs.get('kretprobe_mkdirat')!;
       const ks = coll.programs.get('ksyscall_mkdir')!;
-      if (!haveKprobes()) {
+      if (!path(t, 'kprobes', haveKprobes())) {
         const expected = probeError('kprobes');
         assert.match(expected.message, /CONFIG_KPROBES/);
         assertKernelLacks(() => attachKprobe(kp, 'do_mkdirat'), expected, null);
@@ -130,7 +138,7 @@ describe('kprobes, kretprobes and ksyscall', () => {
 });
 
 describe('kprobe.multi and kretprobe.multi', () => {
-  it('attach by section pattern and by list with cookies; fire per call; stop after close (or the probe\'s NotSupportedError)', kernelTest, async () => {
+  it('attach by section pattern and by list with cookies; fire per call; stop after close (or the probe\'s NotSupportedError)', kernelTest, async (t) => {
     const coll = await loadHooks(['kmulti_mkdirat', 'kretmulti_mkdirat', 'kprobe_mkdirat']);
     const dir = scratch();
     const links: Link[] = [];
@@ -140,7 +148,7 @@ describe('kprobe.multi and kretprobe.multi', () => {
       // A program loaded without the kprobe_multi attach type is refused before the kernel is asked.
       assert.throws(() => attachKprobeMulti(coll.programs.get('kprobe_mkdirat')!, 'do_mkdirat'),
         (e: unknown) => e instanceof InvalidArgumentError && /loaded with attach type none, not trace_kprobe_multi/.test(e.message));
-      if (!haveKprobeMulti()) {
+      if (!path(t, 'kprobe_multi', haveKprobeMulti())) {
         const expected = probeError('kprobe_multi');
         assertKernelLacks(() => attach(multi), expected, /requires Linux 5\.18/);
         assertKernelLacks(() => attachKprobeMulti(ret, ['do_mkdirat'], { retprobe: true }), expected, /requires Linux 5\.18/);
@@ -192,7 +200,7 @@ describe('kprobe.multi and kretprobe.multi', () => {
 });
 
 describe('kprobe.session', () => {
-  it('runs at entry and return, or entry only when the entry run returns 1 (or the probe\'s NotSupportedError)', kernelTest, async () => {
+  it('runs at entry and return, or entry only when the entry run returns 1 (or the probe\'s NotSupportedError)', kernelTest, async (t) => {
     const coll = await loadHooks(['session_mkdirat', 'session_entry_only']);
     const dir = scratch();
     const links: Link[] = [];
@@ -200,7 +208,7 @@ describe('kprobe.session', () => {
       const both = coll.programs.get('session_mkdirat')!;
       const entry = coll.programs.get('session_entry_only')!;
       assert.throws(() => attachKprobeMulti(both, 'do_mkdirat', { retprobe: true }), InvalidArgumentError);
-      if (!haveKprobeSession()) {
+      if (!path(t, 'kprobe_session', haveKprobeSession())) {
         const expected = probeError('kprobe_session');
         assertKernelLacks(() => attach(both), expected, /requires Linux 6\.10/);
         assertKernelLacks(() => attachKprobeMulti(entry, 'do_mkdirat'), expected, /requires Linux 6\.10/);
@@ -232,14 +240,14 @@ describe('uprobe.multi and uretprobe.multi', () => {
     return { dir, bin };
   }
 
-  it('one link on several functions with cookies, return values, a pid filter, link info; nothing after close (or the probe\'s NotSupportedError)', kernelTest, async () => {
+  it('one link on several functions with cookies, return values, a pid filter, link info; nothing after close (or the probe\'s NotSupportedError)', kernelTest, async (t) => {
     const coll = await loadHooks(['umulti_count', 'uretmulti_count']);
     const { dir, bin } = buildTarget();
     const links: Link[] = [];
     try {
       const up = coll.programs.get('umulti_count')!;
       const ret = coll.programs.get('uretmulti_count')!;
-      if (!haveUprobeMulti()) {
+      if (!path(t, 'uprobe_multi', haveUprobeMulti())) {
         const expected = probeError('uprobe_multi');
         assertKernelLacks(() => attach(up, { binary: bin, symbol: 'bpfkit_uprobe_*' }), expected, /requires Linux 6\.6/);
         assertKernelLacks(() => attachUprobeMulti(ret, bin, ['main'], { retprobe: true }), expected, /requires Linux 6\.6/);
@@ -295,9 +303,9 @@ describe('uprobe.multi and uretprobe.multi', () => {
 });
 
 describe('fentry and fexit (BPF trampolines)', () => {
-  it('count calls and failed returns, and stop after close (or the load fails saying why trampolines are refused)', kernelTest, async () => {
+  it('count calls and failed returns, and stop after close (or the load fails saying why trampolines are refused)', kernelTest, async (t) => {
     const only = ['fentry_mkdirat', 'fexit_mkdirat'];
-    if (!haveTrampolines()) {
+    if (!path(t, 'trace_fentry', haveTrampolines())) {
       const expected = probeError('trace_fentry');
       for (const p of only) {
         await assert.rejects(loadHooks([p]), (e: unknown) => {
@@ -335,8 +343,8 @@ describe('fentry and fexit (BPF trampolines)', () => {
 });
 
 describe('fmod_ret', () => {
-  it('on security_path_mkdir: counts, then makes mkdir fail with EPERM; close restores mkdir (or the load fails clearly)', kernelTest, async () => {
-    if (!haveTracingAttach('modify_return', 'security_path_mkdir')) {
+  it('on security_path_mkdir: counts, then makes mkdir fail with EPERM; close restores mkdir (or the load fails clearly)', kernelTest, async (t) => {
+    if (!path(t, 'modify_return', haveTracingAttach('modify_return', 'security_path_mkdir'))) {
       const expected = hookSupport('modify_return');
       await assert.rejects(loadHooks(['fmod_ret_mkdir']), (e: unknown) => {
         assert.ok(e instanceof NotSupportedError, `NotSupportedError, got ${String(e)}`);
@@ -368,8 +376,8 @@ describe('fmod_ret', () => {
 });
 
 describe('BPF LSM', () => {
-  it('lsm/path_mkdir counts, then denies mkdir; close restores it (or the error says whether the BPF LSM is off or trampolines are refused)', kernelTest, async () => {
-    if (!haveBpfLsm()) {
+  it('lsm/path_mkdir counts, then denies mkdir; close restores it (or the error says whether the BPF LSM is off or trampolines are refused)', kernelTest, async (t) => {
+    if (!path(t, 'bpf_lsm', haveBpfLsm())) {
       const active = bpfLsmActive();
       const why = active === true ? /the BPF LSM is active \(.*\), but BPF trampolines/ : active === false ? /the BPF LSM is not active/ : /could not tell why/;
       let coll: Collection | undefined;
@@ -412,8 +420,8 @@ describe('BPF LSM', () => {
 });
 
 describe('tp_btf', () => {
-  it('sys_enter sees this process\'s system calls until close (or the load fails clearly)', kernelTest, async () => {
-    if (!haveProgramType('tracing')) {
+  it('sys_enter sees this process\'s system calls until close (or the load fails clearly)', kernelTest, async (t) => {
+    if (!path(t, 'tp_btf (program type tracing)', haveProgramType('tracing'))) {
       await assert.rejects(loadHooks(['tp_btf_sys_enter']), NotSupportedError);
       return;
     }
