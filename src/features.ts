@@ -161,7 +161,7 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
     new DataView(insns.buffer).setInt32(4, helper, true);
     insns.set(RETURN_ZERO, 8);
     const log = new Uint8Array(4096);
-    const r = probeProgram(t, insns, log);
+    const r = probeProgram(t, insns, log, progProbeShape(t));
     if (r >= 0) {
       native().close(r);
       return true;

@@ -37,6 +37,7 @@ enum slot {
 	S_FMOD_RET = 16,       /* fmod_ret/security_path_mkdir */
 	S_LSM = 17,            /* lsm/path_mkdir */
 	S_TP_BTF = 18,         /* tp_btf/sys_enter: system calls of the test process */
+	S_USESSION = 19,       /* uprobe.session, returns 0: runs at entry and at return */
 	S_MAX = 24,
 };
 
@@ -142,6 +143,13 @@ int uretmulti_count(struct pt_regs *ctx)
 {
 	add(S_URETMULTI, 1);
 	add(S_URETMULTI_RET, (__u64)PT_REGS_RC(ctx));
+	return 0;
+}
+
+SEC("uprobe.session")
+int usession_count(struct pt_regs *ctx)
+{
+	add(S_USESSION, 1);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /**
  * Every kernel-function hook, attached for real where the kernel has it and refused clearly where
  * it does not: kprobe, kretprobe, ksyscall, kprobe.multi, kretprobe.multi, kprobe.session,
- * uprobe.multi, uretprobe.multi, fentry, fexit, fmod_ret, lsm and tp_btf. Each test asks a runtime
- * probe (src/probes.ts, src/features.ts) which path to take, never the kernel version: where the
+ * uprobe.multi, uretprobe.multi, uprobe.session, fentry, fexit, fmod_ret, lsm and tp_btf. Each test
+ * asks a runtime probe (src/probes.ts, src/features.ts) which path to take, never the kernel version: where the
  * probe says yes, the hook is attached, seen to fire on mkdir(2) calls the test makes (counted for
  * this process only), and seen to stop after close(); where it says no, attaching (or loading)
  * throws the NotSupportedError the probe describes.
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   attach, attachKprobe, attachKprobeMulti, attachKsyscall, attachUprobeMulti, Collection, CollectionSpec, FdLink, haveBpfLsm,
-  haveKprobeMulti, haveKprobes, haveKprobeSession, haveProgramType, haveTracingAttach, haveTrampolines, haveUprobeMulti, hookSupport,
+  haveKprobeMulti, haveKprobes, haveKprobeSession, haveProgramType, haveTracingAttach, haveTrampolines, haveUprobeMulti, haveUprobeSession, hookSupport,
   InvalidArgumentError, linkInfoHas, NotSupportedError, resolveKernelPattern, symbolFileOffset, type Link,
 } from '../../src/index.js';
 import { bpfLsmActive } from '../../src/securityfs.js';
@@ -25,7 +25,7 @@ import { assertProgramGone } from '../fixtures/link-env.js';
 /** Slots of hook_counts, as in test/bpf/link_hooks.bpf.c. */
 const S = {
   kprobe: 0, kretprobe: 1, kretprobeFailed: 2, ksyscall: 3, kmulti: 4, kmultiCookie: 5, kretmulti: 6, session: 7, sessionEntry: 8,
-  umulti: 9, umultiCookie: 10, uretmulti: 11, uretmultiRet: 12, fentry: 13, fexit: 14, fexitFailed: 15, fmodRet: 16, lsm: 17, tpBtf: 18,
+  umulti: 9, umultiCookie: 10, uretmulti: 11, uretmultiRet: 12, fentry: 13, fexit: 14, fexitFailed: 15, fmodRet: 16, lsm: 17, tpBtf: 18, usession: 19,
 } as const;
 
 async function loadHooks(only: string[]): Promise<Collection> {
@@ -86,7 +86,7 @@ function detail(e: NotSupportedError): string {
 
 /** Says in the test output which path the probe chose (node --test prints it as a diagnostic). */
 function path(t: TestContext, hook: string, supported: boolean): boolean {
-  const known = ['kprobes', 'kprobe_multi', 'kprobe_session', 'uprobe_multi', 'trace_fentry', 'modify_return', 'bpf_lsm'];
+  const known = ['kprobes', 'kprobe_multi', 'kprobe_session', 'uprobe_multi', 'uprobe_session', 'trace_fentry', 'modify_return', 'bpf_lsm'];
   const why = supported || !known.includes(hook) ? undefined : hookSupport(hook as Parameters<typeof hookSupport>[0]);
   t.diagnostic(`${hook}: ${supported ? 'the probe says yes: attach, fire, close' : `the probe says no${why ? `: ${why.message}` : ''}`}`);
   return supported;
@@ -295,6 +295,36 @@ describe('uprobe.multi and uretprobe.multi', () => {
         if (waiting.exitCode === null) waiting.kill('SIGKILL');
       }
       assert.throws(() => attachUprobeMulti(up, bin, 'no_such_fn_*'), (e: unknown) => e instanceof InvalidArgumentError && /no function of .* matches/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await closeAll(coll, links);
+    }
+  });
+});
+
+describe('uprobe.session', () => {
+  it('runs at entry and at return of each call, until close (or the probe\'s NotSupportedError)', kernelTest, async (t) => {
+    const coll = await loadHooks(['usession_count']);
+    const dir = mkdtempSync(join(tmpdir(), 'bpfkit-usession-'));
+    const bin = join(dir, 'uprobe_target');
+    const links: Link[] = [];
+    try {
+      const p = coll.programs.get('usession_count')!;
+      const cc = spawnSync('cc', ['-O1', '-o', bin, join(ROOT, 'test', 'fixtures', 'uprobe_target.c')], { encoding: 'utf8' });
+      assert.equal(cc.status, 0, `cc failed: ${cc.stderr}`);
+      assert.throws(() => attachUprobeMulti(p, bin, 'bpfkit_uprobe_target', { retprobe: true }), InvalidArgumentError);
+      if (!path(t, 'uprobe_session', haveUprobeSession())) {
+        assertKernelLacks(() => attach(p, { binary: bin, symbol: 'bpfkit_uprobe_target' }), probeError('uprobe_session'), /requires Linux 6\.13/);
+        return;
+      }
+      const link = attach(p, { binary: bin, symbol: 'bpfkit_uprobe_target' });
+      links.push(link);
+      assert.equal(link.kind, 'uprobe_session');
+      assert.equal(spawnSync(bin, ['3']).status, 0);
+      assert.equal(hits(coll, S.usession), 6n, 'entry and return of 3 calls');
+      link.close();
+      assert.equal(spawnSync(bin, ['2']).status, 0);
+      assert.equal(hits(coll, S.usession), 6n);
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await closeAll(coll, links);
