@@ -3,7 +3,7 @@
  * figures side by side with their ratio. Benchmarks report; they never assert a time.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,26 @@ export function buildC(name: string, libs: string[] = ['-lbpf']): string {
   // The binary stays usable until the process exits; the directory goes with it.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return out;
+}
+
+/** Compiles bench/bpf/<name>.bpf.c with the flags scripts/build-bpf.sh uses; returns the object's path. */
+export function buildBpf(name: string): string {
+  const triple = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
+  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), `${name}.bpf.o`);
+  execFileSync(process.env['CLANG'] ?? 'clang', [
+    '-O2', '-g', '-target', 'bpf', `-I/usr/include/${triple}`, '-Wall', '-Werror',
+    '-c', join(ROOT, 'bench', 'bpf', `${name}.bpf.c`), '-o', out,
+  ], { stdio: 'inherit' });
+  return out;
+}
+
+/** bpffs, mounted if needed: where live runs pin their producer programs. */
+export function bpffs(): string {
+  if (!/ \/sys\/fs\/bpf bpf /.test(readFileSync('/proc/mounts', 'utf8'))) {
+    mkdirSync('/sys/fs/bpf', { recursive: true });
+    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  }
+  return '/sys/fs/bpf';
 }
 
 /** Mean nanoseconds per call of fn over n calls (after `warmup` calls). */

@@ -31,13 +31,12 @@
  * BENCH_PERF_LIVE_MS (default 1000), BENCH_PERF_LIVE_RUNS (default 1; 0 skips the live part).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   Collection, CollectionSpec, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfRecord, type Program,
 } from '../src/index.js';
-import { buildC, report, ROOT } from './common.js';
+import { bpffs, buildBpf, buildC, report } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_PERF_ROUNDS'] ?? 10);
 const WARMUP = 2;
@@ -51,26 +50,6 @@ const SAMPLE_RECORD_BYTES = 80;
 
 if (RECORDS % PER_RUN !== 0) throw new Error(`BENCH_PERF_RECORDS must be a multiple of ${PER_RUN}`);
 if (RECORDS * SAMPLE_RECORD_BYTES > RING_BYTES) throw new Error(`BENCH_PERF_RECORDS: at most ${Math.floor(RING_BYTES / SAMPLE_RECORD_BYTES)} samples fit in a ring`);
-
-/** Compiles bench/bpf/<name>.bpf.c with the flags scripts/build-bpf.sh uses; returns the object's path. */
-function buildBpf(name: string): string {
-  const triple = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
-  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), `${name}.bpf.o`);
-  execFileSync(process.env['CLANG'] ?? 'clang', [
-    '-O2', '-g', '-target', 'bpf', `-I/usr/include/${triple}`, '-Wall', '-Werror',
-    '-c', join(ROOT, 'bench', 'bpf', `${name}.bpf.c`), '-o', out,
-  ], { stdio: 'inherit' });
-  return out;
-}
-
-/** bpffs, mounted if needed: where the live runs pin the producer program. */
-function bpffs(): string {
-  if (!/ \/sys\/fs\/bpf bpf /.test(readFileSync('/proc/mounts', 'utf8'))) {
-    mkdirSync('/sys/fs/bpf', { recursive: true });
-    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
-  }
-  return '/sys/fs/bpf';
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

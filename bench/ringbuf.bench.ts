@@ -40,13 +40,12 @@
  * (default 1000), BENCH_RB_LIVE_RUNS (default 3; 0 skips the live part).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   Collection, CollectionSpec, onlineCpus, RingBufReader, type Program, type RingBufBatch,
 } from '../src/index.js';
-import { buildC, report, ROOT, type Row } from './common.js';
+import { bpffs, buildBpf, buildC, report, type Row } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_RB_ROUNDS'] ?? 10);
 const WARMUP = 2;
@@ -59,26 +58,6 @@ const BPF_RB_NO_WAKEUP = 1;
 const BPF_RB_FORCE_WAKEUP = 2;
 
 if (RECORDS % PER_RUN !== 0) throw new Error(`BENCH_RB_RECORDS must be a multiple of ${PER_RUN}`);
-
-/** Compiles bench/bpf/<name>.bpf.c with the flags scripts/build-bpf.sh uses; returns the object's path. */
-function buildBpf(name: string): string {
-  const triple = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
-  const out = join(mkdtempSync(join(tmpdir(), 'bpfkit-bench-')), `${name}.bpf.o`);
-  execFileSync(process.env['CLANG'] ?? 'clang', [
-    '-O2', '-g', '-target', 'bpf', `-I/usr/include/${triple}`, '-Wall', '-Werror',
-    '-c', join(ROOT, 'bench', 'bpf', `${name}.bpf.c`), '-o', out,
-  ], { stdio: 'inherit' });
-  return out;
-}
-
-/** bpffs, mounted if needed: where the live runs pin the producer program. */
-function bpffs(): string {
-  if (!/ \/sys\/fs\/bpf bpf /.test(readFileSync('/proc/mounts', 'utf8'))) {
-    mkdirSync('/sys/fs/bpf', { recursive: true });
-    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
-  }
-  return '/sys/fs/bpf';
-}
 
 /** The 14-byte test-run input of rb_produce: u32 count, u32 flags, u32 last_flags. */
 function command(count: number, flags: number, lastFlags: number): Uint8Array {

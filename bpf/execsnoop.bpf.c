@@ -299,9 +299,14 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
 				break;
 			n = bpf_probe_read_user_str(&e->args[off], ARG_SIZE, arg);
 			if (n <= 0) {
-				/* Not resident: keep its place as an empty string. */
+				/*
+				 * < 0: not resident, kept in its place as an empty
+				 * string. 0: an empty string, on kernels whose
+				 * probe_read_user_str counts no NUL for it (6.1, 6.12).
+				 */
 				e->args[off] = 0;
-				e->args_fault |= 1u << i;
+				if (n < 0)
+					e->args_fault |= 1u << i;
 				n = 1;
 			} else if (n == ARG_SIZE && was_cut(arg, ARG_SIZE)) {
 				e->args_truncated |= 1u << i;

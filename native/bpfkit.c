@@ -13,7 +13,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +166,62 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
   if (!get_i64(env, argv[0], &cmd)) return type_error(env, "bpf: cmd must be a number");
   if (!get_bytes(env, argv[1], &attr, &len)) return type_error(env, "bpf: attr must be a Uint8Array");
   if (argc > 2 && !patch_pointers(env, argv[2], attr, len)) return type_error(env, "bpf: bad pointer refs");
-  long r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+  long r;
+  if (cmd == BPF_PROG_LOAD) {
+    /*
+     * The verifier gives up with EAGAIN when a signal is pending. V8's CPU profiler (node
+     * --cpu-prof) sends this thread SIGPROF every interval, shorter than a large program's
+     * verification, so no retry would ever get through: hold SIGPROF back for the call; the
+     * profiler's sample is taken right after.
+     */
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+  } else {
+    r = syscall(__NR_bpf, (int)cmd, attr, (unsigned int)len);
+  }
+  return make_int(env, r < 0 ? -errno : r);
+}
+
+/*
+ * mapElem(cmd, fd, key, value, flags) -> result or -errno, for the per-element map commands
+ * (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY, LOOKUP_AND_DELETE), the hot path of map access: the
+ * attr is built here from the uapi union, with no pointer list to walk. key and value are
+ * typed arrays or null; flags a number.
+ */
+static napi_value MapElem(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return type_error(env, "mapElem(cmd, fd, key, value, flags)");
+  int64_t cmd, fd, flags;
+  if (!get_i64(env, argv[0], &cmd) || !get_i64(env, argv[1], &fd) || !get_i64(env, argv[4], &flags))
+    return type_error(env, "mapElem: cmd, fd and flags must be numbers");
+  switch (cmd) {
+    case BPF_MAP_LOOKUP_ELEM: case BPF_MAP_UPDATE_ELEM: case BPF_MAP_DELETE_ELEM:
+    case BPF_MAP_GET_NEXT_KEY: case BPF_MAP_LOOKUP_AND_DELETE_ELEM: break;
+    default: return type_error(env, "mapElem: not a per-element map command");
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, offsetof(union bpf_attr, flags) + sizeof(attr.flags));
+  attr.map_fd = (uint32_t)fd;
+  void *p;
+  size_t len;
+  napi_valuetype t;
+  for (int i = 2; i <= 3; i++) {
+    if (napi_typeof(env, argv[i], &t) != napi_ok) return type_error(env, "mapElem: bad argument");
+    if (t == napi_null || t == napi_undefined) continue;
+    if (!get_bytes(env, argv[i], &p, &len)) return type_error(env, "mapElem: key and value must be typed arrays or null");
+    if (i == 2) attr.key = (uint64_t)(uintptr_t)p;
+    else attr.value = (uint64_t)(uintptr_t)p;
+  }
+  attr.flags = (uint64_t)flags;
+  long r = syscall(__NR_bpf, (int)cmd, &attr, (unsigned int)(offsetof(union bpf_attr, flags) + sizeof(attr.flags)));
   return make_int(env, r < 0 ? -errno : r);
 }
 
@@ -545,6 +604,7 @@ static napi_value Strerror(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
+      {"mapElem", NULL, MapElem, NULL, NULL, NULL, napi_default, NULL},
       {"perfEventOpen", NULL, PerfEventOpen, NULL, NULL, NULL, napi_default, NULL},
       {"ioctl", NULL, Ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},

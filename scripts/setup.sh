@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything bpfkit needs on a fresh Debian machine (run as root): the BPF toolchain from
-# Debian (clang, libbpf headers, bpftool, iproute2) and the npm dependencies, which build the native
-# addon with node-gyp against the Node headers already on the machine.
+# Debian (clang, libbpf headers, bpftool, iproute2), QEMU for the kernel matrix, and the npm
+# dependencies, which build the native addon with node-gyp against the Node headers on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,12 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || missing+=(systemtap-sdt-dev)
 # The leaderboard's browser test; chromium's fonts are only a Recommends, so name one.
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+# The kernel matrix (scripts/kernel-matrix.mjs): QEMU, and a static busybox, cpio and xz for the
+# guests' initramfs.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
+command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

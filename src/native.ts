@@ -27,6 +27,11 @@ export interface NativePoller {
 /** Every call returns a non-negative result or a negative errno. */
 export interface Native {
   bpf(cmd: number, attr: Uint8Array, refs?: PointerRefs): number;
+  /**
+   * The per-element map commands (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY, LOOKUP_AND_DELETE) with
+   * the attr built natively: the hot path of map access. Optional: without it they go through bpf().
+   */
+  mapElem?(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number): number;
   perfEventOpen(attr: Uint8Array, refs: PointerRefs | null, pid: number, cpu: number, groupFd: number, flags: number): number;
   ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number;
   close(fd: number): number;

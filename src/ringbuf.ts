@@ -68,6 +68,7 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   #polling = false;
   #refed = true;
   #closed = false;
+  #recheck: ReturnType<typeof setImmediate> | undefined;
 
   /** A record, or NONE when none is ready. May throw (the error goes to the read that asked). */
   protected abstract take(): T | None;
@@ -174,6 +175,8 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#recheck) clearImmediate(this.#recheck);
+    this.#recheck = undefined;
     if (this.#pollers) {
       for (const p of this.#pollers) p.close();
       this.#pollers = undefined;
@@ -295,10 +298,34 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
         }
       }
       this.#polling = true;
+      this.#recheckAfterArming();
     } else {
       this.#pollers?.forEach((p) => p.stop());
       this.#polling = false;
     }
+  }
+
+  /**
+   * libuv registers a started poll handle with epoll only in a later poll phase, and a perf event
+   * fd reports readiness once per wakeup: the poll epoll makes when it registers the fd consumes a
+   * wakeup that came before, and epoll's next poll of that fd reports nothing. A record written
+   * between our last look at the rings and that registration would then wait for the next wakeup,
+   * possibly forever. So look again in the check phase of the next two loop turns: the second
+   * comes after a poll phase that started after this call, so after the registration, when any
+   * later record wakes the fds.
+   */
+  #recheckAfterArming(turns = 2): void {
+    if (this.#recheck) return;
+    this.#recheck = setImmediate(() => {
+      this.#recheck = undefined;
+      if (this.#closed || this.#waiters.length === 0) return;
+      try {
+        this.drain();
+      } catch (e) {
+        this.#failAll(e);
+      }
+      if (turns > 1 && this.#polling) this.#recheckAfterArming(turns - 1);
+    });
   }
 
   #ensurePollers(): NativePoller[] {

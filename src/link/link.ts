@@ -24,7 +24,7 @@ import type { ProgType } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { native } from '../native.js';
 import { PERF_EVENT_IOC_DISABLE, perfEventEnable, perfEventSetBpf } from '../sys/perf-event.js';
-import { linkCreateRaw, linkDetachRaw, linkUpdate, readLinkInfo, type RawLinkInfo } from './sys.js';
+import { linkCreateRaw, linkDetachRaw, linkUpdate, perfEventKindOf, readLinkInfo, type RawLinkInfo } from './sys.js';
 
 /** What the kernel says about a link (struct bpf_link_info), or what bpfkit knows of an attachment without one. */
 export type LinkInfo = Readonly<RawLinkInfo>;
@@ -177,8 +177,12 @@ export class PerfEventLink implements Link {
   }
 
   info(): LinkInfo {
-    if (this.#link) return readLinkInfo(this.#link.value);
-    return { type: 'unspec', id: 0, progId: this.#progId };
+    if (!this.#link) return { type: 'unspec', id: 0, progId: this.#progId };
+    const info = readLinkInfo(this.#link.value);
+    // Kernels before 6.6 have no perf_event member in bpf_link_info (it reads as zero, 'unspec'):
+    // the kind is then the one this link was attached as.
+    if (info.type === 'perf_event' && (info.perfEvent ?? 'unspec') === 'unspec') info.perfEvent = perfEventKindOf(this.kind);
+    return info;
   }
 
   close(): void {

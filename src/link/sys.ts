@@ -136,6 +136,12 @@ export const BPF_F_REPLACE = 1 << 2;
 const PERF_EVENT_KINDS = ['unspec', 'uprobe', 'uretprobe', 'kprobe', 'kretprobe', 'tracepoint', 'event'] as const;
 export type PerfEventKind = (typeof PERF_EVENT_KINDS)[number];
 
+/** The bpf_perf_event_type of a perf event attachment of bpfkit's kind `kind` ('perf_event' is a plain event). */
+export function perfEventKindOf(kind: string): PerfEventKind {
+  if (kind === 'perf_event') return 'event';
+  return (PERF_EVENT_KINDS as readonly string[]).includes(kind) ? kind as PerfEventKind : 'unspec';
+}
+
 /** What BPF_OBJ_GET_INFO_BY_FD reports for a bpf_link, with the members of its type's union. */
 export interface RawLinkInfo {
   type: LinkType | `unknown(${number})`;

@@ -35,6 +35,7 @@ export interface ProgramLoadContext {
   btfFd: number;
 }
 
+const EAGAIN = 11;
 const ENOSPC = 28;
 const MAX_LOG = (1 << 30) - 1;
 
@@ -152,6 +153,11 @@ function decodeLog(buf: Uint8Array): string {
 }
 
 function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { core: readonly CoreRelocationResult[]; externs: readonly ExternResult[] }): Error {
+  if (errno === EAGAIN) {
+    // Not a rejection: signals kept interrupting the verifier through every retry.
+    return new BpfSyscallError(-errno, 'bpf(BPF_PROG_LOAD)', `load program ${spec.name}`,
+      'the verifier was interrupted by a signal on every attempt (a timer or profiler signalling this thread): load again when the signals stop');
+  }
   // Refused before the verifier looked at an instruction: no log, or only its "processed 0 insns" line.
   const unverified = log.trim() === '' || /^processed 0 insns/.test(log.trim());
   if (unverified && errno === 1 && process.geteuid?.() === 0 && refusedKind(spec)) {
@@ -159,11 +165,6 @@ function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { c
     return new NotSupportedError(refused.feature, `${spec.name} (${spec.sectionName}): ${refused.why}`);
   }
   if (log.trim() === '') {
-    const refused = errno === 1 && process.geteuid?.() === 0 ? refusedKind(spec) : undefined;
-    if (refused) {
-      return new NotSupportedError(refused.feature,
-        `${spec.name} (${spec.sectionName}): ${refused.why}`);
-    }
     const hint =
       errno === 1 ? permissionHint(spec) :
       errno === 22 ? `the kernel refused program type ${spec.type} with attach type ${spec.attachType ?? 'none'}: it may not support this kind of program` :

@@ -57,16 +57,24 @@ function elemAttr(fd: number, key: ArrayBufferView | null, value: ArrayBufferVie
   return new Attr(32).u32(0, fd).ptr(8, key).ptr(16, value).u64(24, flags);
 }
 
+/** A per-element map command: natively built attr where the addon has it (one call, no pointer list). */
+function elemCall(cmd: 'MAP_LOOKUP_ELEM' | 'MAP_UPDATE_ELEM' | 'MAP_DELETE_ELEM' | 'MAP_GET_NEXT_KEY' | 'MAP_LOOKUP_AND_DELETE_ELEM',
+  fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number | bigint): number {
+  const n = native();
+  if (n.mapElem && typeof flags === 'number') return n.mapElem(BPF_CMD[cmd], fd, key, value, flags);
+  return bpfRaw(cmd, elemAttr(fd, key, value, flags));
+}
+
 /** BPF_MAP_LOOKUP_ELEM; false when the key is absent. */
 export function mapLookupElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = bpfRaw('MAP_LOOKUP_ELEM', elemAttr(fd, key, value, flags));
+  const r = elemCall('MAP_LOOKUP_ELEM', fd, key, value, flags);
   if (r === -ENOENT) return false;
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_ELEM)');
   return true;
 }
 
 export function mapUpdateElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags: number | bigint): void {
-  const r = bpfRaw('MAP_UPDATE_ELEM', elemAttr(fd, key, value, flags));
+  const r = elemCall('MAP_UPDATE_ELEM', fd, key, value, flags);
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_UPDATE_ELEM)', undefined, updateHint(-r));
 }
 
@@ -82,7 +90,7 @@ function updateHint(errno: number): string | undefined {
 
 /** BPF_MAP_DELETE_ELEM; false when the key was absent. */
 export function mapDeleteElem(fd: number, key: ArrayBufferView | null): boolean {
-  const r = bpfRaw('MAP_DELETE_ELEM', elemAttr(fd, key, null, 0));
+  const r = elemCall('MAP_DELETE_ELEM', fd, key, null, 0);
   if (r === -ENOENT) return false;
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_DELETE_ELEM)');
   return true;
@@ -90,7 +98,7 @@ export function mapDeleteElem(fd: number, key: ArrayBufferView | null): boolean 
 
 /** BPF_MAP_GET_NEXT_KEY; key null asks for the first key. False at the end. */
 export function mapGetNextKey(fd: number, key: ArrayBufferView | null, next: ArrayBufferView): boolean {
-  const r = bpfRaw('MAP_GET_NEXT_KEY', elemAttr(fd, key, next, 0));
+  const r = elemCall('MAP_GET_NEXT_KEY', fd, key, next, 0);
   if (r === -ENOENT) return false;
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_GET_NEXT_KEY)');
   return true;
@@ -98,7 +106,7 @@ export function mapGetNextKey(fd: number, key: ArrayBufferView | null, next: Arr
 
 /** BPF_MAP_LOOKUP_AND_DELETE_ELEM (also queue/stack pop with a null key); false when empty/absent. */
 export function mapLookupAndDeleteElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = bpfRaw('MAP_LOOKUP_AND_DELETE_ELEM', elemAttr(fd, key, value, flags));
+  const r = elemCall('MAP_LOOKUP_AND_DELETE_ELEM', fd, key, value, flags);
   if (r === -ENOENT) return false;
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
   return true;
@@ -159,6 +167,9 @@ export interface ProgLoadAttr {
 }
 
 /** BPF_PROG_LOAD: fd, or a negative errno (the loader reads the log and decides). */
+const EAGAIN = 11;
+const PROG_LOAD_EAGAIN_RETRIES = 5;
+
 export function progLoadRaw(a: ProgLoadAttr): { result: number; logTrueSize: number } {
   const attr = new Attr(148)
     .u32(0, a.progType).u32(4, a.insns.byteLength / 8).ptr(8, a.insns).ptr(16, cstr(a.license))
@@ -169,7 +180,9 @@ export function progLoadRaw(a: ProgLoadAttr): { result: number; logTrueSize: num
     .u32(92, a.lineInfo ? a.lineInfoRecSize : 0).ptr(96, a.lineInfo).u32(104, a.lineInfo ? a.lineInfoCnt : 0)
     .u32(108, a.attachBtfId ?? 0).u32(112, a.attachProgFd ?? a.attachBtfObjFd ?? 0)
     .ptr(120, a.fdArray ?? null);
-  const result = bpfRaw('PROG_LOAD', attr);
+  // The verifier gives up with EAGAIN when a signal interrupts it: try again, as libbpf does.
+  let result = bpfRaw('PROG_LOAD', attr);
+  for (let retries = 0; result === -EAGAIN && retries < PROG_LOAD_EAGAIN_RETRIES; retries++) result = bpfRaw('PROG_LOAD', attr);
   return { result, logTrueSize: attr.getU32(140) };
 }
 

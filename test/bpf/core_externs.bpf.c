@@ -7,8 +7,9 @@
  *              weak CONFIG_BPFKIT_DOES_NOT_EXIST the kernel lacks (0).
  *   __ksym     an untyped symbol (bpf_prog_put: its address), a weak untyped
  *              and a weak typed one that do not exist (0), and kfuncs
- *              (bpf_rcu_read_lock/unlock) plus a weak kfunc that does not
- *              exist, called only where a kconfig constant makes it dead code.
+ *              (bpf_rcu_read_lock/unlock, weak: 6.2+, called where they exist)
+ *              plus a weak kfunc that does not exist, called only where a
+ *              kconfig constant makes it dead code.
  *
  * core_externs (raw_tracepoint, test-runnable) writes them all to `kout[0]`.
  * core_typed_ksym (?raw_tracepoint, not loaded by default) takes the address
@@ -33,8 +34,12 @@ extern const void bpfkit_no_such_symbol __ksym __weak;
 extern const int bpfkit_no_such_var __ksym __weak;
 extern const struct rq runqueues __ksym;
 
-extern void bpf_rcu_read_lock(void) __ksym;
-extern void bpf_rcu_read_unlock(void) __ksym;
+/* 6.2+: weak, and called only where the kernel has them (ksym_exists). */
+extern void bpf_rcu_read_lock(void) __ksym __weak;
+extern void bpf_rcu_read_unlock(void) __ksym __weak;
+
+/* libbpf 1.2's bpf_ksym_exists(): a weak extern's address is 0 where the kernel lacks it. */
+#define ksym_exists(sym) (!!(sym))
 extern void bpfkit_no_such_kfunc(void) __ksym __weak;
 
 struct kconfig_out {
@@ -76,9 +81,13 @@ int core_externs(void *ctx)
 	o->prog_put = (__u64)&bpf_prog_put;
 	o->no_such_symbol = (__u64)&bpfkit_no_such_symbol;
 	o->no_such_var = (__u64)&bpfkit_no_such_var;
-	bpf_rcu_read_lock();
-	o->rcu = 1;
-	bpf_rcu_read_unlock();
+	if (ksym_exists(bpf_rcu_read_lock) && ksym_exists(bpf_rcu_read_unlock)) {
+		bpf_rcu_read_lock();
+		o->rcu = 1;
+		bpf_rcu_read_unlock();
+	} else {
+		o->rcu = 2;
+	}
 	/* Dead code on every kernel: the verifier knows the kconfig value is 0. */
 	if (CONFIG_BPFKIT_DOES_NOT_EXIST)
 		bpfkit_no_such_kfunc();

@@ -44,10 +44,14 @@ struct bpfkit_no_such_type {
 	int x;
 } __attribute__((preserve_access_index));
 
-/* Enumerators of a flavored enum match the kernel's by name, suffix ignored. */
+/*
+ * Enumerators of a flavored enum match the kernel's by name, suffix ignored.
+ * HASH is in every kernel; ARENA only from 6.9, so it is read guarded.
+ */
 enum bpf_map_type___bpfkit {
 	BPF_MAP_TYPE_ARENA___bpfkit = 1000,
 	BPFKIT_MAP_TYPE_NONE = 1001,
+	BPF_MAP_TYPE_HASH___bpfkit = 1002,
 };
 
 struct core_out {
@@ -69,6 +73,8 @@ struct core_out {
 	__u32 ringbuf_value;
 	__u32 ringbuf_exists;
 	__u32 arena_value;
+	__u32 arena_exists;
+	__u32 hash_value;
 	__u32 none_exists;
 	__u32 magic;
 	__u64 pid_bits;
@@ -161,7 +167,12 @@ int core_current(void *ctx)
 	o->pid_signed = __CORE_RELO(task, pid, SIGNED);
 	o->ringbuf_value = bpf_core_enum_value(enum bpf_map_type, BPF_MAP_TYPE_RINGBUF);
 	o->ringbuf_exists = bpf_core_enum_value_exists(enum bpf_map_type, BPF_MAP_TYPE_RINGBUF);
-	o->arena_value = bpf_core_enum_value(enum bpf_map_type___bpfkit, BPF_MAP_TYPE_ARENA___bpfkit);
+	o->arena_exists = bpf_core_enum_value_exists(enum bpf_map_type___bpfkit, BPF_MAP_TYPE_ARENA___bpfkit);
+	if (bpf_core_enum_value_exists(enum bpf_map_type___bpfkit, BPF_MAP_TYPE_ARENA___bpfkit))
+		o->arena_value = bpf_core_enum_value(enum bpf_map_type___bpfkit, BPF_MAP_TYPE_ARENA___bpfkit);
+	else
+		o->arena_value = 0xffffffff;
+	o->hash_value = bpf_core_enum_value(enum bpf_map_type___bpfkit, BPF_MAP_TYPE_HASH___bpfkit);
 	o->none_exists = bpf_core_enum_value_exists(enum bpf_map_type___bpfkit, BPFKIT_MAP_TYPE_NONE);
 	o->magic = cfg_magic;
 	/* A non-bitfield read through the bitfield relocations (byte size, shifts, signedness). */
@@ -182,6 +193,10 @@ int core_exec(void *ctx)
 	return 0;
 }
 
+struct bpf_prog_aux___old {
+	bool sleepable;
+} __attribute__((preserve_access_index));
+
 SEC("raw_tracepoint/sys_enter")
 int core_prog_fields(void *ctx)
 {
@@ -196,13 +211,25 @@ int core_prog_fields(void *ctx)
 	 * through map memory, which turns it into a plain number. */
 	o->scratch = (__u64)(void *)&progs;
 	arr = (void *)*(volatile __u64 *)&o->scratch;
-	bpf_core_read(&prog, sizeof(prog), &arr->ptrs[0]);
+	/*
+	 * ptrs[0] by the offset of the union the flexible arrays share: an index
+	 * into the zero-length ptrs[] does not relocate against every kernel's BTF
+	 * (6.1's, for libbpf too).
+	 */
+	bpf_core_read(&prog, sizeof(prog), (void *)arr + bpf_core_field_offset(arr->value));
 	if (!prog)
 		return 2;
 	o->target = 1;
 	o->jited = BPF_CORE_READ_BITFIELD_PROBED(prog, jited);
 	o->gpl_compatible = BPF_CORE_READ_BITFIELD_PROBED(prog, gpl_compatible);
-	o->sleepable = BPF_CORE_READ_BITFIELD_PROBED(prog, sleepable);
+	/* A bit of struct bpf_prog since 6.10, a bool of its aux before. */
+	if (bpf_core_field_exists(prog->sleepable)) {
+		o->sleepable = BPF_CORE_READ_BITFIELD_PROBED(prog, sleepable);
+	} else {
+		struct bpf_prog_aux___old *aux = (void *)BPF_CORE_READ(prog, aux);
+
+		o->sleepable = BPF_CORE_READ(aux, sleepable);
+	}
 	o->type = BPF_CORE_READ(prog, type);
 	o->len = BPF_CORE_READ(prog, len);
 	o->id = BPF_CORE_READ(prog, aux, id);

@@ -105,3 +105,19 @@ export function ipv4Packet(opts: { src: string; dst: string; proto?: 'tcp' | 'ud
   b.set(payload, 14 + 20 + l4len);
   return b;
 }
+
+/**
+ * How much longer than on our machines things may take here: BPFKIT_TEST_PATIENCE (default 1).
+ * The kernel matrix sets it in its QEMU guests, where software emulation runs everything 6-30x
+ * slower. Deadlines that wait for something to happen (a child to print, a server to start)
+ * scale by it; they are guards against hangs, never measurements.
+ */
+export const PATIENCE = (() => {
+  const v = Number(process.env['BPFKIT_TEST_PATIENCE'] ?? '1');
+  return Number.isFinite(v) && v >= 1 ? v : 1;
+})();
+
+/** A deadline of `ms` on our machines, scaled by PATIENCE. */
+export function patient(ms: number): number {
+  return Math.round(ms * PATIENCE);
+}

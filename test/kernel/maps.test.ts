@@ -854,8 +854,12 @@ test('raw bytes: keys and values of the wrong size are rejected with InvalidArgu
     assert.deepEqual([...m.keys()], [], 'nothing was written');
 
     const pc = o.map<number, bigint[]>('percpu_array');
-    assert.throws(() => pc.update(0, new Uint8Array(8)), invalidArgument, 'a raw per-CPU value covers every CPU');
-    assert.throws(() => pc.update(0, [1n]), invalidArgument);
+    // One u64 slot per possible CPU, no more and no less (the machine may have only one).
+    const cpus = possibleCpus();
+    assert.throws(() => pc.update(0, new Uint8Array(8 * cpus - 4)), invalidArgument, 'a raw per-CPU value covers every CPU');
+    assert.throws(() => pc.update(0, new Uint8Array(8 * (cpus + 1))), invalidArgument, 'and no more');
+    assert.throws(() => pc.update(0, Array.from({ length: cpus - 1 }, () => 1n)), invalidArgument);
+    assert.throws(() => pc.update(0, Array.from({ length: cpus + 1 }, () => 1n)), invalidArgument);
 
     const rich = o.map<number, unknown>('rich_map');
     assert.throws(() => rich.update(1, new Uint8Array(63)), invalidArgument);

@@ -276,6 +276,40 @@ describe('PerfReader', () => {
     });
   });
 
+
+  // Regression (shared/repro/perf-wakeup): a sample written while the reader's fds were being
+  // registered with epoll consumed the only wakeup, and read() stayed pending with the sample in
+  // the ring. The producer fires 0-2 ms after the read starts, on fresh readers and on reused ones.
+  test('read() is served when the sample comes while the poll handles are being armed', kt, async () => {
+    const f = await load();
+    try {
+      const hung: string[] = [];
+      for (const delay of [0, 1, 2]) {
+        for (let i = 0; i < 15; i++) {
+          const reader = new PerfReader(f.perfArray);
+          try {
+            for (let j = 0; j < 2; j++) {
+              const key = delay * 1000 + i * 10 + j;
+              const pending = reader.read();
+              const producer = later(() => assert.equal(output(f, key), 0), delay);
+              try {
+                assert.equal(sample(await within(Promise.race([pending, producer]), 3000)).event.key, key);
+              } catch (e) {
+                if (!/still pending/.test(String(e))) throw e;
+                hung.push(`delay ${delay} ms, reader ${i}, read ${j}: ${reader.readSync() ? 'the sample was in the ring' : 'no sample'}`);
+                break;
+              }
+            }
+          } finally {
+            reader.close();
+          }
+        }
+      }
+      assert.deepEqual(hung, [], 'reads left pending while their sample was in the ring');
+    } finally {
+      f.coll.close();
+    }
+  });
   test('a watermark reader still hands over what is there', kt, async () => {
     await withReader({ watermark: 2048 }, async (f, reader) => {
       assert.equal(output(f, 5), 0);

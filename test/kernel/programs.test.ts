@@ -6,13 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import {
   BpfkitError, BpfSyscallError, ClosedError, Collection, CollectionSpec, InvalidArgumentError, Program, VerifierError,
   type CollectionOptions, type ProgType,
 } from '../../src/index.js';
-import { bpffsDir, fdCount, kernelTest, obj } from '../helpers/index.js';
+import { bpffsDir, fdCount, kernelTest, obj, ROOT } from '../helpers/index.js';
 
 // --- helpers ---------------------------------------------------------------------------------
 
@@ -543,4 +546,27 @@ test('globals: variables are read and written through the memory-mapped section,
     assert.equal(runs.get(), before + 3n, 'and user space sees the program\'s writes without a syscall');
     assert.equal(c.variables.get('rodata_factor')!.get(), 3, '.rodata reads through a read-only mapping');
   });
+});
+
+// Regression: the verifier gives up with EAGAIN when a signal is pending, and V8's CPU profiler
+// signals the main thread (SIGPROF) more often than a large program takes to verify. Loading
+// execsnoop's programs under `node --cpu-prof` at a 50 us interval failed every time as a
+// "verifier rejection"; now it loads.
+test('programs load under the CPU profiler (the verifier is not interrupted by SIGPROF)', kernelTest, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfkit-cpuprof-'));
+  try {
+    const script = join(dir, 'load.mjs');
+    writeFileSync(script, [
+      `import { Collection, CollectionSpec } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href)};`,
+      `const spec = await CollectionSpec.fromFile(${JSON.stringify(join(ROOT, 'dist', 'src', 'tools', 'execsnoop', 'gen', 'execsnoop.bpf.o'))});`,
+      'let loaded = 0;',
+      'for (let i = 0; i < 5; i++) { const c = await Collection.load(spec); loaded++; c.close(); }',
+      'console.log(`loaded ${loaded}`);',
+    ].join('\n'));
+    const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', join(dir, 'prof'), script], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'loaded 5');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -471,18 +471,16 @@ describe('load-time checks (the verifier\'s words)', () => {
   });
 });
 
-describe('speed', () => {
-  it('executes at least a million instructions per second (packet-counter-like loop)', (t) => {
+describe('instruction count', () => {
+  // Speed is measured in bench/interpreter.bench.ts, never asserted here: this checks the count.
+  it('counts every instruction a loop executes', () => {
     const before = kernel.instructionsExecuted;
     const p = loadRaw([asm.mov64('r0', 0), asm.mov64('r1', 0), label('top'), asm.alu64('add', 'r0', 'r1'), asm.alu64('add', 'r1', 1),
       asm.jmp('lt', 'r1', 100000, 'top'), asm.exit()]);
-    const start = performance.now();
-    p.testRun({ data: PKT });
-    const seconds = (performance.now() - start) / 1000;
+    assert.equal(p.testRun({ data: PKT }).retval, (99999 * 100000) / 2 % 2 ** 32);
     p.close();
-    const n = kernel.instructionsExecuted - before;
-    t.diagnostic(`${n} instructions in ${(seconds * 1000).toFixed(1)} ms: ${(n / seconds / 1e6).toFixed(1)} M instructions/s`);
-    assert.ok(n / seconds > 1e6);
+    // 2 movs, 100000 iterations of 3, and the exit.
+    assert.equal(kernel.instructionsExecuted - before, 2 + 3 * 100000 + 1);
   });
 });
 
