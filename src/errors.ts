@@ -51,17 +51,22 @@ export class ClosedError extends BpfkitError {
 }
 
 /**
- * The running kernel lacks a feature. `feature` names it; `minKernel`, when known, is the first
- * upstream version that has it.
+ * A feature is missing. `feature` names it; `minKernel`, when known, is the first upstream version
+ * that has it. `lackedBy` says who lacks it: the running kernel (too old, or built without a config
+ * option, or forbidden by a security policy), or bpfkit itself (the kernel may well have it).
  */
 export class NotSupportedError extends BpfkitError {
   readonly feature: string;
   readonly minKernel: string | undefined;
-  constructor(feature: string, detail?: string, minKernel?: string) {
+  readonly lackedBy: 'kernel' | 'bpfkit';
+  constructor(feature: string, detail?: string, minKernel?: string, options: { lackedBy?: 'kernel' | 'bpfkit' } = {}) {
+    const by = options.lackedBy ?? 'kernel';
     const since = minKernel ? ` (requires Linux ${minKernel} or later)` : '';
-    super('ERR_BPFKIT_NOT_SUPPORTED', `${feature} is not supported by this kernel${since}${detail ? `: ${detail}` : ''}`);
+    const who = by === 'kernel' ? 'this kernel' : 'bpfkit (not a kernel limitation)';
+    super('ERR_BPFKIT_NOT_SUPPORTED', `${feature} is not supported by ${who}${since}${detail ? `: ${detail}` : ''}`);
     this.feature = feature;
     this.minKernel = minKernel;
+    this.lackedBy = by;
   }
 }
 

@@ -4,9 +4,10 @@
  * refusal that means "no" (EINVAL, E2BIG, ...). A refusal that says nothing about the feature
  * (EPERM without privileges, ENOMEM) is thrown and asked again next time.
  */
-import { BpfSyscallError } from './errors.js';
+import { BpfkitError, BpfSyscallError } from './errors.js';
+import { kernelBtf } from './load/attach-target.js';
 import { bpfRaw, mapCreateAttr, progLoadRaw } from './sys/bpf.js';
-import { mapType, progType, type MapType, type ProgType } from './sys/constants.js';
+import { attachType, mapType, progType, type AttachType, type MapType, type ProgType } from './sys/constants.js';
 import { native } from './native.js';
 
 const cache = new Map<string, boolean>();
@@ -74,25 +75,77 @@ export function haveMapType(t: MapType): boolean {
 /** `mov r0, 0; exit` */
 const RETURN_ZERO = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
 
-function probeProgram(t: ProgType, insns: Uint8Array, log: Uint8Array | null): number {
+function probeProgram(t: ProgType, insns: Uint8Array, log: Uint8Array | null, shape: ProgProbeShape = {}): number {
   return progLoadRaw({
     progType: progType.number(t), insns, license: 'GPL', logLevel: log ? 1 : 0, logBuf: log, kernVersion: 0,
-    progFlags: 0, name: '', expectedAttachType: 0, btfFd: 0, funcInfo: null, funcInfoRecSize: 0, funcInfoCnt: 0,
-    lineInfo: null, lineInfoRecSize: 0, lineInfoCnt: 0,
+    progFlags: shape.flags ?? 0, name: '', expectedAttachType: shape.attachType ? attachType.number(shape.attachType) : 0, btfFd: 0,
+    funcInfo: null, funcInfoRecSize: 0, funcInfoCnt: 0, lineInfo: null, lineInfoRecSize: 0, lineInfoCnt: 0,
+    attachBtfId: shape.btfId ?? 0,
   }).result;
 }
 
+interface ProgProbeShape {
+  attachType?: AttachType;
+  flags?: number;
+  btfId?: number;
+}
+
+const BPF_F_SLEEPABLE = 1 << 4;
+
 /**
- * Whether the kernel can load programs of this type. Types that need an attach target at load
- * (tracing, ext, lsm, struct_ops) cannot be probed this way and answer through their load errors.
+ * What a program of type `t` needs at load besides its instructions: the attach types some types
+ * insist on, a sleepable flag for syscall programs, and a BTF target for tracing and lsm programs
+ * (a tracepoint for tp_btf, which needs no trampoline; a hook for lsm).
+ */
+function progProbeShape(t: ProgType): ProgProbeShape {
+  switch (t) {
+    case 'cgroup_sock_addr': return { attachType: 'cgroup_inet4_connect' };
+    case 'cgroup_sockopt': return { attachType: 'cgroup_getsockopt' };
+    case 'sk_lookup': return { attachType: 'sk_lookup' };
+    case 'netfilter': return { attachType: 'netfilter' };
+    case 'syscall': return { flags: BPF_F_SLEEPABLE };
+    case 'tracing': return { attachType: 'trace_raw_tp', btfId: btfTarget(t, 'btf_trace_sched_switch', 'typedef') };
+    case 'lsm': return { attachType: 'lsm_mac', btfId: btfTarget(t, 'bpf_lsm_file_open', 'func') };
+    case 'ext': case 'struct_ops':
+      throw new BpfkitError('ERR_BPFKIT_PROBE', `haveProgramType cannot probe ${t} programs: loading one needs a target ` +
+        `(${t === 'ext' ? 'a loaded program with BTF to replace' : 'a struct_ops map'}); try loading your program instead`);
+    default: return {};
+  }
+}
+
+function btfTarget(t: ProgType, name: string, kind: 'func' | 'typedef'): number {
+  let btf;
+  try {
+    btf = kernelBtf();
+  } catch (e) {
+    throw new BpfkitError('ERR_BPFKIT_PROBE', `haveProgramType cannot probe ${t} programs without kernel BTF (/sys/kernel/btf/vmlinux): ` +
+      'they load against a kernel function or tracepoint named in it', { cause: e });
+  }
+  const found = btf.byName(name, kind)[0];
+  // bpf_lsm_* hooks exist exactly when the kernel has CONFIG_BPF_LSM: without one, "no" is the answer.
+  if (!found && t === 'lsm') return 0;
+  if (!found) {
+    throw new BpfkitError('ERR_BPFKIT_PROBE', `haveProgramType cannot probe ${t} programs: the kernel's BTF has no ${name} to load against`);
+  }
+  return found.id;
+}
+
+/**
+ * Whether the kernel can load programs of this type. Types that need an attach target at load get
+ * one (a tracepoint for tracing, a hook for lsm); ext and struct_ops cannot be probed and throw.
+ * As root, EPERM is an answer: the kernel refuses the type here (e.g. lsm where trampolines are
+ * forbidden by policy; see probes.ts for why).
  */
 export function haveProgramType(t: ProgType): boolean {
   return remember(`prog:${t}`, () => {
-    const r = probeProgram(t, RETURN_ZERO, null);
+    const shape = progProbeShape(t);
+    if (t === 'lsm' && shape.btfId === 0) return false;
+    const r = probeProgram(t, RETURN_ZERO, null, shape);
     if (r >= 0) {
       native().close(r);
       return true;
     }
+    if (-r === EPERM && process.geteuid?.() === 0) return false;
     if (inconclusive(-r)) throw new BpfSyscallError(r, 'bpf(BPF_PROG_LOAD)', `probe program type ${t}`, 'probing needs CAP_BPF: run as root');
     return false;
   });
@@ -108,7 +161,7 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
     new DataView(insns.buffer).setInt32(4, helper, true);
     insns.set(RETURN_ZERO, 8);
     const log = new Uint8Array(4096);
-    const r = probeProgram(t, insns, log);
+    const r = probeProgram(t, insns, log, progProbeShape(t));
     if (r >= 0) {
       native().close(r);
       return true;

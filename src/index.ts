@@ -32,6 +32,12 @@ export { tracepointId } from './link/tracefs.js';
 export { attachRawTracepoint, attachTracing, type RawTracepointOptions } from './link/raw-tracepoint.js';
 export { attachKprobe, attachKsyscall, kprobeSupport, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
 export { attachUprobe, resolveBinaryPath, symbolFileOffset, type UprobeOptions } from './link/uprobe.js';
+export { attachKprobeMulti, resolveKernelPattern, type KprobeMultiOptions } from './link/kprobe-multi.js';
+export { attachUprobeMulti, resolveBinaryPattern, type UprobeMultiOptions } from './link/uprobe-multi.js';
+export {
+  haveKprobes, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
+  haveBpfLsm, haveTcx, haveIterator, hookSupport, linkInfoHas, kernelKnowsAttachType, type TracingAttach,
+} from './probes.js';
 export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';
 export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
 export { attachCgroup, type CgroupOptions } from './link/cgroup.js';

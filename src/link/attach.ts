@@ -12,6 +12,8 @@ import type { AttachType, ProgType } from '../sys/constants.js';
 import { attachCgroup } from './cgroup.js';
 import { attachIter, type IterOptions } from './iter.js';
 import { attachKprobe, attachKsyscall } from './kprobe.js';
+import { attachKprobeMulti } from './kprobe-multi.js';
+import { attachUprobeMulti } from './uprobe-multi.js';
 import type { Link } from './link.js';
 import { attachLsm } from './lsm.js';
 import { attachPerfEvent, type PerfEventOptions } from './perf-event.js';
@@ -108,7 +110,7 @@ export function attach(prog: Program, options: AttachOptions = {}): Link {
   const target = prog.attachTarget || m?.target || '';
   const cookie = options.cookie !== undefined ? { cookie: options.cookie } : {};
   if (!kind) {
-    throw new NotSupportedError(`auto-attaching ${describe(prog)}`, 'bpfkit cannot tell where this kind of program attaches; use the attach function for its hook');
+    throw new NotSupportedError(`auto-attaching ${describe(prog)}`, 'bpfkit cannot tell where this kind of program attaches; use the attach function for its hook', undefined, { lackedBy: 'bpfkit' });
   }
   switch (kind) {
     case 'kprobe':
@@ -116,6 +118,26 @@ export function attach(prog: Program, options: AttachOptions = {}): Link {
       const spec = target || (typeof options.symbol === 'string' ? options.symbol : undefined);
       const { symbol, offset } = symbolAndOffset(need(spec, prog, 'a kernel function: name it in the section (kprobe/<function>) or pass { symbol }'));
       return attachKprobe(prog, symbol, { retprobe: kind === 'kretprobe', offset, ...cookie });
+    }
+    case 'kprobe_multi':
+    case 'kretprobe_multi': {
+      const pattern = need(target || (typeof options.symbol === 'string' ? options.symbol : undefined), prog,
+        'kernel functions: name them in the section (kprobe.multi/<pattern>) or pass { symbol }');
+      return attachKprobeMulti(prog, pattern, { retprobe: kind === 'kretprobe_multi' });
+    }
+    case 'uprobe_multi':
+    case 'uretprobe_multi': {
+      let binary = options.binary;
+      let fns: string | undefined = typeof options.symbol === 'string' ? options.symbol : undefined;
+      if (target) {
+        const colon = target.lastIndexOf(':');
+        if (colon <= 0 || colon === target.length - 1) throw new InvalidArgumentError(`attach: ${describe(prog)}: expected ${kind.replace('_', '.')}/<binary>:<function pattern>`);
+        binary = target.slice(0, colon);
+        fns = target.slice(colon + 1);
+      }
+      return attachUprobeMulti(prog, need(binary, prog, 'a binary: name it in the section (uprobe.multi/<binary>:<pattern>) or pass { binary }'),
+        need(fns, prog, 'functions: name them in the section or pass { symbol }'),
+        { retprobe: kind === 'uretprobe_multi', ...(options.pid !== undefined ? { pid: options.pid } : {}) });
     }
     case 'ksyscall':
     case 'kretsyscall':
@@ -189,6 +211,6 @@ export function attach(prog: Program, options: AttachOptions = {}): Link {
         type: 'software', config: 'cpu-clock', frequency: 99, ...(options.pid !== undefined ? { pid: options.pid } : {}), ...cookie,
       });
     default:
-      throw new NotSupportedError(`auto-attaching ${describe(prog)}`, `bpfkit has no attach support for ${kind} programs yet`);
+      throw new NotSupportedError(`auto-attaching ${describe(prog)}`, `bpfkit has no attach support for ${kind} programs yet`, undefined, { lackedBy: 'bpfkit' });
   }
 }

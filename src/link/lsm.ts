@@ -15,6 +15,8 @@ import { FD } from '../sys/fd.js';
 import { attachCgroup } from './cgroup.js';
 import { FdLink, requireProgramType, type Link } from './link.js';
 import { check, rawTracepointOpenRaw } from './sys.js';
+import { lsmRefusal } from '../probes.js';
+import { bpfLsmActive } from '../securityfs.js';
 
 export interface LsmOptions {
   /** lsm_cgroup programs: the cgroup v2 directory. */
@@ -32,7 +34,7 @@ const ENOTSUPP = 524;
 export function lsmNotSupported(prog: Program, errno: number): NotSupportedError {
   return new NotSupportedError('BPF LSM programs (lsm/<hook>)',
     `the kernel refused to attach ${prog.name || 'the program'} (${errno === EPERM ? 'EPERM' : errno === EINVAL ? 'EINVAL' : 'not supported'}): ` +
-    'it needs CONFIG_BPF_LSM with "bpf" among the active LSMs (CONFIG_LSM or the lsm= boot parameter), and BPF trampolines', '5.7');
+    (errno === EPERM ? lsmRefusal() : 'it needs CONFIG_BPF_LSM with "bpf" among the active LSMs (CONFIG_LSM or the lsm= boot parameter), and BPF trampolines'), '5.7');
 }
 
 /** Attaches a BPF LSM program to the hook it was loaded for (or, for lsm_cgroup, to `options.cgroup`). */
@@ -41,6 +43,11 @@ export function attachLsm(prog: Program, options: LsmOptions = {}): Link {
   if (prog.attachType === 'lsm_cgroup') {
     if (!options.cgroup) throw new InvalidArgumentError(`attachLsm: ${prog.name || 'the program'} is an lsm_cgroup program: pass { cgroup: <cgroup v2 directory> }`);
     return attachCgroup(prog, options.cgroup, 'lsm_cgroup');
+  }
+  // With "bpf" not among the active LSMs the kernel attaches the program to a hook that never
+  // runs: refuse rather than hand back a link that silently does nothing.
+  if (bpfLsmActive() === false) {
+    throw new NotSupportedError('BPF LSM programs (lsm/<hook>)', `cannot attach ${prog.name || 'the program'}: ${lsmRefusal()}`, '5.7');
   }
   const r = rawTracepointOpenRaw(null, prog.fd, options.cookie);
   const e = -r;

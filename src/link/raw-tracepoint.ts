@@ -6,7 +6,9 @@ import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { FD } from '../sys/fd.js';
 import { FdLink, requireProgramType } from './link.js';
+import { bpfLsmActive } from '../securityfs.js';
 import { check, rawTracepointOpenRaw } from './sys.js';
+import { lsmRefusal, trampolineRefusal } from '../probes.js';
 
 export interface RawTracepointOptions {
   /** bpf_cookie for bpf_get_attach_cookie() (6.10+). */
@@ -37,10 +39,15 @@ export function attachRawTracepoint(prog: Program, name: string | null, options:
  */
 export function attachTracing(prog: Program, options: RawTracepointOptions = {}): FdLink {
   requireProgramType(prog, ['tracing', 'lsm', 'ext'], 'attachTracing');
+  if (prog.type === 'lsm' && bpfLsmActive() === false) {
+    // Attached, the program would sit on a hook that never runs.
+    throw new NotSupportedError('BPF LSM programs (lsm/<hook>)', `cannot attach ${prog.name || 'the program'}: ${lsmRefusal()}`, '5.7');
+  }
   const r = rawTracepointOpenRaw(null, prog.fd, options.cookie);
   if ((r === -1 && process.geteuid?.() === 0) || r === -524 || r === -95) {
     throw new NotSupportedError(`attaching ${prog.type} programs (${prog.sectionName || prog.type})`,
-      'the kernel refused the BPF trampoline or LSM hook: it lacks the support or a security policy forbids it');
+      r === -1 ? (prog.type === 'lsm' ? lsmRefusal() : trampolineRefusal())
+        : 'the kernel cannot build a BPF trampoline here (it needs the BPF JIT and CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)', '5.5');
   }
   check(r, 'bpf(BPF_RAW_TRACEPOINT_OPEN)', `attach ${prog.name || 'program'} (${prog.sectionName || prog.type})`, (e) =>
     e === 1 ? 'attaching needs CAP_BPF and CAP_PERFMON (run as root)' :

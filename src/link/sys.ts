@@ -22,6 +22,22 @@ export interface LinkCreateArgs {
   expectedRevision?: bigint;
   /** target_btf_id (freplace, and tracing links on newer kernels). */
   targetBtfId?: number;
+  /** link_create.kprobe_multi (5.18+): the functions by name or by address, one cookie per function. */
+  kprobeMulti?: { flags: number; symbols?: readonly string[]; addresses?: readonly bigint[]; cookies?: readonly bigint[] };
+  /** link_create.uprobe_multi (6.6+): one binary, file offsets, optional semaphores and cookies. */
+  uprobeMulti?: { path: string; offsets: readonly bigint[]; refCtrOffsets?: readonly bigint[]; cookies?: readonly bigint[]; flags: number; pid?: number };
+}
+
+/** link_create.kprobe_multi.flags and link_create.uprobe_multi.flags: attach at function return. */
+export const BPF_F_KPROBE_MULTI_RETURN = 1;
+export const BPF_F_UPROBE_MULTI_RETURN = 1;
+
+/** An array of u64 in host order, as the kernel reads `__aligned_u64 *` arrays. */
+function u64Array(values: readonly bigint[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const v = new DataView(out.buffer);
+  values.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
+  return out;
 }
 
 /** Size of the link_create part of union bpf_attr we fill (up to the uprobe_multi members). */
@@ -38,6 +54,28 @@ export function linkCreateRaw(a: LinkCreateArgs): number {
   if (a.relative !== undefined) attr.u32(16, a.relative);
   if (a.expectedRevision !== undefined) attr.u64(24, a.expectedRevision);
   if (a.targetBtfId !== undefined) attr.u32(16, a.targetBtfId);
+  const k = a.kprobeMulti;
+  if (k) {
+    // kprobe_multi: flags@16 cnt@20 syms@24 addrs@32 cookies@40.
+    const cnt = k.symbols?.length ?? k.addresses?.length ?? 0;
+    attr.u32(16, k.flags).u32(20, cnt);
+    if (k.symbols) {
+      // syms points at an array of pointers to C strings, each patched by the addon.
+      const table = new Attr(cnt * 8);
+      k.symbols.forEach((name, i) => table.ptr(i * 8, cstr(name)));
+      attr.ptrTo(24, table);
+    }
+    if (k.addresses) attr.ptr(32, u64Array(k.addresses));
+    if (k.cookies) attr.ptr(40, u64Array(k.cookies));
+  }
+  const u = a.uprobeMulti;
+  if (u) {
+    // uprobe_multi: path@16 offsets@24 ref_ctr_offsets@32 cookies@40 cnt@48 flags@52 pid@56.
+    attr.ptr(16, cstr(u.path)).ptr(24, u64Array(u.offsets));
+    if (u.refCtrOffsets) attr.ptr(32, u64Array(u.refCtrOffsets));
+    if (u.cookies) attr.ptr(40, u64Array(u.cookies));
+    attr.u32(48, u.offsets.length).u32(52, u.flags).u32(56, u.pid ?? 0);
+  }
   return bpfRaw('LINK_CREATE', attr);
 }
 
@@ -117,6 +155,10 @@ export interface RawLinkInfo {
   netnsIno?: number;
   targetObjId?: number;
   targetBtfId?: number;
+  /** kprobe_multi links (6.6+): the functions' addresses (0 where kallsyms hides them), return probe or not. */
+  kprobeMulti?: { count: number; retprobe: boolean; addresses: readonly bigint[]; missed?: bigint; cookies?: readonly bigint[] };
+  /** uprobe_multi links (6.8+): the binary, its file offsets and cookies, return probe or not, pid filter. */
+  uprobeMulti?: { path: string; count: number; retprobe: boolean; offsets: readonly bigint[]; cookies: readonly bigint[]; pid: number };
 }
 
 /** Room for struct bpf_link_info of current kernels (the largest union member is under 64 bytes). */
@@ -165,6 +207,12 @@ export function readLinkInfo(fd: number): RawLinkInfo {
       out.ifindex = v.getUint32(16, true);
       out.attachType = attachTypeNames.name(v.getUint32(20, true));
       break;
+    case 'kprobe_multi':
+      readKprobeMultiInfo(fd, v, out);
+      break;
+    case 'uprobe_multi':
+      readUprobeMultiInfo(fd, v, out);
+      break;
     case 'perf_event': {
       const k = v.getUint32(16, true);
       out.perfEvent = PERF_EVENT_KINDS[k] ?? `unknown(${k})`;
@@ -174,6 +222,60 @@ export function readLinkInfo(fd: number): RawLinkInfo {
       break;
   }
   return out;
+}
+
+function u64s(buf: Uint8Array, n: number): bigint[] {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return Array.from({ length: n }, (_, i) => v.getBigUint64(i * 8, true));
+}
+
+/**
+ * kprobe_multi member: addrs@16 count@24 flags@28 missed@32 (6.7+) cookies@40 (6.9+). A first call
+ * gives the count (0 on kernels before 6.6, which do not fill it), a second the arrays.
+ */
+function readKprobeMultiInfo(fd: number, first: DataView, out: RawLinkInfo): void {
+  const count = first.getUint32(24, true);
+  const flags = first.getUint32(28, true);
+  const info: NonNullable<RawLinkInfo['kprobeMulti']> = { count, retprobe: (flags & BPF_F_KPROBE_MULTI_RETURN) !== 0, addresses: [] };
+  if (count > 0) {
+    const addrs = new Uint8Array(count * 8);
+    const cookies = new Uint8Array(count * 8);
+    const attr = new Attr(LINK_INFO_SIZE).ptr(16, addrs).u32(24, count).ptr(40, cookies);
+    try {
+      objGetInfoByFd(fd, attr);
+      info.addresses = u64s(addrs, count);
+      info.missed = attr.view.getBigUint64(32, true);
+      info.cookies = u64s(cookies, count);
+    } catch {
+      /* the arrays are a nicety; keep the count */
+    }
+  }
+  out.kprobeMulti = info;
+}
+
+/** uprobe_multi member: path@16 offsets@24 ref_ctr_offsets@32 cookies@40 path_size@48 count@52 flags@56 pid@60. */
+function readUprobeMultiInfo(fd: number, first: DataView, out: RawLinkInfo): void {
+  const count = first.getUint32(52, true);
+  const flags = first.getUint32(56, true);
+  const info: NonNullable<RawLinkInfo['uprobeMulti']> = {
+    path: '', count, retprobe: (flags & BPF_F_UPROBE_MULTI_RETURN) !== 0, offsets: [], cookies: [], pid: first.getUint32(60, true),
+  };
+  if (count > 0) {
+    const path = new Uint8Array(4096);
+    const offsets = new Uint8Array(count * 8);
+    const cookies = new Uint8Array(count * 8);
+    const attr = new Attr(LINK_INFO_SIZE).ptr(16, path).ptr(24, offsets).ptr(40, cookies).u32(48, path.byteLength).u32(52, count);
+    try {
+      objGetInfoByFd(fd, attr);
+      const end = path.indexOf(0);
+      info.path = new TextDecoder().decode(path.subarray(0, end < 0 ? path.length : end));
+      info.offsets = u64s(offsets, count);
+      info.cookies = u64s(cookies, count);
+    } catch {
+      /* keep what the first call gave */
+    }
+  }
+  out.uprobeMulti = info;
 }
 
 /** Throws the failure of a raw call as BpfSyscallError. */

@@ -73,13 +73,7 @@ export function resolveBinaryPath(binary: string): string {
 
 /** The file offset of a function symbol in an ELF binary (for the uprobe PMU's config2). */
 export function symbolFileOffset(binaryPath: string, symbol: string): number {
-  let elf: ElfFile;
-  try {
-    elf = ElfFile.parse(readFileSync(binaryPath));
-  } catch (e) {
-    if (e instanceof ElfError) throw new InvalidArgumentError(`uprobe: ${binaryPath} is not a usable ELF binary: ${e.message}`);
-    throw e;
-  }
+  const elf = openElf(binaryPath);
   const defined = (s: ElfSymbol) =>
     s.name === symbol && s.shndx !== SHN_UNDEF && s.shndx !== SHN_ABS && s.value !== 0 &&
     (s.type === STT.FUNC || s.type === STT_GNU_IFUNC || s.type === STT.NOTYPE);
@@ -97,13 +91,28 @@ export function symbolFileOffset(binaryPath: string, symbol: string): number {
     throw new InvalidArgumentError(
       `uprobe: no function ${symbol} in ${binaryPath}${stripped}${near.length ? `; similar: ${[...new Set(near)].join(', ')}` : ''}`);
   }
+  return symbolOffset(elf, sym, binaryPath);
+}
+
+/** Opens an ELF binary for symbol lookups, turning a parse failure into a clear error. */
+export function openElf(binaryPath: string): ElfFile {
+  try {
+    return ElfFile.parse(readFileSync(binaryPath));
+  } catch (e) {
+    if (e instanceof ElfError) throw new InvalidArgumentError(`uprobe: ${binaryPath} is not a usable ELF binary: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The file offset of a defined symbol: what the uprobe PMU and uprobe_multi links take. */
+export function symbolOffset(elf: ElfFile, sym: ElfSymbol, binaryPath: string): number {
   const sec = elf.sections[sym.shndx];
-  if (!sec) throw new InvalidArgumentError(`uprobe: symbol ${symbol} in ${binaryPath} points at missing section ${sym.shndx}`);
+  if (!sec) throw new InvalidArgumentError(`uprobe: symbol ${sym.name} in ${binaryPath} points at missing section ${sym.shndx}`);
   // Relocatable objects hold section offsets; linked binaries hold virtual addresses.
   const ET_REL = 1;
   if (elf.type === ET_REL) return sec.offset + sym.value;
   if (sym.value < sec.addr || sym.value >= sec.addr + Math.max(sec.size, 1)) {
-    throw new InvalidArgumentError(`uprobe: symbol ${symbol} (0x${sym.value.toString(16)}) lies outside its section ${sec.name} in ${binaryPath}`);
+    throw new InvalidArgumentError(`uprobe: symbol ${sym.name} (0x${sym.value.toString(16)}) lies outside its section ${sec.name} in ${binaryPath}`);
   }
   return sym.value - sec.addr + sec.offset;
 }

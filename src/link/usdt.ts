@@ -313,7 +313,7 @@ function parseX86(loc: string, size: number, signed: boolean, text: string, ctx:
   // A bare symbol: an absolute address in a position-dependent binary.
   const disp = parseDisplacement(loc);
   if (disp?.symbol !== undefined) return globalArg(base, disp.symbol, disp.offset, text, ctx);
-  throw new NotSupportedError(`USDT argument "${text}"`, 'bpfkit cannot read this x86-64 operand');
+  throw new NotSupportedError(`USDT argument "${text}"`, 'bpfkit cannot read this x86-64 operand', undefined, { lackedBy: 'bpfkit' });
 }
 
 /**
@@ -341,7 +341,7 @@ function parseArm64(loc: string, size: number, signed: boolean, text: string): U
   const value = parseInteger(loc);
   if (value !== undefined) return { ...base, kind: 'const', register: undefined, regOffset: 0, value };
   if (/^[a-z][a-z0-9]*$/.test(loc)) return { ...base, kind: 'reg', ...reg(loc), value: 0n };
-  throw new NotSupportedError(`USDT argument "${text}"`, 'bpfkit cannot read this arm64 operand');
+  throw new NotSupportedError(`USDT argument "${text}"`, 'bpfkit cannot read this arm64 operand', undefined, { lackedBy: 'bpfkit' });
 }
 
 /**

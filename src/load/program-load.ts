@@ -16,6 +16,7 @@ import { attachType as attachTypeNames, progType as progTypeNames } from '../sys
 import { FD } from '../sys/fd.js';
 import { kernelObjectName } from '../map.js';
 import { attachBtfId, kernelBtf } from './attach-target.js';
+import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../probes.js';
 
 export interface ProgramLoadOptions {
   /** 0: a log only on failure (default); 1: the verifier's log always; 2: with register state per instruction. */
@@ -172,12 +173,13 @@ function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { c
     return new BpfSyscallError(-errno, 'bpf(BPF_PROG_LOAD)', `load program ${spec.name}`,
       'the verifier was interrupted by a signal on every attempt (a timer or profiler signalling this thread): load again when the signals stop');
   }
+  // Refused before the verifier looked at an instruction: no log, or only its "processed 0 insns" line.
+  const unverified = log.trim() === '' || /^processed 0 insns/.test(log.trim());
+  if (unverified && errno === 1 && process.geteuid?.() === 0 && refusedKind(spec)) {
+    const refused = refusedKind(spec)!;
+    return new NotSupportedError(refused.feature, `${spec.name} (${spec.sectionName}): ${refused.why}`);
+  }
   if (log.trim() === '') {
-    const refused = errno === 1 && process.geteuid?.() === 0 ? refusedKind(spec) : undefined;
-    if (refused) {
-      return new NotSupportedError(refused.feature,
-        `the kernel refused ${spec.name} (${spec.sectionName}) with EPERM before verification although the process runs as root: ${refused.why}`);
-    }
     const hint =
       errno === 1 ? permissionHint(spec) :
       errno === 22 ? `the kernel refused program type ${spec.type} with attach type ${spec.attachType ?? 'none'}: it may not support this kind of program` :
@@ -212,13 +214,13 @@ function permissionHint(spec: ProgramSpec): string {
 function refusedKind(spec: ProgramSpec): { feature: string; why: string } | undefined {
   switch (spec.attachType) {
     case 'trace_fentry': case 'trace_fexit': case 'modify_return':
-      return { feature: 'fentry/fexit/fmod_ret programs (BPF trampolines)', why: 'BPF trampolines are not permitted by this kernel (a lockdown or security policy, or no trampoline support)' };
+      return { feature: 'fentry/fexit/fmod_ret programs (BPF trampolines)', why: trampolineRefusal() };
     case 'lsm_mac': case 'lsm_cgroup':
-      return { feature: 'lsm programs (BPF LSM)', why: 'BPF LSM is not enabled (CONFIG_BPF_LSM and "bpf" in the lsm= boot list) or not permitted' };
+      return { feature: 'lsm programs (BPF LSM)', why: lsmRefusal() };
     case 'trace_iter':
-      return { feature: 'BPF iterators (iter/*)', why: 'this kernel does not permit them' };
+      return { feature: `BPF iterators over ${spec.attachTarget} (iter/${spec.attachTarget})`, why: iteratorRefusal(spec.attachTarget) };
     default:
-      return spec.type === 'ext' ? { feature: 'freplace programs', why: 'BPF trampolines are not permitted by this kernel' } : undefined;
+      return spec.type === 'ext' ? { feature: 'freplace programs (BPF trampolines)', why: trampolineRefusal() } : undefined;
   }
 }
 

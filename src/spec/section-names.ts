@@ -44,6 +44,7 @@ const rows: Row[] = [
   ['uprobe.multi.s+', 'kprobe', 'trace_uprobe_multi', 'uprobe_multi', 'sleepable'],
   ['uretprobe.multi.s+', 'kprobe', 'trace_uprobe_multi', 'uretprobe_multi', 'sleepable'],
   ['uprobe.session+', 'kprobe', 'trace_uprobe_session', 'uprobe_multi'],
+  ['uprobe.session.s+', 'kprobe', 'trace_uprobe_session', 'uprobe_multi', 'sleepable'],
   ['ksyscall+', 'kprobe', undefined, 'ksyscall'],
   ['kretsyscall+', 'kprobe', undefined, 'kretsyscall'],
   ['usdt+', 'kprobe', undefined, 'usdt'],

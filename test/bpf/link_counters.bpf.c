@@ -161,6 +161,7 @@ int raw_tp_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* Loaded (and compared with libbpf's load in core.test.ts), never attached here: link-hooks.test.ts attaches kprobes. */
 SEC("kprobe/do_sys_openat2")
 int kprobe_openat(void *ctx)
 {

@@ -1,7 +1,7 @@
 /**
  * Attaching tracing programs for real: tracepoints, raw tracepoints (with pinning and reopening
  * the link from bpffs), uprobes and uretprobes on a binary compiled here, perf events on a CPU
- * clock, and kprobes, which this kernel lacks (CONFIG_KPROBES off) and must refuse clearly.
+ * clock. kprobes and the other kernel-function hooks are in link-hooks.test.ts, driven by probes.
  * Every test closes its links and collection and checks the program is then freed.
  */
 import { describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  attach, attachKprobe, attachKsyscall, attachPerfEvent, attachRawTracepoint, attachTracepoint, attachUprobe,
+  attach, attachPerfEvent, attachRawTracepoint, attachTracepoint, attachUprobe,
   FdLink, InvalidArgumentError, Link, LinkSet, NotSupportedError, PerfEventLink, resolveBinaryPath, symbolFileOffset,
 } from '../../src/index.js';
 import { onlineCpus } from '../../src/cpus.js';
@@ -253,26 +253,6 @@ describe('perf event attachment without a bpf_link', () => {
       coll.close();
     }
     await assertProgramGone(id);
-  });
-});
-
-describe('kprobes', () => {
-  it('attaching throws NotSupportedError naming CONFIG_KPROBES (this kernel has none)', kernelTest, async () => {
-    const coll = await loadCounters();
-    const p = prog(coll, 'kprobe_openat');
-    try {
-      const check = (e: unknown) => {
-        assert.ok(e instanceof NotSupportedError, `NotSupportedError, got ${String(e)}`);
-        assert.match(e.message, /built without CONFIG_KPROBES/);
-        return true;
-      };
-      assert.throws(() => attachKprobe(p, 'do_sys_openat2'), check);
-      assert.throws(() => attachKprobe(p, 'do_sys_openat2', { retprobe: true }), check);
-      assert.throws(() => attachKsyscall(p, 'openat'), check);
-      assert.throws(() => attach(p), check);
-    } finally {
-      coll.close();
-    }
   });
 });
 
