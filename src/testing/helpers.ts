@@ -270,7 +270,9 @@ function probeReadStr(id: number) {
     }
     dst.set(s);
     dst[s.length] = 0;
-    ret(vm, s.length + 1);
+    // An empty user string: 6.18 counts the NUL, 6.1 and 6.12 (strncpy_from_user_nofault) return 0.
+    const user = id === 114 || (id === 45 && address < TASK_SIZE_MAX);
+    ret(vm, s.length === 0 && user ? vm.env.kernel.emptyStrLen : s.length + 1);
   };
 }
 
@@ -461,7 +463,7 @@ function xdpAdjustMeta(vm: Vm): void {
   const meta = p.meta + (u32(vm, 2) | 0);
   const metalen = p.data - meta;
   if (meta < p.minStart || meta > p.data) return ret(vm, -EINVAL);
-  if (metalenInvalid(metalen)) return ret(vm, -EACCES);
+  if (metalenInvalid(metalen, vm.env.kernel.maxMetalen)) return ret(vm, -EACCES);
   p.meta = meta;
   p.sync();
   ret(vm, 0);

@@ -21,6 +21,7 @@ import { disassemble, helperName, readInsn } from '../asm/isa.js';
 import type { Code } from './loader.js';
 import type { EmuMap } from './maps.js';
 import type { RingbufMap } from './rings.js';
+import type { KernelBehaviour } from './version.js';
 
 /** Upper halves of region pointers: non-canonical on x86_64, so never equal to a real kernel or user address. */
 export const HI_BASE = 0x5bf00000;
@@ -91,6 +92,10 @@ const EXIT_ZERO = Symbol('exit 0');
 /** What helpers need from the emulated kernel. */
 export interface VmEnv {
   readonly cpus: number;
+  /** What the imitated kernel release does where releases differ. */
+  readonly kernel: KernelBehaviour;
+  /** A network device by ifindex (1 is loopback), or undefined. */
+  netdev(ifindex: number): { ifindex: number; name: string; mac?: Uint8Array } | undefined;
   readonly maxInstructions: number;
   /** bpf_ktime_get_ns and friends. */
   clock(kind: 'monotonic' | 'boot' | 'coarse' | 'tai'): bigint;

@@ -455,6 +455,134 @@ describe('skb programs', kernelTest, () => {
   });
 });
 
+describe('test-run semantics per program type', kernelTest, () => {
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return f();
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  };
+  const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : null);
+  const frame = (n: number, ethertype: number, dst = [0, 0, 0, 0, 0, 0]) => {
+    const b = new Uint8Array(n);
+    b.set(dst);
+    b[12] = ethertype >> 8;
+    b[13] = ethertype & 0xff;
+    for (let i = 14; i < n; i++) b[i] = i;
+    return b;
+  };
+  const skbCtx = (fields: Record<number, number | bigint>) => {
+    const b = new Uint8Array(192);
+    const v = new DataView(b.buffer);
+    for (const [o, x] of Object.entries(fields)) {
+      if (typeof x === 'bigint') v.setBigUint64(Number(o), x, true);
+      else v.setUint32(Number(o), x, true);
+    }
+    return b;
+  };
+
+  it('skb programs: frame lengths per ethertype, wire_len and ifindex in and out, the order of the checks', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const type of ['sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+        // cgroup_skb programs must return 0 or 1.
+        const p = loadAssembly([asm.ldx('w', 'r0', 'r1', 0), ...(type === 'cgroup_skb' ? [asm.alu64('and', 'r0', 1)] : []), asm.exit()], { type, name: 'diff' });
+        for (const [n, et] of [[14, 0x800], [33, 0x800], [34, 0x800], [20, 0x86dd], [53, 0x86dd], [54, 0x86dd], [14, 0x806], [15, 0x8100], [20, 0x0050], [3712, 0x800], [3713, 0x800]]) {
+          out.push([type, n, et, outcome(() => p.testRun({ data: frame(n!, et!) }).retval)]);
+        }
+        const r = outcome(() => {
+          const x = p.testRun({ data: frame(60, 0x800), ctx: new Uint8Array(192) });
+          return [x.retval, hex(x.ctx)];
+        });
+        out.push([type, 'ctx', r]);
+        p.close();
+      }
+      const tc = (off: number) => loadAssembly([asm.ldx('w', 'r0', 'r1', off), asm.exit()], { type: 'sched_cls', name: 'diff' });
+      for (const [name, off] of [['wire_len', 160], ['ifindex', 40], ['pkt_type', 4], ['protocol', 16], ['ingress_ifindex', 36], ['gso_segs', 164], ['gso_size', 176]] as const) {
+        const p = tc(off);
+        const cases: [string, Uint8Array, Uint8Array | undefined][] = [
+          ['none', frame(60, 0x800), undefined],
+          ['zero', frame(60, 0x800), new Uint8Array(192)],
+          ['wire 1500', frame(60, 0x800), skbCtx({ 160: 1500 })],
+          ['wire short', frame(60, 0x800), skbCtx({ 160: 59 })],
+          ['wire huge', frame(60, 0x800), skbCtx({ 160: 65537 })],
+          ['segs', frame(60, 0x800), skbCtx({ 164: 65535, 176: 1400 })],
+          ['segs huge', frame(60, 0x800), skbCtx({ 164: 65536 })],
+          ['lo', frame(60, 0x86dd, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), skbCtx({ 40: 1, 36: 3 })],
+          ['no dev', frame(60, 0x800), skbCtx({ 40: 0x7ffffff0 })],
+          ['no dev, short', frame(20, 0x800), skbCtx({ 40: 0x7ffffff0, 0: 1 })],
+          ['short, bad field', frame(20, 0x800), skbCtx({ 0: 1 })],
+          ['all fields', frame(64, 0x800), skbCtx({ 8: 7, 32: 3, 36: 5, 48: 0xaa, 152: 99n, 164: 2, 176: 1400, 184: 77n })],
+        ];
+        for (const [what, data, ctx] of cases) {
+          out.push([name, what, outcome(() => {
+            const x = p.testRun({ data, ctx });
+            return [x.retval, hex(x.ctx)];
+          })]);
+        }
+        p.close();
+      }
+      return out;
+    });
+  });
+
+  it('raw tracepoints: ctx_in against what the program reads, then the CPU', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const progs = [
+        [asm.ldx('dw', 'r0', 'r1', 16), asm.exit()],
+        [asm.stx('dw', 'r10', -8, 'r1'), asm.ldx('dw', 'r2', 'r10', -8), asm.mov64('r1', 'r2'), asm.ldx('w', 'r0', 'r1', 44), asm.exit()],
+        [asm.mov64('r0', 0), asm.exit()],
+      ];
+      for (const items of progs) {
+        const p = loadAssembly(items, { type: 'raw_tracepoint', name: 'diff' });
+        for (const [n, flags, cpu] of [[0, 0, 0], [8, 0, 0], [16, 0, 0], [24, 0, 0], [24, 0, 1], [16, 1, 999], [24, 1, 999], [48, 1, 999], [48, 0, 0], [96, 0, 0], [104, 0, 0]]) {
+          out.push([n, flags, cpu, outcome(() => p.testRun({ ctx: n ? Uint8Array.from({ length: n! }, (_, i) => i) : undefined, flags, cpu }).retval)]);
+        }
+        p.close();
+      }
+      for (const items of [[asm.ldx('dw', 'r0', 'r1', 96), asm.exit()], [asm.ldx('w', 'r0', 'r1', 6), asm.exit()], [asm.st('dw', 'r1', 0, 1), asm.mov64('r0', 0), asm.exit()],
+        [asm.alu64('add', 'r1', 8), asm.ldx('dw', 'r0', 'r1', 0), asm.exit()]]) {
+        out.push(outcome(() => {
+          try {
+            loadAssembly(items, { type: 'raw_tracepoint', name: 'diff' }).close();
+            return 'loaded';
+          } catch (e) {
+            return e instanceof VerifierError ? e.errno : String(e);
+          }
+        }));
+      }
+      return out;
+    });
+  });
+
+  it('XDP: the context before the data, the device after it', async () => {
+    await agree(() => {
+      // ingress_ifindex, plus the total length (bpf_xdp_get_buff_len) in the high half.
+      const p = loadAssembly([asm.ldx('w', 'r6', 'r1', 12), asm.call(188), asm.alu64('lsh', 'r0', 16), asm.alu64('or', 'r0', 'r6'), asm.exit()], { type: 'xdp', name: 'diff' });
+      const md = (dataEnd: number, ingress: number, queue: number, extra = 0) => {
+        const b = new Uint8Array(extra ? 32 : 24);
+        const v = new DataView(b.buffer);
+        v.setUint32(4, dataEnd, true);
+        v.setUint32(12, ingress, true);
+        v.setUint32(16, queue, true);
+        if (extra) b[31] = extra;
+        return b;
+      };
+      const out = [
+        [5, md(5, 0, 0, 1)], [5, md(5, 0, 0)], [64, md(64, 0x7ffffff0, 0)], [64, md(64, 1, 1)], [64, md(64, 1, 0)], [64, md(64, 0, 1)], [64, md(63, 0, 0)],
+        [64, md(65, 0, 0)], [64, md(14, 0, 0)], [64, md(13, 0, 0)], [5000, md(5000, 0, 0)], [5000, md(100, 0, 0)], [64, md(0, 0, 0)],
+      ].map(([n, ctx]) => outcome(() => {
+        const x = p.testRun({ data: new Uint8Array(n as number), ctx: ctx as Uint8Array });
+        return [x.retval, hex(x.ctx)];
+      }));
+      p.close();
+      return out;
+    });
+  });
+});
+
 describe('helpers', kernelTest, () => {
   it('probe_read_kernel of a bad address, ringbuf flags, trace_printk\'s return value', async () => {
     await agree(() => {

@@ -14,7 +14,7 @@ import { readInsn } from '../../src/asm/isa.js';
 import { BpfMap } from '../../src/map.js';
 import type { Program } from '../../src/program.js';
 import { setNative } from '../../src/native.js';
-import { VerifierError } from '../../src/errors.js';
+import { NotSupportedError, VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/collection-spec.js';
 import type { ProgType } from '../../src/sys/constants.js';
 
@@ -409,7 +409,8 @@ describe('context and packet', () => {
     const ctx = new Uint8Array(16);
     ctx[8] = 59;
     assert.equal(p.testRun({ ctx }).retval, 59);
-    assert.throws(() => p.testRun({ ctx: new Uint8Array(8) }), /outside the context/);
+    // Shorter than what the program reads: refused before the run, as the kernel refuses it.
+    assert.throws(() => p.testRun({ ctx: new Uint8Array(8) }), (e: unknown) => (e as { code?: string }).code === 'EINVAL');
     p.close();
   });
 });
@@ -438,8 +439,9 @@ describe('faults', () => {
     map.close();
   });
 
-  it('a helper the emulator does not implement', () => {
-    assert.throws(() => ret32([asm.call(18), asm.exit()]), /helper bpf_skb_vlan_push \(#18\) is not implemented by the bpfkit emulator/);
+  it('a helper the emulator does not implement is refused at load with a NotSupportedError naming it', () => {
+    assert.throws(() => ret32([asm.call(18), asm.exit()]), (e: unknown) => e instanceof NotSupportedError
+      && /helper bpf_skb_vlan_push \(#18\) is not implemented by the bpfkit emulator/.test(e.message) && !/this kernel/.test(e.message));
   });
 
   it('an endless loop is stopped after maxInstructions', () => {
