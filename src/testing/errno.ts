@@ -20,6 +20,7 @@ export const EINVAL = 22;
 export const ENOTTY = 25;
 export const ENOSPC = 28;
 export const ERANGE = 34;
+export const EPROTO = 71;
 export const ENOSYS = 38;
 export const ENOTEMPTY = 39;
 export const ELOOP = 40;

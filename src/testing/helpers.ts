@@ -11,6 +11,8 @@ import { EmuMap, FdArrayMap, type Found } from './maps.js';
 import { PerfEvent, RingbufMap, perfSlotError } from './rings.js';
 import { helperName } from '../asm/isa.js';
 import { metalenInvalid } from './testrun.js';
+import { mapArg, mem, ret, ret64, size, u32, u64 } from './args.js';
+import { NET_HELPERS } from './nethelpers.js';
 
 const XDP_ABORTED = 0;
 const XDP_REDIRECT = 4;
@@ -20,57 +22,6 @@ const BPF_F_INGRESS = 1n;
 const BPF_F_CURRENT_CPU = 0xffffffff;
 const ETH_HLEN = 14;
 const PAGE_SIZE = 4096;
-
-// ---- argument and result plumbing ---------------------------------------------------------------
-
-function u32(vm: Vm, i: number): number {
-  return vm.rl[i]!;
-}
-
-function u64(vm: Vm, i: number): bigint {
-  return vm.reg64(i);
-}
-
-/** A size argument; anything past 32 bits is as good as infinite. */
-function size(vm: Vm, i: number): number {
-  return vm.rh[i] ? Number.MAX_SAFE_INTEGER : vm.rl[i]!;
-}
-
-function ret(vm: Vm, n: number): void {
-  if (n >= 0 && n <= 0xffffffff) {
-    vm.rl[0] = n;
-    vm.rh[0] = 0;
-  } else if (n < 0 && n >= -0x80000000) {
-    vm.rl[0] = n >>> 0;
-    vm.rh[0] = 0xffffffff;
-  } else {
-    ret64(vm, BigInt(n));
-  }
-}
-
-function ret64(vm: Vm, v: bigint): void {
-  const u = BigInt.asUintN(64, v);
-  vm.rl[0] = Number(u & 0xffffffffn);
-  vm.rh[0] = Number(u >> 32n);
-}
-
-function mapArg(vm: Vm, i: number, helper: number): EmuMap {
-  const r = vm.regionOf(i);
-  if (!r || r.kind !== 'map' || !r.map) throw new Trap(`${helperName(helper)}: R${i} is not a pointer to a map`);
-  return r.map;
-}
-
-/** `n` bytes of memory at register `i` (an empty view for n = 0). */
-function mem(vm: Vm, i: number, n: number, write: boolean, helper: number, what: string): Uint8Array {
-  if (n === 0) return new Uint8Array(0);
-  try {
-    const r = vm.access(vm.rh[i]!, vm.rl[i]!, 0, n, write);
-    return r.bytes.subarray(vm.ao, vm.ao + n);
-  } catch (e) {
-    if (e instanceof Trap) throw new Trap(`${helperName(helper)}: ${what} (R${i}, ${n} bytes): ${e.message}`);
-    throw e;
-  }
-}
 
 /** Reads `n` bytes at a 64-bit address from anywhere a probe_read may read; undefined on a fault. */
 function probe(vm: Vm, address: bigint, n: number): Uint8Array | undefined {
@@ -666,6 +617,7 @@ const table: Record<number, HelperFn> = {
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
   190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'),
 };
+Object.assign(table, NET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;
 
 /** Helper numbers the emulator implements. */

@@ -22,6 +22,7 @@ import type { Code } from './loader.js';
 import type { EmuMap } from './maps.js';
 import type { RingbufMap } from './rings.js';
 import type { KernelBehaviour } from './version.js';
+import type { SkbState } from './testrun.js';
 
 /** Upper halves of region pointers: non-canonical on x86_64, so never equal to a real kernel or user address. */
 export const HI_BASE = 0x5bf00000;
@@ -126,7 +127,7 @@ export interface ProbeMemoryLike {
  * and (XDP) the fragments holding what did not fit in the linear part.
  */
 export class Packet {
-  readonly buf: Uint8Array;
+  buf: Uint8Array;
   readonly region: Region;
   meta: number;
   data: number;
@@ -180,6 +181,24 @@ export class Packet {
     }
   }
 
+  /**
+   * skb helpers that grow the packet: makes room for `head` bytes before data and `tail` bytes
+   * after end (pskb_expand_head), moving the contents; offsets shift by the headroom added.
+   */
+  reserve(head: number, tail: number): void {
+    const addHead = Math.max(0, head - this.meta);
+    const addTail = Math.max(0, this.end + tail - this.buf.length);
+    if (!addHead && !addTail) return;
+    const buf = new Uint8Array(this.buf.length + addHead + addTail);
+    buf.set(this.buf, addHead);
+    this.buf = buf;
+    this.region.bytes = buf;
+    this.meta += addHead;
+    this.data += addHead;
+    this.end += addHead;
+    this.sync();
+  }
+
   /** Updates the region's bounds after the data pointers moved. */
   sync(): void {
     this.region.start = this.meta;
@@ -226,6 +245,8 @@ export class Vm {
   packet: Packet | undefined;
   /** The kind of program running: skb programs may use LD_ABS and skb helpers, XDP programs the xdp ones. */
   isSkb = false;
+  /** The sk_buff's state beyond its bytes (checksum level, tunnel metadata) in an skb run. */
+  skb: SkbState | undefined;
   isXdp = false;
 
   constructor(env: VmEnv, helpers: readonly (HelperFn | undefined)[]) {

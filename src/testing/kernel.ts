@@ -1148,6 +1148,7 @@ export class EmulatedKernel implements Native, ObjectHost {
     if (typeof setup === 'number') return setup;
     vm.packet = setup.packet;
     vm.isSkb = setup.skb;
+    vm.skb = setup.skbState;
     vm.isXdp = setup.xdp;
     vm.cpu = cpu;
     const runs = Math.max(1, repeat);

@@ -27,9 +27,37 @@ export function metalenInvalid(metalen: number, max: number): boolean {
   return (metalen & 3) !== 0 || metalen > max;
 }
 
+/** What an sk_buff holds besides its bytes and its __sk_buff fields. */
+export interface SkbState {
+  /** tc programs see the frame from the MAC header; the others from the network header. */
+  readonly isL2: boolean;
+  /** The __sk_buff bytes (protocol at 16, pkt_type at 4, hash at 68). */
+  readonly ctx: Uint8Array;
+  /** CHECKSUM_NONE (0) in a test run; bpf_csum_level may make it CHECKSUM_UNNECESSARY (1). */
+  ipSummed: number;
+  csumLevel: number;
+  /** Tunnel metadata set by bpf_skb_set_tunnel_key / _opt (a metadata dst on the skb). */
+  tunnel: TunnelInfo | undefined;
+}
+
+export interface TunnelInfo {
+  id: bigint;
+  /** Addresses as 16 bytes each (IPv4 in the first 4), in network order. */
+  src: Uint8Array;
+  dst: Uint8Array;
+  ipv6: boolean;
+  tos: number;
+  ttl: number;
+  label: number;
+  /** TUNNEL_* flags (host order, the kernel's __be16 bits). */
+  flags: number;
+  options: Uint8Array;
+}
+
 export interface RunSetup {
   ctx: Region | undefined;
   packet: Packet | undefined;
+  skbState?: SkbState;
   skb: boolean;
   xdp: boolean;
   /** After the run: the data and context to copy out. */
@@ -175,7 +203,6 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   }
   const input = sk.slice();
   const packet = new Packet(data, NET_SKB_PAD, 0, SKB_SHINFO, NET_SKB_PAD);
-  const mac = packet.data;
   if (!isL2) {
     packet.data += ETH_HLEN;
     packet.meta = packet.data;
@@ -207,12 +234,14 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
     }
   };
   ctx.store = (o, size) => (inRanges(SKB_WRITABLE, o, size) ? undefined : `struct __sk_buff field at offset ${o} is read-only`);
+  const skbState: SkbState = { isL2, ctx: bytes, ipSummed: 0, csumLevel: 0, tunnel: undefined };
   return {
-    ctx, packet, skb: true, xdp: false,
+    ctx, packet, skb: true, xdp: false, skbState,
     finish: () => {
-      const out = packet.buf.slice(Math.min(mac, packet.data), packet.end);
       // For L3 program types the kernel pushes the link-layer header back zeroed.
-      if (!isL2) out.fill(0, 0, ETH_HLEN);
+      const head = isL2 ? 0 : ETH_HLEN;
+      const out = new Uint8Array(head + packet.end - packet.data);
+      out.set(packet.buf.subarray(packet.data, packet.end), head);
       let ctxOut: Uint8Array | undefined;
       if (hasCtx) {
         ctxOut = input;

@@ -15,6 +15,8 @@ export interface KernelBehaviour {
   readonly maxMetalen: number;
   /** What bpf_probe_read_{user,kernel}_str returns for "" (1 on 6.18, 0 on 6.1 and 6.12). */
   readonly emptyStrLen: 0 | 1;
+  /** bpf_csum_diff folds its result to 16 bits and takes any sizes (6.13), or returns the 32-bit sum of whole words. */
+  readonly csumDiffFolded: boolean;
   /** XDP test runs: ctx_in's data_end may end the linear part before the data's end (6.18), or must equal it. */
   readonly xdpLinearFromCtx: boolean;
 }
@@ -38,5 +40,6 @@ export function kernelBehaviour(release: string = DEFAULT_RELEASE): KernelBehavi
     maxMetalen: since618 ? 255 : 32,
     emptyStrLen: since618 ? 1 : 0,
     xdpLinearFromCtx: since618,
+    csumDiffFolded: atLeast(6, 13),
   };
 }

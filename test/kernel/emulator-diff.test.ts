@@ -583,6 +583,125 @@ describe('test-run semantics per program type', kernelTest, () => {
   });
 });
 
+describe('packet helpers of tc and XDP programs', kernelTest, () => {
+  const tcpFrame = (n = 74, ethertype = 0x0800) => {
+    const b = new Uint8Array(n);
+    b.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ethertype >> 8, ethertype & 0xff]);
+    for (let i = 14; i < n; i++) b[i] = (i * 37 + 11) & 0xff;
+    if (ethertype === 0x0800) b.set([0x45, 0, 0, n - 14, 0, 0, 0x40, 0, 64, 6, 0xab, 0xcd, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+    if (ethertype === 0x86dd) b.set([0x60, 0, 0, 0, 0, n - 54, 6, 64], 14);
+    return b;
+  };
+  /** r0 = helper(ctx, args...) with the arguments as 64-bit constants. */
+  const call = (helper: number, args: readonly bigint[]): Item[] => [
+    asm.mov64('r6', 'r1'), ...args.flatMap((a, i) => asm.ld64(`r${i + 2}` as 'r2', a)), asm.mov64('r1', 'r6'), asm.call(helper), asm.exit(),
+  ];
+  /** Stores `words` (u64 each) on the stack at fp-8*n.., then r0 = helper(ptr, size, ...). */
+  const onStack = (words: readonly bigint[], body: Item[]): Item[] => [
+    asm.mov64('r6', 'r1'), ...words.flatMap((w, i) => [...asm.ld64('r0', w), asm.stx('dw', 'r10', -8 * (words.length - i), 'r0')]), ...body, asm.exit(),
+  ];
+  const runTc = (items: readonly Item[], data: Uint8Array) => {
+    const p = loadAssembly(items, { type: 'sched_cls', name: 'diff' });
+    try {
+      const r = p.testRun({ data });
+      return [r.retval | 0, Buffer.from(r.data ?? []).toString('hex')];
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    } finally {
+      p.close();
+    }
+  };
+
+  it('checksums: csum_diff, l3/l4_csum_replace, csum_level', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const words = [0x1234567890abcdefn, 0xfedcba0987654321n, 0xffffffff00000001n];
+      for (const [fromSize, toSize, seed] of [[0, 0, 0], [4, 0, 0], [0, 4, 0], [8, 8, 0], [8, 8, 0xffff], [4, 8, 0xdeadbeef], [3, 0, 0], [0, 6, 0], [8, 16, 1]]) {
+        out.push(['csum_diff', fromSize, toSize, seed, runTc(onStack(words, [
+          asm.mov64('r1', 'r10'), asm.alu64('add', 'r1', -24), asm.mov64('r2', fromSize!), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -16),
+          asm.mov64('r4', toSize!), ...asm.ld64('r5', seed!), asm.call(28),
+        ]), tcpFrame())]);
+      }
+      for (const helper of [10, 11]) {
+        for (const [off, from, to, flags] of [
+          [24n, 0x0a00n, 0x0b00n, 2n], [24n, 0x0100000an, 0x0200000an, 4n], [24n, 0n, 0x1234n, 0n], [24n, 1n, 0x1234n, 0n], [25n, 0n, 0n, 2n],
+          [72n, 0n, 0n, 2n], [73n, 0n, 0n, 2n], [0x10000n, 0n, 0n, 2n], [24n, 5n, 6n, 3n], [24n, 5n, 6n, 0x100n], [50n, 0n, 0n, 2n | (1n << 5n)],
+          [24n, 0x0a00n, 0x0b00n, 2n | (1n << 4n)], [24n, 0x0a00n, 0x0b00n, 2n | (1n << 7n)], [24n, 0xffffn, 0n, 2n | (1n << 5n) | (1n << 6n)],
+        ] as const) {
+          out.push([helper, off, from, to, flags, runTc(call(helper, [off, from, to, flags]), tcpFrame())]);
+        }
+      }
+      // csum_level: a sequence of operations, each result in one byte of r0.
+      for (const seq of [[0], [1, 0], [1, 1, 1, 1, 1, 0], [1, 2, 0], [1, 1, 2, 0], [1, 3, 0], [2, 0], [4], [1, 0, 2, 0, 2, 0]]) {
+        const items: Item[] = [asm.mov64('r6', 'r1'), asm.mov64('r7', 0)];
+        for (const level of seq) items.push(asm.mov64('r1', 'r6'), asm.mov64('r2', level), asm.call(135), asm.alu64('and', 'r0', 0xff), asm.alu64('lsh', 'r7', 8), asm.alu64('or', 'r7', 'r0'));
+        items.push(asm.mov64('r0', 'r7'), asm.exit());
+        out.push(['csum_level', seq, runTc(items, tcpFrame())]);
+      }
+      return out;
+    });
+  });
+
+  it('room and size: adjust_room, change_head, change_tail, change_proto, change_type', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const frames = [tcpFrame(), tcpFrame(94, 0x86dd), tcpFrame(60, 0x0806)];
+      for (const f of frames) {
+        for (const [diff, mode, flags] of [
+          [8n, 0n, 0n], [8n, 1n, 0n], [-8n, 0n, 0n], [-8n, 1n, 0n], [0n, 0n, 0n], [4096n, 0n, 0n], [4095n, 1n, 0n], [-40n, 0n, 0n], [-20n, 1n, 0n], [-60n, 1n, 0n],
+          [8n, 2n, 0n], [20n, 1n, 1n << 1n], [40n, 1n, 1n << 2n], [20n, 1n, (1n << 1n) | (1n << 2n)], [28n, 1n, (1n << 1n) | (1n << 4n)], [-20n, 1n, 1n << 7n],
+          [-20n, 1n, 1n << 8n], [20n, 1n, 1n << 7n], [-8n, 1n, 1n << 1n], [8n, 0n, 1n << 5n], [8n, 0n, 1n << 9n], [34n, 1n, (1n << 1n) | (1n << 6n) | (14n << 56n)],
+          [20n, 1n, (1n << 1n) | (30n << 56n)],
+        ] as const) {
+          out.push(['adjust_room', f.length, diff, mode, flags, runTc(call(50, [BigInt.asUintN(64, diff), mode, flags]), f)]);
+        }
+        for (const [room, flags] of [[0n, 0n], [14n, 0n], [100n, 0n], [1n, 1n], [20000n, 0n]] as const) out.push(['change_head', f.length, room, flags, runTc(call(43, [room, flags]), f)]);
+        for (const [len, flags] of [[0n, 0n], [13n, 0n], [14n, 0n], [40n, 0n], [60n, 0n], [200n, 0n], [20000n, 0n], [60n, 1n]] as const) {
+          // Growing past the buffer's end exposes what the kernel's reallocation left there: compare lengths only beyond it.
+          out.push(['change_tail', f.length, len, flags, ((r) => (Array.isArray(r) ? [r[0], (r[1] as string).length] : r))(runTc(call(38, [len, flags]), f))]);
+        }
+        for (const [proto, flags] of [[0xdd86n, 0n], [0x0008n, 0n], [0x0608n, 0n], [0xdd86n, 1n]] as const) out.push(['change_proto', f.length, proto, flags, runTc(call(31, [proto, flags]), f)]);
+        for (const type of [0n, 1n, 3n, 4n]) out.push(['change_type', type, runTc([...call(32, [type]).slice(0, -1), asm.ldx('w', 'r1', 'r6', 4), asm.alu64('lsh', 'r1', 8), asm.alu64('or', 'r0', 'r1'), asm.exit()], f)]);
+      }
+      return out;
+    });
+  });
+
+  it('tunnel keys and options: set, then get, with the kernel\'s sizes, flags and errors', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      // key: id 0x42, remote 10.0.0.9 (host order u32), tos 3, ttl 64, label 0, local 10.0.0.1; ipv6 layout fills all.
+      const key = [0x0a00000900000042n, 0n, 0n | (64n << 40n) | (3n << 32n), 0x0a00000100000000n, 0n, 0x1122334455667788n];
+      for (const [setSize, setFlags, getSize, getFlags] of [
+        [44, 0n, 44, 0n], [44, 0n, 44, 1n], [44, 1n, 44, 1n], [44, 1n, 44, 0n], [28, 0n, 28, 0n], [24, 0n, 24, 0n], [22, 0n, 22, 0n], [8, 0n, 8, 0n], [8, 1n, 8, 1n],
+        [30, 0n, 44, 0n], [44, 0n, 30, 0n], [44, 0x20n, 44, 0n], [44, 0n, 44, 0x20n], [44, 0x16n, 44, 0x10n], [44, 0x6n, 44, 0x10n], [0, 0n, 44, 0n],
+      ] as const) {
+        const body: Item[] = setSize
+          ? [asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -48), asm.mov64('r3', setSize), ...asm.ld64('r4', setFlags), asm.call(21), asm.mov64('r7', 'r0')]
+          : [asm.mov64('r7', 0)];
+        // get into fp-96, then the 44 bytes read back are stored into the packet at offset 14 (they show in the data out).
+        body.push(asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -96), asm.mov64('r3', getSize), ...asm.ld64('r4', getFlags), asm.call(20),
+          asm.alu64('lsh', 'r7', 8), asm.alu64('and', 'r0', 0xff), asm.alu64('or', 'r7', 'r0'),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 14), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -96), asm.mov64('r4', 44), asm.mov64('r5', 0), asm.call(9),
+          asm.mov64('r0', 'r7'));
+        const items: Item[] = [asm.mov64('r6', 'r1'), ...Array.from({ length: 12 }, (_, i) => asm.st('dw', 'r10', -96 + 8 * i, 0)),
+          ...key.flatMap((w, i) => [...asm.ld64('r0', w), asm.stx('dw', 'r10', -48 + 8 * i, 'r0')]), ...body, asm.exit()];
+        out.push(['tunnel_key', setSize, setFlags, getSize, getFlags, runTc(items, tcpFrame())]);
+      }
+      for (const [withKey, setSize, getSize] of [[true, 8, 8], [true, 8, 16], [true, 8, 4], [true, 6, 8], [false, 8, 8], [true, 32, 8]] as const) {
+        const items: Item[] = [asm.mov64('r6', 'r1'), ...Array.from({ length: 4 }, (_, i) => asm.st('dw', 'r10', -32 + 8 * i, 0x0102030405060708 + i)),
+          ...(withKey ? [asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -32), asm.mov64('r3', 8), asm.mov64('r4', 0), asm.call(21)] : []),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -32), asm.mov64('r3', Math.min(setSize, 32)), asm.call(30), asm.mov64('r7', 'r0'),
+          asm.st('dw', 'r10', -64, 0), asm.st('dw', 'r10', -56, 0),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -64), asm.mov64('r3', getSize), asm.call(29),
+          asm.alu64('and', 'r0', 0xff), asm.alu64('lsh', 'r7', 8), asm.alu64('or', 'r0', 'r7'), asm.ldx('w', 'r1', 'r10', -64), asm.alu64('lsh', 'r1', 32), asm.alu64('or', 'r0', 'r1'), asm.exit()];
+        out.push(['tunnel_opt', withKey, setSize, getSize, runTc(items, tcpFrame())]);
+      }
+      return out;
+    });
+  });
+});
+
 describe('helpers', kernelTest, () => {
   it('probe_read_kernel of a bad address, ringbuf flags, trace_printk\'s return value', async () => {
     await agree(() => {
