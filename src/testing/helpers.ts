@@ -13,6 +13,7 @@ import { helperName } from '../asm/isa.js';
 import { metalenInvalid } from './testrun.js';
 import { mapArg, mem, ret, ret64, size, u32, u64 } from './args.js';
 import { NET_HELPERS } from './nethelpers.js';
+import { RedirectMap } from './devmaps.js';
 
 const XDP_ABORTED = 0;
 const XDP_REDIRECT = 4;
@@ -506,6 +507,43 @@ function redirect(vm: Vm): void {
   ret(vm, TC_ACT_REDIRECT);
 }
 
+const BPF_F_BROADCAST = 1n << 3n;
+const BPF_F_EXCLUDE_INGRESS = 1n << 4n;
+
+/** bpf_redirect_map (XDP): XDP_REDIRECT to the map's entry, or the flags' low bits when it has none. */
+function redirectMap(vm: Vm): void {
+  const map = mapArg(vm, 1, 51);
+  if (!vm.isXdp) throw new Trap('bpf_redirect_map is only for XDP programs here (sk_skb programs are not emulated)');
+  if (!(map instanceof RedirectMap) && map.type !== 'xskmap') {
+    throw new Trap(`bpf_redirect_map cannot be used with map ${map.name} of type ${map.type} (the verifier refuses it)`);
+  }
+  const key = u32(vm, 2);
+  const flags = u64(vm, 3);
+  const multi = map instanceof RedirectMap && !map.cpu ? BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS : 0n;
+  if (flags & ~(3n | multi)) return ret(vm, XDP_ABORTED);
+  const target = map instanceof RedirectMap ? map.target(key) : undefined;
+  if (target === undefined && !(flags & BPF_F_BROADCAST)) return ret(vm, Number(flags & 3n));
+  vm.env.redirect({ ifindex: map instanceof RedirectMap && map.cpu ? 0 : target ?? 0, flags, map: map.name, key });
+  ret(vm, XDP_REDIRECT);
+}
+
+/** bpf_redirect_peer and bpf_redirect_neigh (tc): TC_ACT_REDIRECT, the target recorded. */
+function redirectTc(kind: 'peer' | 'neigh') {
+  return (vm: Vm): void => {
+    if (!vm.isSkb) throw new Trap(`bpf_redirect_${kind} is only for tc programs`);
+    const ifindex = u32(vm, 1);
+    if (kind === 'peer') {
+      if (u64(vm, 2)) return ret(vm, TC_ACT_SHOT);
+      vm.env.redirect({ ifindex, flags: 0n, kind });
+      return ret(vm, TC_ACT_REDIRECT);
+    }
+    const plen = size(vm, 3);
+    if ((plen && plen < 20) || u64(vm, 4)) return ret(vm, TC_ACT_SHOT);
+    vm.env.redirect({ ifindex, flags: 0n, kind });
+    ret(vm, TC_ACT_REDIRECT);
+  };
+}
+
 // ---- perf and ring buffers ----------------------------------------------------------------------
 
 function perfEventOutput(vm: Vm): void {
@@ -615,7 +653,7 @@ const table: Record<number, HelperFn> = {
   118: jiffies64, 125: clock('boot'), 130: ringbufOutput, 131: ringbufReserve, 132: ringbufCommit(132, false),
   133: ringbufCommit(133, true), 134: ringbufQuery, 158: currentTask, 160: clock('coarse'), 164: forEachMapElem,
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
-  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'),
+  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 152: redirectTc('neigh'), 155: redirectTc('peer'),
 };
 Object.assign(table, NET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;

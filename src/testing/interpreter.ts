@@ -104,7 +104,7 @@ export interface VmEnv {
   readonly memory: ProbeMemoryLike | undefined;
   random(): number;
   trace(text: string): void;
-  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number }): void;
+  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }): void;
 }
 
 export interface Task {

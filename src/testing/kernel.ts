@@ -31,6 +31,7 @@ import { ArrayMap, BPF_F_LOCK, EmuMap, F, createMap, sysAccess, type MapParams, 
 import type { ProbeMemory } from './memory.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { PAGE_SIZE, PerfEvent, RingbufMap, type Waitable, type Watcher } from './rings.js';
+import { createNetMap } from './devmaps.js';
 import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
 import { PSEUDO } from '../asm/isa.js';
 import { kernelBehaviour, type KernelBehaviour } from './version.js';
@@ -118,6 +119,10 @@ export class EmuProgram implements ProgRef {
 
   get type(): string {
     return PROG_TYPES[this.progType] ?? `unknown(${this.progType})`;
+  }
+
+  get expectedAttachType(): number {
+    return this.facts.expectedAttachType;
   }
 
   /** The instructions as BPF_OBJ_GET_INFO_BY_FD gives them: map references by map id. */
@@ -230,7 +235,7 @@ export class EmulatedKernel implements Native, ObjectHost {
   /** Lines written with bpf_trace_printk / bpf_trace_vprintk, oldest first. */
   readonly trace: string[] = [];
   /** bpf_redirect calls, oldest first. */
-  readonly redirects: { ifindex: number; flags: bigint }[] = [];
+  readonly redirects: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }[] = [];
   readonly constants: Native['constants'];
   readonly Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
 
@@ -291,7 +296,7 @@ export class EmulatedKernel implements Native, ObjectHost {
       },
       random: () => this.#nextRandom(),
       trace: (text) => this.trace.push(text),
-      redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags }),
+      redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags, ...(r.map !== undefined ? { map: r.map, key: r.key } : {}), ...(r.kind ? { kind: r.kind } : {}) }),
     };
     this.#vm = new Vm(env, HELPERS);
     this.Poller = makePoller(this);
@@ -415,6 +420,11 @@ export class EmulatedKernel implements Native, ObjectHost {
   }
 
   // ---- ObjectHost -------------------------------------------------------------------------------
+
+  /** Whether a network device with this ifindex exists (1 is loopback; others from the netdevs option). */
+  hasNetdev(ifindex: number): boolean {
+    return this.netdevs.has(ifindex);
+  }
 
   objectOfFd(fd: number): KernelObject | undefined {
     return this.#fds.get(fd)?.obj;
@@ -659,7 +669,7 @@ export class EmulatedKernel implements Native, ObjectHost {
       if (t === T('ringbuf') || t === T('perf_event_array') || t === T('prog_array') || t === T('array_of_maps') || t === T('hash_of_maps')) return -EINVAL;
       p.btfId = btf.id;
     }
-    const m = createMap(p, { host: this, innerMap, ringbuf: (params) => new RingbufMap(this, params) });
+    const m = createMap(p, { host: this, innerMap, ringbuf: (params) => new RingbufMap(this, params), netMap: (type, params) => createNetMap(type, params, this) });
     if (typeof m === 'number') return m;
     m.id = this.#ids.map++;
     this.#maps.set(m.id, m);

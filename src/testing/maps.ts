@@ -58,6 +58,8 @@ export interface ProgRef extends KernelObject {
   readonly id: number;
   readonly progType: number;
   readonly name: string;
+  /** expected_attach_type at load (devmap and cpumap programs need theirs). */
+  readonly expectedAttachType?: number;
 }
 
 const round8 = (n: number) => (n + 7) & ~7;
@@ -415,11 +417,15 @@ export class FdArrayMap extends EmuMap {
   }
 }
 
-/** The inner-map check of maps of maps (bpf_map_meta_equal). */
+/**
+ * The inner-map check of maps of maps (bpf_map_meta_equal): type, key and value size and flags
+ * alike; max_entries too, but only for arrays (array_map_meta_equal) and not when the template
+ * has BPF_F_INNER_MAP.
+ */
 export function metaEqual(meta: EmuMap, m: EmuMap): boolean {
-  const ignoreMax = (meta.flags & F.INNER_MAP) !== 0;
+  const sizedByTemplate = (meta.type === 'array' || meta.type === 'percpu_array') && (meta.flags & F.INNER_MAP) === 0;
   return meta.typeNum === m.typeNum && meta.keySize === m.keySize && meta.valueSize === m.valueSize &&
-    (meta.flags & ~F.INNER_MAP) === (m.flags & ~F.INNER_MAP) && (ignoreMax || meta.maxEntries === m.maxEntries);
+    meta.flags === m.flags && (!sizedByTemplate || meta.maxEntries === m.maxEntries);
 }
 
 // ---- hash maps ----------------------------------------------------------------------------------
@@ -880,6 +886,8 @@ const T = (name: MapType) => MAP_TYPES.indexOf(name);
 
 export interface CreateContext {
   host: ObjectHost;
+  /** Device, CPU and socket maps (devmaps.ts, which builds on this module). */
+  netMap(type: string, p: MapParams): EmuMap | number;
   /** The template of a map of maps (BPF_MAP_CREATE's inner_map_fd), already resolved. */
   innerMap: EmuMap | undefined;
   /** Ring buffers live in their own module; the kernel passes a factory. */
@@ -954,6 +962,13 @@ export function createMap(p: MapParams, ctx: CreateContext): EmuMap | number {
       if (p.flags & ~(F.NUMA_NODE | F.ZERO_SEED | ACCESS) || p.keySize !== 0 || p.valueSize === 0 || p.maxEntries === 0) return -EINVAL;
       if ((p.mapExtra & ~0xfn) !== 0n) return -EINVAL;
       return new BloomFilter(host, p);
+    case 'devmap':
+    case 'devmap_hash':
+    case 'cpumap':
+    case 'xskmap':
+    case 'sockmap':
+    case 'sockhash':
+      return ctx.netMap(t, p);
     case 'ringbuf':
       if (p.flags & ~F.NUMA_NODE) return -EINVAL;
       if (p.keySize !== 0 || p.valueSize !== 0 || p.maxEntries === 0 || (p.maxEntries & (p.maxEntries - 1)) !== 0 || p.maxEntries % PAGE_SIZE !== 0) return -EINVAL;

@@ -702,6 +702,122 @@ describe('packet helpers of tc and XDP programs', kernelTest, () => {
   });
 });
 
+describe('redirect and socket maps, maps of maps', kernelTest, () => {
+  const u32s = (...v: number[]) => new Uint8Array(new Uint32Array(v).buffer);
+
+  it('devmap, devmap_hash, cpumap, xskmap, sockmap, sockhash: creation, updates, lookups, deletes', async () => {
+    await agree(() => {
+      const log: unknown[] = [];
+      const note = (what: string, f: () => unknown) => log.push([what, attempt(f)]);
+      const create = (type: MapSpec['type'], k: number, v: number, n: number, flags = 0) => {
+        try {
+          return BpfMap.create(spec(type, k, v, n, flags));
+        } catch (e) {
+          log.push([type, k, v, n, flags, (e as { code?: string }).code]);
+          return undefined;
+        }
+      };
+      for (const type of ['devmap', 'devmap_hash', 'cpumap', 'xskmap', 'sockmap', 'sockhash'] as const) {
+        for (const [k, v, n, flags] of [[4, 4, 0, 0], [8, 4, 4, 0], [4, 12, 4, 0], [4, 4, 4, 1], [4, 4, 4, 8], [4, 8, 4, 0], [2, 4, 4, 0], [4, 4, 100000, 0]]) {
+          create(type, k!, v!, n!, flags!)?.close();
+        }
+      }
+      const lo = 1;
+      for (const type of ['devmap', 'devmap_hash'] as const) {
+        for (const v of [4, 8]) {
+          const m = create(type, 4, v, 4)!;
+          const val = (ifindex: number, fd = -1) => (v === 4 ? u32s(ifindex) : u32s(ifindex, fd >>> 0));
+          note(`${type}/${v} lo`, () => m.update(u32s(0), val(lo)));
+          note(`${type}/${v} missing dev`, () => m.update(u32s(1), val(0x7ffffff0)));
+          note(`${type}/${v} zero`, () => m.update(u32s(2), val(0)));
+          note(`${type}/${v} zero with prog`, () => m.update(u32s(2), val(0, 3)));
+          note(`${type}/${v} noexist`, () => m.update(u32s(0), val(lo), 'noexist'));
+          note(`${type}/${v} exist missing`, () => m.update(u32s(3), val(lo), 'exist'));
+          note(`${type}/${v} bad flags`, () => m.update(u32s(0), val(lo), 3));
+          note(`${type}/${v} past end`, () => m.update(u32s(9), val(lo)));
+          note(`${type}/${v} lookup`, () => [0, 1, 2, 9].map((k) => attempt(() => Buffer.from(m.lookupBytes(u32s(k)) ?? []).toString('hex'))));
+          note(`${type}/${v} keys`, () => [...m.keys()].map((k) => Buffer.from(k as Uint8Array).toString('hex')));
+          note(`${type}/${v} delete`, () => [0, 2, 9].map((k) => attempt(() => m.delete(u32s(k)))));
+          m.close();
+        }
+      }
+      const cpu = create('cpumap', 4, 4, 4)!;
+      note('cpumap qsize', () => cpu.update(u32s(0), u32s(64)));
+      note('cpumap qsize too big', () => cpu.update(u32s(0), u32s(16385)));
+      note('cpumap zero', () => cpu.update(u32s(1), u32s(0)));
+      note('cpumap noexist', () => cpu.update(u32s(0), u32s(64), 'noexist'));
+      note('cpumap past end', () => cpu.update(u32s(4), u32s(64)));
+      note('cpumap lookup', () => [0, 1].map((k) => attempt(() => Buffer.from(cpu.lookupBytes(u32s(k)) ?? []).toString('hex'))));
+      note('cpumap delete', () => [0, 1, 4].map((k) => attempt(() => cpu.delete(u32s(k)))));
+      cpu.close();
+      for (const type of ['xskmap', 'sockmap', 'sockhash'] as const) {
+        const m = create(type, 4, 4, 4)!;
+        const other = BpfMap.create(spec('hash', 4, 4, 1));
+        note(`${type} map fd`, () => m.update(u32s(0), u32s(other.fd)));
+        note(`${type} bad flags`, () => m.update(u32s(0), u32s(other.fd), 3));
+        note(`${type} lookup`, () => m.lookupBytes(u32s(0)) ?? null);
+        note(`${type} delete`, () => [0, 9].map((k) => attempt(() => m.delete(u32s(k)))));
+        note(`${type} keys`, () => [...m.keys()].length);
+        other.close();
+        m.close();
+      }
+      return log;
+    });
+  });
+
+  it('bpf_redirect_map: XDP_REDIRECT to an entry, the flags\' low bits without one', async () => {
+    await agree(() => {
+      const dev = BpfMap.create(spec('devmap', 4, 4, 4));
+      dev.update(u32s(1), u32s(1));
+      const hash = BpfMap.create(spec('devmap_hash', 4, 4, 4));
+      hash.update(u32s(7), u32s(1));
+      const cpu = BpfMap.create(spec('cpumap', 4, 4, 2));
+      cpu.update(u32s(0), u32s(64));
+      const out: unknown[] = [];
+      for (const m of [dev, hash, cpu]) {
+        for (const [key, flags] of [[0, 0], [1, 0], [7, 0], [0, 2], [0, 3], [1, 1], [0, 4], [0, 8], [1, 8], [0, 16], [0, 24]]) {
+          const p = mustLoad([...asm.ldMapFd('r1', m.fd), asm.mov64('r2', key!), asm.mov64('r3', flags!), asm.call(51), asm.exit()]);
+          out.push([m.info().type, key, flags, run(p, new Uint8Array(64))]);
+          p.close();
+        }
+      }
+      for (const m of [dev, hash, cpu]) m.close();
+      return out;
+    });
+  });
+
+  it('inner maps against the template: max_entries only for arrays or without BPF_F_INNER_MAP', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const [type, flags] of [['array', 0], ['array', 1 << 12], ['hash', 0], ['lru_hash', 0], ['percpu_array', 0], ['hash', 1]] as const) {
+        const inner = spec(type, 4, 4, 4, flags);
+        let tmpl: BpfMap;
+        try {
+          tmpl = BpfMap.create(inner);
+        } catch (e) {
+          out.push([type, flags, (e as { code?: string }).code]);
+          continue;
+        }
+        const outer = BpfMap.create(spec('array_of_maps', 4, 4, 4, 0, inner), { innerMapFd: tmpl.fd });
+        for (const [n, f] of [[4, flags], [8, flags], [2, flags], [4, flags ^ (1 << 12)]] as const) {
+          out.push([type, flags, n, f, attempt(() => {
+            const m = BpfMap.create(spec(type, 4, 4, n, f));
+            try {
+              outer.update(u32s(0), u32s(m.fd));
+              return 'ok';
+            } finally {
+              m.close();
+            }
+          })]);
+        }
+        outer.close();
+        tmpl.close();
+      }
+      return out;
+    });
+  });
+});
+
 describe('helpers', kernelTest, () => {
   it('probe_read_kernel of a bad address, ringbuf flags, trace_printk\'s return value', async () => {
     await agree(() => {

@@ -23,6 +23,16 @@ function outcome(f: () => unknown): unknown {
   }
 }
 
+/** 'ok', or the error's code. */
+function done(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    return code(e) ?? String(e);
+  }
+}
+
 function frame(n: number, ethertype: number, dst: readonly number[] = [0, 0, 0, 0, 0, 0]): Uint8Array {
   const b = new Uint8Array(n);
   b.set(dst);
@@ -205,5 +215,46 @@ describe('the kernel release imitated', () => {
 
   it('a release that is not a version is refused with a clear error', () => {
     assert.throws(() => new EmulatedKernel({ kernel: 'latest' }), /kernel release "latest" is not of the form/);
+  });
+});
+
+describe('device maps and redirects', () => {
+  const u32s = (...v: number[]) => new Uint8Array(new Uint32Array(v).buffer);
+  const mapSpec = (type: 'devmap' | 'devmap_hash' | 'cpumap', valueSize = 4) => ({
+    name: 'dev', type, keySize: 4, valueSize, maxEntries: 4, flags: 0, numaNode: 0, mapExtra: 0n, pinning: 'none' as const, btf: undefined,
+    keyTypeId: 0, valueTypeId: 0, innerMap: undefined, contents: [], data: undefined, freeze: false, section: '',
+  });
+
+  it('a devmap holds known devices; bpf_redirect_map returns XDP_REDIRECT for an entry and the flags\' low bits otherwise', async () => {
+    const { BpfMap } = await import('../../src/map.js');
+    const dev = BpfMap.create(mapSpec('devmap'));
+    try {
+      assert.equal(done(() => dev.update(u32s(0), u32s(7))), 'ok');
+      assert.equal(done(() => dev.update(u32s(1), u32s(4242))), 'EINVAL', 'no such device');
+      assert.equal(done(() => dev.update(u32s(9), u32s(1))), 'E2BIG');
+      assert.equal(done(() => dev.update(u32s(0), u32s(1), 'noexist')), 'EEXIST');
+      assert.deepEqual([...dev.lookupBytes(u32s(0))!], [7, 0, 0, 0]);
+      const before = kernel.redirects.length;
+      const run = (key: number, flags: number) => withProg([asm.ldMapFd('r1', dev.fd), asm.mov64('r2', key), asm.mov64('r3', flags), asm.call(51), asm.exit()].flat(), 'xdp',
+        (p) => p.testRun({ data: new Uint8Array(64) }).retval);
+      assert.deepEqual([run(0, 0), run(1, 0), run(1, 2), run(1, 4)], [4, 0, 2, 0]);
+      assert.deepEqual(kernel.redirects.slice(before), [{ ifindex: 7, flags: 0n, map: 'dev', key: 0 }]);
+      assert.equal(done(() => dev.delete(u32s(0))), 'ok');
+      assert.equal(run(0, 1), 1);
+    } finally {
+      dev.close();
+    }
+  });
+
+  it('a cpumap takes queue sizes for possible CPUs', async () => {
+    const { BpfMap } = await import('../../src/map.js');
+    const cpu = BpfMap.create(mapSpec('cpumap'));
+    try {
+      assert.equal(done(() => cpu.update(u32s(0), u32s(64))), 'ok');
+      assert.equal(done(() => cpu.update(u32s(0), u32s(16385))), 'EOVERFLOW');
+      assert.equal(done(() => cpu.update(u32s(kernel.cpus), u32s(64))), kernel.cpus < 4 ? 'ENODEV' : 'E2BIG');
+    } finally {
+      cpu.close();
+    }
   });
 });
