@@ -61,7 +61,7 @@ const STACKS = ['queue', 'stack', 'bloom_filter'];
 
 function found(vm: Vm, map: EmuMap, f: Found): void {
   if (f === null) ret(vm, 0);
-  else if (f instanceof Uint8Array) vm.setPtr(0, vm.valueRegion(f, map), 0);
+  else if (f instanceof Uint8Array) vm.setValuePtr(0, f, map);
   else vm.setPtr(0, vm.mapRegion(f), 0);
 }
 
@@ -130,7 +130,7 @@ function forEachMapElem(vm: Vm): void {
     n++;
     const key = new Region('key', k.slice(), `a key of map ${map.name}`);
     key.writable = false;
-    const r = vm.callFunction(cb, [mapAddr, vm.addressOf(key, 0), vm.addressOf(vm.valueRegion(v, map), 0), ctx]);
+    const r = vm.callFunction(cb, [mapAddr, vm.addressOf(key, 0), vm.valueAddress(v, map), ctx]);
     if (r !== 0n) break;
   }
   ret(vm, n);

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EmulatedKernel, asm, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
+import { EmulatedKernel, asm, label, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
 import { setNative } from '../../src/native.js';
 import { VerifierError } from '../../src/errors.js';
 import type { ProgType } from '../../src/sys/constants.js';
@@ -255,6 +255,41 @@ describe('device maps and redirects', () => {
       assert.equal(done(() => cpu.update(u32s(kernel.cpus), u32s(64))), kernel.cpus < 4 ? 'ENODEV' : 'E2BIG');
     } finally {
       cpu.close();
+    }
+  });
+});
+
+describe('memory follows what a test touches', () => {
+  it('a 33.5M-entry array allocates nothing until used, then only the chunks a program touches; elements stay bounded', async () => {
+    const { BpfMap } = await import('../../src/map.js');
+    const m = BpfMap.create({
+      name: 'big', type: 'percpu_array', keySize: 4, valueSize: 12, maxEntries: 33_554_432, flags: 0, numaNode: 0, mapExtra: 0n, pinning: 'none', btf: undefined,
+      keyTypeId: 0, valueTypeId: 0, innerMap: undefined, contents: [], data: undefined, freeze: false, section: '',
+    });
+    try {
+      const emu = kernel.map(m.fd) as unknown as { allocatedBytes: number };
+      assert.equal(emu.allocatedBytes, 0);
+      // user-space reads of untouched elements allocate nothing
+      assert.equal(m.lookupBytes(new Uint8Array(new Uint32Array([33_554_431]).buffer))!.every((b) => b === 0), true);
+      assert.equal(emu.allocatedBytes, 0);
+      const write = (index: number, off: number, size: 'w' | 'dw') => withProg([
+        asm.st('w', 'r10', -4, index), asm.ldMapFd('r1', m.fd), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -4), asm.call(1),
+        asm.jmp('eq', 'r0', 0, 'out'), asm.st(size, 'r0', off, 7), label('out'), asm.mov64('r0', 0), asm.exit(),
+      ].flat(), 'xdp', (p) => {
+        try {
+          return p.testRun({ data: new Uint8Array(64) }).retval;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      });
+      for (const i of [0, 1, 20_000_000, 33_554_431]) assert.equal(write(i, 8, 'w'), 0);
+      assert.ok(emu.allocatedBytes <= 3 * 65536 * kernel.cpus, `${emu.allocatedBytes} bytes for 3 chunks`);
+      const v = m.lookupBytes(new Uint8Array(new Uint32Array([20_000_000]).buffer))!;
+      assert.equal(v[kernel.cpu * 16 + 8], 7, 'the write landed in the element, on the CPU that ran');
+      // an access past the element's 12 bytes faults even though the next element follows in memory
+      assert.match(String(write(5, 8, 'dw')), /write of 8 bytes at offset 8 is outside a value of map big \(12 bytes\)/);
+    } finally {
+      m.close();
     }
   });
 });
