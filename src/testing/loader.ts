@@ -17,7 +17,8 @@ import { ArrayMap, EmuMap, FdArrayMap, type ProgRef } from './maps.js';
 import { E2BIG, EACCES, EBADF, EINVAL } from './errno.js';
 import { HELPERS } from './helpers.js';
 import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
-import { PROG_TYPES } from '../sys/constants.js';
+import { PROG_TYPES, attachType } from '../sys/constants.js';
+import { ctxRefusal } from './ctxrules.js';
 
 /** The log line of a helper the emulator lacks (src/load/program-load.ts recognises it). */
 export const EMULATOR_LACKS_HELPER = (id: number) => `helper ${helperName(id)} (#${id}) is not implemented by the bpfkit emulator`;
@@ -222,6 +223,9 @@ export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number)
   const modified = accesses.find((a) => a.base !== 0);
   if (modified) return fail(EACCES, `${modified.pc}: (${disassemble(insns[modified.pc]!)})\ndereference of modified ctx ptr R${modified.reg} off=${modified.base} disallowed`);
   const type = PROG_TYPES[req.progType];
+  const xdpDevmap = attachType.number('xdp_devmap');
+  const bad = accesses.find((a) => ctxRefusal(type ?? '', req.expectedAttachType, xdpDevmap, a));
+  if (bad) return fail(EACCES, `${bad.pc}: (${disassemble(insns[bad.pc]!)})\ninvalid bpf_context access off=${bad.off} size=${bad.size}`);
   if (type === 'raw_tracepoint' || type === 'raw_tracepoint_writable') {
     // bpf_tracing_ctx_access: reads of up to 12 u64 arguments, aligned to their size.
     for (const a of accesses) {

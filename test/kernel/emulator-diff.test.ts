@@ -557,6 +557,30 @@ describe('test-run semantics per program type', kernelTest, () => {
     });
   });
 
+  it('context fields the verifier refuses are refused at load: every offset and size, per program type', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+        for (let off = 0; off < 196; off += 2) {
+          for (const [size, op] of [['b', 'r'], ['h', 'r'], ['w', 'r'], ['dw', 'r'], ['w', 'w'], ['dw', 'w']] as const) {
+            const bytes = { b: 1, h: 2, w: 4, dw: 8 }[size];
+            if (off % bytes !== 0 && !(size === 'b')) continue;
+            const items: Item[] = op === 'r' ? [asm.ldx(size, 'r0', 'r1', off), asm.mov64('r0', 0), asm.exit()] : [asm.st(size, 'r1', off, 0), asm.mov64('r0', 0), asm.exit()];
+            out.push([type, off, size, op, outcome(() => {
+              try {
+                loadAssembly(items, { type, name: 'diff' }).close();
+                return 0;
+              } catch (e) {
+                return e instanceof VerifierError ? e.errno : String(e);
+              }
+            })]);
+          }
+        }
+      }
+      return out;
+    });
+  });
+
   it('XDP: the context before the data, the device after it', async () => {
     await agree(() => {
       // ingress_ifindex, plus the total length (bpf_xdp_get_buff_len) in the high half.
