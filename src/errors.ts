@@ -166,3 +166,11 @@ export function summarizeVerifierLog(log: string): string {
   }
   return '';
 }
+
+/** bpfkit's emulated kernel (bpfkit/testing) lacks a feature the real kernel has: the message blames the emulator. */
+export class EmulatorNotSupportedError extends NotSupportedError {
+  constructor(feature: string, detail: string) {
+    super(feature, detail);
+    this.message = `${feature} is not implemented by the bpfkit emulator (bpfkit/testing): ${detail}`;
+  }
+}

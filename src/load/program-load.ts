@@ -5,7 +5,7 @@
  * is retried with logging, with a buffer that grows until the log fits.
  */
 import type { Btf } from '../btf/btf.js';
-import { BpfSyscallError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
+import { BpfSyscallError, EmulatorNotSupportedError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
 import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
 import { applyCoreRelocations, explainCoreFailure, type CoreRelocationResult } from '../btf/core.js';
 import { ExternResolver, explainExternFailure, type ExternResult } from './externs.js';
@@ -162,6 +162,14 @@ function loadRelocated(spec: ProgramSpec, ctx: ProgramLoadContext, options: Prog
   });
 }
 
+/** bpfkit/testing's emulated kernel refuses a helper it does not implement with this log line. */
+export function emulatorLacks(log: string, program: string): EmulatorNotSupportedError | undefined {
+  const m = /helper (\S+) \(#(\d+)\) is not implemented by the bpfkit emulator/.exec(log);
+  if (!m) return undefined;
+  return new EmulatorNotSupportedError(`helper ${m[1]} (#${m[2]})`,
+    `program ${program} calls it; test this program against the real kernel, or do without the helper (bpfkit/testing's IMPLEMENTED_HELPERS lists what the emulator has)`);
+}
+
 function decodeLog(buf: Uint8Array): string {
   const end = buf.indexOf(0);
   return new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
@@ -189,6 +197,8 @@ function loadError(spec: ProgramSpec, errno: number, log: string, relocated: { c
   if (spec.type === 'tracing' && errno === 1 && /attach|tracing/i.test(log) === false) {
     return new NotSupportedError(`${spec.type} programs (${spec.sectionName})`, `the kernel refused to load ${spec.name} with EPERM`);
   }
+  const lacking = emulatorLacks(log, spec.name);
+  if (lacking) return lacking;
   // A rejection caused by a failed CO-RE relocation or a missing weak kfunc names it.
   const why = explainCoreFailure(log, relocated.core, spec.name) ?? explainExternFailure(log, relocated.externs, spec.name);
   return new VerifierError(spec.name, -errno, log, why);

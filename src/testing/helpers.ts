@@ -11,6 +11,9 @@ import { EmuMap, FdArrayMap, type Found } from './maps.js';
 import { PerfEvent, RingbufMap, perfSlotError } from './rings.js';
 import { helperName } from '../asm/isa.js';
 import { metalenInvalid } from './testrun.js';
+import { mapArg, mem, ret, ret64, size, u32, u64 } from './args.js';
+import { NET_HELPERS } from './nethelpers.js';
+import { RedirectMap } from './devmaps.js';
 
 const XDP_ABORTED = 0;
 const XDP_REDIRECT = 4;
@@ -20,57 +23,6 @@ const BPF_F_INGRESS = 1n;
 const BPF_F_CURRENT_CPU = 0xffffffff;
 const ETH_HLEN = 14;
 const PAGE_SIZE = 4096;
-
-// ---- argument and result plumbing ---------------------------------------------------------------
-
-function u32(vm: Vm, i: number): number {
-  return vm.rl[i]!;
-}
-
-function u64(vm: Vm, i: number): bigint {
-  return vm.reg64(i);
-}
-
-/** A size argument; anything past 32 bits is as good as infinite. */
-function size(vm: Vm, i: number): number {
-  return vm.rh[i] ? Number.MAX_SAFE_INTEGER : vm.rl[i]!;
-}
-
-function ret(vm: Vm, n: number): void {
-  if (n >= 0 && n <= 0xffffffff) {
-    vm.rl[0] = n;
-    vm.rh[0] = 0;
-  } else if (n < 0 && n >= -0x80000000) {
-    vm.rl[0] = n >>> 0;
-    vm.rh[0] = 0xffffffff;
-  } else {
-    ret64(vm, BigInt(n));
-  }
-}
-
-function ret64(vm: Vm, v: bigint): void {
-  const u = BigInt.asUintN(64, v);
-  vm.rl[0] = Number(u & 0xffffffffn);
-  vm.rh[0] = Number(u >> 32n);
-}
-
-function mapArg(vm: Vm, i: number, helper: number): EmuMap {
-  const r = vm.regionOf(i);
-  if (!r || r.kind !== 'map' || !r.map) throw new Trap(`${helperName(helper)}: R${i} is not a pointer to a map`);
-  return r.map;
-}
-
-/** `n` bytes of memory at register `i` (an empty view for n = 0). */
-function mem(vm: Vm, i: number, n: number, write: boolean, helper: number, what: string): Uint8Array {
-  if (n === 0) return new Uint8Array(0);
-  try {
-    const r = vm.access(vm.rh[i]!, vm.rl[i]!, 0, n, write);
-    return r.bytes.subarray(vm.ao, vm.ao + n);
-  } catch (e) {
-    if (e instanceof Trap) throw new Trap(`${helperName(helper)}: ${what} (R${i}, ${n} bytes): ${e.message}`);
-    throw e;
-  }
-}
 
 /** Reads `n` bytes at a 64-bit address from anywhere a probe_read may read; undefined on a fault. */
 function probe(vm: Vm, address: bigint, n: number): Uint8Array | undefined {
@@ -109,7 +61,7 @@ const STACKS = ['queue', 'stack', 'bloom_filter'];
 
 function found(vm: Vm, map: EmuMap, f: Found): void {
   if (f === null) ret(vm, 0);
-  else if (f instanceof Uint8Array) vm.setPtr(0, vm.valueRegion(f, map), 0);
+  else if (f instanceof Uint8Array) vm.setValuePtr(0, f, map);
   else vm.setPtr(0, vm.mapRegion(f), 0);
 }
 
@@ -178,7 +130,7 @@ function forEachMapElem(vm: Vm): void {
     n++;
     const key = new Region('key', k.slice(), `a key of map ${map.name}`);
     key.writable = false;
-    const r = vm.callFunction(cb, [mapAddr, vm.addressOf(key, 0), vm.addressOf(vm.valueRegion(v, map), 0), ctx]);
+    const r = vm.callFunction(cb, [mapAddr, vm.addressOf(key, 0), vm.valueAddress(v, map), ctx]);
     if (r !== 0n) break;
   }
   ret(vm, n);
@@ -270,7 +222,9 @@ function probeReadStr(id: number) {
     }
     dst.set(s);
     dst[s.length] = 0;
-    ret(vm, s.length + 1);
+    // An empty user string: 6.18 counts the NUL, 6.1 and 6.12 (strncpy_from_user_nofault) return 0.
+    const user = id === 114 || (id === 45 && address < TASK_SIZE_MAX);
+    ret(vm, s.length === 0 && user ? vm.env.kernel.emptyStrLen : s.length + 1);
   };
 }
 
@@ -461,7 +415,7 @@ function xdpAdjustMeta(vm: Vm): void {
   const meta = p.meta + (u32(vm, 2) | 0);
   const metalen = p.data - meta;
   if (meta < p.minStart || meta > p.data) return ret(vm, -EINVAL);
-  if (metalenInvalid(metalen)) return ret(vm, -EACCES);
+  if (metalenInvalid(metalen, vm.env.kernel.maxMetalen)) return ret(vm, -EACCES);
   p.meta = meta;
   p.sync();
   ret(vm, 0);
@@ -551,6 +505,43 @@ function redirect(vm: Vm): void {
   if (flags & ~BPF_F_INGRESS) return ret(vm, TC_ACT_SHOT);
   vm.env.redirect({ ifindex, flags });
   ret(vm, TC_ACT_REDIRECT);
+}
+
+const BPF_F_BROADCAST = 1n << 3n;
+const BPF_F_EXCLUDE_INGRESS = 1n << 4n;
+
+/** bpf_redirect_map (XDP): XDP_REDIRECT to the map's entry, or the flags' low bits when it has none. */
+function redirectMap(vm: Vm): void {
+  const map = mapArg(vm, 1, 51);
+  if (!vm.isXdp) throw new Trap('bpf_redirect_map is only for XDP programs here (sk_skb programs are not emulated)');
+  if (!(map instanceof RedirectMap) && map.type !== 'xskmap') {
+    throw new Trap(`bpf_redirect_map cannot be used with map ${map.name} of type ${map.type} (the verifier refuses it)`);
+  }
+  const key = u32(vm, 2);
+  const flags = u64(vm, 3);
+  const multi = map instanceof RedirectMap && !map.cpu ? BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS : 0n;
+  if (flags & ~(3n | multi)) return ret(vm, XDP_ABORTED);
+  const target = map instanceof RedirectMap ? map.target(key) : undefined;
+  if (target === undefined && !(flags & BPF_F_BROADCAST)) return ret(vm, Number(flags & 3n));
+  vm.env.redirect({ ifindex: map instanceof RedirectMap && map.cpu ? 0 : target ?? 0, flags, map: map.name, key });
+  ret(vm, XDP_REDIRECT);
+}
+
+/** bpf_redirect_peer and bpf_redirect_neigh (tc): TC_ACT_REDIRECT, the target recorded. */
+function redirectTc(kind: 'peer' | 'neigh') {
+  return (vm: Vm): void => {
+    if (!vm.isSkb) throw new Trap(`bpf_redirect_${kind} is only for tc programs`);
+    const ifindex = u32(vm, 1);
+    if (kind === 'peer') {
+      if (u64(vm, 2)) return ret(vm, TC_ACT_SHOT);
+      vm.env.redirect({ ifindex, flags: 0n, kind });
+      return ret(vm, TC_ACT_REDIRECT);
+    }
+    const plen = size(vm, 3);
+    if ((plen && plen < 20) || u64(vm, 4)) return ret(vm, TC_ACT_SHOT);
+    vm.env.redirect({ ifindex, flags: 0n, kind });
+    ret(vm, TC_ACT_REDIRECT);
+  };
 }
 
 // ---- perf and ring buffers ----------------------------------------------------------------------
@@ -662,8 +653,9 @@ const table: Record<number, HelperFn> = {
   118: jiffies64, 125: clock('boot'), 130: ringbufOutput, 131: ringbufReserve, 132: ringbufCommit(132, false),
   133: ringbufCommit(133, true), 134: ringbufQuery, 158: currentTask, 160: clock('coarse'), 164: forEachMapElem,
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
-  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'),
+  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 152: redirectTc('neigh'), 155: redirectTc('peer'),
 };
+Object.assign(table, NET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;
 
 /** Helper numbers the emulator implements. */

@@ -21,6 +21,8 @@ import { disassemble, helperName, readInsn } from '../asm/isa.js';
 import type { Code } from './loader.js';
 import type { EmuMap } from './maps.js';
 import type { RingbufMap } from './rings.js';
+import type { KernelBehaviour } from './version.js';
+import type { SkbState } from './testrun.js';
 
 /** Upper halves of region pointers: non-canonical on x86_64, so never equal to a real kernel or user address. */
 export const HI_BASE = 0x5bf00000;
@@ -52,6 +54,9 @@ export class Region {
   sample: { ring: RingbufMap; pos: number; done: boolean } | undefined;
   /** Where offsets in messages count from (the stack counts from its frame pointer). */
   bias = 0;
+  /** Array memory: accesses must stay inside one element of `valueSize` bytes every `elem` bytes. */
+  elem = 0;
+  valueSize = 0;
 
   constructor(readonly kind: RegionKind, public bytes: Uint8Array, readonly name: string) {
     this.end = bytes.length;
@@ -91,6 +96,10 @@ const EXIT_ZERO = Symbol('exit 0');
 /** What helpers need from the emulated kernel. */
 export interface VmEnv {
   readonly cpus: number;
+  /** What the imitated kernel release does where releases differ. */
+  readonly kernel: KernelBehaviour;
+  /** A network device by ifindex (1 is loopback), or undefined. */
+  netdev(ifindex: number): { ifindex: number; name: string; mac?: Uint8Array } | undefined;
   readonly maxInstructions: number;
   /** bpf_ktime_get_ns and friends. */
   clock(kind: 'monotonic' | 'boot' | 'coarse' | 'tai'): bigint;
@@ -98,7 +107,7 @@ export interface VmEnv {
   readonly memory: ProbeMemoryLike | undefined;
   random(): number;
   trace(text: string): void;
-  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number }): void;
+  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }): void;
 }
 
 export interface Task {
@@ -121,7 +130,7 @@ export interface ProbeMemoryLike {
  * and (XDP) the fragments holding what did not fit in the linear part.
  */
 export class Packet {
-  readonly buf: Uint8Array;
+  buf: Uint8Array;
   readonly region: Region;
   meta: number;
   data: number;
@@ -175,6 +184,24 @@ export class Packet {
     }
   }
 
+  /**
+   * skb helpers that grow the packet: makes room for `head` bytes before data and `tail` bytes
+   * after end (pskb_expand_head), moving the contents; offsets shift by the headroom added.
+   */
+  reserve(head: number, tail: number): void {
+    const addHead = Math.max(0, head - this.meta);
+    const addTail = Math.max(0, this.end + tail - this.buf.length);
+    if (!addHead && !addTail) return;
+    const buf = new Uint8Array(this.buf.length + addHead + addTail);
+    buf.set(this.buf, addHead);
+    this.buf = buf;
+    this.region.bytes = buf;
+    this.meta += addHead;
+    this.data += addHead;
+    this.end += addHead;
+    this.sync();
+  }
+
   /** Updates the region's bounds after the data pointers moved. */
   sync(): void {
     this.region.start = this.meta;
@@ -208,6 +235,8 @@ export class Vm {
   #depth = 0;
   readonly #stacks: Region[] = [];
   readonly #values = new WeakMap<Uint8Array, Region>();
+  /** Regions of array memory, by backing buffer. */
+  readonly #arrays = new WeakMap<ArrayBufferLike, Region>();
   readonly #mapRegions = new WeakMap<EmuMap, Region>();
   readonly #funcRegions = new WeakMap<Code, Map<number, Region>>();
   /** Offset found by the last access(). */
@@ -221,6 +250,8 @@ export class Vm {
   packet: Packet | undefined;
   /** The kind of program running: skb programs may use LD_ABS and skb helpers, XDP programs the xdp ones. */
   isSkb = false;
+  /** The sk_buff's state beyond its bytes (checksum level, tunnel metadata) in an skb run. */
+  skb: SkbState | undefined;
   isXdp = false;
 
   constructor(env: VmEnv, helpers: readonly (HelperFn | undefined)[]) {
@@ -245,16 +276,48 @@ export class Vm {
     return r.tag;
   }
 
-  /** The region for a map value's bytes (one per value buffer, kept across runs). */
+  /**
+   * Puts a pointer to a map value (plus `extra` bytes) into register `d`. Hash values have a region
+   * each, kept across runs; array elements are views made on demand, so an array's memory (each
+   * chunk of it) is one region whose accesses must stay inside one element: a large array keeps no
+   * object per element, and a run may touch any number of them.
+   */
+  setValuePtr(d: number, bytes: Uint8Array, map: EmuMap, extra = 0): void {
+    if (map.stride) this.setPtr(d, this.#arrayRegion(bytes, map), bytes.byteOffset + extra);
+    else this.setPtr(d, this.valueRegion(bytes, map), extra);
+  }
+
+  /** The address a value pointer holds (bpf_for_each_map_elem's callback arguments). */
+  valueAddress(bytes: Uint8Array, map: EmuMap): bigint {
+    return map.stride ? this.addressOf(this.#arrayRegion(bytes, map), bytes.byteOffset) : this.addressOf(this.valueRegion(bytes, map), 0);
+  }
+
+  #arrayRegion(bytes: Uint8Array, map: EmuMap): Region {
+    let r = this.#arrays.get(bytes.buffer);
+    if (!r) {
+      r = this.#newValueRegion(new Uint8Array(bytes.buffer), map);
+      r.elem = map.stride;
+      r.valueSize = map.valueSize;
+      this.#arrays.set(bytes.buffer, r);
+    }
+    return r;
+  }
+
+  /** The region for a (hash) map value's bytes: one per value buffer, kept across runs. */
   valueRegion(bytes: Uint8Array, map: EmuMap): Region {
     let r = this.#values.get(bytes);
     if (!r) {
-      r = new Region('map_value', bytes, `a value of map ${map.name}`);
-      r.writable = !map.progReadOnly;
-      r.readable = (map.flags & (1 << 8)) === 0;
-      r.map = map;
+      r = this.#newValueRegion(bytes, map);
       this.#values.set(bytes, r);
     }
+    return r;
+  }
+
+  #newValueRegion(bytes: Uint8Array, map: EmuMap): Region {
+    const r = new Region('map_value', bytes, `a value of map ${map.name}`);
+    r.writable = !map.progReadOnly;
+    r.readable = (map.flags & (1 << 8)) === 0;
+    r.map = map;
     return r;
   }
 
@@ -316,7 +379,7 @@ export class Vm {
     if (t >= 0 && t < this.nregions) {
       const r = this.regions[t]!;
       const o = a - LO_BASE;
-      if (o >= r.start && o + size <= r.end && (write ? r.writable : r.readable)) {
+      if (o >= r.start && o + size <= r.end && (write ? r.writable : r.readable) && (r.elem === 0 || (o % r.elem) + size <= r.valueSize)) {
         this.ao = o;
         return r;
       }
@@ -327,6 +390,9 @@ export class Vm {
 
   #describeBad(r: Region, o: number, size: number, write: boolean): string {
     const what = `${write ? 'write' : 'read'} of ${size} byte${size === 1 ? '' : 's'}`;
+    if (r.elem && o >= r.start && o < r.end && (o % r.elem) + size > r.valueSize) {
+      return `${what} at offset ${o % r.elem} is outside ${r.name} (${r.valueSize} bytes)`;
+    }
     if (r.kind === 'map' || r.kind === 'func') return `${what} through a pointer to ${r.name}, which is not memory`;
     if (r.kind === 'ringbuf_sample' && r.sample?.done) return `${what} to a ring buffer record after it was submitted or discarded`;
     const inBounds = o >= r.start && o + size <= r.end;
@@ -709,7 +775,7 @@ export class Vm {
         this.setPtr(d, this.mapRegion(t.map), 0);
         return;
       case 'value':
-        this.setPtr(d, this.valueRegion(t.map.value(0), t.map), t.offset);
+        this.setValuePtr(d, t.map.value(0), t.map, t.offset);
         return;
       case 'func':
         this.setPtr(d, this.funcRegion(code, t.pc), 0);

@@ -4,6 +4,7 @@
  * addresses get the BTF function info the kernel requires for them (one FUNC per function,
  * `int f(void)`), so the same test runs unchanged in both.
  */
+import { emulatorLacks } from '../load/program-load.js';
 import { Btf } from '../btf/btf.js';
 import type { BtfType } from '../btf/types.js';
 import { BpfSyscallError, VerifierError } from '../errors.js';
@@ -69,7 +70,8 @@ export function loadAssembly(code: readonly Item[] | Uint8Array, options: LoadAs
     const log = new Uint8Array(1 << 20);
     const again = progLoadRaw({ ...base, logLevel: 1, logBuf: log });
     if (again.result >= 0) return new Program(new FD(again.result, `program ${name}`), { name, type });
-    throw new VerifierError(name, again.result, new TextDecoder().decode(log.subarray(0, Math.max(0, log.indexOf(0)))));
+    const text = new TextDecoder().decode(log.subarray(0, Math.max(0, log.indexOf(0))));
+    throw emulatorLacks(text, name) ?? new VerifierError(name, again.result, text);
   } finally {
     btf?.close();
   }

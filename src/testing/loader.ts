@@ -15,6 +15,13 @@ import { CORE_POISON_HELPER } from '../btf/core.js';
 import { CALL_HELPER, CALL_KFUNC, CALL_PSEUDO, CLS, HELPER_NAMES, JMP, PSEUDO, disassemble, encodingError, functionStarts, helperName, readInsn, type RawInsn } from '../asm/isa.js';
 import { ArrayMap, EmuMap, FdArrayMap, type ProgRef } from './maps.js';
 import { E2BIG, EACCES, EBADF, EINVAL } from './errno.js';
+import { HELPERS } from './helpers.js';
+import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
+import { PROG_TYPES, attachType } from '../sys/constants.js';
+import { ctxRefusal } from './ctxrules.js';
+
+/** The log line of a helper the emulator lacks (src/load/program-load.ts recognises it). */
+export const EMULATOR_LACKS_HELPER = (id: number) => `helper ${helperName(id)} (#${id}) is not implemented by the bpfkit emulator`;
 
 /** What an ld_imm64 with a non-zero src_reg loads. */
 export type LdTarget =
@@ -38,6 +45,8 @@ export interface Code {
   readonly lines: Map<number, string>;
   /** Function names by their first pc, from BTF func info. */
   readonly funcs: Map<number, string>;
+  /** End of the furthest context access found at load (the verifier's max_ctx_offset). */
+  maxCtxOffset: number;
   readonly bytes: Uint8Array;
 }
 
@@ -71,9 +80,10 @@ export function gplCompatible(license: string): boolean {
 /**
  * The kernel's program tag: the first 8 bytes of a hash of the instructions with map fds (and map
  * value offsets) zeroed, as bpf_prog_calc_tag computes it. Linux 6.18 hashes with SHA-256 (checked
- * against the kernel by test/kernel/emulator-diff.test.ts); kernels before it used SHA-1.
+ * against the kernel by test/kernel/emulator-diff.test.ts); kernels before it used SHA-1 (the
+ * emulator's `kernel` option picks).
  */
-export function programTag(insns: Uint8Array): Uint8Array {
+export function programTag(insns: Uint8Array, hash: 'sha1' | 'sha256' = 'sha256'): Uint8Array {
   const copy = insns.slice();
   const n = copy.length / 8;
   for (let i = 0; i < n; i++) {
@@ -85,7 +95,7 @@ export function programTag(insns: Uint8Array): Uint8Array {
       i++;
     }
   }
-  return new Uint8Array(createHash('sha256').update(copy).digest().subarray(0, 8));
+  return new Uint8Array(createHash(hash).update(copy).digest().subarray(0, 8));
 }
 
 export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number): LoadResult {
@@ -172,6 +182,9 @@ export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number)
           if (ins.imm === CORE_POISON_HELPER) continue;
           if (ins.imm <= 0 || ins.imm >= HELPER_NAMES.length) return fail(EINVAL, where(`invalid func ${helperName(ins.imm)}`));
           if (!gpl && GPL_ONLY.has(ins.imm)) return fail(EINVAL, where('cannot call GPL-restricted function from non-GPL compatible program'));
+          // Refused at load, as the kernel refuses a helper it lacks; the library turns this line
+          // into a NotSupportedError that names the helper.
+          if (!HELPERS[ins.imm]) return fail(EINVAL, where(`program of this type cannot use helper ${helperName(ins.imm)}#${ins.imm}: ${EMULATOR_LACKS_HELPER(ins.imm)}`));
         } else if (ins.src === CALL_PSEUDO) {
           const target = i + ins.imm + 1;
           if (target < 0 || target >= n) return fail(EINVAL, where(`function calls to out of range insn ${target}`));
@@ -205,6 +218,23 @@ export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number)
     return fail(EINVAL, 'last insn is not an exit or jmp');
   }
   const code = decode(req, insns, ld);
+  const accesses = ctxAccesses(code);
+  code.maxCtxOffset = maxCtxOffset(accesses);
+  const modified = accesses.find((a) => a.base !== 0);
+  if (modified) return fail(EACCES, `${modified.pc}: (${disassemble(insns[modified.pc]!)})\ndereference of modified ctx ptr R${modified.reg} off=${modified.base} disallowed`);
+  const type = PROG_TYPES[req.progType];
+  const xdpDevmap = attachType.number('xdp_devmap');
+  const bad = accesses.find((a) => ctxRefusal(type ?? '', req.expectedAttachType, xdpDevmap, a));
+  if (bad) return fail(EACCES, `${bad.pc}: (${disassemble(insns[bad.pc]!)})\ninvalid bpf_context access off=${bad.off} size=${bad.size}`);
+  if (type === 'raw_tracepoint' || type === 'raw_tracepoint_writable') {
+    // bpf_tracing_ctx_access: reads of up to 12 u64 arguments, aligned to their size.
+    for (const a of accesses) {
+      const writableBuf = type === 'raw_tracepoint_writable' && a.write && a.off === 0 && a.size === 8;
+      if (a.off < 0 || a.off >= 96 || (a.write && !writableBuf) || a.off % a.size !== 0) {
+        return fail(EACCES, `${a.pc}: (${disassemble(insns[a.pc]!)})\ninvalid bpf_context access off=${a.off} size=${a.size}`);
+      }
+    }
+  }
   log.push(`processed ${n} insns (limit ${MAX_INSNS}) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0`);
   return { ok: true, code, maps, log: `${log.join('\n')}\n` };
 }
@@ -245,7 +275,7 @@ function decode(req: LoadRequest, insns: RawInsn[], ld: (LdTarget | undefined)[]
     imm[i] = ins.imm;
   });
   const { lines, funcs } = debugInfo(req);
-  return { name: req.name, progType: req.progType, n, op, dst, src, off, imm, ld, lines, funcs, bytes: req.insns.slice() };
+  return { name: req.name, progType: req.progType, n, op, dst, src, off, imm, ld, lines, funcs, bytes: req.insns.slice(), maxCtxOffset: 0 };
 }
 
 /** Source lines and function names from the BTF line and func info the loader passed, when it did. */

@@ -58,6 +58,8 @@ export interface ProgRef extends KernelObject {
   readonly id: number;
   readonly progType: number;
   readonly name: string;
+  /** expected_attach_type at load (devmap and cpumap programs need theirs). */
+  readonly expectedAttachType?: number;
 }
 
 const round8 = (n: number) => (n + 7) & ~7;
@@ -124,6 +126,11 @@ export abstract class EmuMap implements KernelObject {
   /** Size of a value as bpf() copies it (all CPUs' slots for per-CPU maps). */
   get sysValueSize(): number {
     return this.perCpu ? round8(this.valueSize) * this.host.cpus : this.valueSize;
+  }
+
+  /** Arrays: the distance between elements in their memory (values are views into it); 0 for maps with a buffer per value. */
+  get stride(): number {
+    return 0;
   }
 
   /** Programs may not write (BPF_F_RDONLY_PROG). */
@@ -199,22 +206,37 @@ export abstract class EmuMap implements KernelObject {
 
 // ---- arrays -------------------------------------------------------------------------------------
 
+/** Bytes of array memory allocated at a time, on first touch: memory follows what a test uses, not max_entries. */
+const ARRAY_CHUNK = 1 << 16;
+
 export class ArrayMap extends EmuMap {
   readonly #elem: number;
-  /** Backing memory: one buffer (page-rounded when mmapable), or one per CPU. */
-  readonly storage: Uint8Array[];
-  readonly #views: (Uint8Array | undefined)[][];
+  /** mmapable arrays (global data): one page-rounded buffer, what user space maps. */
+  readonly #flat: Uint8Array | undefined;
+  /** Other arrays: chunks of ARRAY_CHUNK bytes (or one element when larger) per CPU, made on first touch. */
+  readonly #chunks: Map<number, Uint8Array>[];
+  readonly #perChunk: number;
   readonly #percpu: boolean;
+  static readonly #zero = new Uint8Array(1 << 16);
 
   constructor(host: ObjectHost, p: MapParams) {
     super(host, p);
     this.#percpu = p.type === MAP_TYPES.indexOf('percpu_array');
     this.#elem = round8(p.valueSize);
-    const bytes = this.#elem * p.maxEntries;
     const cpus = this.#percpu ? host.cpus : 1;
-    const size = p.flags & F.MMAPABLE ? Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE : bytes;
-    this.storage = Array.from({ length: cpus }, () => new Uint8Array(size));
-    this.#views = Array.from({ length: cpus }, () => new Array(p.maxEntries));
+    if (p.flags & F.MMAPABLE) this.#flat = new Uint8Array(Math.ceil((this.#elem * p.maxEntries) / PAGE_SIZE) * PAGE_SIZE);
+    this.#perChunk = Math.max(1, Math.floor(ARRAY_CHUNK / this.#elem));
+    this.#chunks = Array.from({ length: cpus }, () => new Map());
+  }
+
+  /** The memory user space maps (BPF_F_MMAPABLE arrays only). */
+  get storage(): Uint8Array[] {
+    if (!this.#flat) throw new Error(`map ${this.name} is not mmapable`);
+    return [this.#flat];
+  }
+
+  override get stride(): number {
+    return this.#elem;
   }
 
   override get perCpu(): boolean {
@@ -225,29 +247,45 @@ export class ArrayMap extends EmuMap {
     return true;
   }
 
-  /** The value of `index` on `cpu` (a view into the backing memory). */
+  /** The value of `index` on `cpu`: a view into the backing memory, which is allocated if need be. */
   value(index: number, cpu = 0): Uint8Array {
-    const c = this.#percpu ? cpu : 0;
-    const views = this.#views[c]!;
-    let v = views[index];
-    if (!v) {
-      v = this.storage[c]!.subarray(index * this.#elem, index * this.#elem + this.valueSize);
-      views[index] = v;
-    }
-    return v;
+    if (this.#flat) return this.#flat.subarray(index * this.#elem, index * this.#elem + this.valueSize);
+    const chunks = this.#chunks[this.#percpu ? cpu : 0]!;
+    const c = Math.floor(index / this.#perChunk);
+    let chunk = chunks.get(c);
+    if (!chunk) chunks.set(c, (chunk = new Uint8Array(this.#perChunk * this.#elem)));
+    const at = (index % this.#perChunk) * this.#elem;
+    return chunk.subarray(at, at + this.valueSize);
+  }
+
+  /** The value for reading only: zeros (nothing allocated) when its memory was never touched. */
+  #read(index: number, cpu: number): Uint8Array {
+    if (this.#flat) return this.value(index, cpu);
+    const chunk = this.#chunks[this.#percpu ? cpu : 0]!.get(Math.floor(index / this.#perChunk));
+    if (!chunk) return this.valueSize <= ArrayMap.#zero.length ? ArrayMap.#zero.subarray(0, this.valueSize) : new Uint8Array(this.valueSize);
+    const at = (index % this.#perChunk) * this.#elem;
+    return chunk.subarray(at, at + this.valueSize);
+  }
+
+  /** Bytes of value memory allocated so far (all CPUs). */
+  get allocatedBytes(): number {
+    if (this.#flat) return this.#flat.length;
+    let n = 0;
+    for (const m of this.#chunks) for (const c of m.values()) n += c.length;
+    return n;
   }
 
   override sysLookup(key: Uint8Array | null, out: Uint8Array): number {
     const i = key ? u32At(key) : this.maxEntries;
     if (i >= this.maxEntries) return -ENOENT;
     if (!this.#percpu) {
-      out.set(this.value(i));
+      out.set(this.#read(i, 0));
       return 0;
     }
     const stride = this.#elem;
     for (let c = 0; c < this.host.cpus; c++) {
       out.fill(0, c * stride, (c + 1) * stride);
-      out.set(this.value(i, c), c * stride);
+      out.set(this.#read(i, c), c * stride);
     }
     return 0;
   }
@@ -415,11 +453,15 @@ export class FdArrayMap extends EmuMap {
   }
 }
 
-/** The inner-map check of maps of maps (bpf_map_meta_equal). */
+/**
+ * The inner-map check of maps of maps (bpf_map_meta_equal): type, key and value size and flags
+ * alike; max_entries too, but only for arrays (array_map_meta_equal) and not when the template
+ * has BPF_F_INNER_MAP.
+ */
 export function metaEqual(meta: EmuMap, m: EmuMap): boolean {
-  const ignoreMax = (meta.flags & F.INNER_MAP) !== 0;
+  const sizedByTemplate = (meta.type === 'array' || meta.type === 'percpu_array') && (meta.flags & F.INNER_MAP) === 0;
   return meta.typeNum === m.typeNum && meta.keySize === m.keySize && meta.valueSize === m.valueSize &&
-    (meta.flags & ~F.INNER_MAP) === (m.flags & ~F.INNER_MAP) && (ignoreMax || meta.maxEntries === m.maxEntries);
+    meta.flags === m.flags && (!sizedByTemplate || meta.maxEntries === m.maxEntries);
 }
 
 // ---- hash maps ----------------------------------------------------------------------------------
@@ -880,6 +922,8 @@ const T = (name: MapType) => MAP_TYPES.indexOf(name);
 
 export interface CreateContext {
   host: ObjectHost;
+  /** Device, CPU and socket maps (devmaps.ts, which builds on this module). */
+  netMap(type: string, p: MapParams): EmuMap | number;
   /** The template of a map of maps (BPF_MAP_CREATE's inner_map_fd), already resolved. */
   innerMap: EmuMap | undefined;
   /** Ring buffers live in their own module; the kernel passes a factory. */
@@ -954,6 +998,13 @@ export function createMap(p: MapParams, ctx: CreateContext): EmuMap | number {
       if (p.flags & ~(F.NUMA_NODE | F.ZERO_SEED | ACCESS) || p.keySize !== 0 || p.valueSize === 0 || p.maxEntries === 0) return -EINVAL;
       if ((p.mapExtra & ~0xfn) !== 0n) return -EINVAL;
       return new BloomFilter(host, p);
+    case 'devmap':
+    case 'devmap_hash':
+    case 'cpumap':
+    case 'xskmap':
+    case 'sockmap':
+    case 'sockhash':
+      return ctx.netMap(t, p);
     case 'ringbuf':
       if (p.flags & ~F.NUMA_NODE) return -EINVAL;
       if (p.keySize !== 0 || p.valueSize !== 0 || p.maxEntries === 0 || (p.maxEntries & (p.maxEntries - 1)) !== 0 || p.maxEntries % PAGE_SIZE !== 0) return -EINVAL;

@@ -6,7 +6,7 @@
  * for tracing programs the caller's bytes as they are. Each setup also knows what goes back to user
  * space after the run (data_out, ctx_out).
  */
-import { E2BIG, EINVAL, ENOMEM } from './errno.js';
+import { E2BIG, EINVAL, ENODEV, ENOMEM } from './errno.js';
 import { Packet, Region, Trap, type Vm } from './interpreter.js';
 import { putU32, u32At } from './maps.js';
 
@@ -22,14 +22,42 @@ const NET_SKB_PAD = 64;
 const PAGE_SIZE = 4096;
 const MAX_SKB_FRAGS = 17;
 
-/** Metadata before an XDP packet: a multiple of 4 bytes, at most 255 (Linux 6.18; older kernels allowed 32). */
-export function metalenInvalid(metalen: number): boolean {
-  return (metalen & 3) !== 0 || metalen > 255;
+/** xdp_metalen_invalid: metadata before an XDP packet is a multiple of 4 bytes, at most `max` (255 on 6.18, 32 before). */
+export function metalenInvalid(metalen: number, max: number): boolean {
+  return (metalen & 3) !== 0 || metalen > max;
+}
+
+/** What an sk_buff holds besides its bytes and its __sk_buff fields. */
+export interface SkbState {
+  /** tc programs see the frame from the MAC header; the others from the network header. */
+  readonly isL2: boolean;
+  /** The __sk_buff bytes (protocol at 16, pkt_type at 4, hash at 68). */
+  readonly ctx: Uint8Array;
+  /** CHECKSUM_NONE (0) in a test run; bpf_csum_level may make it CHECKSUM_UNNECESSARY (1). */
+  ipSummed: number;
+  csumLevel: number;
+  /** Tunnel metadata set by bpf_skb_set_tunnel_key / _opt (a metadata dst on the skb). */
+  tunnel: TunnelInfo | undefined;
+}
+
+export interface TunnelInfo {
+  id: bigint;
+  /** Addresses as 16 bytes each (IPv4 in the first 4), in network order. */
+  src: Uint8Array;
+  dst: Uint8Array;
+  ipv6: boolean;
+  tos: number;
+  ttl: number;
+  label: number;
+  /** TUNNEL_* flags (host order, the kernel's __be16 bits). */
+  flags: number;
+  options: Uint8Array;
 }
 
 export interface RunSetup {
   ctx: Region | undefined;
   packet: Packet | undefined;
+  skbState?: SkbState;
   skb: boolean;
   xdp: boolean;
   /** After the run: the data and context to copy out. */
@@ -49,22 +77,34 @@ function readOnly(name: string) {
   return () => `${name} is read-only for this program type`;
 }
 
-export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null): RunSetup | number {
-  if (data.length < ETH_HLEN) return -EINVAL;
+export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, hasCtx: boolean): RunSetup | number {
+  // The order of bpf_prog_test_run_xdp: the context first, then the data, then the device.
   const md = ctxInit(ctxIn, XDP_MD_SIZE);
   if (typeof md === 'number') return md;
   let metalen = 0;
-  if (ctxIn) {
+  // From 6.18 ctx_in's data_end may end the linear part early (the rest goes to fragments); before, it must be the whole size.
+  let linearWanted = data.length;
+  if (hasCtx) {
     metalen = u32At(md, 0);
     const dataMeta = u32At(md, 8);
     const dataEnd = u32At(md, 4);
-    if (dataMeta !== 0 || dataEnd !== data.length || metalen > dataEnd || metalenInvalid(metalen)) return -EINVAL;
+    const endOk = vm.env.kernel.xdpLinearFromCtx ? dataEnd <= data.length : dataEnd === data.length;
+    if (dataMeta !== 0 || !endOk || metalen > dataEnd || metalenInvalid(metalen, vm.env.kernel.maxMetalen)) return -EINVAL;
+    linearWanted = dataEnd;
+  }
+  // 6.18 checks ETH_HLEN against the whole data (a linear part of 0 bytes runs, measured); before, the linear part is the data.
+  if (data.length < ETH_HLEN) return -EINVAL;
+  if (hasCtx) {
     if (u32At(md, 20) !== 0) return -EINVAL;
-    if (u32At(md, 12) === 0 && u32At(md, 16) !== 0) return -EINVAL;
+    const ingress = u32At(md, 12);
+    if (ingress === 0 && u32At(md, 16) !== 0) return -EINVAL;
+    if (ingress !== 0 && !vm.env.netdev(ingress)) return -ENODEV;
+    // Emulated devices have one receive queue.
+    if (ingress !== 0 && u32At(md, 16) !== 0) return -EINVAL;
   }
   const headroom = XDP_PACKET_HEADROOM - metalen;
   // What does not fit in the linear part goes into page-sized fragments, as the kernel does.
-  const linear = Math.min(data.length, PAGE_SIZE - headroom - SKB_SHINFO);
+  const linear = Math.min(linearWanted, PAGE_SIZE - headroom - SKB_SHINFO);
   if (Math.ceil((data.length - linear) / PAGE_SIZE) > MAX_SKB_FRAGS) return -ENOMEM;
   const packet = new Packet(data.subarray(0, linear), headroom, PAGE_SIZE, SKB_SHINFO, XDP_FRAME_SIZE);
   packet.frags = data.slice(linear);
@@ -92,8 +132,9 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null): Ru
       out.set(packet.buf.subarray(packet.meta, packet.end));
       out.set(packet.frags, packet.end - packet.meta);
       let ctxOut: Uint8Array | undefined;
-      if (ctxIn) {
-        ctxOut = bytes.slice();
+      if (hasCtx) {
+        // ingress_ifindex and rx_queue_index go back as they were given.
+        ctxOut = md.slice();
         putU32(ctxOut, 0, packet.data - packet.meta);
         putU32(ctxOut, 4, packet.end - packet.meta);
         putU32(ctxOut, 8, 0);
@@ -103,38 +144,74 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null): Ru
   };
 }
 
-/** __sk_buff fields a test run's ctx_in may set (everything else must be zero). */
+/** __sk_buff fields a test run's ctx_in may set (convert___skb_to_skb: everything else must be zero). */
 const SKB_SETTABLE: readonly [number, number][] = [[8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [176, 4], [184, 8]];
+/** __sk_buff fields copied back to ctx_out (convert_skb_to___skb); the rest of ctx_out is ctx_in as given. */
+const SKB_RETURNED: readonly [number, number][] = [[8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [184, 8]];
 /** __sk_buff fields programs may write. */
 const SKB_WRITABLE: readonly [number, number][] = [[8, 4], [12, 4], [32, 4], [44, 4], [48, 20], [72, 4], [152, 8]];
+/** GSO_LEGACY_MAX_SIZE and GSO_MAX_SEGS: the largest wire_len and gso_segs a test run takes. */
+const GSO_LEGACY_MAX_SIZE = 65536;
+const GSO_MAX_SEGS = 65535;
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 
 function inRanges(ranges: readonly [number, number][], o: number, size: number): boolean {
   return ranges.some(([at, len]) => o >= at && o + size <= at + len);
 }
 
+/** eth_type_trans: the packet type against the device's addresses, and the protocol (host order). */
+function ethTypeTrans(frame: Uint8Array, mac: Uint8Array, loopback: boolean): { pktType: number; protocol: number } {
+  const dst = frame.subarray(0, 6);
+  const same = (a: Uint8Array, b: (i: number) => number) => a.every((x, i) => x === b(i));
+  let pktType = 0; // PACKET_HOST
+  if (!same(dst, (i) => mac[i] ?? 0)) {
+    // Loopback's broadcast address is all zeros, so ff:ff:ff:ff:ff:ff is only multicast there.
+    if (dst[0]! & 1) pktType = !loopback && same(dst, () => 0xff) ? 1 /* BROADCAST */ : 2 /* MULTICAST */;
+    else pktType = 3; // PACKET_OTHERHOST
+  }
+  let protocol = (frame[12]! << 8) | frame[13]!;
+  if (protocol < 0x600) protocol = frame[14] === 0xff && frame[15] === 0xff ? 0x0001 /* ETH_P_802_3 */ : 0x0004; /* ETH_P_802_2 */
+  return { pktType, protocol };
+}
+
 /**
  * tc (sched_cls/sched_act) programs see the frame from its MAC header; socket filters, cgroup_skb
- * and lwt programs from the network header (test_run pulls the Ethernet header first).
+ * and lwt programs from the network header (test_run pulls the Ethernet header first). The checks
+ * come in bpf_prog_test_run_skb's order: the data, the context's tail, the device, the network
+ * header's length, then the context's fields.
  */
-export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, isL2: boolean): RunSetup | number {
-  if (data.length < ETH_HLEN) return -EINVAL;
+export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, hasCtx: boolean, isL2: boolean): RunSetup | number {
+  if (data.length < ETH_HLEN || data.length > PAGE_SIZE - NET_SKB_PAD - SKB_SHINFO) return -EINVAL;
   const sk = ctxInit(ctxIn, SKB_SIZE);
   if (typeof sk === 'number') return sk;
-  for (let i = 0; i < SKB_SIZE; i++) if (sk[i] !== 0 && !inRanges(SKB_SETTABLE, i, 1)) return -EINVAL;
+  const devIndex = hasCtx && u32At(sk, 40) > 1 ? u32At(sk, 40) : 1;
+  const dev = vm.env.netdev(devIndex);
+  if (!dev) return -ENODEV;
+  const { pktType, protocol } = ethTypeTrans(data.length >= 16 ? data : padded(data, 16), dev.mac ?? new Uint8Array(6), devIndex === 1);
+  // Reject an IPv4 or IPv6 frame too short for its header (upstream commit 12bec2bd4b76, in the
+  // stable kernels too; measured on 6.18).
+  const l3 = data.length - ETH_HLEN;
+  if ((protocol === ETH_P_IP && l3 < 20) || (protocol === ETH_P_IPV6 && l3 < 40)) return -EINVAL;
+  const skbLen = isL2 ? data.length : l3;
+  if (hasCtx) {
+    for (let i = 0; i < SKB_SIZE; i++) if (sk[i] !== 0 && !inRanges(SKB_SETTABLE, i, 1)) return -EINVAL;
+    const wireLen = u32At(sk, 160);
+    if (wireLen === 0) putU32(sk, 160, skbLen);
+    else if (wireLen < skbLen || wireLen > GSO_LEGACY_MAX_SIZE) return -EINVAL;
+    if (u32At(sk, 164) > GSO_MAX_SEGS) return -EINVAL;
+  }
+  const input = sk.slice();
   const packet = new Packet(data, NET_SKB_PAD, 0, SKB_SHINFO, NET_SKB_PAD);
-  const mac = packet.data;
   if (!isL2) {
     packet.data += ETH_HLEN;
     packet.meta = packet.data;
     packet.sync();
   }
-  const bytes = sk.slice();
-  // eth_type_trans on the loopback device (address and broadcast address all zero).
-  const dst = data.subarray(0, 6);
-  const pktType = dst[0]! & 1 ? 2 /* PACKET_MULTICAST */ : dst.every((b) => b === 0) ? 0 /* PACKET_HOST */ : 3 /* PACKET_OTHERHOST */;
+  const bytes = sk;
   putU32(bytes, 4, pktType);
-  putU32(bytes, 16, data[12]! | (data[13]! << 8));
-  if (!u32At(bytes, 40)) putU32(bytes, 40, 1);
+  putU32(bytes, 16, (protocol >> 8) | ((protocol & 0xff) << 8));
+  putU32(bytes, 40, dev.ifindex);
   const ctx = new Region('ctx', bytes, 'the context (struct __sk_buff)');
   ctx.load = (o, size, d) => {
     if (o < 4) { // len, computed at the load (narrow loads take its low-order bytes)
@@ -157,20 +234,28 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, isL
     }
   };
   ctx.store = (o, size) => (inRanges(SKB_WRITABLE, o, size) ? undefined : `struct __sk_buff field at offset ${o} is read-only`);
+  const skbState: SkbState = { isL2, ctx: bytes, ipSummed: 0, csumLevel: 0, tunnel: undefined };
   return {
-    ctx, packet, skb: true, xdp: false,
+    ctx, packet, skb: true, xdp: false, skbState,
     finish: () => {
-      const out = packet.buf.slice(Math.min(mac, packet.data), packet.end);
       // For L3 program types the kernel pushes the link-layer header back zeroed.
-      if (!isL2) out.fill(0, 0, ETH_HLEN);
+      const head = isL2 ? 0 : ETH_HLEN;
+      const out = new Uint8Array(head + packet.end - packet.data);
+      out.set(packet.buf.subarray(packet.data, packet.end), head);
       let ctxOut: Uint8Array | undefined;
-      if (ctxIn) {
-        ctxOut = new Uint8Array(SKB_SIZE);
-        for (const [at, len] of SKB_SETTABLE) ctxOut.set(bytes.subarray(at, at + len), at);
+      if (hasCtx) {
+        ctxOut = input;
+        for (const [at, len] of SKB_RETURNED) ctxOut.set(bytes.subarray(at, at + len), at);
       }
       return { data: out, ctx: ctxOut };
     },
   };
+}
+
+function padded(b: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  out.set(b);
+  return out;
 }
 
 /** Tracing-style programs: the context is the caller's bytes (u64 arguments, a tracepoint record, pt_regs). */

@@ -455,6 +455,393 @@ describe('skb programs', kernelTest, () => {
   });
 });
 
+describe('test-run semantics per program type', kernelTest, () => {
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return f();
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  };
+  const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : null);
+  const frame = (n: number, ethertype: number, dst = [0, 0, 0, 0, 0, 0]) => {
+    const b = new Uint8Array(n);
+    b.set(dst);
+    b[12] = ethertype >> 8;
+    b[13] = ethertype & 0xff;
+    for (let i = 14; i < n; i++) b[i] = i;
+    return b;
+  };
+  const skbCtx = (fields: Record<number, number | bigint>) => {
+    const b = new Uint8Array(192);
+    const v = new DataView(b.buffer);
+    for (const [o, x] of Object.entries(fields)) {
+      if (typeof x === 'bigint') v.setBigUint64(Number(o), x, true);
+      else v.setUint32(Number(o), x, true);
+    }
+    return b;
+  };
+
+  it('skb programs: frame lengths per ethertype, wire_len and ifindex in and out, the order of the checks', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const type of ['sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+        // cgroup_skb programs must return 0 or 1.
+        const p = loadAssembly([asm.ldx('w', 'r0', 'r1', 0), ...(type === 'cgroup_skb' ? [asm.alu64('and', 'r0', 1)] : []), asm.exit()], { type, name: 'diff' });
+        for (const [n, et] of [[14, 0x800], [33, 0x800], [34, 0x800], [20, 0x86dd], [53, 0x86dd], [54, 0x86dd], [14, 0x806], [15, 0x8100], [20, 0x0050], [3712, 0x800], [3713, 0x800]]) {
+          out.push([type, n, et, outcome(() => p.testRun({ data: frame(n!, et!) }).retval)]);
+        }
+        const r = outcome(() => {
+          const x = p.testRun({ data: frame(60, 0x800), ctx: new Uint8Array(192) });
+          return [x.retval, hex(x.ctx)];
+        });
+        out.push([type, 'ctx', r]);
+        p.close();
+      }
+      const tc = (off: number) => loadAssembly([asm.ldx('w', 'r0', 'r1', off), asm.exit()], { type: 'sched_cls', name: 'diff' });
+      for (const [name, off] of [['wire_len', 160], ['ifindex', 40], ['pkt_type', 4], ['protocol', 16], ['ingress_ifindex', 36], ['gso_segs', 164], ['gso_size', 176]] as const) {
+        const p = tc(off);
+        const cases: [string, Uint8Array, Uint8Array | undefined][] = [
+          ['none', frame(60, 0x800), undefined],
+          ['zero', frame(60, 0x800), new Uint8Array(192)],
+          ['wire 1500', frame(60, 0x800), skbCtx({ 160: 1500 })],
+          ['wire short', frame(60, 0x800), skbCtx({ 160: 59 })],
+          ['wire huge', frame(60, 0x800), skbCtx({ 160: 65537 })],
+          ['segs', frame(60, 0x800), skbCtx({ 164: 65535, 176: 1400 })],
+          ['segs huge', frame(60, 0x800), skbCtx({ 164: 65536 })],
+          ['lo', frame(60, 0x86dd, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), skbCtx({ 40: 1, 36: 3 })],
+          ['no dev', frame(60, 0x800), skbCtx({ 40: 0x7ffffff0 })],
+          ['no dev, short', frame(20, 0x800), skbCtx({ 40: 0x7ffffff0, 0: 1 })],
+          ['short, bad field', frame(20, 0x800), skbCtx({ 0: 1 })],
+          ['all fields', frame(64, 0x800), skbCtx({ 8: 7, 32: 3, 36: 5, 48: 0xaa, 152: 99n, 164: 2, 176: 1400, 184: 77n })],
+        ];
+        for (const [what, data, ctx] of cases) {
+          out.push([name, what, outcome(() => {
+            const x = p.testRun({ data, ctx });
+            return [x.retval, hex(x.ctx)];
+          })]);
+        }
+        p.close();
+      }
+      return out;
+    });
+  });
+
+  it('raw tracepoints: ctx_in against what the program reads, then the CPU', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const progs = [
+        [asm.ldx('dw', 'r0', 'r1', 16), asm.exit()],
+        [asm.stx('dw', 'r10', -8, 'r1'), asm.ldx('dw', 'r2', 'r10', -8), asm.mov64('r1', 'r2'), asm.ldx('w', 'r0', 'r1', 44), asm.exit()],
+        [asm.mov64('r0', 0), asm.exit()],
+      ];
+      for (const items of progs) {
+        const p = loadAssembly(items, { type: 'raw_tracepoint', name: 'diff' });
+        for (const [n, flags, cpu] of [[0, 0, 0], [8, 0, 0], [16, 0, 0], [24, 0, 0], [24, 0, 1], [16, 1, 999], [24, 1, 999], [48, 1, 999], [48, 0, 0], [96, 0, 0], [104, 0, 0]]) {
+          out.push([n, flags, cpu, outcome(() => p.testRun({ ctx: n ? Uint8Array.from({ length: n! }, (_, i) => i) : undefined, flags, cpu }).retval)]);
+        }
+        p.close();
+      }
+      for (const items of [[asm.ldx('dw', 'r0', 'r1', 96), asm.exit()], [asm.ldx('w', 'r0', 'r1', 6), asm.exit()], [asm.st('dw', 'r1', 0, 1), asm.mov64('r0', 0), asm.exit()],
+        [asm.alu64('add', 'r1', 8), asm.ldx('dw', 'r0', 'r1', 0), asm.exit()]]) {
+        out.push(outcome(() => {
+          try {
+            loadAssembly(items, { type: 'raw_tracepoint', name: 'diff' }).close();
+            return 'loaded';
+          } catch (e) {
+            return e instanceof VerifierError ? e.errno : String(e);
+          }
+        }));
+      }
+      return out;
+    });
+  });
+
+  it('context fields the verifier refuses are refused at load: every offset and size, per program type', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+        for (let off = 0; off < 196; off += 2) {
+          for (const [size, op] of [['b', 'r'], ['h', 'r'], ['w', 'r'], ['dw', 'r'], ['w', 'w'], ['dw', 'w']] as const) {
+            const bytes = { b: 1, h: 2, w: 4, dw: 8 }[size];
+            if (off % bytes !== 0 && !(size === 'b')) continue;
+            const items: Item[] = op === 'r' ? [asm.ldx(size, 'r0', 'r1', off), asm.mov64('r0', 0), asm.exit()] : [asm.st(size, 'r1', off, 0), asm.mov64('r0', 0), asm.exit()];
+            out.push([type, off, size, op, outcome(() => {
+              try {
+                loadAssembly(items, { type, name: 'diff' }).close();
+                return 0;
+              } catch (e) {
+                return e instanceof VerifierError ? e.errno : String(e);
+              }
+            })]);
+          }
+        }
+      }
+      return out;
+    });
+  });
+
+  it('XDP: the context before the data, the device after it', async () => {
+    await agree(() => {
+      // ingress_ifindex, plus the total length (bpf_xdp_get_buff_len) in the high half.
+      const p = loadAssembly([asm.ldx('w', 'r6', 'r1', 12), asm.call(188), asm.alu64('lsh', 'r0', 16), asm.alu64('or', 'r0', 'r6'), asm.exit()], { type: 'xdp', name: 'diff' });
+      const md = (dataEnd: number, ingress: number, queue: number, extra = 0) => {
+        const b = new Uint8Array(extra ? 32 : 24);
+        const v = new DataView(b.buffer);
+        v.setUint32(4, dataEnd, true);
+        v.setUint32(12, ingress, true);
+        v.setUint32(16, queue, true);
+        if (extra) b[31] = extra;
+        return b;
+      };
+      const out = [
+        [5, md(5, 0, 0, 1)], [5, md(5, 0, 0)], [64, md(64, 0x7ffffff0, 0)], [64, md(64, 1, 1)], [64, md(64, 1, 0)], [64, md(64, 0, 1)], [64, md(63, 0, 0)],
+        [64, md(65, 0, 0)], [64, md(14, 0, 0)], [64, md(13, 0, 0)], [5000, md(5000, 0, 0)], [5000, md(100, 0, 0)], [64, md(0, 0, 0)],
+      ].map(([n, ctx]) => outcome(() => {
+        const x = p.testRun({ data: new Uint8Array(n as number), ctx: ctx as Uint8Array });
+        return [x.retval, hex(x.ctx)];
+      }));
+      p.close();
+      return out;
+    });
+  });
+});
+
+describe('packet helpers of tc and XDP programs', kernelTest, () => {
+  const tcpFrame = (n = 74, ethertype = 0x0800) => {
+    const b = new Uint8Array(n);
+    b.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ethertype >> 8, ethertype & 0xff]);
+    for (let i = 14; i < n; i++) b[i] = (i * 37 + 11) & 0xff;
+    if (ethertype === 0x0800) b.set([0x45, 0, 0, n - 14, 0, 0, 0x40, 0, 64, 6, 0xab, 0xcd, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+    if (ethertype === 0x86dd) b.set([0x60, 0, 0, 0, 0, n - 54, 6, 64], 14);
+    return b;
+  };
+  /** r0 = helper(ctx, args...) with the arguments as 64-bit constants. */
+  const call = (helper: number, args: readonly bigint[]): Item[] => [
+    asm.mov64('r6', 'r1'), ...args.flatMap((a, i) => asm.ld64(`r${i + 2}` as 'r2', a)), asm.mov64('r1', 'r6'), asm.call(helper), asm.exit(),
+  ];
+  /** Stores `words` (u64 each) on the stack at fp-8*n.., then r0 = helper(ptr, size, ...). */
+  const onStack = (words: readonly bigint[], body: Item[]): Item[] => [
+    asm.mov64('r6', 'r1'), ...words.flatMap((w, i) => [...asm.ld64('r0', w), asm.stx('dw', 'r10', -8 * (words.length - i), 'r0')]), ...body, asm.exit(),
+  ];
+  const runTc = (items: readonly Item[], data: Uint8Array) => {
+    const p = loadAssembly(items, { type: 'sched_cls', name: 'diff' });
+    try {
+      const r = p.testRun({ data });
+      return [r.retval | 0, Buffer.from(r.data ?? []).toString('hex')];
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    } finally {
+      p.close();
+    }
+  };
+
+  it('checksums: csum_diff, l3/l4_csum_replace, csum_level', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const words = [0x1234567890abcdefn, 0xfedcba0987654321n, 0xffffffff00000001n];
+      for (const [fromSize, toSize, seed] of [[0, 0, 0], [4, 0, 0], [0, 4, 0], [8, 8, 0], [8, 8, 0xffff], [4, 8, 0xdeadbeef], [3, 0, 0], [0, 6, 0], [8, 16, 1]]) {
+        out.push(['csum_diff', fromSize, toSize, seed, runTc(onStack(words, [
+          asm.mov64('r1', 'r10'), asm.alu64('add', 'r1', -24), asm.mov64('r2', fromSize!), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -16),
+          asm.mov64('r4', toSize!), ...asm.ld64('r5', seed!), asm.call(28),
+        ]), tcpFrame())]);
+      }
+      for (const helper of [10, 11]) {
+        for (const [off, from, to, flags] of [
+          [24n, 0x0a00n, 0x0b00n, 2n], [24n, 0x0100000an, 0x0200000an, 4n], [24n, 0n, 0x1234n, 0n], [24n, 1n, 0x1234n, 0n], [25n, 0n, 0n, 2n],
+          [72n, 0n, 0n, 2n], [73n, 0n, 0n, 2n], [0x10000n, 0n, 0n, 2n], [24n, 5n, 6n, 3n], [24n, 5n, 6n, 0x100n], [50n, 0n, 0n, 2n | (1n << 5n)],
+          [24n, 0x0a00n, 0x0b00n, 2n | (1n << 4n)], [24n, 0x0a00n, 0x0b00n, 2n | (1n << 7n)], [24n, 0xffffn, 0n, 2n | (1n << 5n) | (1n << 6n)],
+        ] as const) {
+          out.push([helper, off, from, to, flags, runTc(call(helper, [off, from, to, flags]), tcpFrame())]);
+        }
+      }
+      // csum_level: a sequence of operations, each result in one byte of r0.
+      for (const seq of [[0], [1, 0], [1, 1, 1, 1, 1, 0], [1, 2, 0], [1, 1, 2, 0], [1, 3, 0], [2, 0], [4], [1, 0, 2, 0, 2, 0]]) {
+        const items: Item[] = [asm.mov64('r6', 'r1'), asm.mov64('r7', 0)];
+        for (const level of seq) items.push(asm.mov64('r1', 'r6'), asm.mov64('r2', level), asm.call(135), asm.alu64('and', 'r0', 0xff), asm.alu64('lsh', 'r7', 8), asm.alu64('or', 'r7', 'r0'));
+        items.push(asm.mov64('r0', 'r7'), asm.exit());
+        out.push(['csum_level', seq, runTc(items, tcpFrame())]);
+      }
+      return out;
+    });
+  });
+
+  it('room and size: adjust_room, change_head, change_tail, change_proto, change_type', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const frames = [tcpFrame(), tcpFrame(94, 0x86dd), tcpFrame(60, 0x0806)];
+      for (const f of frames) {
+        for (const [diff, mode, flags] of [
+          [8n, 0n, 0n], [8n, 1n, 0n], [-8n, 0n, 0n], [-8n, 1n, 0n], [0n, 0n, 0n], [4096n, 0n, 0n], [4095n, 1n, 0n], [-40n, 0n, 0n], [-20n, 1n, 0n], [-60n, 1n, 0n],
+          [8n, 2n, 0n], [20n, 1n, 1n << 1n], [40n, 1n, 1n << 2n], [20n, 1n, (1n << 1n) | (1n << 2n)], [28n, 1n, (1n << 1n) | (1n << 4n)], [-20n, 1n, 1n << 7n],
+          [-20n, 1n, 1n << 8n], [20n, 1n, 1n << 7n], [-8n, 1n, 1n << 1n], [8n, 0n, 1n << 5n], [8n, 0n, 1n << 9n], [34n, 1n, (1n << 1n) | (1n << 6n) | (14n << 56n)],
+          [20n, 1n, (1n << 1n) | (30n << 56n)],
+        ] as const) {
+          out.push(['adjust_room', f.length, diff, mode, flags, runTc(call(50, [BigInt.asUintN(64, diff), mode, flags]), f)]);
+        }
+        for (const [room, flags] of [[0n, 0n], [14n, 0n], [100n, 0n], [1n, 1n], [20000n, 0n]] as const) out.push(['change_head', f.length, room, flags, runTc(call(43, [room, flags]), f)]);
+        for (const [len, flags] of [[0n, 0n], [13n, 0n], [14n, 0n], [40n, 0n], [60n, 0n], [200n, 0n], [20000n, 0n], [60n, 1n]] as const) {
+          // Growing past the buffer's end exposes what the kernel's reallocation left there: compare lengths only beyond it.
+          out.push(['change_tail', f.length, len, flags, ((r) => (Array.isArray(r) ? [r[0], (r[1] as string).length] : r))(runTc(call(38, [len, flags]), f))]);
+        }
+        for (const [proto, flags] of [[0xdd86n, 0n], [0x0008n, 0n], [0x0608n, 0n], [0xdd86n, 1n]] as const) out.push(['change_proto', f.length, proto, flags, runTc(call(31, [proto, flags]), f)]);
+        for (const type of [0n, 1n, 3n, 4n]) out.push(['change_type', type, runTc([...call(32, [type]).slice(0, -1), asm.ldx('w', 'r1', 'r6', 4), asm.alu64('lsh', 'r1', 8), asm.alu64('or', 'r0', 'r1'), asm.exit()], f)]);
+      }
+      return out;
+    });
+  });
+
+  it('tunnel keys and options: set, then get, with the kernel\'s sizes, flags and errors', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      // key: id 0x42, remote 10.0.0.9 (host order u32), tos 3, ttl 64, label 0, local 10.0.0.1; ipv6 layout fills all.
+      const key = [0x0a00000900000042n, 0n, 0n | (64n << 40n) | (3n << 32n), 0x0a00000100000000n, 0n, 0x1122334455667788n];
+      for (const [setSize, setFlags, getSize, getFlags] of [
+        [44, 0n, 44, 0n], [44, 0n, 44, 1n], [44, 1n, 44, 1n], [44, 1n, 44, 0n], [28, 0n, 28, 0n], [24, 0n, 24, 0n], [22, 0n, 22, 0n], [8, 0n, 8, 0n], [8, 1n, 8, 1n],
+        [30, 0n, 44, 0n], [44, 0n, 30, 0n], [44, 0x20n, 44, 0n], [44, 0n, 44, 0x20n], [44, 0x16n, 44, 0x10n], [44, 0x6n, 44, 0x10n], [0, 0n, 44, 0n],
+      ] as const) {
+        const body: Item[] = setSize
+          ? [asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -48), asm.mov64('r3', setSize), ...asm.ld64('r4', setFlags), asm.call(21), asm.mov64('r7', 'r0')]
+          : [asm.mov64('r7', 0)];
+        // get into fp-96, then the 44 bytes read back are stored into the packet at offset 14 (they show in the data out).
+        body.push(asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -96), asm.mov64('r3', getSize), ...asm.ld64('r4', getFlags), asm.call(20),
+          asm.alu64('lsh', 'r7', 8), asm.alu64('and', 'r0', 0xff), asm.alu64('or', 'r7', 'r0'),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 14), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -96), asm.mov64('r4', 44), asm.mov64('r5', 0), asm.call(9),
+          asm.mov64('r0', 'r7'));
+        const items: Item[] = [asm.mov64('r6', 'r1'), ...Array.from({ length: 12 }, (_, i) => asm.st('dw', 'r10', -96 + 8 * i, 0)),
+          ...key.flatMap((w, i) => [...asm.ld64('r0', w), asm.stx('dw', 'r10', -48 + 8 * i, 'r0')]), ...body, asm.exit()];
+        out.push(['tunnel_key', setSize, setFlags, getSize, getFlags, runTc(items, tcpFrame())]);
+      }
+      for (const [withKey, setSize, getSize] of [[true, 8, 8], [true, 8, 16], [true, 8, 4], [true, 6, 8], [false, 8, 8], [true, 32, 8]] as const) {
+        const items: Item[] = [asm.mov64('r6', 'r1'), ...Array.from({ length: 4 }, (_, i) => asm.st('dw', 'r10', -32 + 8 * i, 0x0102030405060708 + i)),
+          ...(withKey ? [asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -32), asm.mov64('r3', 8), asm.mov64('r4', 0), asm.call(21)] : []),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -32), asm.mov64('r3', Math.min(setSize, 32)), asm.call(30), asm.mov64('r7', 'r0'),
+          asm.st('dw', 'r10', -64, 0), asm.st('dw', 'r10', -56, 0),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -64), asm.mov64('r3', getSize), asm.call(29),
+          asm.alu64('and', 'r0', 0xff), asm.alu64('lsh', 'r7', 8), asm.alu64('or', 'r0', 'r7'), asm.ldx('w', 'r1', 'r10', -64), asm.alu64('lsh', 'r1', 32), asm.alu64('or', 'r0', 'r1'), asm.exit()];
+        out.push(['tunnel_opt', withKey, setSize, getSize, runTc(items, tcpFrame())]);
+      }
+      return out;
+    });
+  });
+});
+
+describe('redirect and socket maps, maps of maps', kernelTest, () => {
+  const u32s = (...v: number[]) => new Uint8Array(new Uint32Array(v).buffer);
+
+  it('devmap, devmap_hash, cpumap, xskmap, sockmap, sockhash: creation, updates, lookups, deletes', async () => {
+    await agree(() => {
+      const log: unknown[] = [];
+      const note = (what: string, f: () => unknown) => log.push([what, attempt(f)]);
+      const create = (type: MapSpec['type'], k: number, v: number, n: number, flags = 0) => {
+        try {
+          return BpfMap.create(spec(type, k, v, n, flags));
+        } catch (e) {
+          log.push([type, k, v, n, flags, (e as { code?: string }).code]);
+          return undefined;
+        }
+      };
+      for (const type of ['devmap', 'devmap_hash', 'cpumap', 'xskmap', 'sockmap', 'sockhash'] as const) {
+        for (const [k, v, n, flags] of [[4, 4, 0, 0], [8, 4, 4, 0], [4, 12, 4, 0], [4, 4, 4, 1], [4, 4, 4, 8], [4, 8, 4, 0], [2, 4, 4, 0], [4, 4, 100000, 0]]) {
+          create(type, k!, v!, n!, flags!)?.close();
+        }
+      }
+      const lo = 1;
+      for (const type of ['devmap', 'devmap_hash'] as const) {
+        for (const v of [4, 8]) {
+          const m = create(type, 4, v, 4)!;
+          const val = (ifindex: number, fd = -1) => (v === 4 ? u32s(ifindex) : u32s(ifindex, fd >>> 0));
+          note(`${type}/${v} lo`, () => m.update(u32s(0), val(lo)));
+          note(`${type}/${v} missing dev`, () => m.update(u32s(1), val(0x7ffffff0)));
+          note(`${type}/${v} zero`, () => m.update(u32s(2), val(0)));
+          note(`${type}/${v} zero with prog`, () => m.update(u32s(2), val(0, 3)));
+          note(`${type}/${v} noexist`, () => m.update(u32s(0), val(lo), 'noexist'));
+          note(`${type}/${v} exist missing`, () => m.update(u32s(3), val(lo), 'exist'));
+          note(`${type}/${v} bad flags`, () => m.update(u32s(0), val(lo), 3));
+          note(`${type}/${v} past end`, () => m.update(u32s(9), val(lo)));
+          note(`${type}/${v} lookup`, () => [0, 1, 2, 9].map((k) => attempt(() => Buffer.from(m.lookupBytes(u32s(k)) ?? []).toString('hex'))));
+          note(`${type}/${v} keys`, () => [...m.keys()].map((k) => Buffer.from(k as Uint8Array).toString('hex')));
+          note(`${type}/${v} delete`, () => [0, 2, 9].map((k) => attempt(() => m.delete(u32s(k)))));
+          m.close();
+        }
+      }
+      const cpu = create('cpumap', 4, 4, 4)!;
+      note('cpumap qsize', () => cpu.update(u32s(0), u32s(64)));
+      note('cpumap qsize too big', () => cpu.update(u32s(0), u32s(16385)));
+      note('cpumap zero', () => cpu.update(u32s(1), u32s(0)));
+      note('cpumap noexist', () => cpu.update(u32s(0), u32s(64), 'noexist'));
+      note('cpumap past end', () => cpu.update(u32s(4), u32s(64)));
+      note('cpumap lookup', () => [0, 1].map((k) => attempt(() => Buffer.from(cpu.lookupBytes(u32s(k)) ?? []).toString('hex'))));
+      note('cpumap delete', () => [0, 1, 4].map((k) => attempt(() => cpu.delete(u32s(k)))));
+      cpu.close();
+      for (const type of ['xskmap', 'sockmap', 'sockhash'] as const) {
+        const m = create(type, 4, 4, 4)!;
+        const other = BpfMap.create(spec('hash', 4, 4, 1));
+        note(`${type} map fd`, () => m.update(u32s(0), u32s(other.fd)));
+        note(`${type} bad flags`, () => m.update(u32s(0), u32s(other.fd), 3));
+        note(`${type} lookup`, () => m.lookupBytes(u32s(0)) ?? null);
+        note(`${type} delete`, () => [0, 9].map((k) => attempt(() => m.delete(u32s(k)))));
+        note(`${type} keys`, () => [...m.keys()].length);
+        other.close();
+        m.close();
+      }
+      return log;
+    });
+  });
+
+  it('bpf_redirect_map: XDP_REDIRECT to an entry, the flags\' low bits without one', async () => {
+    await agree(() => {
+      const dev = BpfMap.create(spec('devmap', 4, 4, 4));
+      dev.update(u32s(1), u32s(1));
+      const hash = BpfMap.create(spec('devmap_hash', 4, 4, 4));
+      hash.update(u32s(7), u32s(1));
+      const cpu = BpfMap.create(spec('cpumap', 4, 4, 2));
+      cpu.update(u32s(0), u32s(64));
+      const out: unknown[] = [];
+      for (const m of [dev, hash, cpu]) {
+        for (const [key, flags] of [[0, 0], [1, 0], [7, 0], [0, 2], [0, 3], [1, 1], [0, 4], [0, 8], [1, 8], [0, 16], [0, 24]]) {
+          const p = mustLoad([...asm.ldMapFd('r1', m.fd), asm.mov64('r2', key!), asm.mov64('r3', flags!), asm.call(51), asm.exit()]);
+          out.push([m.info().type, key, flags, run(p, new Uint8Array(64))]);
+          p.close();
+        }
+      }
+      for (const m of [dev, hash, cpu]) m.close();
+      return out;
+    });
+  });
+
+  it('inner maps against the template: max_entries only for arrays or without BPF_F_INNER_MAP', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      for (const [type, flags] of [['array', 0], ['array', 1 << 12], ['hash', 0], ['lru_hash', 0], ['percpu_array', 0], ['hash', 1]] as const) {
+        const inner = spec(type, 4, 4, 4, flags);
+        let tmpl: BpfMap;
+        try {
+          tmpl = BpfMap.create(inner);
+        } catch (e) {
+          out.push([type, flags, (e as { code?: string }).code]);
+          continue;
+        }
+        const outer = BpfMap.create(spec('array_of_maps', 4, 4, 4, 0, inner), { innerMapFd: tmpl.fd });
+        for (const [n, f] of [[4, flags], [8, flags], [2, flags], [4, flags ^ (1 << 12)]] as const) {
+          out.push([type, flags, n, f, attempt(() => {
+            const m = BpfMap.create(spec(type, 4, 4, n, f));
+            try {
+              outer.update(u32s(0), u32s(m.fd));
+              return 'ok';
+            } finally {
+              m.close();
+            }
+          })]);
+        }
+        outer.close();
+        tmpl.close();
+      }
+      return out;
+    });
+  });
+});
+
 describe('helpers', kernelTest, () => {
   it('probe_read_kernel of a bad address, ringbuf flags, trace_printk\'s return value', async () => {
     await agree(() => {

@@ -14,7 +14,7 @@ import { readInsn } from '../../src/asm/isa.js';
 import { BpfMap } from '../../src/map.js';
 import type { Program } from '../../src/program.js';
 import { setNative } from '../../src/native.js';
-import { VerifierError } from '../../src/errors.js';
+import { NotSupportedError, VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/collection-spec.js';
 import type { ProgType } from '../../src/sys/constants.js';
 
@@ -386,10 +386,9 @@ describe('context and packet', () => {
     p.close();
   });
 
-  it('writes to xdp_md are refused', () => {
-    const p = loadRaw([asm.st('w', 'r1', 12, 5), asm.mov64('r0', 0), asm.exit()]);
-    assert.throws(() => p.testRun({ data: PKT }), /struct xdp_md is read-only/);
-    p.close();
+  it('writes to xdp_md are refused at load, as the verifier refuses them', () => {
+    assert.throws(() => loadRaw([asm.st('w', 'r1', 12, 5), asm.mov64('r0', 0), asm.exit()]),
+      (e: unknown) => e instanceof VerifierError && /invalid bpf_context access off=12 size=4/.test(e.log));
   });
 
   it('LD_ABS and LD_IND read the skb big-endian, and end the program with 0 past the end', () => {
@@ -409,7 +408,8 @@ describe('context and packet', () => {
     const ctx = new Uint8Array(16);
     ctx[8] = 59;
     assert.equal(p.testRun({ ctx }).retval, 59);
-    assert.throws(() => p.testRun({ ctx: new Uint8Array(8) }), /outside the context/);
+    // Shorter than what the program reads: refused before the run, as the kernel refuses it.
+    assert.throws(() => p.testRun({ ctx: new Uint8Array(8) }), (e: unknown) => (e as { code?: string }).code === 'EINVAL');
     p.close();
   });
 });
@@ -438,8 +438,9 @@ describe('faults', () => {
     map.close();
   });
 
-  it('a helper the emulator does not implement', () => {
-    assert.throws(() => ret32([asm.call(18), asm.exit()]), /helper bpf_skb_vlan_push \(#18\) is not implemented by the bpfkit emulator/);
+  it('a helper the emulator does not implement is refused at load with a NotSupportedError naming it', () => {
+    assert.throws(() => ret32([asm.call(18), asm.exit()]), (e: unknown) => e instanceof NotSupportedError
+      && /helper bpf_skb_vlan_push \(#18\) is not implemented by the bpfkit emulator/.test(e.message) && !/this kernel/.test(e.message));
   });
 
   it('an endless loop is stopped after maxInstructions', () => {

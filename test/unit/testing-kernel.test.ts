@@ -131,17 +131,22 @@ describe('map semantics and errno', () => {
     assert.equal(refused(spec('hash', 4, 4, 0)), 'EINVAL');
     assert.equal(refused(spec('hash', 4, 1 << 22, 1)), 'E2BIG');
     assert.equal(refused(spec('lru_hash', 4, 4, 4, 1)), 'ENOTSUPP');
-    assert.equal(refused(spec('devmap', 4, 4, 4)), 'EINVAL', 'types the emulator lacks answer like a kernel without them');
+    assert.equal(refused(spec('devmap', 4, 8, 4, 1)), 'EINVAL', 'devmaps take NUMA and access flags only');
+    assert.equal(refused(spec('cpumap', 4, 4, 100000)), 'E2BIG', 'a cpumap has at most NR_CPUS slots');
+    assert.equal(refused(spec('cgroup_storage', 12, 4, 0)), 'EINVAL', 'types the emulator lacks answer like a kernel without them');
   });
 
   it('feature probes answer for the emulated kernel', () => {
     assert.equal(haveMapType('ringbuf'), true);
     assert.equal(haveMapType('lpm_trie'), true);
     assert.equal(haveMapType('array_of_maps'), true);
-    assert.equal(haveMapType('devmap'), false);
+    assert.equal(haveMapType('devmap'), true);
+    assert.equal(haveMapType('cgroup_storage'), false);
     assert.equal(haveProgramType('xdp'), true);
     assert.equal(haveProgramHelper('xdp', 1), true);
     assert.equal(haveProgramHelper('xdp', 100000), false);
+    assert.equal(haveProgramHelper('sched_cls', 28), true, 'bpf_csum_diff is emulated');
+    assert.equal(haveProgramHelper('sched_cls', 18), false, 'bpf_skb_vlan_push is not: the probe says so instead of failing mid-run');
   });
 
   it('maps of maps check the inner map against the template', () => {
