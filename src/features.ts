@@ -151,6 +151,29 @@ export function haveProgramType(t: ProgType): boolean {
   });
 }
 
+/**
+ * Whether the verifier takes the instructions of cpu v4 (Linux 6.6): sign-extending moves and
+ * loads, signed division and modulo, unconditional byte swaps, 32-bit jump offsets. Probed with
+ * one sign-extending move (`r0 = (s8)r1` after `r1 = 0`).
+ */
+export function haveCpuV4(): boolean {
+  return remember('isa:v4', () => {
+    const insns = new Uint8Array(24);
+    insns.set([0xb7, 0x01], 0); // r1 = 0
+    insns.set([0xbf, 0x10, 8, 0], 8); // r0 = (s8)r1: BPF_ALU64 | BPF_MOV | BPF_X with off 8
+    insns.set([0x95], 16); // exit
+    const r = probeProgram('socket_filter', insns, null);
+    if (r >= 0) {
+      native().close(r);
+      return true;
+    }
+    if (inconclusive(-r) && !(-r === EPERM && process.geteuid?.() === 0)) {
+      throw new BpfSyscallError(r, 'bpf(BPF_PROG_LOAD)', 'probe cpu v4 instructions', 'probing needs CAP_BPF: run as root');
+    }
+    return false;
+  });
+}
+
 /** Whether programs of type `t` may call helper number `helper` (BPF_FUNC_*). */
 export function haveProgramHelper(t: ProgType, helper: number): boolean {
   return remember(`helper:${t}:${helper}`, () => {

@@ -13,7 +13,7 @@ export {
 export { Btf } from './btf/btf.js';
 export { codecFor, cString, type Codec } from './btf/codec.js';
 export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
-export { haveMapType, haveProgramType, haveProgramHelper } from './features.js';
+export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
 export { enableStats } from './stats.js';
 export { native, setNative, type Native } from './native.js';

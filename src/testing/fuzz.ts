@@ -31,6 +31,11 @@ export interface FuzzOptions {
   memory?: boolean;
   /** Include conditional jumps (default true). */
   jumps?: boolean;
+  /**
+   * Include cpu v4 instructions (Linux 6.6: sdiv/smod, movsx, unconditional bswap, sign-extending
+   * loads; default true). Off for kernels whose verifier refuses them (see haveCpuV4()).
+   */
+  cpuV4?: boolean;
 }
 
 const ALU_OPS: readonly AluOp[] = ['add', 'sub', 'mul', 'div', 'sdiv', 'or', 'and', 'lsh', 'rsh', 'mod', 'smod', 'xor', 'mov', 'arsh'];
@@ -62,6 +67,8 @@ export function fuzzBody(rnd: () => number, options: FuzzOptions = {}): Item[] {
   const length = options.length ?? 40;
   const memory = options.memory ?? true;
   const jumps = options.jumps ?? true;
+  const v4 = options.cpuV4 ?? true;
+  const aluOps = v4 ? ALU_OPS : ALU_OPS.filter((op) => op !== 'sdiv' && op !== 'smod');
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const items: Item[] = [];
   for (const r of FUZZ_REGS) items.push(asm.ld64(r, value(rnd)));
@@ -88,7 +95,7 @@ export function fuzzBody(rnd: () => number, options: FuzzOptions = {}): Item[] {
       if (m < 0.3) items.push(asm.stx(size, 'r10', off, src));
       else if (m < 0.45) items.push(asm.st(size, 'r10', off, imm(rnd)));
       else if (m < 0.7) items.push(asm.ldx(size, dst, 'r10', off));
-      else if (m < 0.8 && size !== 'dw') items.push(asm.ldxs(size, dst, 'r10', off));
+      else if (m < 0.8 && size !== 'dw') items.push(v4 ? asm.ldxs(size, dst, 'r10', off) : asm.ldx(size, dst, 'r10', off));
       else {
         const aw = rnd() < 0.5 ? 'w' : 'dw';
         const aoff = aw === 'w' ? -64 + Math.floor(rnd() * 16) * 4 : -64 + Math.floor(rnd() * 8) * 8;
@@ -100,13 +107,13 @@ export function fuzzBody(rnd: () => number, options: FuzzOptions = {}): Item[] {
     if (kind < 0.36) {
       const u = rnd();
       if (u < 0.3) items.push(is64 ? asm.neg64(dst) : asm.neg32(dst));
-      else if (u < 0.55) items.push(is64 ? asm.movsx64(dst, src, pick([8, 16, 32] as const)) : asm.movsx32(dst, src, pick([8, 16] as const)));
-      else if (u < 0.7) items.push(asm.bswap(dst, pick([16, 32, 64] as const)));
+      else if (u < 0.55 && v4) items.push(is64 ? asm.movsx64(dst, src, pick([8, 16, 32] as const)) : asm.movsx32(dst, src, pick([8, 16] as const)));
+      else if (u < 0.7 && v4) items.push(asm.bswap(dst, pick([16, 32, 64] as const)));
       else if (u < 0.85) items.push(asm.le(dst, pick([16, 32, 64] as const)));
       else items.push(asm.be(dst, pick([16, 32, 64] as const)));
       continue;
     }
-    const op = pick(ALU_OPS);
+    const op = pick(aluOps);
     if (rnd() < 0.5) {
       items.push((is64 ? asm.alu64 : asm.alu32)(op, dst, src));
     } else {

@@ -17,7 +17,7 @@ import {
   type Program,
 } from '../../src/index.js';
 import { native } from '../../src/native.js';
-import { kernelTest, obj } from '../helpers/index.js';
+import { kernelTest, obj, patient } from '../helpers/index.js';
 
 const OP_PERF_OUTPUT = 0x0d;
 const MAGIC = 0x4b465042;
@@ -111,6 +111,7 @@ function later(produce: () => void, ms = 5): Promise<never> {
 
 /** Rejects if `p` has not settled within `ms`: a read that should have been served. */
 function within<T>(p: Promise<T>, ms = 2000, what = 'the read'): Promise<T> {
+  ms = patient(ms);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms`)), ms);
@@ -127,9 +128,9 @@ function label(r: PerfRecord): string {
 const SLAB_BYTES = 64 * 1024;
 
 const DIST_INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-const CHILD_GUARD_MS = 60_000;
+const CHILD_GUARD_MS = patient(60_000);
 /** A reader that never wakes up fails the test instead of hanging the run. */
-const kt = { ...kernelTest, timeout: 120_000 };
+const kt = { ...kernelTest, timeout: patient(120_000) };
 
 describe('PerfReader', () => {
   test('validates its map and options', kt, async () => {

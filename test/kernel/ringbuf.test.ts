@@ -16,7 +16,7 @@ import {
   ClosedError, Collection, CollectionSpec, InvalidArgumentError, RingBufReader, type BpfMap, type Program, type RingBufBatch,
 } from '../../src/index.js';
 import { native } from '../../src/native.js';
-import { kernelTest, obj } from '../helpers/index.js';
+import { kernelTest, obj, patient } from '../helpers/index.js';
 
 const RB_MAGIC = 0x52494e47;
 const RING_SIZE = 16384;
@@ -93,6 +93,7 @@ function later(produce: () => void, ms = 5): Promise<never> {
 
 /** Rejects if `p` has not settled within `ms`: a read that should have been served. */
 function within<T>(p: Promise<T>, ms = 2000, what = 'the read'): Promise<T> {
+  ms = patient(ms);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms`)), ms);
@@ -137,9 +138,9 @@ function childScript(body: string): string {
 }
 
 /** A guard against a hang, not a performance threshold. */
-const CHILD_GUARD_MS = 60_000;
+const CHILD_GUARD_MS = patient(60_000);
 /** A reader that never wakes up fails the test instead of hanging the run. */
-const kt = { ...kernelTest, timeout: 120_000 };
+const kt = { ...kernelTest, timeout: patient(120_000) };
 
 describe('RingBufReader', () => {
   test('refuses a map that is not a ring buffer', kt, async () => {
