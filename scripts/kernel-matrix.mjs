@@ -257,9 +257,18 @@ function ensureInitramfs(cache, kernel) {
 
 function shellQuote(s) { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
+// Boots a guest; if it dies before running any file (a boot failure), boots it once more.
+async function runGuest(o, kernel, initrd, files) {
+  const first = await bootGuest(o, kernel, initrd, files);
+  if (existsSync(join(first.res, 'results.tsv'))) return first;
+  log(`${kernel.series}: the guest died before running a test (console: ${first.consoleLog}); booting it again`);
+  return bootGuest(o, kernel, initrd, files);
+}
+
 function bootGuest(o, kernel, initrd, files) {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const res = join(o.cache, 'results', `${kernel.series}-${stamp}-${process.pid}`);
+  let res = join(o.cache, 'results', `${kernel.series}-${stamp}-${process.pid}`);
+  for (let n = 2; existsSync(res); n++) res = join(o.cache, 'results', `${kernel.series}-${stamp}-${process.pid}-${n}`);
   mkdirSync(res, { recursive: true });
   copyFileSync(join(here, 'kernel-matrix', 'guest.sh'), join(res, 'guest.sh'));
   writeFileSync(join(res, 'job.env'), [
@@ -276,8 +285,10 @@ function bootGuest(o, kernel, initrd, files) {
     '-nodefaults', '-no-reboot', '-display', 'none',
     '-serial', `file:${consoleLog}`,
     '-kernel', kernel.vmlinuz, '-initrd', initrd,
-    // lsm=...,bpf turns the BPF LSM on; panic=-1 turns a guest panic into a QEMU exit.
-    '-append', 'console=ttyS0 panic=-1 loglevel=4 mitigations=off lsm=lockdown,capability,bpf',
+    // lsm=...,bpf turns the BPF LSM on; panic=-1 turns a guest panic into a QEMU exit;
+    // no_timer_check: on a loaded host the boot-time IO-APIC timer check misses its window under TCG
+    // and panics ("IO-APIC + timer doesn't work!").
+    '-append', 'console=ttyS0 panic=-1 loglevel=4 mitigations=off no_timer_check lsm=lockdown,capability,bpf',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${res},mount_tag=results,security_model=none`,
     '-device', 'virtio-rng-pci',
@@ -381,11 +392,11 @@ async function main() {
   const runs = [];
   let bad = 0;
   if (o.parallel) {
-    const pending = guests.map((g) => bootGuest(o, g.kernel, g.initrd, files).then((r) => { bad += report(r); runs.push(r); }));
+    const pending = guests.map((g) => runGuest(o, g.kernel, g.initrd, files).then((r) => { bad += report(r); runs.push(r); }));
     await Promise.all(pending);
   } else {
     for (const g of guests) {
-      const r = await bootGuest(o, g.kernel, g.initrd, files);
+      const r = await runGuest(o, g.kernel, g.initrd, files);
       bad += report(r);
       runs.push(r);
     }
