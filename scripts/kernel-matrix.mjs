@@ -347,10 +347,10 @@ function report(run) {
     const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
     const summary = text.split('\n').filter((l) => SUMMARY.test(l)).map((l) => l.slice(2).trim())
       .filter((l) => !l.startsWith('duration_ms')).join(', ');
-    const secs = Number.isNaN(row.ms) ? '-' : `${(row.ms / 1000).toFixed(1)}s`;
+    const secs = Number.isNaN(row.ms) || row.status === 'not-run' ? '-' : `${(row.ms / 1000).toFixed(1)}s`;
     out.push(`   ${row.status.toUpperCase().padEnd(7)} ${name.padEnd(32)} ${secs.padStart(7)}  ${summary}`);
     if (row.status !== 'pass') {
-      failures.push(`--- ${kernel.series} ${name}: ${row.status}${row.status === 'timeout' ? ' (killed at its time limit)' : ''}`);
+      failures.push(`--- ${kernel.series} ${name}: ${row.status}${{ timeout: ' (killed at its time limit)', 'not-run': ' (the --budget was spent)' }[row.status] ?? ''}`);
       if (text) failures.push(condense(text));
     }
   }
