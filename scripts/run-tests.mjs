@@ -21,5 +21,10 @@ if (chosen.length === 0) {
   console.error('no test files found under dist/test: run `npm run build` first');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...chosen], { stdio: 'inherit' });
+// scripts/test-all.mjs asks for a TAP copy of the results to count them.
+const tap = process.env['BPFKIT_TAP_FILE'];
+const reporters = tap
+  ? ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`]
+  : ['--test-reporter=spec'];
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...reporters, ...chosen], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
