@@ -8,6 +8,7 @@ import { BpfSyscallError } from './errors.js';
 import { bpfRaw, mapCreateAttr, progLoadRaw } from './sys/bpf.js';
 import { mapType, progType, type MapType, type ProgType } from './sys/constants.js';
 import { native } from './native.js';
+import { linkCreateRaw } from './link/sys.js';
 
 const cache = new Map<string, boolean>();
 
@@ -119,3 +120,34 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
   });
 }
 
+
+// ---- tc attach modes --------------------------------------------------------------------------
+
+const ENODEV = 19;
+
+/**
+ * Whether the kernel has tcx links (BPF_LINK_CREATE with attach type tcx_ingress, 6.6+); without
+ * them, attachTc() falls back to a clsact qdisc and a cls_bpf filter over rtnetlink. The probe asks
+ * for a link on ifindex 0: a kernel with tcx looks the interface up and answers ENODEV, attaching
+ * nothing; an older one refuses the attach type with EINVAL.
+ */
+export function haveTcxLinks(): boolean {
+  return remember('link:tcx', () => {
+    const prog = probeProgram('sched_cls', RETURN_ZERO, null);
+    if (prog < 0) {
+      if (inconclusive(-prog)) throw new BpfSyscallError(prog, 'bpf(BPF_PROG_LOAD)', 'probe tcx links', 'probing needs CAP_BPF: run as root');
+      return false;
+    }
+    try {
+      const r = linkCreateRaw({ progFd: prog, target: 0, attachType: 'tcx_ingress' });
+      if (r >= 0) {
+        native().close(r);
+        return true;
+      }
+      if (inconclusive(-r)) throw new BpfSyscallError(r, 'bpf(BPF_LINK_CREATE)', 'probe tcx links', 'probing needs CAP_BPF and CAP_NET_ADMIN: run as root');
+      return -r === ENODEV;
+    } finally {
+      native().close(prog);
+    }
+  });
+}

@@ -14,6 +14,7 @@ export { Btf } from './btf/btf.js';
 export { codecFor, cString, type Codec } from './btf/codec.js';
 export { parseCidr, lpmKey, formatLpmKey } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper } from './features.js';
+export { haveTcxLinks } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
 export { enableStats } from './stats.js';
 export { native, setNative, type Native } from './native.js';
