@@ -195,3 +195,5 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
   });
 }
 
+
+

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import {
   assertProgramGone, assertTopologyGone, createTwoNamespaces, sleep, stopChild, type TwoNamespaces,
 } from '../fixtures/link-env.js';
-import { kernelTest, ROOT } from '../helpers/index.js';
+import { kernelTest, patient, ROOT } from '../helpers/index.js';
 import { EVENT_SIZE, hexdump, parseSynEvent } from '../../examples/xdp-syn-dump/main.js';
 
 const MAIN = join(ROOT, 'dist', 'examples', 'xdp-syn-dump', 'main.js');
@@ -51,7 +51,7 @@ function connect(port, localPort) {
     const c = net.connect({ host, port, localAddress: local, localPort });
     c.on('connect', () => { c.end(); resolve('connected'); });
     c.on('error', (e) => resolve(e.code));
-    c.setTimeout(5000, () => { c.destroy(); resolve('timeout'); });
+    c.setTimeout(${patient(5000)}, () => { c.destroy(); resolve('timeout'); });
   });
 }
 (async () => {
@@ -80,7 +80,7 @@ function startDump(iface: string, args: string[] = []): Dump {
   return d;
 }
 
-async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+async function waitFor(what: string, ok: () => boolean, ms = patient(10_000)): Promise<void> {
   const deadline = Date.now() + ms;
   while (!ok()) {
     if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
@@ -181,8 +181,9 @@ function hasXdp(iface: string): boolean {
 
 async function interrupt(d: Dump): Promise<void> {
   d.child.kill('SIGINT');
-  const r = await Promise.race([d.exit, sleep(10_000).then(() => undefined)]);
-  assert.ok(r, 'the dump exits within 10 s of SIGINT');
+  const ms = patient(10_000);
+  const r = await Promise.race([d.exit, sleep(ms).then(() => undefined)]);
+  assert.ok(r, `the dump exits within ${ms} ms of SIGINT`);
   assert.deepEqual(r, { code: 0, signal: null }, `exit status after SIGINT (stderr: ${d.stderr})`);
   assert.match(d.stdout, /xdp-syn-dump: detached from \S+; \d+ SYN packets? dumped, 0 lost/);
 }
@@ -288,7 +289,7 @@ describe('examples/xdp-syn-dump', () => {
       assert.ok(hasXdp(net.rootA) && hasXdp(net.rootB), 'ip link shows the XDP programs');
 
       const client = spawnSync('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', CLIENT, net.addrB, net.addrA,
-        `${OPEN_PORT}:${SRC_TO_OPEN}`, `${CLOSED_PORT}:${SRC_TO_CLOSED}`], { encoding: 'utf8', timeout: 30_000 });
+        `${OPEN_PORT}:${SRC_TO_OPEN}`, `${CLOSED_PORT}:${SRC_TO_CLOSED}`], { encoding: 'utf8', timeout: patient(30_000) });
       assert.match(client.stdout, new RegExp(`^${OPEN_PORT} ${SRC_TO_OPEN} connected$`, 'm'), `client: ${client.stdout}${client.stderr}`);
       assert.match(client.stdout, new RegExp(`^${CLOSED_PORT} ${SRC_TO_CLOSED} ECONNREFUSED$`, 'm'), `client: ${client.stdout}${client.stderr}`);
 
@@ -330,7 +331,7 @@ describe('examples/xdp-syn-dump', () => {
       const cutId = Number(attached.exec(cut.stdout)![1]);
       assert.match(cut.stdout, new RegExp(`, first ${SHORT_SNAPLEN} bytes of each\\); Ctrl-C to detach`), '--snaplen, read back from the loaded .rodata');
       const again = spawnSync('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', CLIENT, net.addrB, net.addrA, `${OPEN_PORT}:${SRC_AGAIN}`],
-        { encoding: 'utf8', timeout: 30_000 });
+        { encoding: 'utf8', timeout: patient(30_000) });
       assert.match(again.stdout, new RegExp(`^${OPEN_PORT} ${SRC_AGAIN} connected$`, 'm'), `client: ${again.stdout}${again.stderr}`);
       await waitFor('the SYN on rootA', () => synTo(cut, OPEN_PORT) !== undefined);
       const short = synTo(cut, OPEN_PORT)!;

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { kernelTest, ROOT } from '../helpers/index.js';
+import { kernelTest, patient, ROOT } from '../helpers/index.js';
 import { assertTopologyGone, createTwoNamespaces } from '../fixtures/link-env.js';
 
 const CHILD = join(ROOT, 'test', 'fixtures', 'netlink-exit-child.mjs');
@@ -25,7 +25,7 @@ function runChild(dev: string, mode: string, signal?: NodeJS.Signals): Promise<{
     const child = spawn(process.execPath, [CHILD, dev, mode], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let attachedSeen = false;
-    const guard = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child (${mode}) did not finish: ${out}`)); }, 30_000);
+    const guard = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child (${mode}) did not finish: ${out}`)); }, patient(30_000));
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (!attachedSeen && out.includes('attached')) {

@@ -1,7 +1,7 @@
 /**
  * Socket filters and cgroup programs for real. The socket filter goes on a UDP socket made with
  * the native socket() call and bound to 127.0.0.1; node:dgram sends to it. The cgroup_skb egress
- * program goes on a child cgroup of /sys/fs/cgroup/unified that a child process joins before it
+ * program goes on a child cgroup of the cgroup2 mount (found in /proc/mounts) that a child process joins before it
  * sends UDP to 127.0.0.1. Everything made here (sockets, cgroups, links) is removed again.
  */
 import { describe, it } from 'node:test';
@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { attach, attachCgroup, attachSocketFilter, BpfSyscallError, FdLink, NotSupportedError, type Link } from '../../src/index.js';
 import { native } from '../../src/native.js';
-import { kernelTest } from '../helpers/index.js';
-import { assertProgramGone, count, LINK_TEST_PORT, loadCounters, prog, SLOT, sleep, UDP_FIXTURE } from '../fixtures/link-env.js';
+import { kernelTest, patient } from '../helpers/index.js';
+import { assertProgramGone, cgroup2Root, count, LINK_TEST_PORT, loadCounters, prog, SLOT, sleep, UDP_FIXTURE } from '../fixtures/link-env.js';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -61,7 +61,7 @@ async function sendUdp(port: number, n: number): Promise<void> {
   }
 }
 
-async function waitFor(pred: () => boolean, ms = 2000): Promise<void> {
+async function waitFor(pred: () => boolean, ms = patient(2000)): Promise<void> {
   const end = Date.now() + ms;
   while (!pred() && Date.now() < end) await sleep(10);
 }
@@ -114,7 +114,6 @@ describe('socket filters', () => {
 });
 
 describe('cgroup programs', () => {
-  const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 
   /** Runs the UDP sender inside `cgroup` (it joins the cgroup before exec'ing node). */
   function sendFromCgroup(cgroup: string, n: number): Promise<number | null> {
@@ -124,11 +123,12 @@ describe('cgroup programs', () => {
   }
 
   async function removeCgroup(dir: string): Promise<void> {
-    for (let i = 0; i < 100 && existsSync(dir); i++) {
+    const end = Date.now() + patient(2000);
+    while (existsSync(dir)) {
       try {
         rmdirSync(dir);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > end) throw e;
         await sleep(20); // the last process is still leaving
       }
     }
@@ -136,13 +136,15 @@ describe('cgroup programs', () => {
 
   for (const mode of ['link', 'prog-attach'] as const) {
     it(`cgroup_skb/egress (${mode}) counts UDP sent by processes in a test cgroup only`, kernelTest, async () => {
-      const dir = join(CGROUP_ROOT, `bpfkit-test-${mode}-${process.pid}`);
+      const dir = join(cgroup2Root(), `bpfkit-test-${mode}-${process.pid}`);
       mkdirSync(dir);
-      const coll = await loadCounters();
-      const p = prog(coll, 'cgroup_egress_udp');
-      const id = p.info().id;
+      let coll: Awaited<ReturnType<typeof loadCounters>> | undefined;
+      let id = 0;
       let link: Link | undefined;
       try {
+        coll = await loadCounters();
+        const p = prog(coll, 'cgroup_egress_udp');
+        id = p.info().id;
         link = mode === 'link' ? attachCgroup(p, dir) : attachCgroup(p, dir, undefined, { forceProgAttach: true });
         if (mode === 'link') {
           assert.ok(link instanceof FdLink);
@@ -163,7 +165,7 @@ describe('cgroup programs', () => {
         assert.equal(count(coll, SLOT.cgroupEgress), 5n, 'nothing counted after close');
       } finally {
         link?.close();
-        coll.close();
+        coll?.close();
         await removeCgroup(dir);
       }
       assert.equal(existsSync(dir), false, 'the test cgroup is removed');
@@ -172,10 +174,11 @@ describe('cgroup programs', () => {
   }
 
   it('attach() uses the section attach type with { cgroup }', kernelTest, async () => {
-    const dir = join(CGROUP_ROOT, `bpfkit-test-auto-${process.pid}`);
+    const dir = join(cgroup2Root(), `bpfkit-test-auto-${process.pid}`);
     mkdirSync(dir);
-    const coll = await loadCounters();
+    let coll: Awaited<ReturnType<typeof loadCounters>> | undefined;
     try {
+      coll = await loadCounters();
       const link = attach(prog(coll, 'cgroup_egress_udp'), { cgroup: dir });
       try {
         assert.equal(link.info().attachType, 'cgroup_inet_egress');
@@ -185,7 +188,7 @@ describe('cgroup programs', () => {
         link.close();
       }
     } finally {
-      coll.close();
+      coll?.close();
       await removeCgroup(dir);
     }
     assert.equal(existsSync(dir), false);

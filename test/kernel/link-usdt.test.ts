@@ -20,7 +20,7 @@ import {
   UsdtLink,
 } from '../../src/index.js';
 import { encodeUsdtSpec, probeAddressInProcess, USDT_SPEC_SIZE } from '../../src/link/usdt.js';
-import { kernelTest, obj, onCI, ROOT } from '../helpers/index.js';
+import { kernelTest, obj, onCI, patient, ROOT } from '../helpers/index.js';
 import { assertProgramGone } from '../fixtures/link-env.js';
 
 const EM_X86_64 = 62;
@@ -41,7 +41,7 @@ const usdtTest = {
 
 function compile(out: string): void {
   const tmp = `${out}.${process.pid}.tmp`;
-  const r = spawnSync('cc', ['-O2', '-o', tmp, SOURCE], { encoding: 'utf8' });
+  const r = spawnSync('cc', ['-O2', '-o', tmp, SOURCE], { encoding: 'utf8', timeout: patient(60_000) });
   assert.equal(r.status, 0, `cc failed: ${r.stderr}`);
   renameSync(tmp, out);
 }
@@ -80,7 +80,7 @@ function expectedHit(n: number, cookie: bigint): Record<string, bigint> {
 }
 
 function run(bin: string, n: number): { guarded: number; hitSemaphore: number } {
-  const r = spawnSync(bin, [String(n)], { encoding: 'utf8' });
+  const r = spawnSync(bin, [String(n)], { encoding: 'utf8', timeout: patient(30_000) });
   assert.equal(r.status, 0, r.stderr);
   const [count, guarded, sem] = r.stdout.trim().split(' ').map(Number);
   assert.equal(count, n);

@@ -24,9 +24,9 @@ import { PacketCounter } from '../../src/tools/pktcount/counter.js';
 import { collectExclusions } from '../../src/tools/pktcount/exclude.js';
 import { createDemoNetwork, type DemoNetwork } from '../../src/tools/pktcount/netns.js';
 import { formatAddress, type FlowEntry, type Snapshot } from '../../src/tools/pktcount/snapshot.js';
-import { kernelTest } from '../helpers/index.js';
+import { kernelTest, patient } from '../helpers/index.js';
 import {
-  burst, linkExists, namespaces, sleep, startPktcount, startServers, stopChild, waitFor, xdpAttached, type Running,
+  burst, linkExists, namespaces, startPktcount, startServers, stopChild, waitFor, xdpAttached, type Running,
 } from '../fixtures/pktcount-run.js';
 
 async function json(url: string): Promise<Snapshot> {
@@ -42,10 +42,11 @@ function find(s: Snapshot, src: string, srcPort: number, dstPort: number, proto:
 function firstWsMessage(url: string, origin: string): Promise<Snapshot & { type: string; history: unknown[] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(new URL('ws', url).href.replace(/^http/, 'ws'), { origin });
+    const ms = patient(5000);
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new Error('no websocket message within 5 s'));
-    }, 5000);
+      reject(new Error(`no websocket message within ${ms} ms`));
+    }, ms);
     ws.once('message', (d) => {
       clearTimeout(timer);
       ws.close();
@@ -343,7 +344,7 @@ describe('pktcount --iface on a test network', kernelTest, () => {
     assert.ok(xdpAttached(n.clientLink), 'attached while running');
     const r = await p.stop('SIGKILL');
     assert.equal(r.signal, 'SIGKILL');
-    await waitFor('the XDP program to go with the process', () => !xdpAttached(n.clientLink), 5000);
+    await waitFor('the XDP program to go with the process', () => !xdpAttached(n.clientLink), patient(5000));
   });
 
   it('an unknown interface: says so, lists the interfaces, exits 2', async () => {
@@ -379,8 +380,8 @@ describe('pktcount --iface on a test network', kernelTest, () => {
 });
 
 describe('pktcount demo (no --iface)', kernelTest, () => {
-  async function runDemo(): Promise<{ p: Running; tag: string }> {
-    const p = await startPktcount(['--interval', '300ms', '--top', '50', '--listen', '127.0.0.1:0', '--quiet']);
+  async function runDemo(timeoutMs?: number): Promise<{ p: Running; tag: string }> {
+    const p = await startPktcount(['--interval', '300ms', '--top', '50', '--listen', '127.0.0.1:0', '--quiet'], timeoutMs === undefined ? {} : { timeoutMs });
     const tag = /^bpfkit-([a-z0-9]+)a$/.exec(p.iface)?.[1];
     assert.ok(tag, `the demo counts on its own veth (${p.iface})`);
     return { p, tag };
@@ -402,7 +403,7 @@ describe('pktcount demo (no --iface)', kernelTest, () => {
           const j = await json(p.url!);
           const kinds = new Set(j.entries.map((e) => `${e.proto}${e.family}`));
           return ['tcp4', 'tcp6', 'udp4', 'udp6'].every((k) => kinds.has(k)) ? j : undefined;
-        }, 20_000, 300);
+        }, patient(20_000), 300);
         assert.equal(s.demo, true);
         assert.ok(s.entries.every((e) => e.src.startsWith('10.77.0.') || e.src.startsWith('fd77::')), 'only the demo clients');
       } finally {
@@ -424,7 +425,7 @@ describe('pktcount demo (no --iface)', kernelTest, () => {
       } catch {
         return false;
       }
-    }, 10_000, 200);
+    }, patient(10_000), 200);
   });
 
   it('removes a demo network left by a process that is gone', async () => {
@@ -441,12 +442,12 @@ describe('pktcount demo (no --iface)', kernelTest, () => {
     }
   });
 
-  it('starts quickly', async () => {
-    const t0 = Date.now();
-    const { p } = await runDemo();
-    const took = Date.now() - t0;
-    await p.stop('SIGINT');
-    assert.ok(took < 5000, `the demo was counting after ${took} ms`);
-    await sleep(0);
+  // A deadline, not a measurement: startPktcount fails (and kills the demo, whose reaper removes
+  // its network) if it is not counting in time.
+  it('is counting within 5 s (x BPFKIT_TEST_PATIENCE) of its start', async () => {
+    const { p, tag } = await runDemo(patient(5000));
+    const r = await p.stop('SIGINT');
+    assert.equal(r.code, 0, `exit code after SIGINT (stderr: ${p.stderr()})`);
+    assertGone(tag);
   });
 });

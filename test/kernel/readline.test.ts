@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultLibDirs } from '../../src/tools/readline/locate.js';
-import { kernelTest } from '../helpers/index.js';
+import { kernelTest, patient } from '../helpers/index.js';
 import { assertAlive, assertGone, runTool, sleep, ToolProcess } from '../fixtures/tools-procs.js';
 
 interface LineJson {
@@ -59,7 +59,7 @@ class OnPty {
     this.child.stdin!.write(text);
   }
 
-  async waitFor(re: RegExp, what: string, timeoutMs = 10_000): Promise<RegExpExecArray> {
+  async waitFor(re: RegExp, what: string, timeoutMs = patient(10_000)): Promise<RegExpExecArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = re.exec(this.output);
@@ -80,7 +80,7 @@ class OnPty {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     if (this.#pid !== undefined) {
       try { process.kill(this.#pid, 'SIGKILL'); } catch { /* already gone */ }
-      const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      const t = setTimeout(() => this.child.kill('SIGKILL'), patient(3000));
       await this.#exited;
       clearTimeout(t);
       return;
@@ -105,12 +105,17 @@ describe('readline: lines typed into bash', () => {
       shell = bashOnPty();
       shell.type('echo PID=$$\n');
       const pid = await shell.pid("bash's pid");
+      const typed = Date.now();
       shell.type(`echo ${TAG}-json\n`);
       const ev = await tool.jsonLine<LineJson>('the typed line', (e) => e.line === `echo ${TAG}-json`);
+      const received = Date.now();
       assert.equal(ev.pid, pid, 'the pid of the bash the line was typed into');
       assert.equal(ev.comm, 'bash');
       assert.equal(ev.uid, process.getuid!());
-      assert.ok(Math.abs(Date.parse(ev.time) - Date.now()) < 10_000);
+      // Between typing and the line's arrival, however slow the machine; the slack is for the
+      // conversion of the kernel's monotonic clock to wall time.
+      const t = Date.parse(ev.time);
+      assert.ok(t >= typed - 1000 && t <= received + 1000, `the time ${ev.time} is when the line was entered`);
       assert.deepEqual(Object.keys(ev), ['time', 'pid', 'uid', 'comm', 'line']);
       const first = tool.json<LineJson>().find((e) => e.line === 'echo PID=$$');
       assert.equal(first?.pid, pid, 'the first line too, as typed (before expansion)');
