@@ -194,6 +194,3 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
     return !/invalid func|unknown func|program of this type cannot use helper/.test(text);
   });
 }
-
-
-
