@@ -364,8 +364,13 @@ function report(run) {
   return bad;
 }
 
-/** Kernel test files the full matrix leaves to the host (see main). Named in a filter, they run. */
-const HOST_ONLY = ['init.test.js', 'package.test.js', 'pktcount-browser.test.js'];
+/**
+ * Kernel test files the full matrix leaves to the host (see main). Named in a filter, they run.
+ * emulator-diff compares bpfkit/testing with the kernel it runs on; the emulator is calibrated
+ * against 6.18 and its release-dependent behaviour for 6.1/6.12 is not finished (issue 15), so its
+ * comparison is the host's.
+ */
+const HOST_ONLY = ['emulator-diff.test.js', 'init.test.js', 'package.test.js', 'pktcount-browser.test.js'];
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
