@@ -69,6 +69,7 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   #refed = true;
   #closed = false;
   #recheck: ReturnType<typeof setImmediate> | undefined;
+  #recheckTurns = 0;
 
   /** A record, or NONE when none is ready. May throw (the error goes to the read that asked). */
   protected abstract take(): T | None;
@@ -310,21 +311,26 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
    * fd reports readiness once per wakeup: the poll epoll makes when it registers the fd consumes a
    * wakeup that came before, and epoll's next poll of that fd reports nothing. A record written
    * between our last look at the rings and that registration would then wait for the next wakeup,
-   * possibly forever. So look again in the check phase of the next two loop turns: the second
-   * comes after a poll phase that started after this call, so after the registration, when any
-   * later record wakes the fds.
+   * possibly forever. So look again in the check phase of the next two loop turns after every
+   * arming (a look already scheduled counts as the first): the second comes after a poll phase
+   * that started after the arming, so after the registration, when any later record wakes the fds.
    */
-  #recheckAfterArming(turns = 2): void {
-    if (this.#recheck) return;
+  #recheckAfterArming(): void {
+    this.#recheckTurns = 2;
+    if (!this.#recheck) this.#scheduleRecheck();
+  }
+
+  #scheduleRecheck(): void {
     this.#recheck = setImmediate(() => {
       this.#recheck = undefined;
+      this.#recheckTurns--;
       if (this.#closed || this.#waiters.length === 0) return;
       try {
         this.drain();
       } catch (e) {
         this.#failAll(e);
       }
-      if (turns > 1 && this.#polling) this.#recheckAfterArming(turns - 1);
+      if (this.#recheckTurns > 0 && this.#polling) this.#scheduleRecheck();
     });
   }
 
