@@ -138,6 +138,12 @@ export class Collection implements Disposable {
   /**
    * Attaches every loaded program by its section name (see Program.attach). On a failure the links
    * made so far are closed and the error is thrown. `skip` names programs to leave unattached.
+   *
+   * Requires Linux 3.19 or later: each program needs what its kind of hook needs (see
+   * {@link attach}).
+   * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`),
+   *   {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) or {@link BpfSyscallError} (the errno
+   *   name), as {@link Program.attach} throws them for the first program that fails.
    */
   attachAll(options: AttachOptions & { skip?: readonly string[] } = {}): Link[] {
     const links: Link[] = [];

@@ -1,5 +1,7 @@
 /**
  * bpfkit: load clang-built BPF objects, create maps, load and run programs, from TypeScript.
+ *
+ * @module bpfkit
  */
 export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './collection-spec.js';
 export { Collection, type CollectionOptions } from './collection.js';

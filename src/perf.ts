@@ -166,6 +166,15 @@ function u32Bytes(n: number): Uint8Array {
  * samples at a time as one zero-copy view of the ring, LOST counts included (see PerfBatch).
  * Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
  * reader's events from the map. Keep the map open while the reader is open.
+ *
+ * Requires Linux 4.4 (bpf_perf_event_output into a perf_event_array map); overwritable rings 4.7.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) from the constructor when the map
+ *   is not a perf_event_array or an option is out of range, and from consumeBatch() when it cannot
+ *   be used (an overwritable reader, decoded records still queued).
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) for an overwritable reader on a
+ *   kernel without backward rings.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when perf_event_open or mmap fails.
+ * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) from a read after close().
  */
 export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
   readonly map: BpfMap;

@@ -185,6 +185,14 @@ export class Program implements Disposable {
    * Attaches the program where its section name says (`tracepoint/syscalls/sys_enter_execve`,
    * `xdp`, `uprobe/PATH:SYMBOL`, ...), taking what the section cannot say (interface, cgroup,
    * socket, pid, binary) from `options`. Closing the returned link detaches it.
+   *
+   * Requires Linux 3.19 or later: each kind of hook needs the version of its attach function
+   * (see {@link attach}).
+   * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the section names no hook
+   *   or `options` lack what it cannot say.
+   * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) for a hook bpfkit cannot
+   *   auto-attach or the kernel lacks.
+   * @throws {@link BpfSyscallError} (`code` is the errno name) when the kernel refuses.
    */
   attach(options: AttachOptions = {}): Link {
     return attach(this, options);

@@ -438,6 +438,13 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  * alone), and `.slice()` one you keep for long so that it does not hold its slab.
  *
  * Keep the map open while the reader is open: the reader polls the map's file descriptor.
+ *
+ * Requires Linux 5.8 (BPF_MAP_TYPE_RINGBUF).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) from the constructor when the map
+ *   is not a ringbuf map or its size is not a power of two, and from consumeBatch() for a bad
+ *   `maxRecords`.
+ * @throws {@link BpfSyscallError} (`code` is the errno name, e.g. EPERM) when mapping the ring fails.
+ * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) from a read after close().
  */
 export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
   readonly map: BpfMap;

@@ -2,6 +2,8 @@
  * A small ELF64 reader: sections, symbols and relocations, for BPF objects (and later for the
  * executables that uprobes and USDT look into). Pure and bounds-checked: any inconsistency in the
  * file is an ElfError naming what is wrong, never an out-of-range read.
+ *
+ * @module bpfkit/elf
  */
 import { ElfError } from '../errors.js';
 

@@ -103,7 +103,17 @@ function numberOrSymbol(spec: string): string | number {
   return /^(0x[0-9a-fA-F]+|\d+)$/.test(spec) ? Number(spec) : spec;
 }
 
-/** Attaches a program where its section says, taking what the section cannot say from options. */
+/**
+ * Attaches a program where its section says, taking what the section cannot say from options.
+ *
+ * Requires Linux 3.19 (socket filters, the oldest hook); each kind of hook needs the version its
+ * own attach function states, e.g. {@link attachTracepoint} 4.7, {@link attachUprobeMulti} 6.6.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the section names no hook
+ *   or the options lack what it cannot say (an interface, a cgroup, a socket, a binary).
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) for a program type or section
+ *   bpfkit cannot auto-attach, or a hook the kernel lacks.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when the kernel refuses the attachment.
+ */
 export function attach(prog: Program, options: AttachOptions = {}): Link {
   const m = prog.sectionName ? matchSection(prog.sectionName) : undefined;
   const kind = m?.def.attach ?? kindFromType(prog.type, prog.attachType);

@@ -37,6 +37,13 @@ function hint(errno: number, path: string, attachType: AttachType): string | und
 /**
  * Attaches a cgroup program to a cgroup v2 directory, e.g. "/sys/fs/cgroup/unified/my.slice".
  * The attach type defaults to the one of the program's section (cgroup_skb/ingress, ...).
+ *
+ * Requires Linux 4.10 (BPF_PROG_ATTACH to cgroups; a bpf_link from 5.7). Some attach types are
+ * newer: sock_addr hooks 4.17, sysctl 5.2, sockopt 5.3, unix socket hooks 6.7.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the program is no cgroup
+ *   program or no attach type is given or known from its section.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT for a missing cgroup
+ *   directory, EINVAL or EPERM when the kernel refuses the attach type).
  */
 export function attachCgroup(prog: Program, cgroupPath: string, attachType?: AttachType, options: CgroupOptions = {}): Link {
   requireProgramType(prog, CGROUP_PROG_TYPES, 'attachCgroup');

@@ -191,6 +191,12 @@ function readFdToEnd(fd: number): Buffer {
 /**
  * Attaches an iterator program (`SEC("iter/<target>")`). Map element iterators need `{ map }`;
  * task and cgroup iterators may be narrowed with `{ task }` / `{ cgroup }`.
+ *
+ * Requires Linux 5.8 (BPF iterators); map element iterators 5.9, cgroup iterators and narrowed
+ * task iterators 6.1.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the program is not an
+ *   iterator or the options do not fit its target (a map iterator without `map`, ...).
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when BPF_LINK_CREATE fails.
  */
 export function attachIter(prog: Program, options: IterOptions = {}): IterLink {
   requireProgramType(prog, ['tracing'], 'attachIter');

@@ -82,6 +82,12 @@ export function resolveKernelPattern(pattern: string): bigint[] {
 /**
  * Attaches a kprobe.multi / kretprobe.multi / kprobe.session program to many kernel functions at
  * once: a pattern ("tcp_*"), one name, or a list of names (with `cookies`, one per name).
+ *
+ * Requires Linux 5.18 (kprobe_multi links); kprobe.session 6.10.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a bad name or pattern, a
+ *   pattern matching no traceable function, or cookies that do not pair with the names.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ESRCH/ENOENT for an unknown function,
+ *   EINVAL or EOPNOTSUPP on kernels without kprobe_multi).
  */
 export function attachKprobeMulti(prog: Program, functions: string | readonly string[], options: KprobeMultiOptions = {}): FdLink {
   requireProgramType(prog, ['kprobe'], 'attachKprobeMulti');

@@ -36,7 +36,16 @@ function noKprobes(): NotSupportedError {
     'and no kprobe_events in tracefs. Use a tracepoint, raw tracepoint or uprobe instead, or a kernel with CONFIG_KPROBES=y');
 }
 
-/** Attaches a kprobe program to a kernel function (by symbol, e.g. "do_sys_openat2"). */
+/**
+ * Attaches a kprobe program to a kernel function (by symbol, e.g. "do_sys_openat2").
+ *
+ * Requires Linux 4.1 (kprobes through tracefs; the kprobe PMU 4.17, cookies 5.15).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the program is no kprobe
+ *   program or the symbol is malformed.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) on a kernel without kprobes.
+ * @throws {@link BpfkitError} (`ERR_BPFKIT_TRACEFS`) when tracefs is unusable on the legacy path.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT for an unknown symbol).
+ */
 export function attachKprobe(prog: Program, symbol: string, options: KprobeOptions = {}): PerfEventLink {
   requireProgramType(prog, ['kprobe'], 'attachKprobe');
   if (!symbol || /\s/.test(symbol)) throw new InvalidArgumentError(`bad kernel symbol "${symbol}"`);
@@ -102,7 +111,14 @@ export function syscallSymbol(name: string): string {
   return `${syscallPrefix}${name}`;
 }
 
-/** Attaches a kprobe program to the entry (or return) of a system call by its name, e.g. "openat". */
+/**
+ * Attaches a kprobe program to the entry (or return) of a system call by its name, e.g. "openat".
+ *
+ * Requires Linux 4.1, as {@link attachKprobe}.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a malformed system call name.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) on a kernel without kprobes.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT for an unknown system call).
+ */
 export function attachKsyscall(prog: Program, name: string, options: { retprobe?: boolean; cookie?: bigint } = {}): PerfEventLink {
   return attachKprobe(prog, syscallSymbol(name), options);
 }

@@ -37,7 +37,15 @@ export function lsmNotSupported(prog: Program, errno: number): NotSupportedError
     (errno === EPERM ? lsmRefusal() : 'it needs CONFIG_BPF_LSM with "bpf" among the active LSMs (CONFIG_LSM or the lsm= boot parameter), and BPF trampolines'), '5.7');
 }
 
-/** Attaches a BPF LSM program to the hook it was loaded for (or, for lsm_cgroup, to `options.cgroup`). */
+/**
+ * Attaches a BPF LSM program to the hook it was loaded for (or, for lsm_cgroup, to `options.cgroup`).
+ *
+ * Requires Linux 5.7 (BPF LSM, with CONFIG_BPF_LSM and "bpf" among the active LSMs); lsm_cgroup 6.0.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when the program is no LSM
+ *   program, or an lsm_cgroup program comes without `options.cgroup`.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) naming what the kernel lacks.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when the kernel refuses the link.
+ */
 export function attachLsm(prog: Program, options: LsmOptions = {}): Link {
   requireProgramType(prog, ['lsm'], 'attachLsm');
   if (prog.attachType === 'lsm_cgroup') {

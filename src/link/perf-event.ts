@@ -59,7 +59,17 @@ function typeAndConfig(o: PerfEventOptions): { type: number; config: bigint; lab
   return { type, config, label: `${o.type} event ${String(o.config)}` };
 }
 
-/** Attaches a perf_event program to a sampling event on every online CPU (or the given one). */
+/**
+ * Attaches a perf_event program to a sampling event on every online CPU (or the given one).
+ *
+ * Requires Linux 4.9 (BPF on perf events; a bpf_link from 5.15).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type,
+ *   an unknown event name, or both a sample period and a frequency.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) when the kernel cannot attach
+ *   programs to perf events.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT or EOPNOTSUPP for an event this
+ *   machine lacks, such as hardware counters in most VMs) when perf_event_open or the attach fails.
+ */
 export function attachPerfEvent(prog: Program, options: PerfEventOptions): Link {
   requireProgramType(prog, ['perf_event'], 'attachPerfEvent');
   const { type, config, label } = typeAndConfig(options);

@@ -18,6 +18,11 @@ export interface RawTracepointOptions {
 /**
  * Attaches a raw tracepoint program to the named tracepoint (e.g. "sys_enter"). A null name is for
  * tp_btf programs, whose tracepoint was named at load.
+ *
+ * Requires Linux 4.17 (BPF_RAW_TRACEPOINT_OPEN); tp_btf 5.5.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) on a kernel without raw tracepoints.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT for an unknown tracepoint).
  */
 export function attachRawTracepoint(prog: Program, name: string | null, options: RawTracepointOptions = {}): FdLink {
   if (name === null) return attachTracing(prog, options);
@@ -36,6 +41,12 @@ export function attachRawTracepoint(prog: Program, name: string | null, options:
 /**
  * Attaches a program whose target was fixed at load through its BTF id: tp_btf, fentry, fexit,
  * fmod_ret, lsm (BPF_RAW_TRACEPOINT_OPEN without a name).
+ *
+ * Requires Linux 5.5 (BPF trampolines: tp_btf, fentry, fexit); fmod_ret and lsm 5.7.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) on a kernel or architecture
+ *   without BPF trampolines.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when the kernel refuses the link.
  */
 export function attachTracing(prog: Program, options: RawTracepointOptions = {}): FdLink {
   requireProgramType(prog, ['tracing', 'lsm', 'ext'], 'attachTracing');

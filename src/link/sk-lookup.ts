@@ -53,6 +53,11 @@ function attachToNetns(prog: Program, netns: string | number, attachType: Attach
  * Attaches an sk_lookup program to a network namespace: by default the caller's
  * (/proc/self/ns/net); give another namespace's file (/run/netns/<name>, /proc/<pid>/ns/net) or an
  * open fd of one. The link's info() says type 'netns', with the namespace's inode number.
+ *
+ * Requires Linux 5.9 (sk_lookup programs).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type, a
+ *   bad fd, or a namespace file that cannot be opened.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when BPF_LINK_CREATE fails.
  */
 export function attachSkLookup(prog: Program, netns: string | number = '/proc/self/ns/net'): FdLink {
   requireProgramType(prog, ['sk_lookup'], 'attachSkLookup');

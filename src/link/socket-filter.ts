@@ -11,7 +11,14 @@ const SOL_SOCKET = 1;
 const SO_DETACH_FILTER = 27; // SO_DETACH_BPF has the same number
 const SO_ATTACH_BPF = 50;
 
-/** Attaches a socket filter program to a socket, given by its fd (or anything with a numeric `fd`). */
+/**
+ * Attaches a socket filter program to a socket, given by its fd (or anything with a numeric `fd`).
+ *
+ * Requires Linux 3.19 (SO_ATTACH_BPF).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type or
+ *   something that is not a socket fd.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOTSOCK, EBADF) from setsockopt.
+ */
 export function attachSocketFilter(prog: Program, socket: number | { fd: number }): Link {
   requireProgramType(prog, ['socket_filter'], 'attachSocketFilter');
   const fd = typeof socket === 'number' ? socket : socket.fd;

@@ -56,7 +56,16 @@ function tcxHint(errno: number, label: string): string | undefined {
   }
 }
 
-/** Attaches a sched_cls program to an interface's ingress or egress. */
+/**
+ * Attaches a sched_cls program to an interface's ingress or egress.
+ *
+ * Requires Linux 4.5 (a clsact qdisc with a direct-action cls_bpf filter); a tcx link from 6.6.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type, an
+ *   unknown interface or direction.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when rtnetlink or BPF_LINK_CREATE
+ *   refuses the attachment.
+ * @throws {@link BpfkitError} (`ERR_BPFKIT_NETLINK`) when the kernel does not answer on rtnetlink.
+ */
 export function attachTc(prog: Program, iface: number | string, options: TcOptions = {}): Link {
   requireProgramType(prog, ['sched_cls'], 'attachTc');
   const direction = directionOf(prog, options);

@@ -12,7 +12,15 @@ export interface TracepointOptions {
   cookie?: bigint;
 }
 
-/** Attaches a tracepoint program to <category>/<name>, e.g. ('syscalls', 'sys_enter_execve'). */
+/**
+ * Attaches a tracepoint program to `<category>/<name>`, e.g. ('syscalls', 'sys_enter_execve').
+ *
+ * Requires Linux 4.7 (BPF on tracepoints; a bpf_link from 5.15).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type.
+ * @throws {@link BpfkitError} (`ERR_BPFKIT_TRACEFS`) when tracefs is not mounted and cannot be, or
+ *   the tracepoint does not exist there.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when perf_event_open or the attach fails.
+ */
 export function attachTracepoint(prog: Program, category: string, name: string, options: TracepointOptions = {}): PerfEventLink {
   // kprobe and perf_event programs may run on tracepoints too, as libbpf allows.
   requireProgramType(prog, ['tracepoint', 'kprobe', 'perf_event'], 'attachTracepoint');

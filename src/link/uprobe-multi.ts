@@ -50,6 +50,12 @@ export function resolveBinaryPattern(path: string, pattern: string): number[] {
 /**
  * Attaches a uprobe.multi / uretprobe.multi / uprobe.session program to many functions of one
  * binary: a pattern ("handle_*"), one name, or a list of names and file offsets.
+ *
+ * Requires Linux 6.6 (uprobe_multi links); uprobe.session 6.13.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a missing binary, a name or
+ *   pattern that matches no function, or cookies that do not pair with the functions.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: EINVAL or EOPNOTSUPP on kernels
+ *   without uprobe_multi).
  */
 export function attachUprobeMulti(prog: Program, binary: string, functions: string | readonly (string | number)[], options: UprobeMultiOptions = {}): FdLink {
   requireProgramType(prog, ['kprobe'], 'attachUprobeMulti');

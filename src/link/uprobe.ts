@@ -120,6 +120,12 @@ export function symbolOffset(elf: ElfFile, sym: ElfSymbol, binaryPath: string): 
 /**
  * Attaches a uprobe program to a function of a binary or library, by symbol name or by file
  * offset. The binary is looked up in PATH when it is a bare name.
+ *
+ * Requires Linux 4.3 (BPF on uprobes; the uprobe PMU 4.17, cookies 5.15).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a binary that cannot be
+ *   found or read, or a symbol it does not define.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) on a kernel without uprobes.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when perf_event_open or the attach fails.
  */
 export function attachUprobe(prog: Program, binary: string, target: string | number, options: UprobeOptions = {}): PerfEventLink {
   requireProgramType(prog, ['kprobe'], 'attachUprobe');

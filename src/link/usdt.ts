@@ -600,6 +600,15 @@ export function listUsdtProbes(binary: string): UsdtNote[] {
  * Attaches a USDT program (`SEC("usdt")`, reading its arguments with <bpf/usdt.bpf.h>) to every
  * site of probe `provider:name` in a binary or library. The program's `__bpf_usdt_specs` map is
  * filled with each site's argument locations; `cookie` is what bpf_usdt_cookie() returns.
+ *
+ * Requires Linux 4.3 (uprobes); without bpf cookies (before 5.15) sites are told apart by address.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a binary without that probe,
+ *   or a program without the `__bpf_usdt_specs` map.
+ * @throws {@link ElfError} (`ERR_BPFKIT_ELF`) for a malformed binary or USDT note.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) for an argument location bpfkit
+ *   cannot describe, or a kernel without uprobes.
+ * @throws {@link BpfkitError} (`ERR_BPFKIT_USDT_SPECS_FULL`) when the program's spec slots run out.
+ * @throws {@link BpfSyscallError} (`code` is the errno name) when attaching a uprobe fails.
  */
 export function attachUsdt(prog: Program, binaryPath: string, provider: string, name: string, options: UsdtOptions = {}): UsdtLink {
   requireProgramType(prog, ['kprobe'], 'attachUsdt');

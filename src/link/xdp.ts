@@ -45,7 +45,15 @@ function linkHint(errno: number, iface: string, mode: XdpMode | undefined): stri
   }
 }
 
-/** Attaches an XDP program to an interface (index or name). */
+/**
+ * Attaches an XDP program to an interface (index or name).
+ *
+ * Requires Linux 4.8 (XDP; generic mode on any interface 4.12, a bpf_link 5.9).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a program of another type or
+ *   an unknown interface.
+ * @throws {@link BpfSyscallError} (`code` is the errno name: EBUSY/EEXIST when a program is already
+ *   attached, EOPNOTSUPP for a mode the driver lacks).
+ */
 export function attachXdp(prog: Program, iface: number | string, options: XdpOptions = {}): Link {
   requireProgramType(prog, ['xdp'], 'attachXdp');
   const ifindex = resolveInterface(iface);

@@ -52,6 +52,39 @@ export const MAP_TYPES = [
   'struct_ops', 'ringbuf', 'inode_storage', 'task_storage', 'bloom_filter', 'user_ringbuf',
   'cgrp_storage', 'arena',
 ] as const;
+
+/**
+ * Map types (`BPF_MAP_TYPE_*` in lower case), with the first kernel that has each:
+ *
+ * - `hash`, `array`: Requires Linux 3.19
+ * - `prog_array`: Requires Linux 4.2
+ * - `perf_event_array`: Requires Linux 4.3
+ * - `percpu_hash`, `percpu_array`, `stack_trace`: Requires Linux 4.6
+ * - `cgroup_array`: Requires Linux 4.8
+ * - `lru_hash`, `lru_percpu_hash`: Requires Linux 4.10
+ * - `lpm_trie`: Requires Linux 4.11
+ * - `array_of_maps`, `hash_of_maps`: Requires Linux 4.12
+ * - `devmap`, `sockmap`: Requires Linux 4.14
+ * - `cpumap`: Requires Linux 4.15
+ * - `xskmap`, `sockhash`: Requires Linux 4.18
+ * - `cgroup_storage`, `reuseport_sockarray`: Requires Linux 4.19
+ * - `percpu_cgroup_storage`, `queue`, `stack`: Requires Linux 4.20
+ * - `sk_storage`: Requires Linux 5.2
+ * - `devmap_hash`: Requires Linux 5.4
+ * - `struct_ops`: Requires Linux 5.6
+ * - `ringbuf`: Requires Linux 5.8
+ * - `inode_storage`: Requires Linux 5.10
+ * - `task_storage`: Requires Linux 5.11
+ * - `bloom_filter`: Requires Linux 5.16
+ * - `user_ringbuf`: Requires Linux 6.1
+ * - `cgrp_storage`: Requires Linux 6.2
+ * - `arena`: Requires Linux 6.9
+ *
+ * A kernel may still lack a type it is new enough for (a config option, a backport missing):
+ * {@link haveMapType} asks the running kernel.
+ * @throws Creating a map of a type the kernel lacks throws {@link BpfSyscallError} with `code`
+ *   EINVAL (the kernel's answer to a type it does not know); `EPERM` without CAP_BPF.
+ */
 export type MapType = (typeof MAP_TYPES)[number];
 
 export const PROG_TYPES = [

@@ -9,6 +9,8 @@
  *   `ProbeMemory` lays out the memory tracing programs read.
  *
  * See docs/testing.md.
+ *
+ * @module bpfkit/testing
  */
 export { EmulatedKernel, EmuProgram, useEmulatedKernel, type EmulatedKernelOptions, type ProgramFacts } from './kernel.js';
 export type { EmuMap } from './maps.js';
