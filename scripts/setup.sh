@@ -42,6 +42,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Prometheus, for the test that scrapes two pktcount instances (test/kernel/prometheus.test.ts runs
+# its own server on loopback). Debian's package would start and enable a server listening on every
+# address: a policy-rc.d refusing service starts covers the install, and the unit is disabled after.
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian package: prometheus (run as root, or: apt-get install prometheus)" >&2
+    exit 1
+  fi
+  echo "setup: installing prometheus (its service stays stopped and disabled)"
+  export DEBIAN_FRONTEND=noninteractive
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null || { [ "$own_policy" = 1 ] && rm -f "$policy"; exit 1; }
+  [ "$own_policy" = 1 ] && rm -f "$policy"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+fi
+
 # node-gyp must build against the local Node headers: this machine reaches no download site.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then
   export npm_config_nodedir=/usr
