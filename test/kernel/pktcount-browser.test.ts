@@ -174,4 +174,36 @@ describe('pktcount leaderboard in chromium', { skip }, () => {
       `document.querySelector('#iface')?.textContent === ${JSON.stringify(p.iface)} && document.querySelector('#status.live') !== null`, 20_000);
     assert.deepEqual(pageErrors, [], 'no errors in the page');
   });
+
+  it('--aggregate src and dport: the fields summed away show as *, never 0', async () => {
+    const cellsOf = (page: Page) => page.evaluate<{ addr: string; port: string; dport: string }[]>(
+      `[...document.querySelectorAll('#rows .row:not(.leaving)')].map((r) => ({
+        addr: r.querySelector('.c-src .addr')?.textContent || '',
+        port: r.querySelector('.c-src .port')?.textContent || '',
+        dport: r.querySelector('.c-dst .dport')?.textContent || '',
+      }))`);
+    for (const aggregate of ['src', 'dport'] as const) {
+      const run = await startPktcount(['--aggregate', aggregate, '--interval', '500ms', '--listen', '127.0.0.1:0', '--quiet']);
+      const page = await ctx!.newPage();
+      try {
+        await page.goto(run.url!);
+        await page.waitForSelector('#status.live', { timeout: 10_000 });
+        await waitInPage(page, 'two rows', `document.querySelectorAll('#rows .row').length >= 2`, 30_000);
+        const cells = await cellsOf(page);
+        for (const c of cells) {
+          assert.equal(c.port, ':*', `${aggregate}: the source port is summed away (${JSON.stringify(c)})`);
+          if (aggregate === 'src') {
+            assert.equal(c.dport, ':*', `src: the destination port is summed away (${JSON.stringify(c)})`);
+            assert.match(c.addr, /^(10\.77\.0\.\d+|\[fd77::[0-9a-f]+\])$/, 'src: rows are the demo clients\' addresses');
+          } else {
+            assert.equal(c.addr, '*', `dport: the source is summed away (${JSON.stringify(c)})`);
+            assert.match(c.dport, /^:\d+$/, 'dport: rows are destination ports');
+          }
+        }
+      } finally {
+        await page.close();
+        await run.stop('SIGINT');
+      }
+    }
+  });
 });

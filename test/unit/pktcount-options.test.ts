@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPktcount } from '../../src/cli/pktcount.js';
+import { createMetrics } from '../../src/tools/pktcount/metrics.js';
 import { collectExclusions, parseExcludeText, parseExclusion } from '../../src/tools/pktcount/exclude.js';
 import {
   DEFAULT_MAX_ENTRIES, parseDuration, parseListen, parseOrigin, parsePktcountArgs, type PktcountOptions,
@@ -16,7 +17,7 @@ import { effectiveCapabilities, missing } from '../../src/tools/common/privilege
 import { UsageError } from '../../src/tools/common/runtime.js';
 import { pktcountNeeds, privilegeMessage } from '../../src/tools/pktcount/privileges.js';
 import {
-  SnapshotBuilder, flowLabel, formatAddress, formatRows, formatSnapshot, formatSummary, groupDigits, type FlowSample, type Totals,
+  SnapshotBuilder, flowLabel, formatAddress, formatRows, formatSnapshot, formatSummary, groupDigits, type FlowSample, type Snapshot, type Totals,
 } from '../../src/tools/pktcount/snapshot.js';
 
 function opts(argv: string[]): PktcountOptions {
@@ -238,5 +239,41 @@ describe('pktcount: addresses, snapshots and text', () => {
     assert.match(sum, /packets seen {2}1,300/);
     assert.match(sum, /192\.168\.5\.2:58597 => :22 {2}tcp \| {4}51/);
     assert.equal(groupDigits(1234567), '1,234,567');
+  });
+
+  it('--aggregate: the fields the kernel summed away read as * in the table, the JSON and /metrics, never 0', async () => {
+    // What the kernel stores per row with --aggregate: src zeroes both ports, dport the source and its port.
+    const rowsOf = (aggregate: 'src' | 'dport'): FlowSample[] => aggregate === 'src'
+      ? [
+        { family: 4, saddr: v4([10, 0, 0, 1]), srcPort: 0, dstPort: 0, proto: 17, packets: 40, bytes: 4000 },
+        { family: 6, saddr: v6([0xfd77, 0, 0, 0, 0, 0, 0, 0x11]), srcPort: 0, dstPort: 0, proto: 6, packets: 9, bytes: 900 },
+      ]
+      : [
+        { family: 4, saddr: v4([0, 0, 0, 0]), srcPort: 0, dstPort: 53, proto: 17, packets: 40, bytes: 4000 },
+        { family: 6, saddr: v6([0, 0, 0, 0, 0, 0, 0, 0]), srcPort: 0, dstPort: 53, proto: 17, packets: 7, bytes: 700 },
+      ];
+    const snap = (aggregate: 'src' | 'dport') => new SnapshotBuilder({
+      iface: 'veth9', mode: 'auto', demo: false, aggregate, intervalMs: 1000, maxEntries: 100, top: 10, excluded: [], startedAt: 0,
+    }).build(rowsOf(aggregate), totals(49), 1000);
+
+    const bySrc = snap('src');
+    assert.equal(bySrc.aggregate, 'src');
+    assert.deepEqual(formatRows(bySrc.entries), ['  10.0.0.1:* => :*    udp | 40  40.0/s', '  [fd77::11]:* => :*  tcp |  9   9.0/s']);
+    const json = JSON.parse(JSON.stringify(bySrc)) as Snapshot;
+    assert.deepEqual(json.entries.map((e) => [e.src, e.srcPort, e.dstPort]), [['10.0.0.1', '*', '*'], ['fd77::11', '*', '*']]);
+    assert.deepEqual(bySrc.sources.map((x) => x.src), ['10.0.0.1', 'fd77::11'], 'sources are still summed per address');
+
+    const byPort = snap('dport');
+    // The kernel's IPv4 and IPv6 rows of port 53 are one row.
+    assert.deepEqual(formatRows(byPort.entries), ['  *:* => :53  udp | 47  47.0/s']);
+    assert.deepEqual(JSON.parse(JSON.stringify(byPort.entries)), [{ src: '*', srcPort: '*', dstPort: 53, proto: 'udp', packets: 47, bytes: 4700, rate: 47 }]);
+    assert.deepEqual(byPort.sources, [], 'no per-source sums when the source was summed away');
+    assert.doesNotMatch(formatSnapshot(byPort) + formatSnapshot(bySrc), /0\.0\.0\.0|:0\b|\[::\]/);
+
+    const metrics = createMetrics({ latest: () => bySrc, clients: () => 0, skippedSends: () => 0 });
+    const text = await metrics.render();
+    assert.match(text, /^pktcount_flow_packets_total\{src="10\.0\.0\.1",src_port="\*",dst_port="\*",proto="udp"\} 40$/m);
+    const portMetrics = await createMetrics({ latest: () => byPort, clients: () => 0, skippedSends: () => 0 }).render();
+    assert.match(portMetrics, /^pktcount_flow_packets_total\{src="\*",src_port="\*",dst_port="53",proto="udp"\} 47$/m);
   });
 });

@@ -56,7 +56,7 @@ options:
   --top N                rows shown, sent to the page and exported as metrics (default ${DEFAULT_TOP})
   --aggregate flow|src|dport
                          what a row counts: each flow (default), each source address (ports
-                         shown as 0), or each destination port (source shown as the zero address)
+                         shown as *), or each destination port (source shown as *)
   --max-entries N        flows the kernel keeps (LRU: the least recently seen make room; default ${DEFAULT_MAX_ENTRIES})
   --exclude IP|CIDR      do not count packets from these sources (repeatable, or comma-separated)
   --exclude-file FILE    more exclusions, one IP or CIDR per line ('#' starts a comment)

@@ -38,13 +38,20 @@ export interface Totals {
 
 export const ZERO_TOTALS: Totals = { packets: 0, counted: 0, excluded: 0, nonIp: 0, otherL4: 0, malformed: 0, untracked: 0 };
 
+/** A field --aggregate counted away: the kernel summed every value of it into one row. */
+export const ANY = '*';
+
 export interface FlowEntry {
+  /** The source address; ANY with --aggregate dport. */
   readonly src: string;
-  readonly srcPort: number;
-  readonly dstPort: number;
+  /** ANY with --aggregate src or dport. */
+  readonly srcPort: number | typeof ANY;
+  /** ANY with --aggregate src. */
+  readonly dstPort: number | typeof ANY;
   /** "tcp", "udp", or the protocol number as text. */
   readonly proto: string;
-  readonly family: 4 | 6;
+  /** Absent with --aggregate dport: a port's row sums IPv4 and IPv6. */
+  readonly family?: 4 | 6;
   readonly packets: number;
   readonly bytes: number;
   /** Packets per second over the last interval. */
@@ -69,6 +76,8 @@ export interface Snapshot {
   readonly mode: string;
   /** Whether this is the self-contained demo. */
   readonly demo: boolean;
+  /** What a row counts (--aggregate): fields summed away read as ANY ("*"). */
+  readonly aggregate: 'flow' | 'src' | 'dport';
   readonly intervalMs: number;
   readonly startedAt: string;
   readonly uptimeMs: number;
@@ -80,7 +89,7 @@ export interface Snapshot {
   readonly rates: { readonly packets: number; readonly counted: number; readonly excluded: number };
   /** The top flows by packets. */
   readonly entries: readonly FlowEntry[];
-  /** The top sources (addresses) by packets, all their flows summed. */
+  /** The top sources (addresses) by packets, all their flows summed (none with --aggregate dport). */
   readonly sources: readonly SourceEntry[];
   /** The excluded prefixes. */
   readonly excluded: readonly string[];
@@ -125,7 +134,7 @@ export function formatAddress(addr: Uint8Array, family: 4 | 6): string {
 }
 
 /** "10.0.0.1:5353" or "[fd00::1]:5353". */
-export function formatEndpoint(src: string, port: number): string {
+export function formatEndpoint(src: string, port: number | typeof ANY): string {
   return src.includes(':') ? `[${src}]:${port}` : `${src}:${port}`;
 }
 
@@ -151,6 +160,8 @@ export interface SnapshotContext {
   readonly iface: string;
   readonly mode: string;
   readonly demo: boolean;
+  /** What the kernel counts per row (default 'flow'). */
+  readonly aggregate?: 'flow' | 'src' | 'dport';
   readonly intervalMs: number;
   readonly maxEntries: number;
   readonly top: number;
@@ -177,9 +188,12 @@ export class SnapshotBuilder {
 
   build(flows: readonly FlowSample[], totals: Totals, now: number = Date.now()): Snapshot {
     const ctx = this.#ctx;
+    const aggregate = ctx.aggregate ?? 'flow';
     const dt = Math.max(now - this.#prevTime, 1) / 1000;
     const next = new Map<string, number>();
     const all: FlowEntry[] = [];
+    /** --aggregate dport: the kernel keeps a row per family; one row per port and protocol here. */
+    const perPort = new Map<string, { -readonly [K in keyof FlowEntry]: FlowEntry[K] }>();
     const bySource = new Map<string, { family: 4 | 6; packets: number; rate: number; flows: number }>();
     for (const f of flows) {
       const src = formatAddress(f.saddr, f.family);
@@ -188,7 +202,23 @@ export class SnapshotBuilder {
       const delta = before !== undefined && before <= f.packets ? f.packets - before : f.packets;
       next.set(id, f.packets);
       const rate = round2(delta / dt);
-      all.push({ src, srcPort: f.srcPort, dstPort: f.dstPort, proto: protoName(f.proto), family: f.family, packets: f.packets, bytes: f.bytes, rate });
+      if (aggregate === 'dport') {
+        // No source to show or to sum by: one row per port and protocol.
+        const key = `${f.proto}|${f.dstPort}`;
+        const row = perPort.get(key);
+        if (row) {
+          row.packets += f.packets;
+          row.bytes += f.bytes;
+          row.rate = round2(row.rate + delta / dt);
+        } else {
+          perPort.set(key, { src: ANY, srcPort: ANY, dstPort: f.dstPort, proto: protoName(f.proto), packets: f.packets, bytes: f.bytes, rate });
+        }
+        continue;
+      }
+      all.push({
+        src, srcPort: aggregate === 'flow' ? f.srcPort : ANY, dstPort: aggregate === 'src' ? ANY : f.dstPort,
+        proto: protoName(f.proto), family: f.family, packets: f.packets, bytes: f.bytes, rate,
+      });
       const s = bySource.get(src);
       if (s) {
         s.packets += f.packets;
@@ -198,6 +228,7 @@ export class SnapshotBuilder {
         bySource.set(src, { family: f.family, packets: f.packets, rate: delta / dt, flows: 1 });
       }
     }
+    all.push(...perPort.values());
     all.sort(compareFlows);
     const sources: SourceEntry[] = [...bySource.entries()]
       .map(([src, s]) => ({ src, family: s.family, packets: s.packets, rate: round2(s.rate), flows: s.flows }))
@@ -210,6 +241,7 @@ export class SnapshotBuilder {
       iface: ctx.iface,
       mode: ctx.mode,
       demo: ctx.demo,
+      aggregate,
       intervalMs: ctx.intervalMs,
       startedAt: new Date(ctx.startedAt).toISOString(),
       uptimeMs: Math.max(0, now - ctx.startedAt),

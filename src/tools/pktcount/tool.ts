@@ -133,7 +133,7 @@ export async function runSession(options: PktcountOptions, io: ToolIO, signal: A
   const tag = demo ? defaultTag() : '';
   const iface = demo ? `bpfkit-${tag}a` : options.iface!;
   const ctx = (startedAt: number): SnapshotContext => ({
-    iface, mode: options.mode ?? 'auto', demo, intervalMs: options.intervalMs, maxEntries: options.maxEntries,
+    iface, mode: options.mode ?? 'auto', demo, aggregate: options.aggregate, intervalMs: options.intervalMs, maxEntries: options.maxEntries,
     top: options.top, excluded: exclusions.map((e) => e.cidr), startedAt,
   });
 
