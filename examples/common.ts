@@ -20,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   BpfkitError, BtfError, ElfError, InvalidArgumentError, resolveInterface, SpecError, type BpfMap, type XdpMode,
-} from '../src/index.js';
+} from 'bpfkit';
 
 /** A mistake on the command line: the tool prints it with a usage hint and exits with 2. */
 export class UsageError extends Error {

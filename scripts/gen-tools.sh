@@ -6,10 +6,10 @@
 #   examples/<ex>/<name>.bpf.c ->  examples/<ex>/gen/<name>.ts             (committed; CI checks it is current)
 #                                  examples/<ex>/gen/<name>.bpf.o          (build output, gitignored)
 #
-# Both kinds of binding sit three directories below the directory holding index.ts, so they import
-# the library with a relative path: ../../../index.js (src/tools/<name>/gen -> src/) and
-# ../../../src/index.js (examples/<ex>/gen -> the repository root). scripts/copy-objects.mjs copies
-# the objects next to the compiled modules in dist/.
+# The tools' bindings sit three directories below src/index.ts and import it with a relative path
+# (../../../index.js); the examples' import 'bpfkit', the package's own name (Node and TypeScript
+# resolve a package's own name inside it), so they read as they would in a user's project.
+# scripts/copy-objects.mjs copies the objects next to the compiled modules in dist/.
 #
 # A source can ask for more gen options with a comment line of its own, e.g.
 #   // bpfkit-gen: --type event
@@ -85,8 +85,9 @@ for src in "${examples[@]}"; do
 	else
 		out="$ROOT/examples/$example/gen"
 	fi
-	# examples/<ex>/gen/<name>.ts imports src/index.ts from the repository root, three directories up.
-	gen_one "$src" "$out" ../../../src/index.js
+	# examples/<ex>/gen/<name>.ts imports the package by its name, as an example copied out of the
+	# installed package does (in the repository the name resolves to the package itself).
+	gen_one "$src" "$out" bpfkit
 done
 
 if [[ -z "$OUT_ROOT" && $changed -eq 1 ]]; then

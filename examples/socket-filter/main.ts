@@ -12,7 +12,7 @@
  * scripts/gen-tools.sh): loadSocketFilter(), its typed map and its program.
  */
 import { endianness } from 'node:os';
-import { attachSocketFilter, BpfSyscallError, native, type Link } from '../../src/index.js';
+import { attachSocketFilter, BpfSyscallError, native, type Link } from 'bpfkit';
 import {
   announce, countUntilAborted, COUNTER_FLAGS, exampleObject, grouped, interfaceArg, intervalArg, isMain, loadExample,
   parseCommandLine, requireCapabilities, runCommand, sumCounter, table, type Counter, type RunOptions,

@@ -15,7 +15,7 @@
  * constant (.rodata) before the verifier sees the program, and decodeSynEvent() reads the event.
  */
 import { endianness } from 'node:os';
-import { attachXdp, BpfkitError, PerfReader, type Link, type PerfRecord } from '../../src/index.js';
+import { attachXdp, BpfkitError, PerfReader, type Link, type PerfRecord } from 'bpfkit';
 import {
   exampleObject, grouped, interfaceArg, isMain, loadExample, parseCommandLine, requireCapabilities, runCommand, UsageError,
   xdpModeArg, type RunOptions,

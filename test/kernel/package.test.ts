@@ -226,6 +226,9 @@ describe('npm pack, installed offline by an unprivileged user without a compiler
       'package/docs/testing.md', 'package/binding.gyp', 'package/native/bpfkit.c', 'package/scripts/install.mjs',
     ]) assert.ok(list.includes(f), `${f} is in the tarball`);
     assert.ok(list.some((f) => f.startsWith('package/examples/') && f.endsWith('main.ts')), 'examples are in the tarball');
+    assert.ok(list.includes('package/dist/examples/xdp-firewall/main.js'), 'compiled examples are in the tarball');
+    assert.ok(list.includes('package/dist/examples/xdp-firewall/gen/firewall.bpf.o'), 'with their objects');
+    assert.ok(list.includes('package/docs/api/index.html'), 'the API reference is in the tarball');
     assert.ok(!list.some((f) => f.startsWith('package/build/') || f.startsWith('package/dist/test/')), 'no local build or tests');
   });
 
@@ -250,6 +253,23 @@ describe('npm pack, installed offline by an unprivileged user without a compiler
     const run = asUser(process.execPath, ['dist/main.js']);
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), { rets: [2, 2], rows: [['10.1.2.3', 1], ['192.168.1.10', 3]], openFds: 0 });
+  });
+
+  it('the examples run from the installed package, and their sources compile in a project as they are', () => {
+    for (const example of ['xdp-firewall', 'tc-counter', 'socket-filter', 'xdp-syn-dump']) {
+      const help = asUser(process.execPath, [join('node_modules', 'bpfkit', 'dist', 'examples', example, 'main.js'), '--help']);
+      assert.equal(help.status, 0, `${example} --help:\n${help.stderr}`);
+      assert.match(help.stdout, /^usage: /, example);
+    }
+    // The sources import 'bpfkit': copied out of the package, they type-check against it unchanged.
+    cpSync(join(app, 'node_modules', 'bpfkit', 'examples'), join(app, 'examples'), { recursive: true });
+    writeFileSync(join(app, 'tsconfig.examples.json'), `${JSON.stringify({
+      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: true },
+      include: ['examples/**/*.ts'],
+    }, null, 2)}\n`);
+    chownTree(app);
+    const tsc = asUser(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.examples.json']);
+    assert.equal(tsc.status, 0, `tsc on the installed examples:\n${tsc.stdout}${tsc.stderr}`);
   });
 
   it('npx bpfkit --version and inspect work as the user', () => {

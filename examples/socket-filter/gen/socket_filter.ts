@@ -5,10 +5,10 @@
  * programs and global variables by lowerCamelCase name; `specSocketFilter()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { genRuntime } from '../../../src/index.js';
-import type { BpfMap, CollectionSpec, Program } from '../../../src/index.js';
+import { genRuntime } from 'bpfkit';
+import type { BpfMap, CollectionSpec, Program } from 'bpfkit';
 
-export { cString } from '../../../src/index.js';
+export { cString } from 'bpfkit';
 
 /** Byte order of the object's BPF target (from its ELF header and BTF). */
 const LE = true;
