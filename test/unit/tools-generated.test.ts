@@ -132,10 +132,18 @@ describe('tools and examples: generated bindings are current', () => {
     assert.deepEqual(stale, [], `${stale.join('\n')}\nrun \`bash scripts/gen-tools.sh\` and commit the bindings`);
   });
 
-  it('each binding says where it came from and imports the library from src/', () => {
-    // src/tools/<name>/gen/ and examples/<example>/gen/ are both three directories below the one holding index.ts.
+  it('each binding says where it came from; the tools\' import src/, the examples\' the package by name', () => {
+    // src/tools/<name>/gen/ is three directories below src/index.ts; examples read as a user's project does.
     for (const n of toolSources()) checkBinding(toolBinding(n), n, '../../../index.js');
-    for (const s of exampleSources()) checkBinding(exampleBinding(s), s.name, '../../../src/index.js');
+    for (const s of exampleSources()) checkBinding(exampleBinding(s), s.name, 'bpfkit');
+  });
+
+  it('the examples import the library only by its name', () => {
+    for (const file of ['examples/common.ts', ...exampleSources().map((s) => join('examples', s.example, 'main.ts'))]) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      assert.doesNotMatch(text, /from '(\.\.\/)+src\//, `${file} imports no path into src/`);
+      assert.match(text, /from 'bpfkit';/, `${file} imports 'bpfkit'`);
+    }
   });
 
   it('each example loads its programs through its bindings, not from test/bpf/build', () => {
