@@ -52,6 +52,15 @@ function daemonSets(): DaemonSet[] {
   return manifests().filter((m): m is DaemonSet => m.kind === 'DaemonSet');
 }
 
+/** The DaemonSet running `bpfkit <tool>`, its pod, its container and the tool's arguments (after the subcommand). */
+function toolSet(tool: string): { set: DaemonSet; pod: PodSpec; c: Container; args: string[] } {
+  const set = daemonSets().find((s) => s.spec.template.spec.containers[0]!.args?.[0] === tool);
+  assert.ok(set, `a DaemonSet runs bpfkit ${tool}`);
+  const pod = set.spec.template.spec;
+  const c = pod.containers[0]!;
+  return { set, pod, c, args: expandedArgs(c).slice(1) };
+}
+
 /** The container's arguments as Kubernetes passes them: $(VAR) replaced from its env. */
 function expandedArgs(c: Container): string[] {
   const env = new Map((c.env ?? []).map((e) => [e.name, e.value ?? '']));
@@ -98,10 +107,8 @@ describe('deploy/daemonset.yaml', () => {
   });
 
   it('pktcount: its arguments parse, and the port, annotations, probe and capabilities follow from them', () => {
-    const set = daemonSets().find((s) => s.spec.template.spec.containers[0]!.args?.[0] === 'pktcount')!;
-    const pod = set.spec.template.spec;
-    const c = pod.containers[0]!;
-    const opts = parsePktcountArgs(expandedArgs(c).slice(1));
+    const { set, pod, c, args } = toolSet('pktcount');
+    const opts = parsePktcountArgs(args);
     assert.notEqual(opts, 'help');
     if (opts === 'help') return;
     assert.ok(opts.iface, 'it counts on a node interface (not the demo, which makes namespaces)');
@@ -122,10 +129,8 @@ describe('deploy/daemonset.yaml', () => {
   });
 
   it('execsnoop: its arguments parse (JSON lines), in the host pid namespace, with tracefs and debugfs', () => {
-    const set = daemonSets().find((s) => s.spec.template.spec.containers[0]!.args?.[0] === 'execsnoop')!;
-    const pod = set.spec.template.spec;
-    const c = pod.containers[0]!;
-    const opts = parseExecsnoopArgs(expandedArgs(c).slice(1));
+    const { pod, c, args } = toolSet('execsnoop');
+    const opts = parseExecsnoopArgs(args);
     assert.notEqual(opts, 'help');
     if (opts === 'help') return;
     assert.equal(opts.json, true);
