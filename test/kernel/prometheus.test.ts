@@ -19,7 +19,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelTest, patient } from '../helpers/index.js';
+import { kernelTest, patient, PATIENCE } from '../helpers/index.js';
 import { linkExists, namespaces, startPktcount, waitFor, type Running } from '../fixtures/pktcount-run.js';
 
 const METRICS_PORT = 9464;
@@ -116,9 +116,11 @@ describe('Prometheus scrapes two pktcount instances in their own namespaces', ke
     dir = mkdtempSync(join(tmpdir(), 'bpfkit-prometheus-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    // YAML is a superset of JSON: the configuration is written as JSON.
+    // YAML is a superset of JSON: the configuration is written as JSON. A scrape may take longer in
+    // a slow (emulated) guest: the interval and timeout grow with the patience.
+    const every = `${Math.max(1, Math.ceil(PATIENCE))}s`;
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({
-      global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+      global: { scrape_interval: every, scrape_timeout: every, evaluation_interval: every },
       scrape_configs: [{ job_name: 'pktcount', static_configs: [{ targets: instances.map((i) => i.target) }] }],
     }));
     prometheus = spawn('prometheus', [
@@ -159,10 +161,18 @@ describe('Prometheus scrapes two pktcount instances in their own namespaces', ke
   });
 
   it('both targets are up, and sum by instance of the UDP flow counter is what each namespace received', async () => {
-    await waitFor('Prometheus to scrape both instances', async () => {
-      const up = await query(base, 'up{job="pktcount"} == 1');
-      return up.length === 2;
-    }, patient(30_000), 250);
+    try {
+      await waitFor('Prometheus to scrape both instances', async () => {
+        const up = await query(base, 'up{job="pktcount"} == 1');
+        return up.length === 2;
+      }, patient(30_000), 250);
+    } catch (e) {
+      // Say why: Prometheus keeps each target's last scrape error.
+      const targets = await (await fetch(`${base}/api/v1/targets`)).json() as { data: { activeTargets: { scrapeUrl: string; health: string; lastError: string }[] } };
+      const why = targets.data.activeTargets.map((t) => `${t.scrapeUrl}: ${t.health} ${t.lastError}`).join('; ');
+      const logs = counters.map((c) => c.stderr().trim().split('\n').slice(-3).join(' | ')).join('\n');
+      throw new Error(`${(e as Error).message}: ${why}\npktcount:\n${logs}`);
+    }
 
     await sendDatagrams(instances[0]!, 41001, SENT[0]);
     await sendDatagrams(instances[1]!, 41002, SENT[1]);
