@@ -41,9 +41,31 @@ async function both<T>(scenario: () => T | Promise<T>): Promise<{ kernel: T; emu
   }
 }
 
+/** JSON with bigints and byte arrays spelled out, for difference reports. */
+function show(v: unknown): string {
+  return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x));
+}
+
+/**
+ * Where two results differ, element by element when both are arrays of the same length: an
+ * assertion's own diff elides most of a long list, and a guest's log is all a matrix run leaves.
+ */
+function differences(emulator: unknown, kernel: unknown): string {
+  if (!Array.isArray(emulator) || !Array.isArray(kernel) || emulator.length !== kernel.length) return `kernel   ${show(kernel)}\nemulator ${show(emulator)}`;
+  const out: string[] = [];
+  for (let i = 0; i < kernel.length; i++) {
+    if (show(emulator[i]) !== show(kernel[i])) out.push(`[${i}] kernel   ${show(kernel[i])}\n[${i}] emulator ${show(emulator[i])}`);
+  }
+  return `${out.length} of ${kernel.length} differ (kernel ${release()}):\n${out.slice(0, 60).join('\n')}`;
+}
+
 async function agree<T>(scenario: () => T | Promise<T>, what?: string): Promise<T> {
   const r = await both(scenario);
-  assert.deepEqual(r.emulator, r.kernel, what);
+  try {
+    assert.deepEqual(r.emulator, r.kernel);
+  } catch {
+    assert.fail(`${what ? `${what}: ` : ''}${differences(r.emulator, r.kernel)}`);
+  }
   return r.kernel;
 }
 
