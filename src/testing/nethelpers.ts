@@ -267,7 +267,8 @@ function skbAdjustRoom(vm: Vm): void {
   const abs = Math.abs(lenDiff);
   let lenMin = netBaseLen(s);
   const shrink = lenDiff < 0;
-  if (flags & ~(ADJ_MASK | ADJ_NO_CSUM_RESET)) return ret(vm, -EINVAL);
+  const known = vm.env.kernel.adjustRoomDecapL3 ? ADJ_MASK : ADJ_MASK & ~ADJ_DECAP_L3;
+  if (flags & ~(known | ADJ_NO_CSUM_RESET)) return ret(vm, -EINVAL);
   if (abs > 0xfff) return ret(vm, -EFAULT);
   const proto = protocol(s);
   if (proto !== ETH_P_IP && proto !== ETH_P_IPV6) return ret(vm, -ENOTSUPP);
@@ -401,7 +402,8 @@ function setTunnelKey(vm: Vm): void {
   const n = size(vm, 3);
   const flags = u64(vm, 4);
   const from = mem(vm, 2, n, false, 21, 'key');
-  if (flags & ~0x1fn) return ret(vm, -EINVAL);
+  // BPF_F_TUNINFO_IPV6, ZERO_CSUM_TX, DONT_FRAGMENT, SEQ_NUMBER, and NO_TUNNEL_KEY where the release knows it.
+  if (flags & ~(vm.env.kernel.noTunnelKey ? 0x1fn : 0xfn)) return ret(vm, -EINVAL);
   if (n !== KEY_SIZE && ![28, 24, 22, 8].includes(n)) return ret(vm, -EINVAL);
   const k = new Uint8Array(KEY_SIZE);
   k.set(from.subarray(0, Math.min(n, KEY_SIZE)));
