@@ -634,6 +634,28 @@ describe('test-run semantics per program type', kernelTest, () => {
   });
 });
 
+describe('XDP metadata in ctx_in', kernelTest, () => {
+  it('metadata leaves room for struct xdp_frame, and an Ethernet header must follow it', async () => {
+    await agree(() => {
+      const p = loadAssembly([asm.mov64('r0', 2), asm.exit()], { type: 'xdp', name: 'diff' });
+      const out: unknown[] = [];
+      // [data length, metadata length (ctx data), ctx data_end]
+      for (const [n, meta, end] of [[16, 4, 16], [18, 4, 18], [14, 0, 14], [300, 220, 300], [300, 216, 300], [300, 216, 250], [64, 4, 3], [64, 8, 8], [64, 32, 64], [64, 36, 64], [64, 6, 64]]) {
+        const md = new Uint8Array(24);
+        const v = new DataView(md.buffer);
+        v.setUint32(0, meta!, true);
+        v.setUint32(4, end!, true);
+        out.push([n, meta, end, attempt(() => {
+          const r = p.testRun({ data: new Uint8Array(n!), ctx: md });
+          return [r.retval, Buffer.from(r.ctx ?? []).toString('hex')];
+        })]);
+      }
+      p.close();
+      return out;
+    });
+  });
+});
+
 describe('packet helpers of tc and XDP programs', kernelTest, () => {
   const tcpFrame = (n = 74, ethertype = 0x0800) => {
     const b = new Uint8Array(n);
