@@ -346,7 +346,8 @@ export class ArrayMap extends EmuMap {
   }
 }
 
-function arrayNextKey(key: Uint8Array | null, out: Uint8Array, max: number): number {
+/** get_next_key of array-like maps: from no key (or one past the end) the first index, then the next, ENOENT after the last. */
+export function arrayNextKey(key: Uint8Array | null, out: Uint8Array, max: number): number {
   const i = key ? u32At(key) : max;
   if (i >= max) {
     putU32(out, 0, 0);
