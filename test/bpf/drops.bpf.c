@@ -10,6 +10,8 @@
  *
  * xdp_drops_reserve  bpfkit_ringbuf_reserve + bpf_ringbuf_submit
  * xdp_drops_output   bpfkit_ringbuf_output
+ * xdp_drops_perf     bpfkit_perf_event_output into `perf_events` (this CPU's
+ *                    ring, whose size the reader chooses)
  *
  * Record: { seq, count, magic, pad[13] } (u32 each).
  */
@@ -26,6 +28,12 @@ struct {
 } events SEC(".maps");
 
 BPFKIT_DROPS_MAP(dropped);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf_events SEC(".maps");
 
 struct drop_record {
 	__u32 seq;
@@ -83,6 +91,25 @@ static long output_one(__u64 i, void *data)
 	return 0;
 }
 
+struct perf_burst {
+	struct xdp_md *ctx;
+	__u32 count;
+	__u32 sent;
+};
+
+static long perf_one(__u64 i, void *data)
+{
+	struct perf_burst *b = data;
+	struct drop_record r = {};
+
+	r.seq = i;
+	r.count = b->count;
+	r.magic = DROPS_MAGIC;
+	if (bpfkit_perf_event_output(b->ctx, &perf_events, BPF_F_CURRENT_CPU, &r, sizeof(r), &dropped) == 0)
+		b->sent++;
+	return 0;
+}
+
 SEC("xdp")
 int xdp_drops_reserve(struct xdp_md *ctx)
 {
@@ -98,6 +125,15 @@ int xdp_drops_output(struct xdp_md *ctx)
 	struct burst b = { .count = read_count(ctx) };
 
 	bpf_loop(b.count, output_one, &b, 0);
+	return b.sent;
+}
+
+SEC("xdp")
+int xdp_drops_perf(struct xdp_md *ctx)
+{
+	struct perf_burst b = { .ctx = ctx, .count = read_count(ctx) };
+
+	bpf_loop(b.count, perf_one, &b, 0);
 	return b.sent;
 }
 

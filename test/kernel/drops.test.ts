@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Collection, CollectionSpec, InvalidArgumentError, readDrops, RingBufReader, type BpfMap, type Program } from '../../src/index.js';
+import { Collection, CollectionSpec, InvalidArgumentError, PerfReader, readDrops, RingBufReader, type BpfMap, type Program } from '../../src/index.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
 
 const kt = { ...kernelTest, timeout: patient(60_000) };
@@ -76,6 +76,44 @@ describe('drop counting', () => {
       });
     });
   }
+
+  test('bpfkit_perf_event_output: counts what the kernel reports lost, and delivered + counted == produced', kt, async () => {
+    const coll = await Collection.load(await CollectionSpec.fromFile(obj('drops')));
+    // One page per CPU: about 50 samples of 64 bytes fit.
+    const reader = new PerfReader(coll.maps.get('perf_events')!, { perCpuBuffer: 4096 });
+    try {
+      const prog = coll.programs.get('xdp_drops_perf')!;
+      const dropped = coll.maps.get('dropped')!;
+      const drainPerf = (): { samples: number[]; lost: number } => {
+        const samples: number[] = [];
+        let lost = 0;
+        for (let r = reader.readSync(); r !== undefined; r = reader.readSync()) {
+          if (r.lost !== undefined) {
+            lost += r.lost;
+            continue;
+          }
+          const dv = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+          assert.equal(dv.getUint32(8, true), MAGIC);
+          samples.push(dv.getUint32(0, true));
+        }
+        return { samples, lost };
+      };
+      const sent = burst(prog, 300);
+      assert.ok(sent > 0 && sent < 300, `the ring took some of the burst (${sent})`);
+      const first = drainPerf();
+      assert.deepEqual(first.samples, Array.from({ length: sent }, (_, i) => i));
+      assert.equal(readDrops(dropped), BigInt(300 - sent), 'the program counted every failed output');
+      // The kernel writes its LOST record in front of the next sample that fits.
+      assert.equal(burst(prog, 1), 1);
+      const second = drainPerf();
+      assert.deepEqual(second.samples, [0]);
+      assert.equal(first.lost + second.lost, 300 - sent, 'PERF_RECORD_LOST says as many as the counter');
+      assert.equal(first.samples.length + second.samples.length + Number(readDrops(dropped)), 301);
+    } finally {
+      reader.close();
+      coll.close();
+    }
+  });
 
   test('readDrops refuses a map of another shape, and a closed one', kt, async () => {
     await withFixture((f) => {
