@@ -53,88 +53,70 @@ static __always_inline __u32 read_count(struct xdp_md *ctx)
 	return *count < DROPS_MAX ? *count : DROPS_MAX;
 }
 
+enum send_kind { SEND_RESERVE, SEND_OUTPUT, SEND_PERF };
+
 /*
  * One send per bpf_loop iteration: the verifier checks the callback once,
  * where an unrolled loop would follow every count of records sent so far.
  */
 struct burst {
-	__u32 count;
-	__u32 sent;
-};
-
-static long reserve_one(__u64 i, void *data)
-{
-	struct burst *b = data;
-	struct drop_record *r = bpfkit_ringbuf_reserve(&events, sizeof(*r), &dropped);
-
-	if (!r)
-		return 0;
-	__builtin_memset(r, 0, sizeof(*r));
-	r->seq = i;
-	r->count = b->count;
-	r->magic = DROPS_MAGIC;
-	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
-	b->sent++;
-	return 0;
-}
-
-static long output_one(__u64 i, void *data)
-{
-	struct burst *b = data;
-	struct drop_record r = {};
-
-	r.seq = i;
-	r.count = b->count;
-	r.magic = DROPS_MAGIC;
-	if (bpfkit_ringbuf_output(&events, &r, sizeof(r), BPF_RB_NO_WAKEUP, &dropped) == 0)
-		b->sent++;
-	return 0;
-}
-
-struct perf_burst {
 	struct xdp_md *ctx;
+	__u32 kind;
 	__u32 count;
 	__u32 sent;
 };
 
-static long perf_one(__u64 i, void *data)
+static long send_one(__u64 i, void *data)
 {
-	struct perf_burst *b = data;
-	struct drop_record r = {};
+	struct burst *b = data;
+	struct drop_record r = { .seq = i, .count = b->count, .magic = DROPS_MAGIC };
+	struct drop_record *slot;
+	long err = 0;
 
-	r.seq = i;
-	r.count = b->count;
-	r.magic = DROPS_MAGIC;
-	if (bpfkit_perf_event_output(b->ctx, &perf_events, BPF_F_CURRENT_CPU, &r, sizeof(r), &dropped) == 0)
+	switch (b->kind) {
+	case SEND_RESERVE:
+		slot = bpfkit_ringbuf_reserve(&events, sizeof(*slot), &dropped);
+		if (!slot)
+			return 0;
+		__builtin_memcpy(slot, &r, sizeof(r));
+		bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
+		break;
+	case SEND_OUTPUT:
+		err = bpfkit_ringbuf_output(&events, &r, sizeof(r), BPF_RB_NO_WAKEUP, &dropped);
+		break;
+	default:
+		err = bpfkit_perf_event_output(b->ctx, &perf_events, BPF_F_CURRENT_CPU, &r, sizeof(r), &dropped);
+		break;
+	}
+	if (!err)
 		b->sent++;
 	return 0;
+}
+
+static __always_inline int send_burst(struct xdp_md *ctx, enum send_kind kind)
+{
+	struct burst b = { .ctx = ctx, .kind = kind, .count = read_count(ctx) };
+
+	bpf_loop(b.count, send_one, &b, 0);
+	return b.sent;
 }
 
 SEC("xdp")
 int xdp_drops_reserve(struct xdp_md *ctx)
 {
-	struct burst b = { .count = read_count(ctx) };
-
-	bpf_loop(b.count, reserve_one, &b, 0);
-	return b.sent;
+	return send_burst(ctx, SEND_RESERVE);
 }
 
 SEC("xdp")
 int xdp_drops_output(struct xdp_md *ctx)
 {
-	struct burst b = { .count = read_count(ctx) };
-
-	bpf_loop(b.count, output_one, &b, 0);
-	return b.sent;
+	return send_burst(ctx, SEND_OUTPUT);
 }
 
 SEC("xdp")
 int xdp_drops_perf(struct xdp_md *ctx)
 {
-	struct perf_burst b = { .ctx = ctx, .count = read_count(ctx) };
-
-	bpf_loop(b.count, perf_one, &b, 0);
-	return b.sent;
+	return send_burst(ctx, SEND_PERF);
 }
 
 char LICENSE[] SEC("license") = "GPL";
