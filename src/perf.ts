@@ -152,11 +152,13 @@ function u32Bytes(n: number): Uint8Array {
  *
  * ```ts
  * const reader = new PerfReader(coll.maps.get('perf_array')!, { perCpuBuffer: 64 * 1024 });
- * for await (const rec of reader) {
- *   if (rec.lost !== undefined) console.warn(`cpu ${rec.cpu} lost ${rec.lost}`);
- *   else handle(rec.cpu, rec.data);
+ * for await (const batch of reader.batches()) {           // one CPU's samples, valid until the next step
+ *   if (batch.lost) console.warn(`cpu ${batch.cpu} lost ${batch.lost}`);
+ *   for (let i = 0; i < batch.count; i++) handle(batch.cpu, batch.view.getUint32(batch.offsets[i]!, true));
  * }
  * ```
+ * (`for await (const rec of reader)` yields one record at a time: a copy `{ cpu, data }` or
+ * `{ cpu, lost }`, a promise each; for low rates.)
  *
  * Records of one CPU come in order; rings are served round-robin, a batch of up to 1024 records
  * at a time, so records of different CPUs interleave in no particular order. A read takes a batch
@@ -164,7 +166,7 @@ function u32Bytes(n: number): Uint8Array {
  * next reads; closing the reader drops what is queued. In the default mode samples are copies:
  * views into 64 KiB slabs shared by many samples, 8-byte aligned; read them through
  * `byteOffset`/`byteLength`, and `.slice()` one you keep for long so that it does not hold its
- * slab. For the fastest consumers, `consumeBatch(cb)` / `readBatch(cb)` hand a callback one ring's
+ * slab. `batches()` (the fast way) and `consumeBatch(cb)` / `readBatch(cb)` hand over one ring's
  * samples at a time as one zero-copy view of the ring, LOST counts included (see PerfBatch).
  * Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
  * reader's events from the map. Keep the map open while the reader is open.

@@ -522,12 +522,15 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  *
  * ```ts
  * const reader = new RingBufReader(coll.maps.get('events')!);
- * for await (const rec of reader) console.log(rec);   // Uint8Array copies
+ * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
+ *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
+ * }
  * ```
  *
- * Reads: `read()` (waits), `readSync()` (never waits), `for await` / `records({ signal })`,
- * and for the fastest consumers `consumeBatch(cb)` / `readBatch(cb)`, which hand a callback all
- * ready records as one zero-copy view.
+ * Reads: `batches({ signal })` (the fast way: one promise per batch of ready records, read in
+ * place), `consumeBatch(cb)` / `readBatch(cb)` (the same batches handed to a callback), and one
+ * record at a time, as copies: `read()` (waits), `readSync()` (never waits), `for await (const rec
+ * of reader)` / `records({ signal })` (a promise per record: for low rates).
  *
  * When does a record leave the ring? In batch mode and with a `decode` option, when it is
  * delivered (passed to the callback or decoded). In the default copying mode, when it is copied:
