@@ -2,7 +2,7 @@
  * Ring buffer consumption, bpfkit next to libbpf and cilium/ebpf, in one run: records per second
  * taken out of a 16 MiB BPF ring buffer holding 64-byte records, by
  *   libbpf          ring_buffer__new + ring_buffer__consume / ring_buffer__poll (bench/c/ringbuf-consumer.c)
- *   cilium/ebpf     ringbuf.Reader.ReadInto with one reused Record (bench/go/ringbuf-consumer; Debian's 0.9.1)
+ *   cilium/ebpf     ringbuf.Reader.ReadInto with one reused Record (bench/go/cilium-consumer; Debian's 0.9.1)
  *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each record's
  *                   fields read through `batch.view` (a DataView) at `batch.offsets[i]`
  *   bpfkit batch    RingBufReader.consumeBatch / readBatch: ready records as one zero-copy view, in
@@ -88,7 +88,7 @@ function expectedSum(records: number): number {
 
 const object = buildBpf('ringbuf_bench');
 const consumer = buildC('ringbuf-consumer');
-const goConsumer = buildGo('ringbuf-consumer');
+const goConsumer = buildGo('cilium-consumer');
 const cpus = onlineCpus();
 const consumerCpu = cpus[0] ?? 0;
 const producerCpu = cpus[1] ?? -1;
@@ -201,10 +201,10 @@ async function bpfkitDrain(drain: Drain): Promise<number[]> {
   return rates;
 }
 
-/** The drain rounds of a C or Go consumer binary (same arguments, same JSON). */
-function nativeDrain(name: string, binary: string): number[] {
+/** The drain rounds of the C consumer or (with `sub` 'ringbuf') the Go one: same arguments, same JSON. */
+function nativeDrain(name: string, binary: string, sub: string[] = []): number[] {
   const rounds = WARMUP + ROUNDS;
-  const out = JSON.parse(execFileSync(binary, ['drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu)], { encoding: 'utf8' })) as
+  const out = JSON.parse(execFileSync(binary, [...sub, 'drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu)], { encoding: 'utf8' })) as
     { rates: number[]; count: number; sum: number; dropped: number };
   if (out.count !== rounds * RECORDS || out.sum !== rounds * expectedSum(RECORDS) || out.dropped !== 0) {
     throw new Error(`${name} drained ${out.count} records (sum ${out.sum}, ${out.dropped} dropped); expected ${rounds * RECORDS}`);
@@ -311,7 +311,7 @@ function libbpfLive(): Live {
 function ciliumLive(binary: string): Live {
   const dir = join(bpffs(), `bpfkit-bench-rb-go-${process.pid}`);
   try {
-    const out = JSON.parse(execFileSync(binary, ['live', object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), consumer], { encoding: 'utf8' })) as
+    const out = JSON.parse(execFileSync(binary, ['ringbuf', 'live', object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), consumer], { encoding: 'utf8' })) as
       Live & { sum: number };
     if (out.count !== out.produced) throw new Error(`cilium/ebpf received ${out.count} of ${out.produced} records`);
     return out;
@@ -356,7 +356,7 @@ try {
   console.log(`ring buffer: 16 MiB, 64-byte records; consumer on CPU ${consumerCpu}` +
     (producerCpu >= 0 ? `, live producer on CPU ${producerCpu}` : ' (one CPU: the live producer shares it)'));
   const libbpf = median(nativeDrain('libbpf', consumer)) / 1e6;
-  const cilium = goConsumer ? median(nativeDrain('cilium/ebpf', goConsumer)) / 1e6 : undefined;
+  const cilium = goConsumer ? median(nativeDrain('cilium/ebpf', goConsumer, ['ringbuf'])) / 1e6 : undefined;
   const baselines = [libbpf, cilium];
   const batches = median(await bpfkitDrain(drainBatches)) / 1e6;
   const batch = median(await bpfkitDrain(drainBatchCapped)) / 1e6;
