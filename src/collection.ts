@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
 import { SpecError } from './errors.js';
 import { loadBtf } from './load/btf-load.js';
+import { ExternResolver } from './load/externs.js';
 import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
 import type { Program } from './program.js';
@@ -76,6 +77,7 @@ export class Collection implements Disposable {
     const programs = new Map<string, Program>();
     const mappings = new Map<string, LazyDataSection>();
     let btfFd: FD | undefined;
+    let externs: ExternResolver | undefined;
     try {
       let btfError: Error | undefined;
       if (spec.btf) {
@@ -107,10 +109,13 @@ export class Collection implements Disposable {
         if (!m) throw missingMap(prog, name);
         return m.fd;
       };
+      // One resolver for the object: one `.kconfig` map, kernel facts looked up once.
+      externs = new ExternResolver({ btfFd: btfFdNum });
       for (const [name, ps] of spec.programs) {
         if (!wanted(ps, options)) continue;
-        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, programOptions));
+        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum, externs }, programOptions));
       }
+      externs.close();
       fillSlots(spec, maps, programs);
       for (const [name, ms] of spec.maps) {
         const m = maps.get(name);
@@ -130,6 +135,7 @@ export class Collection implements Disposable {
       for (const m of mappings.values()) m.close();
       for (const p of programs.values()) p.close();
       for (const m of owned) m.close();
+      externs?.close();
       btfFd?.close();
       throw e;
     }
