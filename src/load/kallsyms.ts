@@ -43,28 +43,37 @@ export const procKallsyms: KallsymsSource = {
 };
 
 /**
- * Calls `line` with each line's symbol name and the line itself ("addr type name" or
- * "addr type name\t[module]"); `line` returning true stops the scan.
+ * Calls `hit` for each line naming one of `names` ("addr type name" or "addr type name\t[module]"),
+ * found with indexOf on the text rather than by splitting every line (kallsyms has 100,000+).
+ * `hit` returning true stops the scan.
  */
-function scanLines(chunks: Iterable<string>, line: (name: string, text: string) => boolean | void): void {
+function scanFor(names: ReadonlySet<string>, chunks: Iterable<string>, hit: (name: string, line: string, position: number) => boolean | void): void {
+  // A core symbol's line ends after its name, a module symbol's name is followed by a tab.
+  const patterns = [...names].flatMap((n): [string, string][] => [[n, ` ${n}\n`], [n, ` ${n}\t`]]);
   let carry = '';
-  const visit = (text: string): boolean => {
-    const s1 = text.indexOf(' ');
-    const s2 = s1 < 0 ? -1 : text.indexOf(' ', s1 + 1);
-    if (s2 < 0) return false;
-    const tab = text.indexOf('\t', s2 + 1);
-    return line(tab < 0 ? text.slice(s2 + 1) : text.slice(s2 + 1, tab), text) === true;
+  /** Where `data` starts in the file. */
+  let base = 0;
+  const search = (data: string): boolean => {
+    for (const [name, pattern] of patterns) {
+      for (let at = data.indexOf(pattern); at >= 0; at = data.indexOf(pattern, at + pattern.length - 1)) {
+        const begin = data.lastIndexOf('\n', at) + 1;
+        // Only a name right after "addr type" is a symbol (the module part has no blanks).
+        const s1 = data.indexOf(' ', begin);
+        if (data.indexOf(' ', s1 + 1) !== at) continue;
+        if (hit(name, data.slice(begin, at + pattern.length - 1), base + begin) === true) return true;
+      }
+    }
+    return false;
   };
   for (const chunk of chunks) {
-    const data = carry === '' ? chunk : carry + chunk;
-    let start = 0;
-    for (let nl = data.indexOf('\n'); nl >= 0; nl = data.indexOf('\n', start)) {
-      if (visit(data.slice(start, nl))) return;
-      start = nl + 1;
-    }
-    carry = data.slice(start);
+    const data = carry + chunk;
+    const last = data.lastIndexOf('\n');
+    // Whole lines only; the unfinished one goes with the next chunk.
+    if (search(data.slice(0, last + 1))) return;
+    base += last + 1;
+    carry = data.slice(last + 1);
   }
-  if (carry !== '') visit(carry);
+  if (carry !== '') search(`${carry}\n`);
 }
 
 function address(line: string): bigint {
@@ -73,13 +82,17 @@ function address(line: string): bigint {
 
 /** Every address listed for each of `names` (absent names are left out), in one pass over `chunks`. */
 export function scanKallsyms(names: ReadonlySet<string>, chunks: Iterable<string>): Map<string, bigint[]> {
-  const out = new Map<string, bigint[]>();
-  if (names.size === 0) return out;
-  scanLines(chunks, (name, text) => {
-    if (!names.has(name)) return;
-    const list = out.get(name);
-    if (list) list.push(address(text)); else out.set(name, [address(text)]);
+  const found = new Map<string, { at: number; addr: bigint }[]>();
+  if (names.size === 0) return new Map();
+  scanFor(names, chunks, (name, text, at) => {
+    const list = found.get(name);
+    const entry = { at, addr: address(text) };
+    if (list) list.push(entry); else found.set(name, [entry]);
   });
+  // Addresses in file order, names in the order of their first line (as a line-by-line reading).
+  for (const list of found.values()) list.sort((a, b) => a.at - b.at);
+  const out = new Map<string, bigint[]>();
+  for (const [name, list] of [...found].sort((a, b) => a[1][0]!.at - b[1][0]!.at)) out.set(name, list.map((e) => e.addr));
   return out;
 }
 
@@ -116,8 +129,7 @@ export class KernelSymbols {
     if (names.every((n) => this.#known.has(n))) return false;
     const wanted = new Set(names);
     let hit: string | undefined;
-    scanLines(this.#source.chunks(), (name) => {
-      if (!wanted.has(name)) return false;
+    scanFor(wanted, this.#source.chunks(), (name) => {
       hit = name;
       return true;
     });

@@ -44,6 +44,11 @@ test('scanKallsyms: names across chunk boundaries, module symbols, every address
       ['last_sym', [0xffffffffc0001000n]],
     ], `chunks of ${size} bytes`);
   }
+  // File order, whichever way the lines end (a module symbol listed before the core one).
+  const mixed = 'ffffffffc0000000 t x\t[m]\nffffffff81000000 T x\nffffffff81000010 T y\n';
+  assert.deepEqual([...scanKallsyms(new Set(['y', 'x']), [mixed])], [['x', [0xffffffffc0000000n, 0xffffffff81000000n]], ['y', [0xffffffff81000010n]]]);
+  // A name inside another field is no symbol.
+  assert.equal(scanKallsyms(new Set(['T']), ['ffffffff81000000 T x\n']).size, 0);
   // The last line without its newline still counts.
   assert.deepEqual([...scanKallsyms(new Set(['x']), ['ffffffff8100 T a\nffffffff8200 T', ' x'])], [['x', [0xffffffff8200n]]]);
 });
