@@ -12,6 +12,7 @@ import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js'
 import { SpecError } from './errors.js';
 import { loadBtf } from './load/btf-load.js';
 import { ExternResolver } from './load/externs.js';
+import { kernelBtf as runningKernelBtf } from './load/attach-target.js';
 import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
 import type { Program } from './program.js';
@@ -109,6 +110,16 @@ export class Collection implements Disposable {
         if (!m) throw missingMap(prog, name);
         return m.fd;
       };
+      // CO-RE needs the running kernel's BTF; parsed first, it also answers extern questions
+      // (LINUX_HAS_SYSCALL_WRAPPER) that would otherwise read /proc/kallsyms. A kernel without it
+      // fails later, where the relocations need it, with the error naming what is missing.
+      if (!kernelBtf && [...spec.programs.values()].some((ps) => wanted(ps, options) && ps.coreRelos.length > 0)) {
+        try {
+          runningKernelBtf();
+        } catch {
+          // reported by the program that needs it
+        }
+      }
       // One resolver for the object: one `.kconfig` map, kernel facts looked up once.
       externs = new ExternResolver({ btfFd: btfFdNum });
       for (const [name, ps] of spec.programs) {

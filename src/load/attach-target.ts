@@ -26,6 +26,11 @@ export function kernelBtf(): Btf {
   return vmlinux;
 }
 
+/** The running kernel's BTF if this process has already parsed it (nothing is read here). */
+export function parsedKernelBtf(): Btf | undefined {
+  return vmlinux;
+}
+
 function readVmlinux(): Uint8Array {
   return readFileSync('/sys/kernel/btf/vmlinux');
 }

@@ -30,7 +30,7 @@ import { SpecError } from '../errors.js';
 import { BpfMap } from '../map.js';
 import type { ExternReference, ProgramSpec } from '../spec/program-spec.js';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../sys/constants.js';
-import { kernelBtf } from './attach-target.js';
+import { kernelBtf, parsedKernelBtf } from './attach-target.js';
 import { KernelSymbols, kernelSymbols, scanKallsyms } from './kallsyms.js';
 
 /** What resolving externs needs from the world; ExternResolver is the real one, tests pass fakes. */
@@ -455,10 +455,16 @@ export class ExternResolver implements ExternEnvironment, Disposable {
   readonly #maps = new Map<Btf, BpfMap>();
   readonly #kernelBtf: () => Btf;
   readonly #symbols: KernelSymbols;
+  readonly #parsedKernelBtf: () => Btf | undefined;
 
-  constructor(options: { btfFd?: number; kernelBtf?: () => Btf; symbols?: KernelSymbols } = {}) {
+  /**
+   * `parsedKernelBtf` says whether the kernel's BTF is at hand without reading it (default: the
+   * running kernel's, once this process parsed it); `symbols` answers kallsyms questions.
+   */
+  constructor(options: { btfFd?: number; kernelBtf?: () => Btf; parsedKernelBtf?: () => Btf | undefined; symbols?: KernelSymbols } = {}) {
     this.#btfFd = options.btfFd ?? 0;
     this.#kernelBtf = options.kernelBtf ?? kernelBtf;
+    this.#parsedKernelBtf = options.parsedKernelBtf ?? (options.kernelBtf ? () => undefined : parsedKernelBtf);
     this.#symbols = options.symbols ?? kernelSymbols;
   }
 
@@ -490,6 +496,10 @@ export class ExternResolver implements ExternEnvironment, Disposable {
   }
 
   kallsymsHasAny(names: readonly string[]): boolean {
+    // A function the kernel's BTF names is in kallsyms too: when a CO-RE load has parsed that BTF
+    // already, it answers without reading kallsyms (its absence there proves nothing).
+    const btf = this.#parsedKernelBtf();
+    if (btf && names.some((n) => btf.byName(n, 'func').length > 0)) return true;
     return this.#symbols.hasAny(names);
   }
 

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelSymbols, scanKallsyms, type KallsymsSource } from '../../src/load/kallsyms.js';
 import { ExternResolver } from '../../src/load/externs.js';
+import { Btf } from '../../src/btf/btf.js';
 
 const TEXT = [
   'ffffffff81000000 T _stext',
@@ -97,4 +98,21 @@ test('ExternResolver asks its KernelSymbols: the syscall-wrapper probe and ksym 
   } finally {
     externs.close();
   }
+});
+
+test('ExternResolver: a function the parsed kernel BTF names needs no kallsyms; one it lacks still asks kallsyms', () => {
+  const kernel = Btf.fromTypes([
+    { kind: 'void', id: 0, name: '' },
+    { kind: 'func_proto', id: 1, name: '', returnType: 0, params: [] },
+    { kind: 'func', id: 2, name: '__x64_sys_bpf', type: 1, linkage: 'global' },
+  ]);
+  const src = counting(32);
+  const withBtf = new ExternResolver({ symbols: new KernelSymbols(src), parsedKernelBtf: () => kernel });
+  assert.equal(withBtf.kallsymsHasAny(['__arm64_sys_bpf', '__x64_sys_bpf']), true);
+  assert.equal(src.passes, 0, 'answered from the BTF');
+  assert.equal(withBtf.kallsymsHasAny(['bpf_prog_put']), true, 'not in the BTF: kallsyms has it');
+  assert.equal(src.passes, 1);
+  const noBtf = new ExternResolver({ symbols: new KernelSymbols(src), parsedKernelBtf: () => undefined });
+  assert.equal(noBtf.kallsymsHasAny(['__x64_sys_bpf']), true);
+  assert.equal(src.passes, 2, 'without parsed BTF, kallsyms answers');
 });
