@@ -4,17 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { xorshift32 } from '../helpers/index.js';
 import { compareFlows, SnapshotBuilder, topByPackets, type FlowEntry, type FlowSample, ZERO_TOTALS } from '../../src/tools/pktcount/snapshot.js';
 
-/** A deterministic pseudo-random sequence (xorshift32). */
+/** Deterministic values in [0, 1). */
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 0x1_0000_0000;
 }
 
 function entries(n: number, distinctCounts: number, r: () => number): FlowEntry[] {
