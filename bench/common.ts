@@ -25,6 +25,38 @@ export function buildC(name: string, libs: string[] = ['-lbpf']): string {
   return out;
 }
 
+/**
+ * Builds the cilium/ebpf (Go) baseline bench/go/<name> in GOPATH mode against Debian's
+ * golang-github-cilium-ebpf-dev (no network); returns the binary's path, or undefined (with a
+ * note printed) when Go or the package is missing: scripts/setup.sh installs both.
+ */
+export function buildGo(name: string): string | undefined {
+  const gopath = '/usr/share/gocode';
+  if (!existsSync(join(gopath, 'src/github.com/cilium/ebpf')) || !commandExists('go')) {
+    console.log(`(no cilium/ebpf baseline: needs go and golang-github-cilium-ebpf-dev, which scripts/setup.sh installs)`);
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bpfkit-bench-'));
+  const out = join(dir, name);
+  execFileSync('go', ['build', '-o', out, '.'], {
+    cwd: join(ROOT, 'bench', 'go', name),
+    // Go's build cache lives under $HOME; without one, a cache for this build alone.
+    env: { ...process.env, GOPATH: gopath, GO111MODULE: 'off', GOFLAGS: '', ...(process.env['HOME'] || process.env['GOCACHE'] ? {} : { GOCACHE: join(dir, 'cache') }) },
+    stdio: 'inherit',
+  });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return out;
+}
+
+function commandExists(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Compiles bench/bpf/<name>.bpf.c with the flags scripts/build-bpf.sh uses; returns the object's path. */
 export function buildBpf(name: string): string {
   const triple = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
@@ -70,5 +102,27 @@ export function report(title: string, baselineName: string, rows: Row[]): void {
   for (const r of rows) {
     const speed = r.higherIsBetter ? r.bpfkit / r.baseline : r.baseline / r.bpfkit;
     console.log(`${r.what.padEnd(44)} ${fmt(r.bpfkit).padStart(12)} ${fmt(r.baseline).padStart(12)}  ${r.unit.padEnd(10)}  ${speed.toFixed(2)}x`);
+  }
+}
+
+export interface MultiRow {
+  what: string;
+  bpfkit: number;
+  /** One figure per baseline of the table (undefined: that baseline has no such consumer). */
+  baselines: (number | undefined)[];
+  unit: string;
+}
+
+/** Prints rows of higher-is-better rates next to several baselines, with bpfkit's ratio to each. */
+export function reportMany(title: string, baselineNames: string[], rows: MultiRow[]): void {
+  const fmt = (v: number | undefined) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  console.log(`\n${title}`);
+  const names = baselineNames.map((n) => n.padStart(12)).join(' ');
+  const ratios = baselineNames.map((n) => `vs ${n}`.padStart(14)).join(' ');
+  console.log(`${'what'.padEnd(50)} ${'bpfkit'.padStart(10)} ${names}  unit    ${ratios}`);
+  for (const r of rows) {
+    const base = r.baselines.map((b) => fmt(b).padStart(12)).join(' ');
+    const rel = r.baselines.map((b) => (b === undefined ? '-' : `${(r.bpfkit / b).toFixed(2)}x`).padStart(14)).join(' ');
+    console.log(`${r.what.padEnd(50)} ${fmt(r.bpfkit).padStart(10)} ${base}  ${r.unit.padEnd(7)} ${rel}`);
   }
 }

@@ -2,10 +2,12 @@
  * Perf buffer consumption, bpfkit next to libbpf, in one run: samples per second taken out of
  * 16 MiB per-CPU perf rings holding 64-byte samples (68 bytes as perf stores them), by
  *   libbpf          perf_buffer__new + perf_buffer__consume / perf_buffer__poll (bench/c/perf-consumer.c)
+ *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each sample's
+ *                   first word read through `batch.view` (a DataView) at `batch.offsets[i]`
  *   bpfkit batch    PerfReader.consumeBatch(cb): zero-copy batches of one ring's samples, read through one view
  *                   (drain: batches of at most 4096 samples, and batches up to the end of the ring; live: 4096)
  *   bpfkit decode   PerfReader with a `decode` callback that reads the sample in place (no copy), readSync() in a loop
- *   bpfkit copy     PerfReader's default mode: `for await (const rec of reader)`, one Uint8Array copy per sample
+ *   bpfkit copy     `for await (const rec of reader)`: one promise and one Uint8Array copy per sample
  *   bpfkit readSync the copying mode without the async iteration
  * Every consumer reads each sample's first word (its sequence number) and the sums are checked.
  * Both sides open their events with wakeup_events = 1 (libbpf's fixed setting, PerfReader's default).
@@ -36,7 +38,7 @@ import { dirname, join } from 'node:path';
 import {
   Collection, CollectionSpec, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfRecord, type Program,
 } from '../src/index.js';
-import { bpffs, buildBpf, buildC, report } from './common.js';
+import { bpffs, buildBpf, buildC, buildGo, reportMany } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_PERF_ROUNDS'] ?? 10);
 const WARMUP = 2;
@@ -67,6 +69,7 @@ function u32le(b: Uint8Array, at: number): number {
 
 const object = buildBpf('perf_bench');
 const consumer = buildC('perf-consumer');
+const goConsumer = buildGo('cilium-consumer');
 const cpus = onlineCpus();
 const consumerCpu = cpus[0] ?? 0;
 const producerCpu = cpus[1] ?? -1;
@@ -168,6 +171,36 @@ function batchMode(maxRecords?: number): Mode {
   };
 }
 
+/** One batch's samples through its DataView. */
+function tallyView(t: Tally, b: PerfBatch): void {
+  const { view, offsets, count } = b;
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += view.getUint32(offsets[i]!, true);
+  t.sum += sum;
+  t.count += count;
+  t.lost += b.lost;
+}
+
+/** The documented default: for await over batches(). */
+const batchesMode: Mode = {
+  open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES }),
+  async drain(reader, t, expected) {
+    const end = t.count + expected;
+    for await (const b of reader.batches()) {
+      tallyView(t, b);
+      if (t.count === end) break; // the rings are empty now: the next step would wait
+    }
+  },
+  async live(reader, t, signal) {
+    try {
+      for await (const b of reader.batches({ signal })) tallyView(t, b);
+    } catch (e) {
+      if (!signal.aborted) throw e;
+    }
+    while (reader.consumeBatch((b) => tallyView(t, b)) > 0);
+  },
+};
+
 const iteratorMode: Mode = {
   open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES }),
   async drain(reader, t, expected) {
@@ -233,12 +266,13 @@ async function bpfkitDrain(mode: Mode): Promise<number[]> {
   return rates;
 }
 
-function libbpfDrain(): number[] {
+/** The drain rounds of the C consumer or (with `sub` 'perf') the Go one: same arguments, same JSON. */
+function nativeDrain(name: string, binary: string, sub: string[] = []): number[] {
   const rounds = WARMUP + ROUNDS;
-  const out = JSON.parse(execFileSync(consumer, ['drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu), pages], { encoding: 'utf8' })) as
+  const out = JSON.parse(execFileSync(binary, [...sub, 'drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu), pages], { encoding: 'utf8' })) as
     { rates: number[]; count: number; sum: number; lost: number; dropped: number };
   if (out.count !== rounds * RECORDS || out.sum !== rounds * expectedSum(RECORDS) || out.lost !== 0 || out.dropped !== 0) {
-    throw new Error(`libbpf drained ${out.count} samples (sum ${out.sum}, ${out.lost} lost); expected ${rounds * RECORDS}`);
+    throw new Error(`${name} drained ${out.count} samples (sum ${out.sum}, ${out.lost} lost); expected ${rounds * RECORDS}`);
   }
   return out.rates.slice(WARMUP);
 }
@@ -280,57 +314,70 @@ async function bpfkitLive(mode: Mode): Promise<Live> {
   }
 }
 
-function libbpfLive(): Live {
-  const dir = join(bpffs(), `bpfkit-bench-perf-c-${process.pid}`);
+/** A live run of the C consumer, or of the Go one (`go`: its binary). */
+function nativeLive(go?: string): Live {
+  const dir = join(bpffs(), `bpfkit-bench-perf-${go ? 'go' : 'c'}-${process.pid}`);
+  const args = [object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), pages];
   try {
-    const out = JSON.parse(execFileSync(consumer, ['live', object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), pages], { encoding: 'utf8' })) as Live;
-    if (out.count !== out.produced) throw new Error(`libbpf received ${out.count} of ${out.produced} samples`);
+    const out = JSON.parse(go
+      ? execFileSync(go, ['perf', 'live', ...args, consumer], { encoding: 'utf8' })
+      : execFileSync(consumer, ['live', ...args], { encoding: 'utf8' })) as Live;
+    if (out.count !== out.produced) throw new Error(`${go ? 'cilium/ebpf' : 'libbpf'} received ${out.count} of ${out.produced} samples`);
     return out;
   } finally {
-    rmSync(dir, { recursive: true, force: true }); // the C side removes it too, unless it died
+    rmSync(dir, { recursive: true, force: true }); // the C/Go side removes it too, unless it died
   }
 }
 
 try {
   console.log(`perf buffer: 16 MiB per CPU, 64-byte samples; consumer on CPU ${consumerCpu}` +
     (producerCpu >= 0 ? `, live producer on CPU ${producerCpu}` : ' (one CPU: the live producer shares it)'));
-  const theirs = median(libbpfDrain());
-  const batch4k = median(await bpfkitDrain(batchMode(4096)));
-  const batch = median(await bpfkitDrain(batchMode()));
-  const decode = median(await bpfkitDrain(decodeMode));
-  const copy = median(await bpfkitDrain(iteratorMode));
-  const sync = median(await bpfkitDrain(readSyncMode));
-  report(`Drain pre-written rings, ${RECORDS} samples per round (median of ${ROUNDS} rounds; higher is better)`, 'libbpf', [
-    { what: 'batch: consumeBatch(cb, { maxRecords: 4096 })', bpfkit: batch4k / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'batch: consumeBatch(cb), up to the ring end', bpfkit: batch / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'no copy: decode in place, readSync()', bpfkit: decode / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'copy: for await (default)', bpfkit: copy / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'copy without async iteration: readSync()', bpfkit: sync / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
+  const libbpf = median(nativeDrain('libbpf', consumer)) / 1e6;
+  const cilium = goConsumer ? median(nativeDrain('cilium/ebpf', goConsumer, ['perf'])) / 1e6 : undefined;
+  const baselines = [libbpf, cilium];
+  const batches = median(await bpfkitDrain(batchesMode)) / 1e6;
+  const batch4k = median(await bpfkitDrain(batchMode(4096))) / 1e6;
+  const batch = median(await bpfkitDrain(batchMode())) / 1e6;
+  const decode = median(await bpfkitDrain(decodeMode)) / 1e6;
+  const copy = median(await bpfkitDrain(iteratorMode)) / 1e6;
+  const sync = median(await bpfkitDrain(readSyncMode)) / 1e6;
+  reportMany(`Drain pre-written rings, ${RECORDS} samples per round (median of ${ROUNDS} rounds; M samples/s, higher is better)`, ['libbpf', 'cilium/ebpf'], [
+    { what: 'for await (const batch of reader.batches()) (default)', bpfkit: batches, baselines, unit: 'M rec/s' },
+    { what: 'consumeBatch(cb, { maxRecords: 4096 })', bpfkit: batch4k, baselines, unit: 'M rec/s' },
+    { what: 'consumeBatch(cb), up to the ring end', bpfkit: batch, baselines, unit: 'M rec/s' },
+    { what: 'no copy: decode in place, readSync()', bpfkit: decode, baselines, unit: 'M rec/s' },
+    { what: 'for await (const rec of reader) (per record, copies)', bpfkit: copy, baselines, unit: 'M rec/s' },
+    { what: 'readSync() loop (per record, copies)', bpfkit: sync, baselines, unit: 'M rec/s' },
   ]);
 
   if (LIVE_RUNS > 0) {
-    const runs: Record<'libbpf' | 'batch' | 'decode' | 'copy', Live[]> = { libbpf: [], batch: [], decode: [], copy: [] };
+    type Kind = 'libbpf' | 'cilium' | 'batches' | 'batch' | 'decode' | 'copy';
+    const runs: Record<Kind, Live[]> = { libbpf: [], cilium: [], batches: [], batch: [], decode: [], copy: [] };
     for (let i = 0; i < LIVE_RUNS; i++) {
-      runs.libbpf.push(libbpfLive());
+      runs.libbpf.push(nativeLive());
+      if (goConsumer) runs.cilium.push(nativeLive(goConsumer));
+      runs.batches.push(await bpfkitLive(batchesMode));
       runs.batch.push(await bpfkitLive(batchMode(4096)));
       runs.decode.push(await bpfkitLive(decodeMode));
       runs.copy.push(await bpfkitLive(iteratorMode));
     }
-    const rate = (ls: Live[]): number => median(ls.map((l) => l.count / (l.ns / 1e9)));
+    const kinds = (Object.keys(runs) as Kind[]).filter((k) => runs[k].length > 0);
+    const rate = (ls: Live[]): number | undefined => (ls.length ? median(ls.map((l) => l.count / (l.ns / 1e9))) / 1e6 : undefined);
     const lost = (ls: Live[]): number => ls.reduce((a, l) => a + l.dropped, 0);
     const title = `Live: producer process on another CPU for ${LIVE_MS} ms, consumer waiting on the rings' fds (median of ${LIVE_RUNS} run(s))`;
-    const fmt = (ls: Live[]): string => `${(rate(ls) / 1e6).toFixed(2)} M rec/s (${lost(ls)} lost)`;
-    if (lost(runs.libbpf) + lost(runs.batch) + lost(runs.decode) + lost(runs.copy) === 0) {
+    if (kinds.every((k) => lost(runs[k]) === 0)) {
       // Nothing lost: every consumer kept up and the producer set the pace, so a ratio would only compare producer runs.
       console.log(`\n${title}\nevery consumer kept up with the producer, which set the pace: ` +
-        `libbpf ${fmt(runs.libbpf)}, batch ${fmt(runs.batch)}, no copy ${fmt(runs.decode)}, copy ${fmt(runs.copy)}`);
+        kinds.map((k) => `${k} ${rate(runs[k])!.toFixed(2)} M rec/s (0 lost)`).join(', '));
     } else {
-      report(`${title}; higher is better`, 'libbpf', [
-        { what: 'batch: wait() + consumeBatch({ maxRecords: 4096 })', bpfkit: rate(runs.batch) / 1e6, baseline: rate(runs.libbpf) / 1e6, unit: 'M rec/s', higherIsBetter: true },
-        { what: 'no copy: wait() + readSync(), samples/s received', bpfkit: rate(runs.decode) / 1e6, baseline: rate(runs.libbpf) / 1e6, unit: 'M rec/s', higherIsBetter: true },
-        { what: 'copy: for await (default), samples/s received', bpfkit: rate(runs.copy) / 1e6, baseline: rate(runs.libbpf) / 1e6, unit: 'M rec/s', higherIsBetter: true },
+      const liveBase = [rate(runs.libbpf), rate(runs.cilium)];
+      reportMany(`${title}; M samples/s received, higher is better`, ['libbpf', 'cilium/ebpf'], [
+        { what: 'for await (const batch of reader.batches()) (default)', bpfkit: rate(runs.batches)!, baselines: liveBase, unit: 'M rec/s' },
+        { what: 'wait() + consumeBatch({ maxRecords: 4096 })', bpfkit: rate(runs.batch)!, baselines: liveBase, unit: 'M rec/s' },
+        { what: 'no copy: wait() + readSync()', bpfkit: rate(runs.decode)!, baselines: liveBase, unit: 'M rec/s' },
+        { what: 'for await (const rec of reader) (per record, copies)', bpfkit: rate(runs.copy)!, baselines: liveBase, unit: 'M rec/s' },
       ]);
-      console.log(`samples the kernel could not write (ring full): libbpf ${lost(runs.libbpf)}, batch ${lost(runs.batch)}, no copy ${lost(runs.decode)}, copy ${lost(runs.copy)}`);
+      console.log(`samples the kernel could not write (ring full): ${kinds.map((k) => `${k} ${lost(runs[k])}`).join(', ')}`);
     }
   }
   console.log('("batch" makes one object per batch; "no copy" still makes a view and a record object per sample.)');
@@ -339,4 +386,5 @@ try {
 } finally {
   rmSync(dirname(object), { recursive: true, force: true });
   rmSync(dirname(consumer), { recursive: true, force: true });
+  if (goConsumer) rmSync(dirname(goConsumer), { recursive: true, force: true });
 }

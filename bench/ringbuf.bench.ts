@@ -1,15 +1,18 @@
 /**
- * Ring buffer consumption, bpfkit next to libbpf, in one run: records per second taken out of a
- * 16 MiB BPF ring buffer holding 64-byte records, by
+ * Ring buffer consumption, bpfkit next to libbpf and cilium/ebpf, in one run: records per second
+ * taken out of a 16 MiB BPF ring buffer holding 64-byte records, by
  *   libbpf          ring_buffer__new + ring_buffer__consume / ring_buffer__poll (bench/c/ringbuf-consumer.c)
+ *   cilium/ebpf     ringbuf.Reader.ReadInto with one reused Record (bench/go/cilium-consumer; Debian's 0.9.1)
+ *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each record's
+ *                   fields read through `batch.view` (a DataView) at `batch.offsets[i]`
  *   bpfkit batch    RingBufReader.consumeBatch / readBatch: ready records as one zero-copy view, in
  *                   batches of at most 4096 records (maxRecords), and (drain only) all in one batch
- *   bpfkit copy     RingBufReader's default mode: `for await (const rec of reader)`, one Uint8Array copy per record
+ *   bpfkit copy     `for await (const rec of reader)`: one promise and one Uint8Array copy per record
  *   bpfkit readSync the copying mode without the async iteration (readSync() in a loop), to tell the two costs apart
  * Every consumer reads each record's first word (its sequence number) and the sums are checked, so
- * nobody can skip work or lose records unnoticed. The C consumer and the batch consumers read it
- * with one load (a DataView over the batch in JavaScript); the copy consumers assemble it from the
- * record's bytes, as code handed a Uint8Array per record would.
+ * nobody can skip work or lose records unnoticed. The C and Go consumers and the batch consumers
+ * read it with one load (a DataView over the batch in JavaScript); the copy consumers assemble it
+ * from the record's bytes, as code handed a Uint8Array per record would.
  *
  * Why two batch rows: a batch is read twice, by the reader's scan of the record headers and then by
  * the callback, and libbpf reads each record once. A batch of a few thousand records stays in the
@@ -35,6 +38,9 @@
  *    machine's cross-CPU cache and wakeup latency and varies more from run to run than the drain
  *    figure (the median of LIVE_RUNS runs is shown); with a single CPU the two processes share it.
  *
+ * The cilium/ebpf consumer is built with Debian's golang-go and golang-github-cilium-ebpf-dev
+ * (scripts/setup.sh installs them; without them its column shows '-').
+ *
  * Environment: BENCH_RB_ROUNDS (drain rounds, default 10, after 2 warm-up rounds), BENCH_RB_RECORDS
  * (records per round, default 200000: a 16 MiB ring holds 233016 of them), BENCH_RB_LIVE_MS
  * (default 1000), BENCH_RB_LIVE_RUNS (default 3; 0 skips the live part).
@@ -45,7 +51,7 @@ import { dirname, join } from 'node:path';
 import {
   Collection, CollectionSpec, onlineCpus, RingBufReader, type Program, type RingBufBatch,
 } from '../src/index.js';
-import { bpffs, buildBpf, buildC, report, type Row } from './common.js';
+import { bpffs, buildBpf, buildC, buildGo, reportMany, type MultiRow } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_RB_ROUNDS'] ?? 10);
 const WARMUP = 2;
@@ -82,6 +88,7 @@ function expectedSum(records: number): number {
 
 const object = buildBpf('ringbuf_bench');
 const consumer = buildC('ringbuf-consumer');
+const goConsumer = buildGo('cilium-consumer');
 const cpus = onlineCpus();
 const consumerCpu = cpus[0] ?? 0;
 const producerCpu = cpus[1] ?? -1;
@@ -148,6 +155,19 @@ const drainIterator: Drain = async (reader, t) => {
   }
 };
 
+/** The documented default: an async iterator of batches, fields read through the batch's DataView. */
+const drainBatches: Drain = async (reader, t) => {
+  let left = RECORDS;
+  for await (const batch of reader.batches()) {
+    const { view, offsets, count } = batch;
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += view.getUint32(offsets[i]!, true);
+    t.sum += sum;
+    t.count += count;
+    if ((left -= count) === 0) break; // the ring is empty now: the next step would wait
+  }
+};
+
 const drainReadSync: Drain = (reader, t) => {
   let rec: Uint8Array | undefined;
   while ((rec = reader.readSync()) !== undefined) {
@@ -181,12 +201,13 @@ async function bpfkitDrain(drain: Drain): Promise<number[]> {
   return rates;
 }
 
-function libbpfDrain(): number[] {
+/** The drain rounds of the C consumer or (with `sub` 'ringbuf') the Go one: same arguments, same JSON. */
+function nativeDrain(name: string, binary: string, sub: string[] = []): number[] {
   const rounds = WARMUP + ROUNDS;
-  const out = JSON.parse(execFileSync(consumer, ['drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu)], { encoding: 'utf8' })) as
+  const out = JSON.parse(execFileSync(binary, [...sub, 'drain', object, String(rounds), String(RECORDS), String(PER_RUN), String(consumerCpu)], { encoding: 'utf8' })) as
     { rates: number[]; count: number; sum: number; dropped: number };
   if (out.count !== rounds * RECORDS || out.sum !== rounds * expectedSum(RECORDS) || out.dropped !== 0) {
-    throw new Error(`libbpf drained ${out.count} records (sum ${out.sum}, ${out.dropped} dropped); expected ${rounds * RECORDS}`);
+    throw new Error(`${name} drained ${out.count} records (sum ${out.sum}, ${out.dropped} dropped); expected ${rounds * RECORDS}`);
   }
   return out.rates.slice(WARMUP);
 }
@@ -206,6 +227,21 @@ const liveBatch: LiveConsume = async (reader, t, signal) => {
     if (!signal.aborted) throw e;
   }
   while (reader.consumeBatch(onBatch, options) > 0) { /* what is left */ }
+};
+
+const liveBatches: LiveConsume = async (reader, t, signal) => {
+  try {
+    for await (const batch of reader.batches({ signal })) {
+      const { view, offsets, count } = batch;
+      let sum = 0;
+      for (let i = 0; i < count; i++) sum += view.getUint32(offsets[i]!, true);
+      t.sum += sum;
+      t.count += count;
+    }
+  } catch (e) {
+    if (!signal.aborted) throw e;
+  }
+  while (reader.consumeBatch(batchTally(t)) > 0) { /* what is left */ }
 };
 
 const liveIterator: LiveConsume = async (reader, t, signal) => {
@@ -272,26 +308,44 @@ function libbpfLive(): Live {
   }
 }
 
+function ciliumLive(binary: string): Live {
+  const dir = join(bpffs(), `bpfkit-bench-rb-go-${process.pid}`);
+  try {
+    const out = JSON.parse(execFileSync(binary, ['ringbuf', 'live', object, dir, String(LIVE_MS), String(PER_RUN), String(consumerCpu), String(producerCpu), consumer], { encoding: 'utf8' })) as
+      Live & { sum: number };
+    if (out.count !== out.produced) throw new Error(`cilium/ebpf received ${out.count} of ${out.produced} records`);
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // the Go side removes it too, unless it died
+  }
+}
+
+type LiveKind = 'libbpf' | 'cilium' | 'batches' | 'batch' | 'copy';
+
 /** LIVE_RUNS runs of each consumer, interleaved so that drifts of the machine hit all of them alike. */
-async function liveRows(): Promise<{ rows: Row[]; notes: string[] }> {
-  const runs: Record<'libbpf' | 'batch' | 'copy', Live[]> = { libbpf: [], batch: [], copy: [] };
+async function liveRows(): Promise<{ rows: MultiRow[]; notes: string[] }> {
+  const runs: Record<LiveKind, Live[]> = { libbpf: [], cilium: [], batches: [], batch: [], copy: [] };
   for (let i = 0; i < LIVE_RUNS; i++) {
     runs.libbpf.push(libbpfLive());
+    if (goConsumer) runs.cilium.push(ciliumLive(goConsumer));
+    runs.batches.push(await bpfkitLive(liveBatches));
     runs.batch.push(await bpfkitLive(liveBatch));
     runs.copy.push(await bpfkitLive(liveIterator));
   }
   const rate = (l: Live): number => l.count / (l.ns / 1e9);
-  const med = (ls: Live[]): number => median(ls.map(rate));
+  const med = (ls: Live[]): number | undefined => (ls.length ? median(ls.map(rate)) / 1e6 : undefined);
   const dropShare = (ls: Live[]): string => `${(100 * median(ls.map((l) => l.dropped / (l.dropped + l.produced)))).toFixed(1)}%`;
-  const base = med(runs.libbpf);
+  const baselines = [med(runs.libbpf), med(runs.cilium)];
+  const kinds = (Object.keys(runs) as LiveKind[]).filter((k) => runs[k].length > 0);
   return {
     rows: [
-      { what: `batch: readBatch({ maxRecords: ${BATCH} }), rec/s received`, bpfkit: med(runs.batch) / 1e6, baseline: base / 1e6, unit: 'M rec/s', higherIsBetter: true },
-      { what: 'copy: for await (default), records/s received', bpfkit: med(runs.copy) / 1e6, baseline: base / 1e6, unit: 'M rec/s', higherIsBetter: true },
+      { what: 'for await (const batch of reader.batches()) (default)', bpfkit: med(runs.batches)!, baselines, unit: 'M rec/s' },
+      { what: `readBatch({ maxRecords: ${BATCH} })`, bpfkit: med(runs.batch)!, baselines, unit: 'M rec/s' },
+      { what: 'for await (const rec of reader) (per record, copies)', bpfkit: med(runs.copy)!, baselines, unit: 'M rec/s' },
     ],
     notes: [
-      `producer attempts dropped because the ring was full (median): libbpf ${dropShare(runs.libbpf)}, batch ${dropShare(runs.batch)}, copy ${dropShare(runs.copy)}`,
-      `per-run received M rec/s: libbpf ${runs.libbpf.map((l) => (rate(l) / 1e6).toFixed(1)).join(' ')}; batch ${runs.batch.map((l) => (rate(l) / 1e6).toFixed(1)).join(' ')}; copy ${runs.copy.map((l) => (rate(l) / 1e6).toFixed(1)).join(' ')}`,
+      `producer attempts dropped because the ring was full (median): ${kinds.map((k) => `${k} ${dropShare(runs[k])}`).join(', ')}`,
+      `per-run received M rec/s: ${kinds.map((k) => `${k} ${runs[k].map((l) => (rate(l) / 1e6).toFixed(1)).join(' ')}`).join('; ')}`,
     ],
   };
 }
@@ -301,24 +355,42 @@ async function liveRows(): Promise<{ rows: Row[]; notes: string[] }> {
 try {
   console.log(`ring buffer: 16 MiB, 64-byte records; consumer on CPU ${consumerCpu}` +
     (producerCpu >= 0 ? `, live producer on CPU ${producerCpu}` : ' (one CPU: the live producer shares it)'));
-  const theirs = median(libbpfDrain());
-  const batch = median(await bpfkitDrain(drainBatchCapped));
-  const whole = median(await bpfkitDrain(drainBatch));
-  const copy = median(await bpfkitDrain(drainIterator));
-  const sync = median(await bpfkitDrain(drainReadSync));
-  const drainRows: Row[] = [
-    { what: `batch: consumeBatch({ maxRecords: ${BATCH} })`, bpfkit: batch / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'batch: consumeBatch(), all in one batch', bpfkit: whole / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'copy: for await (default)', bpfkit: copy / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-    { what: 'copy without async iteration: readSync()', bpfkit: sync / 1e6, baseline: theirs / 1e6, unit: 'M rec/s', higherIsBetter: true },
-  ];
-  report(`Drain a pre-filled ring, ${RECORDS} records per round (median of ${ROUNDS} rounds; higher is better)`, 'libbpf', drainRows);
-  console.log(`targets (issue 4): batch matches libbpf (1.00x): ${(batch / theirs).toFixed(2)}x (batches of ${BATCH}), ` +
-    `${(whole / theirs).toFixed(2)}x (one batch); copy (for await) at least a third of it (0.33x): ${(copy / theirs).toFixed(2)}x`);
+  // Every round's rate, so that the best round can be shown too: on a busy machine the other
+  // processes only ever slow a round down, so the best round is the least disturbed one.
+  const libbpfRounds = nativeDrain('libbpf', consumer);
+  const ciliumRounds = goConsumer ? nativeDrain('cilium/ebpf', goConsumer, ['ringbuf']) : [];
+  const batchesRounds = await bpfkitDrain(drainBatches);
+  const batchRounds = await bpfkitDrain(drainBatchCapped);
+  const mid = (xs: number[]): number | undefined => (xs.length ? median(xs) / 1e6 : undefined);
+  const libbpf = mid(libbpfRounds)!;
+  const cilium = mid(ciliumRounds);
+  const baselines = [libbpf, cilium];
+  const batches = mid(batchesRounds)!;
+  const batch = mid(batchRounds)!;
+  const whole = median(await bpfkitDrain(drainBatch)) / 1e6;
+  const copy = median(await bpfkitDrain(drainIterator)) / 1e6;
+  const sync = median(await bpfkitDrain(drainReadSync)) / 1e6;
+  reportMany(`Drain a pre-filled ring, ${RECORDS} records per round (median of ${ROUNDS} rounds; M records/s, higher is better)`, ['libbpf', 'cilium/ebpf'], [
+    { what: 'for await (const batch of reader.batches()) (default)', bpfkit: batches, baselines, unit: 'M rec/s' },
+    { what: `consumeBatch({ maxRecords: ${BATCH} })`, bpfkit: batch, baselines, unit: 'M rec/s' },
+    { what: 'consumeBatch(), all in one batch', bpfkit: whole, baselines, unit: 'M rec/s' },
+    { what: 'for await (const rec of reader) (per record, copies)', bpfkit: copy, baselines, unit: 'M rec/s' },
+    { what: 'readSync() loop (per record, copies)', bpfkit: sync, baselines, unit: 'M rec/s' },
+  ]);
+  console.log(`targets (issue 14): batches() at least 1/3 of libbpf (0.33x): ${(batches / libbpf).toFixed(2)}x` +
+    (cilium !== undefined ? ` and 2x cilium/ebpf: ${(batches / cilium).toFixed(2)}x` : '') +
+    `; consumeBatch matches libbpf (1.00x): ${(batch / libbpf).toFixed(2)}x`);
+
+  const best = (xs: number[]): number => Math.max(...xs) / 1e6;
+  console.log(`best round (M rec/s): libbpf ${best(libbpfRounds).toFixed(1)}` +
+    (ciliumRounds.length ? `, cilium/ebpf ${best(ciliumRounds).toFixed(1)}` : '') +
+    `, batches() ${best(batchesRounds).toFixed(1)} (${(best(batchesRounds) / best(libbpfRounds)).toFixed(2)}x libbpf` +
+    (ciliumRounds.length ? `, ${(best(batchesRounds) / best(ciliumRounds)).toFixed(2)}x cilium/ebpf` : '') +
+    `), consumeBatch ${best(batchRounds).toFixed(1)} (${(best(batchRounds) / best(libbpfRounds)).toFixed(2)}x libbpf)`);
 
   if (LIVE_RUNS > 0) {
     const live = await liveRows();
-    report(`Live: producer process on another CPU for ${LIVE_MS} ms, consumer waiting on the ring's fd (median of ${LIVE_RUNS} runs; higher is better)`, 'libbpf', live.rows);
+    reportMany(`Live: producer process on another CPU for ${LIVE_MS} ms, consumer waiting on the ring's fd (median of ${LIVE_RUNS} runs; M records/s received, higher is better)`, ['libbpf', 'cilium/ebpf'], live.rows);
     for (const n of live.notes) console.log(n);
   }
   console.log('\nDrain: the ring is filled, then drained and timed; no concurrent writer and no wakeups, so it is the consumer\'s best case.');
@@ -326,4 +398,5 @@ try {
 } finally {
   rmSync(dirname(object), { recursive: true, force: true });
   rmSync(dirname(consumer), { recursive: true, force: true });
+  if (goConsumer) rmSync(dirname(goConsumer), { recursive: true, force: true });
 }

@@ -25,6 +25,7 @@
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpfkit/drops.h>
 
 #define TASK_COMM_LEN 16
 #define LINE_SIZE 1024
@@ -54,13 +55,8 @@ struct {
 	__type(value, struct readline_event);
 } scratch SEC(".maps");
 
-/* Lines lost because the ring buffer was full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} dropped SEC(".maps");
+/* Lines lost because the ring buffer was full (bpfkit/drops.h). */
+BPFKIT_DROPS_MAP(dropped);
 
 struct pt_regs;
 
@@ -121,12 +117,7 @@ int uretprobe_readline(struct pt_regs *ctx)
 	}
 	if (n > sizeof(e->line))
 		n = sizeof(e->line);
-	if (bpf_ringbuf_output(&events, e, __builtin_offsetof(struct readline_event, line) + n, 0)) {
-		__u64 *d = bpf_map_lookup_elem(&dropped, &zero);
-
-		if (d)
-			(*d)++;
-	}
+	bpfkit_ringbuf_output(&events, e, __builtin_offsetof(struct readline_event, line) + n, 0, &dropped);
 	return 0;
 }
 

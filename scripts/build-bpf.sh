@@ -25,7 +25,8 @@ FORCE="${FORCE:-0}"
 VMLINUX_BTF="${VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
 VMLINUX_H="$OUT_DIR/vmlinux.h"
 
-CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -I"$OUT_DIR" -Wall -Werror)
+# bpf/include: the headers the package ships (bpfkit/drops.h).
+CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -I"$OUT_DIR" -I"$ROOT/bpf/include" -Wall -Werror)
 
 die() {
 	echo "build-bpf: error: $*" >&2

@@ -29,6 +29,9 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+# The cilium/ebpf (Go) baselines of the reader benchmarks (bench/go/); no test needs them.
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/cilium/ebpf ] || missing+=(golang-github-cilium-ebpf-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -47,6 +47,7 @@ export {
   RingBufReader, type RingBufReaderOptions, type RingBufBatch, type ConsumeBatchOptions, type ReadOptions,
 } from './ringbuf.js';
 export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './perf.js';
+export { readDrops } from './drops.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
 export { disassembleSpec, disassembleInstructions } from './asm/disasm.js';

@@ -74,6 +74,8 @@ export type PerfRecord<T = Uint8Array> = PerfSample<T> | PerfLost;
 export interface PerfBatch {
   readonly cpu: number;
   readonly data: Uint8Array;
+  /** A DataView of the same bytes as `data`. */
+  readonly view: DataView;
   readonly offsets: Uint32Array;
   readonly lengths: Uint32Array;
   /** Samples in the batch (may be 0 when the batch only reports `lost`). */
@@ -150,11 +152,13 @@ function u32Bytes(n: number): Uint8Array {
  *
  * ```ts
  * const reader = new PerfReader(coll.maps.get('perf_array')!, { perCpuBuffer: 64 * 1024 });
- * for await (const rec of reader) {
- *   if (rec.lost !== undefined) console.warn(`cpu ${rec.cpu} lost ${rec.lost}`);
- *   else handle(rec.cpu, rec.data);
+ * for await (const batch of reader.batches()) {           // one CPU's samples, valid until the next step
+ *   if (batch.lost) console.warn(`cpu ${batch.cpu} lost ${batch.lost}`);
+ *   for (let i = 0; i < batch.count; i++) handle(batch.cpu, batch.view.getUint32(batch.offsets[i]!, true));
  * }
  * ```
+ * (`for await (const rec of reader)` yields one record at a time: a copy `{ cpu, data }` or
+ * `{ cpu, lost }`, a promise each; for low rates.)
  *
  * Records of one CPU come in order; rings are served round-robin, a batch of up to 1024 records
  * at a time, so records of different CPUs interleave in no particular order. A read takes a batch
@@ -162,12 +166,12 @@ function u32Bytes(n: number): Uint8Array {
  * next reads; closing the reader drops what is queued. In the default mode samples are copies:
  * views into 64 KiB slabs shared by many samples, 8-byte aligned; read them through
  * `byteOffset`/`byteLength`, and `.slice()` one you keep for long so that it does not hold its
- * slab. For the fastest consumers, `consumeBatch(cb)` / `readBatch(cb)` hand a callback one ring's
+ * slab. `batches()` (the fast way) and `consumeBatch(cb)` / `readBatch(cb)` hand over one ring's
  * samples at a time as one zero-copy view of the ring, LOST counts included (see PerfBatch).
  * Reads, iteration, abort, close and ref behave as for RingBufReader. Closing removes the
  * reader's events from the map. Keep the map open while the reader is open.
  */
-export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
+export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, PerfBatch> {
   readonly map: BpfMap;
   /** Data bytes per CPU ring. */
   readonly perCpuBuffer: number;
@@ -187,6 +191,11 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
   #slab: Slab | undefined;
   /** #measure: the size of the record that did not fit in the slab, else 0. */
   #blocked = 0;
+  /** The held batch: its ring (undefined when it views queued copies), the tail after it, its records, the ring to serve next. */
+  #heldRing: CpuRing | undefined;
+  #heldTail = 0;
+  #heldRecords = 0;
+  #heldNext = 0;
   /** consumeBatch(): sample offsets and lengths, grown as needed. */
   #offsets = new Uint32Array(1024);
   #lengths = new Uint32Array(1024);
@@ -329,26 +338,17 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
    */
   consumeBatch(callback: (batch: PerfBatch) => void, options: ConsumeBatchOptions = {}): number {
     this.checkOpen();
-    if (this.overwritable) throw new InvalidArgumentError('consumeBatch() is not available on an overwritable PerfReader');
     const max = options.maxRecords ?? Infinity;
     if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
-    if (this.#qHead < this.#qLen || this.#failure !== undefined) {
-      if (!this.#copy) {
-        throw new InvalidArgumentError('consumeBatch(): decoded records taken out of the ring by earlier reads are queued; read them first');
-      }
-      return this.#consumeQueued(callback, max);
+    const batch = this.hold(max);
+    if (batch === undefined) return 0;
+    const records = this.#heldRecords;
+    try {
+      callback(batch);
+    } finally {
+      this.settleHeld(batch);
     }
-    const rings = this.#rings;
-    const n = rings.length;
-    for (let k = 0; k < n; k++) {
-      const i = (this.#next + k) % n;
-      const got = this.#ringBatch(rings[i]!, callback, max);
-      if (got > 0) {
-        if (!this.closed) this.#next = (i + 1) % n;
-        return got;
-      }
-    }
-    return 0;
+    return records;
   }
 
   /**
@@ -365,12 +365,12 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
     }
   }
 
-  /** consumeBatch() for one ring: 0 when it had nothing to deliver. */
-  #ringBatch(ring: CpuRing, callback: (batch: PerfBatch) => void, max: number): number {
+  /** holdBatch() for one ring: undefined when it had nothing to deliver. */
+  #holdRing(ring: CpuRing, max: number): PerfBatch | undefined {
     for (;;) {
       const tail = ring.tail;
       const head = (ring.head = ring.headPos.loadFrom(tail));
-      if (head <= tail) return 0;
+      if (head <= tail) return undefined;
       const avail = head - tail;
       const words = ring.words;
       const mask = ring.mask;
@@ -394,7 +394,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
         if (recSize < PERF_EVENT_HEADER_SIZE || recSize > avail - rel) {
           if (rel > 0) break; // deliver what came before; the next batch starts at the bad header
           this.#setTail(ring, head); // resynchronise at the head
-          return 0;
+          return undefined;
         }
         if (pos - base + baseOff >= size) { // past the end of the data area
           if (count > 0) break;
@@ -433,17 +433,18 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
         continue;
       }
       const data = scratch ?? new Uint8Array(ring.mapping!, ring.dataOffset + baseOff, end);
-      try {
-        callback({ cpu: ring.cpu, data, offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost });
-      } finally {
-        if (!this.closed) this.#setTail(ring, tail + rel);
-      }
-      return records;
+      this.#heldRing = ring;
+      this.#heldTail = tail + rel;
+      this.#heldRecords = records;
+      return {
+        cpu: ring.cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
+        offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost,
+      };
     }
   }
 
-  /** consumeBatch() with records queued by earlier reads (copying mode): up to `max` samples of one slab. */
-  #consumeQueued(callback: (batch: PerfBatch) => void, max: number): number {
+  /** holdBatch() with records queued by earlier reads (copying mode): up to `max` samples of one slab. */
+  #holdQueued(max: number): PerfBatch {
     const q = this.#queue;
     const head = this.#qHead;
     const cpu = q[head]!.cpu;
@@ -473,22 +474,13 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
       }
       records++;
     }
-    try {
-      callback({
-        cpu,
-        data: buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer, base, end),
-        offsets: this.#offsets.subarray(0, count),
-        lengths: this.#lengths.subarray(0, count),
-        count,
-        lost,
-      });
-    } finally {
-      if (!this.closed) {
-        for (let i = 0; i < records; i++) q[head + i] = undefined;
-        this.#qHead = head + records;
-      }
-    }
-    return records;
+    this.#heldRing = undefined;
+    this.#heldRecords = records;
+    const data = buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer, base, end);
+    return {
+      cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
+      offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost,
+    };
   }
 
   #grow(): void {
@@ -502,6 +494,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
 
   protected take(): PerfRecord<T> | None {
     this.checkOpen();
+    this.settleHeld();
     if (this.overwritable) return this.#takeBackward();
     if (this.#qHead === this.#qLen) {
       if (this.#failure === undefined && !this.#fill()) return NONE;
@@ -518,6 +511,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
 
   protected ready(): boolean {
     this.checkOpen();
+    this.settleHeld();
     if (this.#qHead < this.#qLen || this.#failure !== undefined) return true;
     for (const ring of this.#rings) {
       if (this.overwritable) {
@@ -529,6 +523,42 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>> {
       if (ring.tail < ring.head) return true;
     }
     return false;
+  }
+
+  protected holdBatch(max: number): PerfBatch | undefined {
+    this.checkOpen();
+    if (this.overwritable) throw new InvalidArgumentError('batches and consumeBatch() are not available on an overwritable PerfReader');
+    if (this.#qHead < this.#qLen || this.#failure !== undefined) {
+      if (!this.#copy) {
+        throw new InvalidArgumentError('decoded records taken out of the ring by earlier reads are queued; read them before taking batches');
+      }
+      return this.#holdQueued(max);
+    }
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#next + k) % n;
+      const batch = this.#holdRing(rings[i]!, max);
+      if (batch !== undefined) {
+        this.#heldNext = (i + 1) % n;
+        return batch;
+      }
+    }
+    return undefined;
+  }
+
+  protected commitBatch(): void {
+    const ring = this.#heldRing;
+    if (ring !== undefined) {
+      this.#heldRing = undefined;
+      this.#setTail(ring, this.#heldTail);
+      this.#next = this.#heldNext;
+      return;
+    }
+    const q = this.#queue;
+    const head = this.#qHead;
+    for (let i = 0; i < this.#heldRecords; i++) q[head + i] = undefined;
+    this.#qHead = head + this.#heldRecords;
   }
 
   protected pollFds(): number[] {

@@ -36,6 +36,9 @@ const BPF_RINGBUF_DISCARD_BIT = 0x40000000;
 const BPF_RINGBUF_HDR_SZ = 8;
 const LENGTH_MASK = 0x3fffffff;
 
+/** Records per batch of batches() unless maxRecords says otherwise: a batch this size stays in the CPU cache. */
+const DEFAULT_BATCH = 4096;
+
 /** Returned by PollingReader.take() when nothing can be read now. */
 export const NONE: unique symbol = Symbol('none');
 export type None = typeof NONE;
@@ -62,8 +65,10 @@ export interface ReadOptions {
  * close/abort/ref handling. Subclasses say how to take one record and which fds to poll.
  * @internal
  */
-export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
+export abstract class PollingReader<T, B = unknown> implements AsyncIterable<T>, Disposable {
   #waiters: Waiter[] = [];
+  /** The batch a batches() step (or a consumeBatch() call) holds: its records are not consumed yet. */
+  #held: B | undefined;
   #pollers: NativePoller[] | undefined;
   #polling = false;
   #refed = true;
@@ -81,6 +86,32 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   protected abstract release(): void;
   /** For error messages: "ring buffer reader (map events)". */
   protected abstract describe(): string;
+  /**
+   * Up to `max` ready records as one zero-copy batch, without consuming them (undefined when none
+   * is ready). Called with nothing held; commitBatch() consumes them.
+   */
+  protected abstract holdBatch(max: number): B | undefined;
+  /** Consumes the records of the batch holdBatch() returned last (hands their space back). */
+  protected abstract commitBatch(): void;
+
+  /**
+   * Takes a batch as holdBatch() does and remembers it as held; a batch held before is consumed
+   * first. Subclasses call settleHeld() before every other way of taking records.
+   */
+  protected hold(max: number): B | undefined {
+    this.settleHeld();
+    const b = this.holdBatch(max);
+    this.#held = b;
+    return b;
+  }
+
+  /** Consumes the held batch (only if it is `batch`, when given). */
+  protected settleHeld(batch?: B): void {
+    const held = this.#held;
+    if (held === undefined || (batch !== undefined && batch !== held)) return;
+    this.#held = undefined;
+    if (!this.#closed) this.commitBatch();
+  }
 
   get closed(): boolean {
     return this.#closed;
@@ -151,6 +182,72 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
     return this.records();
   }
 
+  /**
+   * The records as an async iterator of zero-copy batches: each step waits until records are
+   * ready and yields up to `maxRecords` of them (default 4096) as one view of the ring, the same
+   * batch consumeBatch() hands its callback. A batch is valid until the iterator's next step (or
+   * any other read from this reader): its records are handed back to the kernel then, so read
+   * what you need inside the loop body and copy what you keep. One promise per batch, not per
+   * record: this is the fast way to read events with `for await`. Breaking out of the loop
+   * consumes the batch it was in. Ends when the reader is closed; aborting the signal makes the
+   * pending (and any later) step reject with `signal.reason`.
+   */
+  batches(options: ReadOptions & ConsumeBatchOptions = {}): AsyncIterableIterator<B> {
+    const signal = options.signal;
+    const max = options.maxRecords ?? DEFAULT_BATCH;
+    if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
+    const DONE: IteratorResult<B> = { value: undefined, done: true };
+    let finished = false;
+    let mine: B | undefined;
+    const step = (): Promise<IteratorResult<B>> => {
+      if (finished || this.#closed) {
+        finished = true;
+        return Promise.resolve(DONE);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      try {
+        mine = this.hold(max);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (mine !== undefined) return Promise.resolve({ value: mine, done: false });
+      // Nothing ready: wait (cancelled by return()), then look again.
+      return (this.#request('wait', signal, iterator) as Promise<boolean>).then((ok) => {
+        if (!ok) {
+          finished = true;
+          return DONE;
+        }
+        return step();
+      });
+    };
+    const iterator: AsyncIterableIterator<B> = {
+      next: (): Promise<IteratorResult<B>> => {
+        if (mine !== undefined) {
+          const b = mine;
+          mine = undefined;
+          try {
+            this.settleHeld(b);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+        }
+        return step();
+      },
+      return: (): Promise<IteratorResult<B>> => {
+        finished = true;
+        if (mine !== undefined) {
+          const b = mine;
+          mine = undefined;
+          this.settleHeld(b);
+        }
+        this.#cancel(iterator);
+        return Promise.resolve(DONE);
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
   /** Pending reads keep the process alive (the default). */
   ref(): this {
     this.#refed = true;
@@ -176,6 +273,7 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#held = undefined;
     if (this.#recheck) clearImmediate(this.#recheck);
     this.#recheck = undefined;
     if (this.#pollers) {
@@ -273,7 +371,7 @@ export abstract class PollingReader<T> implements AsyncIterable<T>, Disposable {
     const mine = this.#waiters.filter((w) => w.owner === owner);
     if (mine.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => w.owner !== owner);
-    for (const w of mine) this.#settle(w, true, { value: undefined, done: true });
+    for (const w of mine) this.#settle(w, true, w.kind === 'wait' ? false : { value: undefined, done: true });
     this.#updatePolling();
   }
 
@@ -389,10 +487,13 @@ export interface RingBufReaderOptions<T> {
  * is `data.subarray(offsets[i], offsets[i] + lengths[i])`. Everything here is valid only until the
  * callback returns: the space is handed back to the kernel right after. `data.byteOffset` and
  * every offset are multiples of 8 (records are 8-byte aligned), so one DataView or typed array
- * over `data` can read the fields of all records.
+ * over `data` can read the fields of all records: `view` is that DataView, so that record i's
+ * u32 at byte 4 is `batch.view.getUint32(batch.offsets[i] + 4, true)`.
  */
 export interface RingBufBatch {
   readonly data: Uint8Array;
+  /** A DataView of the same bytes as `data`. */
+  readonly view: DataView;
   readonly offsets: Uint32Array;
   readonly lengths: Uint32Array;
   readonly count: number;
@@ -421,12 +522,15 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  *
  * ```ts
  * const reader = new RingBufReader(coll.maps.get('events')!);
- * for await (const rec of reader) console.log(rec);   // Uint8Array copies
+ * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
+ *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
+ * }
  * ```
  *
- * Reads: `read()` (waits), `readSync()` (never waits), `for await` / `records({ signal })`,
- * and for the fastest consumers `consumeBatch(cb)` / `readBatch(cb)`, which hand a callback all
- * ready records as one zero-copy view.
+ * Reads: `batches({ signal })` (the fast way: one promise per batch of ready records, read in
+ * place), `consumeBatch(cb)` / `readBatch(cb)` (the same batches handed to a callback), and one
+ * record at a time, as copies: `read()` (waits), `readSync()` (never waits), `for await (const rec
+ * of reader)` / `records({ signal })` (a promise per record: for low rates).
  *
  * When does a record leave the ring? In batch mode and with a `decode` option, when it is
  * delivered (passed to the callback or decoded). In the default copying mode, when it is copied:
@@ -439,7 +543,7 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  *
  * Keep the map open while the reader is open: the reader polls the map's file descriptor.
  */
-export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
+export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch> {
   readonly map: BpfMap;
   /** Size of the data area in bytes (the map's max_entries). */
   readonly size: number;
@@ -467,6 +571,9 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
   /** #scan: bytes to consume; the size of the record that did not fit in maxBytes (else 0). */
   #scanEnd = 0;
   #blocked = 0;
+  /** The held batch: bytes of ring it covers, or (when it views queued copies) how many it holds. */
+  #heldEnd = 0;
+  #heldQueued = 0;
   /** Copying mode: copies taken out of the ring and not returned yet, queue[head..len). */
   #slab: Slab | undefined;
   #queue: (Uint8Array | undefined)[] = [];
@@ -533,24 +640,14 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
     this.checkOpen();
     const max = options.maxRecords ?? Infinity;
     if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
-    if (this.#qHead < this.#qLen) return this.#consumeQueued(callback, max);
-    const count = this.#scan(max, Infinity);
-    const end = this.#scanEnd;
-    if (count === 0) {
-      if (end > 0) this.#advance(end); // discarded records only
-      return 0;
-    }
+    const batch = this.hold(max);
+    if (batch === undefined) return 0;
     try {
-      callback({
-        data: new Uint8Array(this.#producer!, this.#page + this.#consOff, end),
-        offsets: this.#offsets.subarray(0, count),
-        lengths: this.#lengths.subarray(0, count),
-        count,
-      });
+      callback(batch);
     } finally {
-      if (!this.closed) this.#advance(end);
+      this.settleHeld(batch);
     }
-    return count;
+    return batch.count;
   }
 
   /**
@@ -569,6 +666,7 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
 
   protected take(): T | None {
     this.checkOpen();
+    this.settleHeld();
     if (this.#copy) {
       if (this.#qHead === this.#qLen && !this.#fill()) return NONE;
       const q = this.#queue;
@@ -601,6 +699,7 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
 
   protected ready(): boolean {
     this.checkOpen();
+    this.settleHeld();
     if (this.#qHead < this.#qLen) return true;
     const words = this.#words;
     // Skip discarded records so that "ready" means a record to deliver.
@@ -614,6 +713,39 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
       if (hdr & BPF_RINGBUF_BUSY_BIT) return false;
       if ((hdr & BPF_RINGBUF_DISCARD_BIT) === 0) return true;
       this.#advance(((hdr & LENGTH_MASK) + BPF_RINGBUF_HDR_SZ + 7) & ~7);
+    }
+  }
+
+  protected holdBatch(max: number): RingBufBatch | undefined {
+    this.checkOpen();
+    if (this.#qHead < this.#qLen) return this.#holdQueued(max);
+    const count = this.#scan(max, Infinity);
+    const end = this.#scanEnd;
+    if (count === 0) {
+      if (end > 0) this.#advance(end); // discarded records only
+      return undefined;
+    }
+    this.#heldEnd = end;
+    this.#heldQueued = 0;
+    const at = this.#page + this.#consOff;
+    return {
+      data: new Uint8Array(this.#producer!, at, end),
+      view: new DataView(this.#producer!, at, end),
+      offsets: this.#offsets.subarray(0, count),
+      lengths: this.#lengths.subarray(0, count),
+      count,
+    };
+  }
+
+  protected commitBatch(): void {
+    if (this.#heldQueued > 0) {
+      const q = this.#queue;
+      const head = this.#qHead;
+      for (let i = 0; i < this.#heldQueued; i++) q[head + i] = undefined;
+      this.#qHead = head + this.#heldQueued;
+      this.#heldQueued = 0;
+    } else {
+      this.#advance(this.#heldEnd);
     }
   }
 
@@ -780,8 +912,8 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
     }
   }
 
-  /** consumeBatch() with copies queued: the ones that share a slab, as one batch viewing it. */
-  #consumeQueued(callback: (batch: RingBufBatch) => void, max: number): number {
+  /** holdBatch() with copies queued: the ones that share a slab, as one batch viewing it. */
+  #holdQueued(max: number): RingBufBatch {
     const q = this.#queue;
     const head = this.#qHead;
     const first = q[head]!;
@@ -798,20 +930,14 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T> {
       end = rec.byteOffset + rec.byteLength - base;
       count++;
     }
-    try {
-      callback({
-        data: new Uint8Array(buffer, base, end),
-        offsets: this.#offsets.subarray(0, count),
-        lengths: this.#lengths.subarray(0, count),
-        count,
-      });
-    } finally {
-      if (!this.closed) {
-        for (let i = 0; i < count; i++) q[head + i] = undefined;
-        this.#qHead = head + count;
-      }
-    }
-    return count;
+    this.#heldQueued = count;
+    return {
+      data: new Uint8Array(buffer, base, end),
+      view: new DataView(buffer, base, end),
+      offsets: this.#offsets.subarray(0, count),
+      lengths: this.#lengths.subarray(0, count),
+      count,
+    };
   }
 
   /** Consumes `bytes` and publishes the new consumer position to the kernel. */

@@ -687,7 +687,9 @@ class Compiler {
         if (!m.name) continue; // unnamed bitfields are padding
         if (bitOff + bits > t.size * 8) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
         const bt = this.bitfieldType(m.type, label, m.name);
-        parts.push(bitfieldPart(m.name, byteOff * 8 + bitOff, bits, bt, this.le, `${this.display(m.type)}:${bits}`));
+        // Relative to this struct, like fieldPart's offsets: membersPart adds byteOff (adding it
+        // here too read a bitfield of an anonymous member at twice its offset).
+        parts.push(bitfieldPart(m.name, bitOff, bits, bt, this.le, `${this.display(m.type)}:${bits}`));
         continue;
       }
       if (bitOff % 8 !== 0) throw new BtfError(`${where} is not byte-aligned (bit offset ${bitOff})`);

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BpfkitError } from '../errors.js';
 
 /** The clang binaries tried, in order, when neither BPF_CLANG nor CLANG names one. */
@@ -126,6 +127,10 @@ export function defaultCflags(target: BpfTarget = 'bpfel'): string[] {
     const multiarch = `/usr/include/${a.triplet}`;
     if (existsSync(multiarch)) flags.push(`-I${multiarch}`);
   }
+  // The headers bpfkit ships (<bpfkit/drops.h>), from dist/src/gen/ or src/gen/ three levels up.
+  const shipped = fileURLToPath(new URL('../../../bpf/include', import.meta.url));
+  const own = existsSync(shipped) ? shipped : fileURLToPath(new URL('../../bpf/include', import.meta.url));
+  if (existsSync(own)) flags.push(`-I${own}`);
   return flags;
 }
 

@@ -352,6 +352,8 @@ export interface GeneratedLoadOptions<R extends object, D extends object> extend
   data?: Partial<D>;
   /** The object's bytes, to use instead of the module's own object. */
   object?: Uint8Array;
+  /** max_entries to set before the maps are created, by map name (a ring buffer's size, say). */
+  maxEntries?: Readonly<Record<string, number>>;
 }
 
 /** What a generated `load<Ident>()` returns: its typed maps `M`, programs `P` and variables `V`. */
@@ -432,8 +434,14 @@ export function bindings<R extends object, D extends object, M, P, V>(module: Ge
     return cachedSpec.copy();
   };
   const load = async (options: GeneratedLoadOptions<R, D> = {}): Promise<GeneratedObjects<M, P, V>> => {
-    const { rodata, data, object, ...collectionOptions } = options;
+    const { rodata, data, object, maxEntries, ...collectionOptions } = options;
     const s = spec(object);
+    for (const [name, n] of Object.entries(maxEntries ?? {})) {
+      const m = s.maps.get(name);
+      if (!m) throw new SpecError(`${ident}: maxEntries: the object has no map named ${JSON.stringify(name)}`);
+      if (!Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) throw new InvalidArgumentError(`${ident}: maxEntries.${name} must be a whole number from 1 to 4294967295, not ${n}`);
+      m.maxEntries = n;
+    }
     if (module.rodata) {
       if (rodata !== undefined) helpers.setInitial(s, rodata, 'rodata');
     } else if (rodata !== undefined && Object.keys(rodata).length > 0) throw new SpecError(`${ident}: the object has no .rodata variables`);

@@ -17,6 +17,8 @@ export interface CtxAccess {
   off: number;
   size: number;
   write: boolean;
+  /** A BPF_ST: a store of an immediate (which kernels before 6.3 refuse into the context). */
+  imm: boolean;
 }
 
 const NONE = -0x80000000;
@@ -67,7 +69,7 @@ export function ctxAccesses(code: Code): CtxAccess[] {
   start.regs[1] = 0;
   enter(0, start);
   const record = (pc: number, reg: number, base: number, size: number, write: boolean) => {
-    const a = { pc, reg, base, off: base + off[pc]!, size, write };
+    const a = { pc, reg, base, off: base + off[pc]!, size, write, imm: (op[pc]! & 7) === 0x02 };
     seen.set(`${pc}:${a.off}:${size}:${write}`, a);
   };
   while (work.length) {

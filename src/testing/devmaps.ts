@@ -6,7 +6,7 @@
  * sockhash), which exist with the kernel's checks but stay empty: the emulator has no sockets.
  */
 import { E2BIG, EBADF, EEXIST, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSOCK, EOPNOTSUPP, EOVERFLOW } from './errno.js';
-import { EmuMap, keyId, putU32, u32At, type MapParams, type ProgRef } from './maps.js';
+import { EmuMap, arrayNextKey, keyId, putU32, u32At, type MapParams, type ProgRef } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { PROG_TYPES, attachType as attachTypes } from '../sys/constants.js';
 
@@ -129,14 +129,7 @@ export class RedirectMap extends EmuMap {
       out.set(next);
       return 0;
     }
-    const i = key ? u32At(key) : this.maxEntries;
-    if (i >= this.maxEntries) {
-      putU32(out, 0, 0);
-      return 0;
-    }
-    if (i === this.maxEntries - 1) return -ENOENT;
-    putU32(out, 0, i + 1);
-    return 0;
+    return arrayNextKey(key, out, this.maxEntries);
   }
 
   override dispose(): void {
@@ -173,14 +166,7 @@ export class SocketMap extends EmuMap {
 
   override sysGetNextKey(key: Uint8Array | null, out: Uint8Array): number {
     if (this.type === 'sockhash') return -ENOENT;
-    const i = key ? u32At(key) : this.maxEntries;
-    if (i >= this.maxEntries) {
-      putU32(out, 0, 0);
-      return 0;
-    }
-    if (i === this.maxEntries - 1) return -ENOENT;
-    putU32(out, 0, i + 1);
-    return 0;
+    return arrayNextKey(key, out, this.maxEntries);
   }
 }
 

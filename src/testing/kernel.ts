@@ -58,8 +58,9 @@ export interface EmulatedKernelOptions {
   /** Where bpffs is mounted; pins must be inside one. */
   bpffs?: readonly string[];
   /**
-   * The kernel release imitated where releases differ (program tag hash, XDP metadata limit,
-   * bpf_probe_read_*_str of ""): "6.1", "6.12", "6.18" or what `uname -r` prints. Default "6.18".
+   * The kernel release imitated where releases differ (program tag hash, XDP limits, verifier and
+   * helper flags, map errnos: see version.ts): "6.1", "6.12", "6.18", "6.12.66" or what `uname -r`
+   * prints. Default "6.18".
    */
   kernel?: string;
   /**
@@ -755,8 +756,10 @@ export class EmulatedKernel implements Native, ObjectHost {
     const r = this.#mapOf(a.u32(0));
     if (typeof r === 'number') return r;
     if (r.map.type === 'struct_ops') return -ENOTSUPP;
-    if (sysAccess(r.map, r.flags, true)) return -EPERM;
-    if (r.map.writableMappings > 0) return -EBUSY;
+    // A frozen map's fd is no longer writable (map_get_sys_perms): where freezing checks that first,
+    // a second freeze is EPERM; before (6.1), freezing does not look at the fd's mode at all.
+    if (this.behaviour.freezeNeedsWrite && sysAccess(r.map, r.flags, true)) return -EPERM;
+    if (r.map.writableMappings > 0 || r.map.frozen) return -EBUSY;
     r.map.frozen = true;
     return 0;
   }
@@ -873,6 +876,7 @@ export class EmulatedKernel implements Native, ObjectHost {
         progType, insns: insns.slice(), license, name, expectedAttachType: a.u32(68), progFlags, btf: btf?.bytes,
         funcInfo: a.ptr(80)?.subarray(0, funcInfoCnt * funcRec) ?? null, funcInfoRecSize: funcRec,
         lineInfo: a.ptr(96)?.subarray(0, lineInfoCnt * lineRec) ?? null, lineInfoRecSize: lineRec, fdArray,
+        kernel: this.behaviour,
       },
       (fd) => {
         const m = this.#mapOf(fd);

@@ -19,6 +19,7 @@ import { HELPERS } from './helpers.js';
 import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
 import { PROG_TYPES, attachType } from '../sys/constants.js';
 import { ctxRefusal } from './ctxrules.js';
+import type { KernelBehaviour } from './version.js';
 
 /** The log line of a helper the emulator lacks (src/load/program-load.ts recognises it). */
 export const EMULATOR_LACKS_HELPER = (id: number) => `helper ${helperName(id)} (#${id}) is not implemented by the bpfkit emulator`;
@@ -64,6 +65,8 @@ export interface LoadRequest {
   lineInfoRecSize: number;
   /** fd_array of BPF_PROG_LOAD, for BPF_PSEUDO_MAP_IDX references. */
   fdArray: Int32Array | null;
+  /** What the imitated release's verifier takes. */
+  kernel: KernelBehaviour;
 }
 
 export type LoadResult = { ok: true; code: Code; maps: EmuMap[]; log: string } | { ok: false; errno: number; log: string };
@@ -220,6 +223,8 @@ export function load(req: LoadRequest, mapOfFd: (fd: number) => EmuMap | number)
   const code = decode(req, insns, ld);
   const accesses = ctxAccesses(code);
   code.maxCtxOffset = maxCtxOffset(accesses);
+  const stImm = req.kernel.ctxStoreImm ? undefined : accesses.find((a) => a.imm);
+  if (stImm) return fail(EACCES, `${stImm.pc}: (${disassemble(insns[stImm.pc]!)})\nBPF_ST stores into R${stImm.reg} ctx is not allowed`);
   const modified = accesses.find((a) => a.base !== 0);
   if (modified) return fail(EACCES, `${modified.pc}: (${disassemble(insns[modified.pc]!)})\ndereference of modified ctx ptr R${modified.reg} off=${modified.base} disallowed`);
   const type = PROG_TYPES[req.progType];

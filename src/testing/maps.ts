@@ -346,7 +346,8 @@ export class ArrayMap extends EmuMap {
   }
 }
 
-function arrayNextKey(key: Uint8Array | null, out: Uint8Array, max: number): number {
+/** get_next_key of array-like maps: from no key (or one past the end) the first index, then the next, ENOENT after the last. */
+export function arrayNextKey(key: Uint8Array | null, out: Uint8Array, max: number): number {
   const i = key ? u32At(key) : max;
   if (i >= max) {
     putU32(out, 0, 0);
@@ -402,7 +403,7 @@ export class FdArrayMap extends EmuMap {
         return obj.kind === 'perf_event' ? 0 : -EBADF;
       case 'array_of_maps':
         if (obj.kind !== 'map') return -EINVAL;
-        return metaEqual(this.innerMeta!, obj as EmuMap) ? 0 : -EINVAL;
+        return metaEqual(this.innerMeta!, obj as EmuMap, this.host.behaviour.percpuArrayInnerSized) ? 0 : -EINVAL;
       default:
         return -EINVAL;
     }
@@ -455,11 +456,11 @@ export class FdArrayMap extends EmuMap {
 
 /**
  * The inner-map check of maps of maps (bpf_map_meta_equal): type, key and value size and flags
- * alike; max_entries too, but only for arrays (array_map_meta_equal) and not when the template
- * has BPF_F_INNER_MAP.
+ * alike; max_entries too, but only for arrays (array_map_meta_equal; per-CPU arrays where
+ * `percpuSized`, see version.ts) and not when the template has BPF_F_INNER_MAP.
  */
-export function metaEqual(meta: EmuMap, m: EmuMap): boolean {
-  const sizedByTemplate = (meta.type === 'array' || meta.type === 'percpu_array') && (meta.flags & F.INNER_MAP) === 0;
+export function metaEqual(meta: EmuMap, m: EmuMap, percpuSized: boolean): boolean {
+  const sizedByTemplate = (meta.type === 'array' || (percpuSized && meta.type === 'percpu_array')) && (meta.flags & F.INNER_MAP) === 0;
   return meta.typeNum === m.typeNum && meta.keySize === m.keySize && meta.valueSize === m.valueSize &&
     meta.flags === m.flags && (!sizedByTemplate || meta.maxEntries === m.maxEntries);
 }
@@ -566,7 +567,7 @@ export class HashMap extends EmuMap {
     if (this.type === 'hash_of_maps') {
       const obj = this.host.objectOfFd(u32At(value));
       if (!obj) return -EBADF;
-      if (obj.kind !== 'map' || !metaEqual(this.innerMeta!, obj as EmuMap)) return -EINVAL;
+      if (obj.kind !== 'map' || !metaEqual(this.innerMeta!, obj as EmuMap, this.host.behaviour.percpuArrayInnerSized)) return -EINVAL;
       inner = obj as EmuMap;
     }
     return this.#store(key, flags, (e) => {

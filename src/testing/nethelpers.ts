@@ -125,25 +125,31 @@ function l3CsumReplace(vm: Vm): void {
   if (flags & ~0xfn) return ret(vm, -EINVAL);
   const at = csumField(vm, 10);
   if (at === undefined) return ret(vm, -EFAULT);
-  const b = vm.packet!.buf;
-  const from = u64(vm, 3);
-  const to = u64(vm, 4);
+  if (!csumReplace(vm.packet!.buf, at, u64(vm, 3), u64(vm, 4), Number(flags & 0xfn))) return ret(vm, -EINVAL);
+  ret(vm, 0);
+}
+
+/**
+ * csum_replace_by_diff (size 0: `to` is a checksum diff, `from` must be 0), csum_replace2 or
+ * csum_replace4 on the 16-bit field at `at`; false for another size. With ip_summed CHECKSUM_NONE,
+ * inet_proto_csum_replace* update the field the same way.
+ */
+function csumReplace(b: Uint8Array, at: number, from: bigint, to: bigint, size: number): boolean {
   const sum = le16(b, at);
-  switch (Number(flags & 0xfn)) {
+  switch (size) {
     case 0:
-      if (from !== 0n) return ret(vm, -EINVAL);
+      if (from !== 0n) return false;
       put16(b, at, csumFold(csumAdd(Number(to & 0xffffffffn), ~sum >>> 0)));
-      break;
+      return true;
     case 2:
       put16(b, at, ~csum16Add(csum16Sub(~sum & 0xffff, Number(from & 0xffffn)), Number(to & 0xffffn)) & 0xffff);
-      break;
+      return true;
     case 4:
       put16(b, at, csumFold(csumAdd(csumSub(~sum >>> 0, Number(from & 0xffffffffn)), Number(to & 0xffffffffn))));
-      break;
+      return true;
     default:
-      return ret(vm, -EINVAL);
+      return false;
   }
-  ret(vm, 0);
 }
 
 const BPF_F_PSEUDO_HDR = 1n << 4n;
@@ -159,24 +165,7 @@ function l4CsumReplace(vm: Vm): void {
   const b = vm.packet!.buf;
   const mangled0 = (flags & BPF_F_MARK_MANGLED_0) !== 0n;
   if (mangled0 && !(flags & BPF_F_MARK_ENFORCE) && le16(b, at) === 0) return ret(vm, 0);
-  const from = u64(vm, 3);
-  const to = u64(vm, 4);
-  const sum = le16(b, at);
-  // ip_summed is CHECKSUM_NONE: inet_proto_csum_replace* update the field as csum_replace* do.
-  switch (Number(flags & 0xfn)) {
-    case 0:
-      if (from !== 0n) return ret(vm, -EINVAL);
-      put16(b, at, csumFold(csumAdd(Number(to & 0xffffffffn), ~sum >>> 0)));
-      break;
-    case 2:
-      put16(b, at, ~csum16Add(csum16Sub(~sum & 0xffff, Number(from & 0xffffn)), Number(to & 0xffffn)) & 0xffff);
-      break;
-    case 4:
-      put16(b, at, csumFold(csumAdd(csumSub(~sum >>> 0, Number(from & 0xffffffffn)), Number(to & 0xffffffffn))));
-      break;
-    default:
-      return ret(vm, -EINVAL);
-  }
+  if (!csumReplace(b, at, u64(vm, 3), u64(vm, 4), Number(flags & 0xfn))) return ret(vm, -EINVAL);
   if (mangled0 && le16(b, at) === 0) put16(b, at, 0xffff); // CSUM_MANGLED_0
   ret(vm, 0);
 }
@@ -267,7 +256,8 @@ function skbAdjustRoom(vm: Vm): void {
   const abs = Math.abs(lenDiff);
   let lenMin = netBaseLen(s);
   const shrink = lenDiff < 0;
-  if (flags & ~(ADJ_MASK | ADJ_NO_CSUM_RESET)) return ret(vm, -EINVAL);
+  const known = vm.env.kernel.adjustRoomDecapL3 ? ADJ_MASK : ADJ_MASK & ~ADJ_DECAP_L3;
+  if (flags & ~(known | ADJ_NO_CSUM_RESET)) return ret(vm, -EINVAL);
   if (abs > 0xfff) return ret(vm, -EFAULT);
   const proto = protocol(s);
   if (proto !== ETH_P_IP && proto !== ETH_P_IPV6) return ret(vm, -ENOTSUPP);
@@ -401,7 +391,8 @@ function setTunnelKey(vm: Vm): void {
   const n = size(vm, 3);
   const flags = u64(vm, 4);
   const from = mem(vm, 2, n, false, 21, 'key');
-  if (flags & ~0x1fn) return ret(vm, -EINVAL);
+  // BPF_F_TUNINFO_IPV6, ZERO_CSUM_TX, DONT_FRAGMENT, SEQ_NUMBER, and NO_TUNNEL_KEY where the release knows it.
+  if (flags & ~(vm.env.kernel.noTunnelKey ? 0x1fn : 0xfn)) return ret(vm, -EINVAL);
   if (n !== KEY_SIZE && ![28, 24, 22, 8].includes(n)) return ret(vm, -EINVAL);
   const k = new Uint8Array(KEY_SIZE);
   k.set(from.subarray(0, Math.min(n, KEY_SIZE)));

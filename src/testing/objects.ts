@@ -3,6 +3,7 @@
  * objects holding them, as the kernel counts them) and the services maps need from the kernel to
  * turn file descriptors in values (prog arrays, maps of maps, perf event arrays) into objects.
  */
+import type { KernelBehaviour } from './version.js';
 
 export type ObjectKind = 'map' | 'prog' | 'btf' | 'perf_event' | 'stats';
 
@@ -19,6 +20,8 @@ export interface KernelObject {
 export interface ObjectHost {
   /** Possible CPUs: the number of values in a per-CPU map. */
   readonly cpus: number;
+  /** What the imitated release does where releases differ. */
+  readonly behaviour: KernelBehaviour;
   /** The object behind an fd of this process, or undefined when the fd is not open. */
   objectOfFd(fd: number): KernelObject | undefined;
   acquire(obj: KernelObject): void;

@@ -82,18 +82,21 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   const md = ctxInit(ctxIn, XDP_MD_SIZE);
   if (typeof md === 'number') return md;
   let metalen = 0;
-  // From 6.18 ctx_in's data_end may end the linear part early (the rest goes to fragments); before, it must be the whole size.
+  // Where ctx_in's data_end may end the linear part early (the rest goes to fragments), the
+  // metadata must also leave room for struct xdp_frame; before, data_end must be the whole size.
+  const linearFromCtx = vm.env.kernel.xdpLinearFromCtx;
   let linearWanted = data.length;
   if (hasCtx) {
     metalen = u32At(md, 0);
     const dataMeta = u32At(md, 8);
     const dataEnd = u32At(md, 4);
-    const endOk = vm.env.kernel.xdpLinearFromCtx ? dataEnd <= data.length : dataEnd === data.length;
+    const endOk = linearFromCtx ? dataEnd <= data.length : dataEnd === data.length;
     if (dataMeta !== 0 || !endOk || metalen > dataEnd || metalenInvalid(metalen, vm.env.kernel.maxMetalen)) return -EINVAL;
+    if (linearFromCtx && metalen > XDP_PACKET_HEADROOM - XDP_FRAME_SIZE) return -EINVAL;
     linearWanted = dataEnd;
   }
-  // 6.18 checks ETH_HLEN against the whole data (a linear part of 0 bytes runs, measured); before, the linear part is the data.
-  if (data.length < ETH_HLEN) return -EINVAL;
+  // The frame after the metadata must hold an Ethernet header (a linear part of 0 bytes runs, measured).
+  if (data.length - (linearFromCtx ? metalen : 0) < ETH_HLEN) return -EINVAL;
   if (hasCtx) {
     if (u32At(md, 20) !== 0) return -EINVAL;
     const ingress = u32At(md, 12);

@@ -406,3 +406,46 @@ describe('execsnoop: bad input', () => {
     assert.match(r.stdout, /^usage: bpfkit execsnoop/);
   });
 });
+
+describe('execsnoop: lost events', () => {
+  it('a full ring: every exec is either printed or counted, in --json records and the stderr total', kernelTest, async () => {
+    // Execs as a uid nobody else uses, so only the test's execs match --uid; the tool is stopped
+    // (SIGSTOP) while they happen, so its 4 KiB ring (about 11 events) fills.
+    const uid = 61_000 + (process.pid % 1000);
+    const execs = 60;
+    const tool = new ToolProcess('execsnoop', ['--json', '--verbose', '--uid', String(uid), '--ringbuf-size', '4K']);
+    try {
+      await tool.ready('execsnoop');
+      tool.signal('SIGSTOP');
+      for (let i = 0; i < execs; i++) {
+        const r = spawnSync('/bin/true', [], { uid, gid: uid, stdio: 'ignore' });
+        assert.equal(r.status, 0, `exec ${i} as uid ${uid}: ${r.error?.message ?? ''}`);
+      }
+      tool.signal('SIGCONT');
+      tool.signal('SIGINT');
+      const exit = await tool.exit();
+      assert.deepEqual(exit, { code: 0, signal: null }, tool.stderr);
+      const records = tool.json<ExecJson & { lost?: number; reason?: string }>();
+      const seen = records.filter((r) => r.lost === undefined);
+      const lost = records.filter((r) => r.lost !== undefined);
+      for (const e of seen) {
+        assert.equal(e.uid, uid);
+        assert.equal(e.filename, '/bin/true');
+      }
+      for (const l of lost) {
+        assert.deepEqual(Object.keys(l), ['time', 'lost', 'reason']);
+        assert.equal(l.reason, 'ringbuf_full');
+        assert.ok(Number.isFinite(Date.parse(l.time)));
+      }
+      const lostCount = lost.reduce((a, l) => a + l.lost!, 0);
+      assert.ok(seen.length > 0 && lostCount > 0, `some execs fit and some did not: ${seen.length} printed, ${lostCount} lost`);
+      assert.equal(seen.length + lostCount, execs, 'printed + counted as lost == execs made');
+      const total = /^execsnoop: (\d+) events lost in total: the ring buffer was full \(output is not keeping up\); try --ringbuf-size 16K \(now 4K\)/m.exec(tool.stderr);
+      assert.ok(total, `a total at exit on stderr:\n${tool.stderr}`);
+      assert.equal(Number(total[1]), lostCount);
+    } finally {
+      tool.child.kill('SIGCONT');
+      await tool.kill();
+    }
+  });
+});

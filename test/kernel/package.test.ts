@@ -223,7 +223,7 @@ describe('npm pack, installed offline by an unprivileged user without a compiler
       'package/dist/src/index.js', 'package/dist/src/cli/main.js', 'package/dist/src/cli/packet_count.bpf.o',
       'package/dist/src/tools/execsnoop/gen/execsnoop.bpf.o', 'package/prebuilds/linux-x64/node.napi.glibc.node',
       'package/prebuilds/linux-arm64/node.napi.glibc.node', 'package/prebuilds/linux-x64/node.napi.musl.node',
-      'package/docs/testing.md', 'package/binding.gyp', 'package/native/bpfkit.c', 'package/scripts/install.mjs',
+      'package/docs/testing.md', 'package/bpf/include/bpfkit/drops.h', 'package/binding.gyp', 'package/native/bpfkit.c', 'package/scripts/install.mjs',
     ]) assert.ok(list.includes(f), `${f} is in the tarball`);
     assert.ok(list.some((f) => f.startsWith('package/examples/') && f.endsWith('main.ts')), 'examples are in the tarball');
     assert.ok(!list.some((f) => f.startsWith('package/build/') || f.startsWith('package/dist/test/')), 'no local build or tests');

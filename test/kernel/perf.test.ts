@@ -679,3 +679,70 @@ describe('PerfReader.consumeBatch', () => {
     });
   });
 });
+
+describe('PerfReader.batches', () => {
+  test('yields one ring\'s samples per step, in order, the space handed back at the next step', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    const cpu = onlineCpus()[0]!;
+    await withReader({ cpus: [cpu], perCpuBuffer: PAGE_SIZE }, (f, reader) => onCpu(cpu, async () => {
+      assert.throws(() => reader.batches({ maxRecords: 0 }), InvalidArgumentError);
+      const it = reader.batches({ maxRecords: 8 });
+      let key = 0;
+      const got: number[] = [];
+      // 8 rounds of 20 samples: several laps of a one-page ring (51 samples of 80 bytes fill it).
+      for (let round = 0; round < 8; round++) {
+        const producer = later(() => { for (let i = 0; i < 20; i++) assert.equal(output(f, key++), 0, `round ${round}: room in the ring`); });
+        // The first step of a round waits on the event loop; the next ones find samples ready.
+        let step = await within(Promise.race([it.next(), producer]), 2000, 'a waiting step');
+        for (;;) {
+          assert.equal(step.done, false);
+          const b = step.value!;
+          assert.equal(b.cpu, cpu);
+          assert.equal(b.view.buffer, b.data.buffer);
+          assert.ok(b.count <= 8);
+          const keys = batchSamples(b).map((s) => s.event.key);
+          for (let i = 0; i < b.count; i++) {
+            // A typed read through the batch's DataView agrees with the decoded sample.
+            assert.equal(b.view.getUint32(b.offsets[i]! + 8, true), keys[i]);
+            got.push(keys[i]!);
+          }
+          if (got.length === key) break;
+          step = await it.next();
+        }
+      }
+      await it.return!();
+      assert.deepEqual(got, Array.from({ length: key }, (_, i) => i));
+      assert.equal(reader.readSync(), undefined, 'return() consumed the last batch');
+    }));
+  });
+
+  test('abort, close() and return() end it; an overwritable reader refuses it', kt, async () => {
+    const cpu = onlineCpus()[0]!;
+    await withReader({ cpus: [cpu] }, async (f, reader) => {
+      const reason = new Error('stop');
+      const ac = new AbortController();
+      const it = reader.batches({ signal: ac.signal });
+      const step = it.next();
+      ac.abort(reason);
+      await assert.rejects(step, (e: unknown) => e === reason);
+
+      const it2 = reader.batches();
+      const waiting = it2.next();
+      assert.deepEqual(await it2.return!(), { value: undefined, done: true });
+      assert.deepEqual(await waiting, { value: undefined, done: true });
+
+      await onCpu(cpu, () => assert.equal(output(f, 5), 0));
+      // A sample read with readSync() first: the rest of what it copied out comes as a batch of copies.
+      await onCpu(cpu, () => assert.equal(output(f, 6), 0));
+      assert.equal(sample(reader.readSync()).event.key, 5);
+      const it3 = reader.batches();
+      assert.deepEqual(batchSamples((await it3.next()).value!).map((s) => s.event.key), [6]);
+      const pending = it3.next();
+      setImmediate(() => reader.close());
+      assert.deepEqual(await within(pending), { value: undefined, done: true });
+    });
+    await withReader({ cpus: [cpu], overwritable: true }, async (_f, reader) => {
+      await assert.rejects(reader.batches().next(), InvalidArgumentError);
+    });
+  });
+});

@@ -271,6 +271,50 @@ describe('readline: from libreadline.so', () => {
   });
 });
 
+describe('readline: lost lines', () => {
+  it('a full ring: every line is either printed or counted, in --json records and the stderr total', kernelTest, async () => {
+    // The tool is stopped (SIGSTOP) while the lines are typed, so its 4 KiB ring (about 50 of
+    // these lines) fills; --pid keeps other shells out.
+    const lines = 120;
+    const shell = bashOnPty();
+    let tool: ToolProcess | undefined;
+    try {
+      shell.type('echo PID=$$\n');
+      const pid = await shell.pid("bash's pid");
+      tool = new ToolProcess('readline', ['--json', '--verbose', '--pid', String(pid), '--ringbuf-size', '4K']);
+      await tool.ready('readline');
+      // The readline() call bash was in when the probe came is not seen (see the usage): one line
+      // to end it, so that every line below is read by a call that began with the probe in place.
+      shell.type(`echo ${TAG}-ARMED\n`);
+      await shell.waitFor(new RegExp(`^${TAG}-ARMED`, 'm'), 'the line that ends the earlier call');
+      tool.signal('SIGSTOP');
+      let text = '';
+      for (let i = 0; i < lines; i++) text += `: ${TAG}-lost-${i}\n`;
+      shell.type(`${text}echo ${TAG}-DONE\n`);
+      // The last line ran: bash has read every line through readline.
+      await shell.waitFor(new RegExp(`^${TAG}-DONE`, 'm'), 'the last line to run', patient(30_000));
+      tool.signal('SIGCONT');
+      tool.signal('SIGINT');
+      assert.deepEqual(await tool.exit(), { code: 0, signal: null }, tool.stderr);
+      const records = tool.json<LineJson & { lost?: number; reason?: string }>();
+      const seen = records.filter((r) => r.lost === undefined && !r.line.includes('-ARMED'));
+      const lost = records.filter((r) => r.lost !== undefined);
+      for (const r of seen) assert.equal(r.pid, pid);
+      for (const l of lost) assert.deepEqual([Object.keys(l), l.reason], [['time', 'lost', 'reason'], 'ringbuf_full']);
+      const lostCount = lost.reduce((a, l) => a + l.lost!, 0);
+      assert.ok(seen.length > 0 && lostCount > 0, `some lines fit and some did not: ${seen.length} printed, ${lostCount} lost`);
+      assert.equal(seen.length + lostCount, lines + 1, 'printed + counted as lost == lines typed');
+      const total = /^readline: (\d+) lines lost in total: the ring buffer was full; try --ringbuf-size 16K \(now 4K\)$/m.exec(tool.stderr);
+      assert.ok(total, `a total at exit on stderr:\n${tool.stderr}`);
+      assert.equal(Number(total[1]), lostCount);
+    } finally {
+      tool?.child.kill('SIGCONT');
+      await tool?.kill();
+      await shell.stop();
+    }
+  });
+});
+
 describe('readline: lifetime and bad input', () => {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     it(`${sig} exits 0 and leaves no program or link behind`, kernelTest, async () => {

@@ -679,3 +679,126 @@ describe('RingBufReader', () => {
     assert.deepEqual(out.trim().split('\n'), ['ready', 'got 9']);
   });
 });
+
+describe('RingBufReader.batches', () => {
+  test('yields ready records as zero-copy batches in ring order, consumed at the next step', kt, async () => {
+    await withReader(async (f, reader) => {
+      const { PAGE_SIZE } = native().constants;
+      assert.throws(() => reader.batches({ maxRecords: 0 }), InvalidArgumentError);
+      // seq 0, 2, 4, ... submitted, the odd ones discarded.
+      assert.equal(f.discard.testRun({ data: cmd(20, 8) }).retval, 10);
+      assert.equal(submit(f, 5, 9), 5);
+      const it = reader.batches({ maxRecords: 4 });
+      const got: string[] = [];
+      const sizes: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const { value: b, done } = await it.next();
+        assert.equal(done, false);
+        assert.equal(b.data.buffer.byteLength, PAGE_SIZE + 2 * RING_SIZE, 'a view of the mapped ring');
+        assert.equal(b.view.buffer, b.data.buffer);
+        assert.equal(b.view.byteOffset, b.data.byteOffset);
+        // Typed reads through the batch's DataView give what a copy of the record says.
+        for (let i = 0; i < b.count; i++) {
+          const rec = parseRec(b.data.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
+          assert.equal(b.view.getUint32(b.offsets[i]!, true), rec.seq);
+          assert.equal(b.view.getUint32(b.offsets[i]! + 4, true), rec.tag);
+          assert.equal(b.view.getUint32(b.offsets[i]! + 12, true), RB_MAGIC);
+          got.push(`${rec.tag}:${rec.seq}`);
+        }
+        sizes.push(b.count);
+        if (step === 0) assert.ok(reader.available > 0, 'a held batch is not consumed yet');
+      }
+      assert.deepEqual(sizes, [4, 4, 4, 3]);
+      assert.deepEqual(got, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18].map((s) => `8:${s}`).concat([0, 1, 2, 3, 4].map((s) => `9:${s}`)));
+      // The last batch is consumed by the step that waits for more.
+      const pending = it.next();
+      assert.equal(await stillPending(pending), true);
+      assert.equal(reader.available, 0);
+      const producer = later(() => assert.equal(submit(f, 2, 10), 2));
+      const { value: b } = await within(Promise.race([pending, producer]), 2000, 'the waiting step');
+      assert.deepEqual(batchRecs(b!).map((r) => `${r.tag}:${r.seq}`), ['10:0', '10:1']);
+      assert.deepEqual(await it.return!(), { value: undefined, done: true });
+      assert.equal(reader.available, 0, 'return() consumes the held batch');
+      assert.deepEqual(await it.next(), { value: undefined, done: true });
+    });
+  });
+
+  test('loses nothing across wrap-arounds, with and without waiting between batches', kt, async () => {
+    await withReader(async (f, reader) => {
+      const ROUNDS = 40;
+      const PER_ROUND = 100; // 2400 bytes of a 16384-byte ring: 40 rounds go round it 5 times
+      let round = 0;
+      let expected = 0;
+      const seen: number[] = [];
+      const produce = () => {
+        assert.equal(submit(f, PER_ROUND, round), PER_ROUND, `round ${round}: the ring had room`);
+        expected += PER_ROUND;
+        round++;
+      };
+      produce();
+      let producer: Promise<never> = new Promise(() => {});
+      await within(Promise.race([producer, (async () => {
+        for await (const b of reader.batches({ maxRecords: 64 })) {
+          for (let i = 0; i < b.count; i++) {
+            seen.push(b.view.getUint32(b.offsets[i]! + 4, true) * PER_ROUND + b.view.getUint32(b.offsets[i]!, true));
+          }
+          if (seen.length < expected) continue;
+          if (round === ROUNDS) break;
+          // Even rounds come while a batch is held (the ring still has room), odd ones later, so
+          // that the next step waits on the event loop.
+          if (round % 2 === 0) produce();
+          else producer = later(produce);
+        }
+      })()]), 30_000, 'the batches loop');
+      assert.deepEqual(seen, Array.from({ length: ROUNDS * PER_ROUND }, (_, i) => i));
+      assert.equal(reader.readSync(), undefined, 'break consumed the last batch');
+    });
+  });
+
+  test('other reads between steps consume the held batch first; queued copies come first', kt, async () => {
+    await withReader(async (f, reader) => {
+      assert.equal(submit(f, 10, 1), 10);
+      const it = reader.batches({ maxRecords: 4 });
+      const first = (await it.next()).value!;
+      assert.deepEqual(batchRecs(first).map((r) => r.seq), [0, 1, 2, 3]);
+      // readSync() consumes the held batch and continues after it (copying 5..9 out of the ring).
+      assert.equal(parseRec(reader.readSync()!).seq, 4);
+      const second = (await it.next()).value!;
+      assert.notEqual(second.data.buffer, first.data.buffer, 'the queued copies, in their slab');
+      assert.deepEqual(batchRecs(second).map((r) => r.seq), [5, 6, 7, 8]);
+      // consumeBatch() too: the held batch is consumed, the callback gets what follows.
+      const viaCallback: number[] = [];
+      assert.equal(reader.consumeBatch((b) => batchRecs(b).forEach((r) => viaCallback.push(r.seq))), 1);
+      assert.deepEqual(viaCallback, [9]);
+      assert.equal(reader.readSync(), undefined);
+      await it.return!();
+    });
+  });
+
+  test('abort rejects the pending step with its reason; close() and return() end a waiting iteration', kt, async () => {
+    await withReader(async (f, reader) => {
+      const ac = new AbortController();
+      const reason = new Error('stop');
+      const it = reader.batches({ signal: ac.signal });
+      const step = it.next();
+      ac.abort(reason);
+      await assert.rejects(step, (e: unknown) => e === reason);
+      await assert.rejects(it.next(), (e: unknown) => e === reason);
+
+      const it2 = reader.batches();
+      const waiting = it2.next();
+      assert.equal(await stillPending(waiting), true);
+      assert.deepEqual(await it2.return!(), { value: undefined, done: true });
+      assert.deepEqual(await waiting, { value: undefined, done: true });
+
+      // The reader still works; close() ends a waiting step and every later one.
+      assert.equal(submit(f, 1, 3), 1);
+      const it3 = reader.batches();
+      assert.deepEqual(batchRecs((await it3.next()).value!).map((r) => r.tag), [3]);
+      const pending = it3.next();
+      setImmediate(() => reader.close());
+      assert.deepEqual(await pending, { value: undefined, done: true });
+      assert.deepEqual(await reader.batches().next(), { value: undefined, done: true });
+    });
+  });
+});

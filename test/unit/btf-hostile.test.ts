@@ -67,6 +67,26 @@ describe('BTF reproducers from fuzzing (test/fixtures/btf)', () => {
     throwsBtf(() => codecFor(btf, 16), /BTF type 16 \(array\): 1240457327 elements of 8 bytes exceed the 4 GiB/);
   });
 
+  it('fuzz1m-210673: a bitfield in an anonymous union inside a struct decodes and encodes at its own offset', () => {
+    // The 1,000,000-input run (seed 20261207, run 210673): int bits narrowed to 50 made a member
+    // of sched_entity's anonymous union a bitfield, which was read at twice the union's offset.
+    const btf = Btf.parse(fixture('fuzz1m-210673-anon-bitfield.btf'));
+    const codec = codecFor(btf, 116);
+    const value = codec.decode(new Uint8Array(codec.size).fill(0xa5)) as Record<string, unknown>;
+    // 50 bits of 0xa5 bytes, sign-extended: read inside the 256-byte struct.
+    assert.equal(value['vlag'], BigInt.asIntN(50, 0xa5a5a5a5a5a5a5a5n));
+
+    // The same shape, small: struct { int x; union { int flags:3; int word; }; } at offset 4.
+    const b = new BtfBuilder();
+    const int = b.int('int', 4, true);
+    const u = b.struct('union', '', 4, [['flags', int, 0, 3], ['word', int, 0]], true);
+    const outer = b.struct('struct', 'outer', 8, [['x', int, 0], ['', u, 32]], true);
+    const c = codecFor(reparse(b), outer);
+    const buf = Uint8Array.of(1, 0, 0, 0, 0b1111_1101, 0, 0, 0);
+    assert.deepEqual(c.decode(buf), { x: 1, flags: -3, word: 253 });
+    assert.deepEqual(c.encode({ x: 1, flags: 2 } as never), Uint8Array.of(1, 0, 0, 0, 2, 0, 0, 0));
+  });
+
   it('fuzz-05: a corrupt object is an ElfError', () => {
     assert.throws(() => CollectionSpec.fromBuffer(fixture('fuzz-05-readInsn.bin')), ElfError);
   });

@@ -29,15 +29,15 @@ function usageError(fn: () => unknown, re: RegExp): void {
 describe('execsnoop options', () => {
   it('defaults: leaders only, no filters, table, auto hook', () => {
     assert.deepEqual(parse([]), {
-      ret: false, threads: false, comm: undefined, pid: undefined, uid: undefined, json: false, hook: 'auto', verbose: false, notes: [],
+      ret: false, threads: false, comm: undefined, pid: undefined, uid: undefined, json: false, hook: 'auto', verbose: false, ringbufSize: undefined, notes: [],
     });
     assert.equal(parseExecsnoopArgs(['--help']), 'help');
     assert.equal(parseExecsnoopArgs(['-h']), 'help');
   });
 
   it('every flag', () => {
-    const o = parse(['--ret', '--threads', '--comm', 'bash', '--pid', '42', '--uid', '1000', '--json', '--hook', 'tracepoint', '-v']);
-    assert.deepEqual(o, { ret: true, threads: true, comm: 'bash', pid: 42, uid: 1000, json: true, hook: 'tracepoint', verbose: true, notes: [] });
+    const o = parse(['--ret', '--threads', '--comm', 'bash', '--pid', '42', '--uid', '1000', '--json', '--hook', 'tracepoint', '-v', '--ringbuf-size', '4M']);
+    assert.deepEqual(o, { ret: true, threads: true, comm: 'bash', pid: 42, uid: 1000, json: true, hook: 'tracepoint', verbose: true, ringbufSize: 4 << 20, notes: [] });
     assert.equal(parse(['--hook=kprobe']).hook, 'kprobe');
     assert.equal(parse(['--uid', 'nobody']).uid, 65534);
     assert.equal(parse(['--uid', 'root']).uid, 0);
@@ -58,6 +58,10 @@ describe('execsnoop options', () => {
     usageError(() => parse(['--pid', '99999999']), /^--pid: 99999999 is out of range \(1 to 4194304\)$/);
     usageError(() => parse(['--pid', '-3']), /--pid/);
     usageError(() => parse(['--uid', 'ghost']), /^--uid: no user named "ghost" in \/etc\/passwd/);
+    usageError(() => parse(['--ringbuf-size', 'big']), /^--ringbuf-size: "big" is not a size \(bytes, or with K, M or G: 256K, 4M\)$/);
+    usageError(() => parse(['--ringbuf-size', '3M']), /^--ringbuf-size: 3M is not a power of two from 4K to 1G .*try 1M, 4M, 16M$/);
+    usageError(() => parse(['--ringbuf-size', '2048']), /^--ringbuf-size: 2048 is not a power of two/);
+    usageError(() => parse(['--ringbuf-size', '2G']), /^--ringbuf-size: 2G is not a power of two from 4K to 1G/);
     usageError(() => parse(['--uid', 'broken']), /no user named "broken"/);
     usageError(() => parse(['--uid', 'a b']), /^--uid: "a b" is neither a uid nor a user name$/);
     usageError(() => parse(['--uid', '4294967295']), /^--uid: 4294967295 is out of range/);
@@ -100,8 +104,10 @@ describe('execsnoop options', () => {
 
 describe('readline options', () => {
   it('defaults, flags and bad input', () => {
-    assert.deepEqual(parseReadlineArgs([]), { binary: undefined, pid: undefined, json: false, verbose: false });
-    assert.deepEqual(parseReadlineArgs(['--binary', '/bin/bash', '--pid', '5', '--json', '--verbose']), { binary: '/bin/bash', pid: 5, json: true, verbose: true });
+    assert.deepEqual(parseReadlineArgs([]), { binary: undefined, pid: undefined, json: false, verbose: false, ringbufSize: undefined });
+    assert.deepEqual(parseReadlineArgs(['--binary', '/bin/bash', '--pid', '5', '--json', '--verbose', '--ringbuf-size=64k']),
+      { binary: '/bin/bash', pid: 5, json: true, verbose: true, ringbufSize: 65536 });
+    usageError(() => parseReadlineArgs(['--ringbuf-size', '0']), /^--ringbuf-size: 0 is not a power of two/);
     assert.equal(parseReadlineArgs(['-h']), 'help');
     usageError(() => parseReadlineArgs(['--lines']), /^unknown option --lines$/);
     usageError(() => parseReadlineArgs(['--pid', 'me']), /^--pid: "me" is not a number$/);

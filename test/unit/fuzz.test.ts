@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEmulatedKernel } from '../../src/testing/index.js';
-import { fuzz, loadCorpus, mutate, Rng } from '../fuzz/harness.js';
+import { fuzz, inputFor, loadCorpus, mutate, Rng } from '../fuzz/harness.js';
 import type { Finding } from '../fuzz/harness.js';
 import { ROOT } from '../helpers/index.js';
 
@@ -29,6 +29,19 @@ describe('fuzz target', () => {
     const b = mutate(s, new Rng(7));
     assert.deepEqual(a, b);
     assert.notDeepEqual(a, s.bytes);
+  });
+
+  it('gives every run its own input, whatever run a campaign starts at', async () => {
+    const n = corpus.length + 3;
+    const a = inputFor(corpus, 99, n);
+    assert.deepEqual(inputFor(corpus, 99, n).input, a.input);
+    assert.notDeepEqual(inputFor(corpus, 99, n + corpus.length).input, a.input);
+    assert.notDeepEqual(inputFor(corpus, 100, n).input, a.input);
+    assert.deepEqual(inputFor(corpus, 99, 0).input, corpus[0]!.bytes);
+    // Runs k..k+1 of one campaign are runs k..k+1 whether it started at 0 or at k.
+    const seen: number[] = [];
+    await fuzz(corpus, 2, 99, { kernel, loadCore: false, typesPerInput: 5 }, () => {}, undefined, n, (run) => seen.push(run));
+    assert.deepEqual(seen, [n, n + 1]);
   });
 
   it('answers seeds and 200 mutants with typed errors only, in proportion to the input', async () => {

@@ -325,4 +325,10 @@ describe('gen: --target both and bpfeb', () => {
     assert.deepEqual(defaultCflags('bpfeb').slice(0, 4), ['-O2', '-g', '-target', 'bpfeb']);
     assert.throws(() => defaultCflags('bpf' as 'bpfel'), (e: unknown) => e instanceof CompileError && /unknown BPF target "bpf": expected bpfel or bpfeb/.test(e.message));
   });
+
+  it('puts the headers the package ships (<bpfkit/drops.h>) on the include path', () => {
+    const dir = defaultCflags().find((f) => f.startsWith('-I') && f.endsWith(join('bpf', 'include')));
+    assert.ok(dir, defaultCflags().join(' '));
+    assert.ok(readFileSync(join(dir.slice(2), 'bpfkit', 'drops.h'), 'utf8').includes('BPFKIT_DROPS_MAP'));
+  });
 });

@@ -304,6 +304,33 @@ describe('gen: the runtime of generated modules', () => {
     }
   });
 
+  it('bindings() load sets max_entries before the maps are created (maxEntries), and names bad ones', async () => {
+    const events = { maxEntries: 4096 };
+    const statics = CollectionSpec as unknown as { fromBuffer: (b: Uint8Array) => CollectionSpec };
+    const loads = Collection as unknown as { load: (s: CollectionSpec, o: object) => Promise<Collection> };
+    const { fromBuffer } = statics;
+    const { load } = loads;
+    const seen: number[] = [];
+    statics.fromBuffer = () => ({ variables: new Map(), maps: new Map([['events', events]]), copy() { return this; } }) as unknown as CollectionSpec;
+    loads.load = async (s) => {
+      seen.push((s.maps.get('events') as { maxEntries: number }).maxEntries);
+      return { maps: new Map([['events', {}]]), programs: new Map(), variables: new Map(), close: () => undefined } as unknown as Collection;
+    };
+    try {
+      const b = bindings<object, object, { readonly events: object }, object, object>({
+        ident: 'ring', objectBytes: () => new Uint8Array([1]), rodata: false, data: false, maps: { events: 'events' }, programs: {}, variables: {},
+      });
+      await b.load({ maxEntries: { events: 1 << 16 } });
+      assert.deepEqual(seen, [1 << 16]);
+      await assert.rejects(b.load({ maxEntries: { evnets: 4096 } }), new SpecError('ring: maxEntries: the object has no map named "evnets"'));
+      await assert.rejects(b.load({ maxEntries: { events: -1 } }), new InvalidArgumentError('ring: maxEntries.events must be a whole number from 1 to 4294967295, not -1'));
+      assert.equal(seen.length, 1, 'nothing is loaded after a bad maxEntries');
+    } finally {
+      statics.fromBuffer = fromBuffer;
+      loads.load = load;
+    }
+  });
+
   it('bindings() whose object file is missing say where it should be and how to embed it', async () => {
     const missing = '/nonexistent-bpfkit-dir/x.bpf.o';
     const b = bindings({

@@ -181,14 +181,14 @@ describe('readline locate: the machine', () => {
   });
 
   it('resolveTarget: bash from PATH, --binary paths and libraries, and clear errors', () => {
-    const t = resolveTarget({ binary: undefined, pid: undefined, json: false, verbose: false });
+    const t = resolveTarget({ binary: undefined, pid: undefined, json: false, verbose: false, ringbufSize: undefined });
     assert.ok(t.program?.endsWith('bash'));
-    const lib = resolveTarget({ binary: '/usr/lib/libreadline.so.8', pid: undefined, json: false, verbose: false });
+    const lib = resolveTarget({ binary: '/usr/lib/libreadline.so.8', pid: undefined, json: false, verbose: false, ringbufSize: undefined });
     assert.equal(lib.program, undefined);
     assert.equal(lib.file, '/usr/lib/libreadline.so.8');
-    assert.throws(() => resolveTarget({ binary: undefined, pid: undefined, json: false, verbose: false }, join(dir, 'empty-path')),
+    assert.throws(() => resolveTarget({ binary: undefined, pid: undefined, json: false, verbose: false, ringbufSize: undefined }, join(dir, 'empty-path')),
       /bash was not found in PATH .*--binary/);
-    assert.throws(() => resolveTarget({ binary: join(dir, 'no-such-bash'), pid: undefined, json: false, verbose: false }),
+    assert.throws(() => resolveTarget({ binary: join(dir, 'no-such-bash'), pid: undefined, json: false, verbose: false, ringbufSize: undefined }),
       /--binary: .*no-such-bash does not exist or is not executable/);
   });
 

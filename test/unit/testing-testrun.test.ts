@@ -11,6 +11,8 @@ import { setNative } from '../../src/native.js';
 import { VerifierError } from '../../src/errors.js';
 import type { ProgType } from '../../src/sys/constants.js';
 import type { Program } from '../../src/program.js';
+import { BpfMap } from '../../src/map.js';
+import type { MapSpec } from '../../src/collection-spec.js';
 
 const kernel = useEmulatedKernel({ netdevs: [{ ifindex: 7, name: 'veth0', mac: Uint8Array.from([2, 0, 0, 0, 0, 7]) }] });
 
@@ -207,10 +209,96 @@ describe('the kernel release imitated', () => {
     assert.equal(tag(kernel.behaviour.release), tag('6.18'));
   });
 
-  it('XDP metadata: up to 255 bytes from 6.18, 32 before', () => {
+  it('XDP metadata: up to 255 bytes from 6.8, 32 before', () => {
     const meta = [asm.mov64('r6', 'r1'), asm.mov64('r2', -36), asm.call(54), asm.exit()];
-    assert.equal(under('6.18', () => withProg(meta, 'xdp', (p) => p.testRun({ data: new Uint8Array(64) }).retval)), 0);
-    assert.equal(under('6.12', () => withProg(meta, 'xdp', (p) => p.testRun({ data: new Uint8Array(64) }).retval | 0)), -13);
+    const adjust = (release: string) => under(release, () => withProg(meta, 'xdp', (p) => p.testRun({ data: new Uint8Array(64) }).retval | 0));
+    assert.equal(adjust('6.18'), 0);
+    assert.equal(adjust('6.12'), 0);
+    assert.equal(adjust('6.1'), -13);
+  });
+
+  it('XDP ctx_in: data_end may end the linear part early from 6.18, 6.12.66 and 6.1.161 (stable backports)', () => {
+    const md = new Uint8Array(24);
+    new DataView(md.buffer).setUint32(4, 20, true);
+    const outcome = (release: string) => under(release, () => withProg([asm.mov64('r0', 2), asm.exit()], 'xdp', (p) => {
+      try {
+        return p.testRun({ data: new Uint8Array(64), ctx: md }).retval;
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    }));
+    for (const r of ['6.18', '6.12', '6.12.66', '6.1', '6.1.0-57-amd64', '6.1.161']) assert.equal(outcome(r), 2, r);
+    for (const r of ['6.12.65', '6.6', '6.1.160']) assert.equal(outcome(r), 'EINVAL', r);
+  });
+
+  it('stores of an immediate into the context: refused before 6.3 whatever the field', () => {
+    const st = [asm.st('w', 'r1', 8, 7), asm.mov64('r0', 0), asm.exit()];
+    const stx = [asm.mov64('r2', 7), asm.stx('w', 'r1', 8, 'r2'), asm.mov64('r0', 0), asm.exit()];
+    const load = (release: string, items: Item[]) => under(release, () => {
+      try {
+        loadAssembly(items, { type: 'sched_cls', name: 't' }).close();
+        return 'loaded';
+      } catch (e) {
+        return e instanceof VerifierError ? `${e.errno} ${/BPF_ST stores into R1 ctx is not allowed/.test(e.message)}` : String(e);
+      }
+    });
+    assert.equal(load('6.3', st), 'loaded');
+    assert.equal(load('6.1', st), '-13 true');
+    assert.equal(load('6.1', stx), 'loaded');
+  });
+
+  it('helper flags a release does not know are EINVAL: adjust_room DECAP_L3 and NO_TUNNEL_KEY before 6.3', () => {
+    const frame = new Uint8Array(74);
+    frame.set([0x08, 0x00], 12);
+    frame.set([0x45, 0, 0, 60, 0, 0, 0x40, 0, 64, 6], 14);
+    const call = (helper: number, args: bigint[]) => [asm.mov64('r6', 'r1'), ...args.flatMap((a, i) => asm.ld64(`r${i + 2}` as 'r2', a)), asm.mov64('r1', 'r6'), asm.call(helper), asm.exit()];
+    const ret = (release: string, items: Item[]) => under(release, () => withProg(items, 'sched_cls', (p) => p.testRun({ data: frame }).retval | 0));
+    const decap = call(50, [BigInt.asUintN(64, -20n), 1n, 1n << 7n]);
+    assert.equal(ret('6.3', decap), 0);
+    assert.equal(ret('6.1', decap), -22);
+    const key = [asm.mov64('r6', 'r1'), ...Array.from({ length: 6 }, (_, i) => asm.st('dw', 'r10', -48 + 8 * i, 0)), asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'),
+      asm.alu64('add', 'r2', -48), asm.mov64('r3', 44), asm.mov64('r4', 16), asm.call(21), asm.exit()];
+    assert.equal(ret('6.3', key), 0);
+    assert.equal(ret('6.1', key), -22);
+  });
+
+  it('maps: freezing twice, and per-CPU arrays in maps of maps, as each release answers', () => {
+    const spec = (type: 'array' | 'percpu_array' | 'array_of_maps', maxEntries: number, innerMap?: MapSpec): MapSpec => ({
+      name: 'm', type, keySize: 4, valueSize: 4, maxEntries, flags: 0, numaNode: 0, mapExtra: 0n, pinning: 'none', btf: undefined,
+      keyTypeId: 0, valueTypeId: 0, innerMap, contents: [], data: undefined, freeze: false, section: '',
+    });
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    const freezeTwice = (release: string) => under(release, () => {
+      const m = BpfMap.create(spec('array', 1));
+      try {
+        m.freeze();
+        return code(() => m.freeze());
+      } finally {
+        m.close();
+      }
+    });
+    assert.equal(freezeTwice('6.12'), 'EPERM');
+    assert.equal(freezeTwice('6.1'), 'EBUSY');
+    const otherSize = (release: string) => under(release, () => {
+      const inner = spec('percpu_array', 4);
+      const tmpl = BpfMap.create(inner);
+      const outer = BpfMap.create(spec('array_of_maps', 1, inner), { innerMapFd: tmpl.fd });
+      const bigger = BpfMap.create(spec('percpu_array', 8));
+      try {
+        return code(() => outer.update(new Uint8Array(4), new Uint8Array(new Uint32Array([bigger.fd]).buffer)));
+      } finally {
+        for (const m of [bigger, outer, tmpl]) m.close();
+      }
+    });
+    assert.equal(otherSize('6.18'), 'EINVAL');
+    assert.equal(otherSize('6.12'), 'ok');
   });
 
   it('a release that is not a version is refused with a clear error', () => {

@@ -91,8 +91,11 @@ function attachStep(kind: HookKind, prog: Program, step: Step): { hook: string; 
 }
 
 /** Loads the programs of one plan and attaches them; closes everything it made on failure. */
-async function hookWith(kind: HookKind, steps: readonly Step[], rodata: Partial<ExecsnoopRodata>, notes: string[]): Promise<Hooked> {
-  const objects = await loadExecsnoop({ rodata, programs: { only: steps.map((s) => execsnoopProgramNames[s.program]) } });
+async function hookWith(kind: HookKind, steps: readonly Step[], rodata: Partial<ExecsnoopRodata>, notes: string[], ringbufSize: number | undefined): Promise<Hooked> {
+  const objects = await loadExecsnoop({
+    rodata, programs: { only: steps.map((s) => execsnoopProgramNames[s.program]) },
+    ...(ringbufSize !== undefined ? { maxEntries: { events: ringbufSize } } : {}),
+  });
   const attachments: Attachment[] = [];
   const close = (): void => {
     let first: unknown;
@@ -124,24 +127,25 @@ async function hookWith(kind: HookKind, steps: readonly Step[], rodata: Partial<
 }
 
 /**
- * Loads and attaches execsnoop as `choice` says. With 'auto', kprobes when the kernel has them
+ * Loads and attaches execsnoop as `choice` says, with a ring buffer of `ringbufSize` bytes (default:
+ * the object's 1 MiB). With 'auto', kprobes when the kernel has them
  * (falling back to the tracepoints if they fail), else the tracepoints.
  */
-export async function hookExec(choice: HookChoice, ret: boolean, rodata: Partial<ExecsnoopRodata>): Promise<Hooked> {
+export async function hookExec(choice: HookChoice, ret: boolean, rodata: Partial<ExecsnoopRodata>, ringbufSize?: number): Promise<Hooked> {
   const notes: string[] = [];
   const support = kprobeSupport();
   if (choice === 'kprobe') {
     notes.push('--hook kprobe: hooking the syscall functions with kprobes');
-    return hookWith('kprobe', kprobeSteps(ret), rodata, notes);
+    return hookWith('kprobe', kprobeSteps(ret), rodata, notes, ringbufSize);
   }
   if (choice === 'tracepoint') {
     notes.push('--hook tracepoint: hooking the syscalls:sys_enter_execve tracepoint');
-    return hookWith('tracepoint', tracepointSteps(ret, notes), rodata, notes);
+    return hookWith('tracepoint', tracepointSteps(ret, notes), rodata, notes, ringbufSize);
   }
   if (support) {
     notes.push(`the kernel has kprobes (${support === 'pmu' ? 'the kprobe PMU' : 'tracefs kprobe_events'}): hooking the syscall functions with kprobes, as the seed does`);
     try {
-      return await hookWith('kprobe', kprobeSteps(ret), rodata, notes);
+      return await hookWith('kprobe', kprobeSteps(ret), rodata, notes, ringbufSize);
     } catch (e) {
       if (!(e instanceof BpfkitError)) throw e;
       notes.push(`kprobes failed (${e.message}): falling back to the syscalls:sys_enter_execve tracepoint`);
@@ -149,5 +153,5 @@ export async function hookExec(choice: HookChoice, ret: boolean, rodata: Partial
   } else {
     notes.push('the kernel has no kprobes (built without CONFIG_KPROBES): hooking the syscalls:sys_enter_execve tracepoint instead');
   }
-  return hookWith('tracepoint', tracepointSteps(ret, notes), rodata, notes);
+  return hookWith('tracepoint', tracepointSteps(ret, notes), rodata, notes, ringbufSize);
 }

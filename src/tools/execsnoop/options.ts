@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { COMMON_FLAGS, parseFlags, PID_MAX, positiveInt } from '../common/options.js';
 import { UsageError } from '../common/runtime.js';
+import { parseRingbufSize } from '../common/drops.js';
 
 /** The kernel keeps 15 bytes of a command name (TASK_COMM_LEN 16, with the NUL). */
 export const COMM_MAX = 15;
@@ -25,6 +26,8 @@ export interface ExecsnoopOptions {
   readonly json: boolean;
   readonly hook: HookChoice;
   readonly verbose: boolean;
+  /** Bytes of ring buffer between the programs and the tool; undefined: the object's 1 MiB. */
+  readonly ringbufSize: number | undefined;
   /** Notes for stderr about how the input was read (a --comm cut to 15 bytes). */
   readonly notes: readonly string[];
 }
@@ -44,7 +47,11 @@ options:
   --pid PID             only execs by this process
   --uid UID|USER        only execs by this user
   --json                one JSON object per line: time, pid, ppid, uid, comm, filename, args
-                        (and ret with --ret; truncated: true when something was cut)
+                        (and ret with --ret; truncated: true when something was cut); events
+                        the kernel could not deliver come as {"time", "lost": N, "reason"}
+                        records, reason "ringbuf_full" or "inflight_full"
+  --ringbuf-size SIZE   the ring buffer between the kernel and the tool (default 1M; a power
+                        of two from 4K to 1G): larger loses fewer events in bursts of execs
   --hook auto|kprobe|tracepoint
                         how to hook the system call: kprobes on the syscall functions (as the
                         seed does), the syscalls:sys_enter_execve tracepoint, or auto (default):
@@ -53,6 +60,8 @@ options:
   -h, --help            this text
 
 Needs root (CAP_BPF and CAP_PERFMON). Ctrl-C or SIGTERM detaches and exits.
+Events lost because the tool fell behind are counted in the kernel and reported on stderr as they
+happen and in total at exit.
 `;
 
 /** A uid: a number, or a user name from the passwd file (`passwd` is its text, for tests). */
@@ -100,6 +109,7 @@ export function parseExecsnoopArgs(argv: readonly string[], passwd?: string): Ex
     pid: { type: 'string' },
     uid: { type: 'string' },
     hook: { type: 'string' },
+    'ringbuf-size': { type: 'string' },
     ...COMMON_FLAGS,
   });
   if (v.help) return 'help';
@@ -125,6 +135,7 @@ export function parseExecsnoopArgs(argv: readonly string[], passwd?: string): Ex
     json: v.json ?? false,
     hook,
     verbose: v.verbose ?? false,
+    ringbufSize: v['ringbuf-size'] !== undefined ? parseRingbufSize(v['ringbuf-size']) : undefined,
     notes,
   };
 }

@@ -4,6 +4,7 @@
  * everything (links first) on the way out.
  */
 import { RingBufReader } from '../../index.js';
+import { DropReporter, formatSize, RINGBUF_SIZE_MAX } from '../common/drops.js';
 import { readUntilAborted } from '../common/events.js';
 import { monotonicToDate } from '../common/format.js';
 import { requireTracingPrivileges } from '../common/privileges.js';
@@ -33,7 +34,8 @@ export interface ExecsnoopSessionEvents {
   readonly onReady?: (hooked: Hooked) => void;
 }
 
-function sumStats(hooked: Hooked): { dropped: bigint; inflightFull: bigint } {
+/** The kernel side's drop counters (struct exec_stats per CPU), summed, by reason. */
+function sumStats(hooked: Hooked): Record<string, bigint> {
   const perCpu = hooked.objects.maps.stats.lookup(0) ?? [];
   let dropped = 0n;
   let inflightFull = 0n;
@@ -41,15 +43,28 @@ function sumStats(hooked: Hooked): { dropped: bigint; inflightFull: bigint } {
     dropped += s.dropped;
     inflightFull += s.inflight_full;
   }
-  return { dropped, inflightFull };
+  return { ringbuf_full: dropped, inflight_full: inflightFull };
+}
+
+/** What the drop reports say, for a ring of `size` bytes. */
+function dropReasons(size: number): { name: string; why: string; hint?: string }[] {
+  const bigger = Math.min(size * 4, RINGBUF_SIZE_MAX);
+  return [
+    {
+      name: 'ringbuf_full', why: 'the ring buffer was full (output is not keeping up)',
+      ...(bigger > size ? { hint: `try --ringbuf-size ${formatSize(bigger)} (now ${formatSize(size)}), or filter with --comm, --pid or --uid` } : { hint: 'filter with --comm, --pid or --uid' }),
+    },
+    { name: 'inflight_full', why: 'too many execs waiting for their return value', hint: 'filter with --comm, --pid or --uid' },
+  ];
 }
 
 export async function runExecsnoopSession(options: ExecsnoopOptions, io: ToolIO, signal: AbortSignal, events: ExecsnoopSessionEvents = {}): Promise<void> {
   for (const n of options.notes) io.err(`execsnoop: ${n}\n`);
   requireTracingPrivileges('execsnoop', 'to load its programs and attach them to execve');
   if (signal.aborted) return;
-  const hooked = await hookExec(options.hook, options.ret, rodataFor(options));
+  const hooked = await hookExec(options.hook, options.ret, rodataFor(options), options.ringbufSize);
   let reader: RingBufReader<Uint8Array> | undefined;
+  let drops: DropReporter | undefined;
   try {
     if (options.verbose) {
       for (const n of hooked.notes) io.err(`execsnoop: ${n}\n`);
@@ -60,18 +75,10 @@ export async function runExecsnoopSession(options: ExecsnoopOptions, io: ToolIO,
     reader = new RingBufReader(hooked.objects.maps.events);
     const fmt: FormatOptions = { ret: options.ret, threads: options.threads };
     if (!options.json) io.out(tableHeader(fmt));
-    let reported = { dropped: 0n, inflightFull: 0n };
+    drops = new DropReporter('execsnoop', 'events', dropReasons(hooked.objects.maps.events.maxEntries), () => sumStats(hooked), io, options.json);
+    const report = drops;
     await readUntilAborted(reader, signal, {
-      checkDrops: () => {
-        const now = sumStats(hooked);
-        if (now.dropped > reported.dropped) {
-          io.err(`execsnoop: ${now.dropped - reported.dropped} events lost: the ring buffer was full (output is not keeping up)\n`);
-        }
-        if (now.inflightFull > reported.inflightFull) {
-          io.err(`execsnoop: ${now.inflightFull - reported.inflightFull} events lost: too many execs waiting for their return value\n`);
-        }
-        reported = now;
-      },
+      checkDrops: () => report.check(),
       onReady: () => {
         events.onReady?.(hooked);
         if (options.verbose) io.err(`execsnoop: ready: tracing exec calls with ${hooked.kind === 'kprobe' ? 'kprobes' : 'tracepoints'} (Ctrl-C to stop)\n`);
@@ -84,7 +91,13 @@ export async function runExecsnoopSession(options: ExecsnoopOptions, io: ToolIO,
     });
   } finally {
     reader?.close();
-    hooked.close();
+    // The last counts, read before the maps go: drops since the last check, then the totals.
+    try {
+      drops?.check();
+    } finally {
+      drops?.summary();
+      hooked.close();
+    }
     if (options.verbose) io.err('execsnoop: detached\n');
   }
 }

@@ -4,6 +4,7 @@
  */
 import { COMMON_FLAGS, parseFlags, PID_MAX, positiveInt } from '../common/options.js';
 import { UsageError } from '../common/runtime.js';
+import { parseRingbufSize } from '../common/drops.js';
 
 export interface ReadlineOptions {
   /** The bash (or libreadline.so) to trace; undefined: bash from PATH. */
@@ -12,6 +13,8 @@ export interface ReadlineOptions {
   readonly pid: number | undefined;
   readonly json: boolean;
   readonly verbose: boolean;
+  /** Bytes of ring buffer between the program and the tool; undefined: the object's 256 KiB. */
+  readonly ringbufSize: number | undefined;
 }
 
 export const usage = `usage: bpfkit readline [options]
@@ -24,7 +27,12 @@ options:
   --binary PATH     the bash to trace (default: bash from PATH), or a libreadline.so to trace every
                     program that uses it
   --pid PID         only this process
-  --json            one JSON object per line: time, pid, uid, comm, line (truncated: true when cut)
+  --json            one JSON object per line: time, pid, uid, comm, line (truncated: true when cut);
+                    lines the kernel could not deliver come as {"time", "lost": N, "reason":
+                    "ringbuf_full"} records
+  --ringbuf-size SIZE
+                    the ring buffer between the kernel and the tool (default 256K; a power of
+                    two from 4K to 1G)
   -v, --verbose     say where readline was found, with the program and link ids
   -h, --help        this text
 
@@ -38,10 +46,12 @@ export function parseReadlineArgs(argv: readonly string[]): ReadlineOptions | 'h
   const v = parseFlags(argv, {
     binary: { type: 'string' },
     pid: { type: 'string' },
+    'ringbuf-size': { type: 'string' },
     ...COMMON_FLAGS,
   });
   if (v.help) return 'help';
   if (v.binary !== undefined && v.binary.trim() === '') throw new UsageError('--binary: the path is empty');
   const pid = v.pid !== undefined ? positiveInt(v.pid, '--pid', PID_MAX) : undefined;
-  return { binary: v.binary, pid, json: v.json ?? false, verbose: v.verbose ?? false };
+  const ringbufSize = v['ringbuf-size'] !== undefined ? parseRingbufSize(v['ringbuf-size']) : undefined;
+  return { binary: v.binary, pid, json: v.json ?? false, verbose: v.verbose ?? false, ringbufSize };
 }

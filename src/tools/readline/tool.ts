@@ -8,13 +8,14 @@
  * /proc/<pid>/exe, or, for a process already gone, its command name).
  */
 import { basename } from 'node:path';
-import { attachUprobe, type PerfEventLink, RingBufReader, InvalidArgumentError } from '../../index.js';
+import { attachUprobe, type PerfEventLink, RingBufReader, InvalidArgumentError, readDrops } from '../../index.js';
+import { DropReporter, formatSize, RINGBUF_SIZE_MAX } from '../common/drops.js';
 import { readUntilAborted } from '../common/events.js';
 import { monotonicToDate } from '../common/format.js';
 import { requireTracingPrivileges } from '../common/privileges.js';
 import type { ToolIO } from '../common/runtime.js';
 import { decodeLineRecord, jsonLine, tableHeader, tableRow, toLineRecord, type LineRecord } from './event.js';
-import { loadReadline, type ReadlineObjects } from './gen/readline.js';
+import { loadReadline } from './gen/readline.js';
 import { findInPath, locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
 import type { ReadlineOptions } from './options.js';
 
@@ -67,17 +68,23 @@ export interface ReadlineSessionEvents {
   readonly onReady?: (info: { target: ReadlineTarget; programId: number; linkId: number | undefined }) => void;
 }
 
-function dropped(objects: ReadlineObjects): bigint {
-  return (objects.maps.dropped.lookup(0) ?? []).reduce((a, b) => a + b, 0n);
+/** What the drop reports say, for a ring of `size` bytes. */
+function dropReasons(size: number): { name: string; why: string; hint?: string }[] {
+  const bigger = Math.min(size * 4, RINGBUF_SIZE_MAX);
+  return [{
+    name: 'ringbuf_full', why: 'the ring buffer was full',
+    ...(bigger > size ? { hint: `try --ringbuf-size ${formatSize(bigger)} (now ${formatSize(size)})` } : {}),
+  }];
 }
 
 export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, signal: AbortSignal, events: ReadlineSessionEvents = {}): Promise<void> {
   requireTracingPrivileges('readline', "to load its program and attach it to bash's readline");
   const target = resolveTarget(options);
   if (signal.aborted) return;
-  const objects = await loadReadline();
+  const objects = await loadReadline(options.ringbufSize !== undefined ? { maxEntries: { events: options.ringbufSize } } : {});
   let link: PerfEventLink | undefined;
   let reader: RingBufReader<Uint8Array> | undefined;
+  let drops: DropReporter | undefined;
   try {
     const prog = objects.programs.uretprobeReadline;
     link = attachUprobe(prog, target.file, 'readline', { retprobe: true, ...(options.pid !== undefined ? { pid: options.pid } : {}) });
@@ -91,13 +98,11 @@ export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, s
     const filter = target.inProgram || target.program === undefined ? undefined : new ProgramFilter(target.program);
     reader = new RingBufReader(objects.maps.events);
     if (!options.json) io.out(tableHeader());
-    let reported = 0n;
+    const dropped = objects.maps.dropped;
+    drops = new DropReporter('readline', 'lines', dropReasons(objects.maps.events.maxEntries), () => ({ ringbuf_full: readDrops(dropped) }), io, options.json);
+    const report = drops;
     await readUntilAborted(reader, signal, {
-      checkDrops: () => {
-        const now = dropped(objects);
-        if (now > reported) io.err(`readline: ${now - reported} lines lost: the ring buffer was full\n`);
-        reported = now;
-      },
+      checkDrops: () => report.check(),
       onReady: () => {
         events.onReady?.({ target, programId, linkId });
         if (options.verbose) io.err(`readline: ready: waiting for lines typed into ${target.program ?? target.file} (Ctrl-C to stop)\n`);
@@ -113,7 +118,10 @@ export async function runReadlineSession(options: ReadlineOptions, io: ToolIO, s
     reader?.close();
     try {
       link?.close();
+      // The last counts, read before the maps go: drops since the last check, then the totals.
+      drops?.check();
     } finally {
+      drops?.summary();
       objects.close();
     }
     if (options.verbose) io.err('readline: detached\n');
