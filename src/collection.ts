@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
 import { SpecError } from './errors.js';
 import { loadBtf } from './load/btf-load.js';
+import { ExternResolver } from './load/externs.js';
+import { kernelBtf as runningKernelBtf } from './load/attach-target.js';
 import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
 import { BpfMap } from './map.js';
 import type { Program } from './program.js';
@@ -76,6 +78,7 @@ export class Collection implements Disposable {
     const programs = new Map<string, Program>();
     const mappings = new Map<string, LazyDataSection>();
     let btfFd: FD | undefined;
+    let externs: ExternResolver | undefined;
     try {
       let btfError: Error | undefined;
       if (spec.btf) {
@@ -107,10 +110,23 @@ export class Collection implements Disposable {
         if (!m) throw missingMap(prog, name);
         return m.fd;
       };
+      // CO-RE needs the running kernel's BTF; parsed first, it also answers extern questions
+      // (LINUX_HAS_SYSCALL_WRAPPER) that would otherwise read /proc/kallsyms. A kernel without it
+      // fails later, where the relocations need it, with the error naming what is missing.
+      if (!kernelBtf && [...spec.programs.values()].some((ps) => wanted(ps, options) && ps.coreRelos.length > 0)) {
+        try {
+          runningKernelBtf();
+        } catch {
+          // reported by the program that needs it
+        }
+      }
+      // One resolver for the object: one `.kconfig` map, kernel facts looked up once.
+      externs = new ExternResolver({ btfFd: btfFdNum });
       for (const [name, ps] of spec.programs) {
         if (!wanted(ps, options)) continue;
-        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum }, programOptions));
+        programs.set(name, loadProgram(ps, { mapFd: mapFd(name), btfFd: btfFdNum, externs }, programOptions));
       }
+      externs.close();
       fillSlots(spec, maps, programs);
       for (const [name, ms] of spec.maps) {
         const m = maps.get(name);
@@ -130,6 +146,7 @@ export class Collection implements Disposable {
       for (const m of mappings.values()) m.close();
       for (const p of programs.values()) p.close();
       for (const m of owned) m.close();
+      externs?.close();
       btfFd?.close();
       throw e;
     }

@@ -346,13 +346,35 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   #batchRead(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH', batchSize: number): [K, V][] | undefined {
+    const raw = this.#batchReadRaw(cmd, batchSize);
+    if (!raw) return undefined;
+    const vsize = this.#stride * this.#cpus;
+    const out: [K, V][] = new Array(raw.count);
+    for (let i = 0; i < raw.count; i++) {
+      out[i] = [this.#key.decode(raw.keys, i * this.keySize) as K, this.#decodeValue(raw.values, i * vsize)];
+    }
+    return out;
+  }
+
+  /**
+   * Every entry's bytes, read with BPF_MAP_LOOKUP_BATCH: `count` keys packed in `keys` (keySize
+   * each) and their values in `values` (all CPUs' slots for per-CPU maps), nothing decoded; for
+   * callers that read large tables every interval. Undefined when the kernel or map type has no
+   * batch lookup (then use lookupBatch(), which falls back to iteration).
+   */
+  lookupBatchRaw(options: { batchSize?: number } = {}): { count: number; keys: Uint8Array; values: Uint8Array } | undefined {
+    return this.#batchReadRaw('MAP_LOOKUP_BATCH', options.batchSize ?? 256);
+  }
+
+  #batchReadRaw(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH', batchSize: number): { count: number; keys: Uint8Array; values: Uint8Array } | undefined {
     const fd = this.#fd.value;
     const vsize = this.#stride * this.#cpus;
     let count = Math.max(1, Math.min(batchSize, this.maxEntries));
     const token = Math.max(this.keySize, 8);
     let inBatch: Uint8Array | null = null;
     const outBatch = new Uint8Array(token);
-    const out: [K, V][] = [];
+    const chunks: { count: number; keys: Uint8Array; values: Uint8Array }[] = [];
+    let total = 0;
     for (;;) {
       const keys = new Uint8Array(count * this.keySize);
       const values = new Uint8Array(count * vsize);
@@ -362,15 +384,24 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         continue;
       }
       if (r.errno !== 0) {
-        if (out.length === 0 && batchUnsupported(r.errno)) return undefined;
+        if (total === 0 && batchUnsupported(r.errno)) return undefined;
         throw new BpfSyscallError(r.errno, `bpf(BPF_${cmd})`, `map ${this.name}`);
       }
-      for (let i = 0; i < r.count; i++) {
-        out.push([this.#key.decode(keys, i * this.keySize) as K, this.#decodeValue(values, i * vsize)]);
-      }
-      if (r.done) return out;
+      if (r.count > 0) chunks.push({ count: r.count, keys, values });
+      total += r.count;
+      if (r.done) break;
       inBatch = outBatch.slice();
     }
+    if (chunks.length === 1) return { count: total, keys: chunks[0]!.keys, values: chunks[0]!.values };
+    const keys = new Uint8Array(total * this.keySize);
+    const values = new Uint8Array(total * vsize);
+    let at = 0;
+    for (const c of chunks) {
+      keys.set(c.keys.subarray(0, c.count * this.keySize), at * this.keySize);
+      values.set(c.values.subarray(0, c.count * vsize), at * vsize);
+      at += c.count;
+    }
+    return { count: total, keys, values };
   }
 
   #requireKeyless(op: string): void {

@@ -490,6 +490,38 @@ function scanTypes(w: Uint32Array, byteLen: number, firstId: number, strEnd: num
   return { offsets: offsets.slice(0, count), maxRef, deferred };
 }
 
+/**
+ * Where each record of a type section starts, and nothing else: for BTF the running kernel wrote
+ * and checked itself when it booted (btf_parse_vmlinux), whose records need no second check. Only
+ * what would derail the walk (an unknown kind, a record past the end) is an error.
+ */
+function recordOffsets(w: Uint32Array, byteLen: number, firstId: number): Uint32Array {
+  const offsets = new Uint32Array(Math.floor(byteLen / BTF_TYPE_LEN));
+  const words = byteLen >>> 2;
+  let count = 0;
+  let p = 0;
+  while (p < words) {
+    if (p + 3 > words) throw truncated(firstId + count, 'btf_type', BTF_TYPE_LEN, (words - p) * 4);
+    const info = w[p + 1]!;
+    const vlen = info & 0xffff;
+    offsets[count++] = p;
+    p += 3;
+    switch ((info >>> 24) & 0x1f) {
+      case KIND_FUNC_PROTO: case KIND_ENUM: p += 2 * vlen; break;
+      case KIND_STRUCT: case KIND_UNION: case KIND_DATASEC: case KIND_ENUM64: p += 3 * vlen; break;
+      case KIND_ARRAY: p += 3; break;
+      case KIND_INT: case KIND_VAR: case KIND_DECL_TAG: p += 1; break;
+      case KIND_PTR: case KIND_FWD: case KIND_TYPEDEF: case KIND_VOLATILE: case KIND_CONST: case KIND_RESTRICT:
+      case KIND_FUNC: case KIND_FLOAT: case KIND_TYPE_TAG:
+        break;
+      default:
+        throw new BtfError(`BTF type ${firstId + count - 1} has unknown kind ${(info >>> 24) & 0x1f}`);
+    }
+  }
+  if (p !== words) throw typeFail(firstId + count - 1, `record runs ${(p - words) * 4} bytes past the end of the type section`);
+  return offsets.slice(0, count);
+}
+
 function checkInt(id: number, size: number, enc: number): void {
   if ((enc & BTF_INT_RESERVED) !== 0) throw typeFail(id, `reserved bits set in int encoding 0x${(enc >>> 0).toString(16)}`);
   const encoding = (enc >>> 24) & 0x0f;
@@ -1106,6 +1138,20 @@ export class Btf {
    * decoded when first asked for. The blob is copied, so the caller may reuse its buffer.
    */
   static parse(bytes: Uint8Array, options?: BtfParseOptions): Btf {
+    return Btf.#parse(bytes, options, false);
+  }
+
+  /**
+   * BTF the running kernel wrote (/sys/kernel/btf/vmlinux and its modules), which the kernel
+   * checked record by record when it booted: the whole-section checking pass of parse() is left
+   * out (the walk that finds each record remains), the per-type checks still run as types are
+   * decoded. A cold process parses vmlinux several times faster. Any other BTF goes to parse().
+   */
+  static parseKernel(bytes: Uint8Array, options?: BtfParseOptions): Btf {
+    return Btf.#parse(bytes, options, true);
+  }
+
+  static #parse(bytes: Uint8Array, options: BtfParseOptions | undefined, fromKernel: boolean): Btf {
     if (!(bytes instanceof Uint8Array)) throw new BtfError('BTF must be given as a Uint8Array');
     const base = options?.base;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -1114,6 +1160,10 @@ export class Btf {
     const firstId = base?.length ?? 1;
     const typeLen = header.typeEnd - header.typeStart;
     const words = copyWords(bytes, header.typeStart, typeLen, header.littleEndian);
+    if (fromKernel) {
+      const offsets = recordOffsets(words, typeLen, firstId);
+      return new Btf(strings, base, header.littleEndian, { words, offsets }, offsets.length, undefined, undefined);
+    }
     const scan = scanTypes(words, typeLen, firstId, strings.end, (id) => (base ? base.#kindAt(id) : 0));
     const raw: RawTypes = { words, offsets: scan.offsets };
     const btf = new Btf(strings, base, header.littleEndian, raw, scan.offsets.length, undefined, undefined);

@@ -4,7 +4,7 @@
  * kernels without it, a probe event written to tracefs kprobe_events. A kernel built without
  * CONFIG_KPROBES has neither, and attaching throws NotSupportedError.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
@@ -12,6 +12,7 @@ import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './lin
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { pmuConfigShift, pmuType } from './pmu.js';
 import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
+import { kernelSymbols } from '../load/kallsyms.js';
 
 export interface KprobeOptions {
   /** Attach at function return (kretprobe). */
@@ -90,14 +91,8 @@ export function syscallSymbol(name: string): string {
   if (syscallPrefix === undefined) {
     const prefix = ARCH_PREFIX[process.arch] ?? 'sys_';
     syscallPrefix = prefix;
-    if (prefix !== 'sys_') {
-      try {
-        const syms = readFileSync('/proc/kallsyms', 'utf8');
-        if (!syms.includes(` ${prefix}bpf\n`) && syms.includes(' sys_bpf\n')) syscallPrefix = 'sys_';
-      } catch {
-        /* unreadable: assume a modern kernel */
-      }
-    }
+    // Unreadable kallsyms has neither: assume a modern kernel.
+    if (prefix !== 'sys_' && !kernelSymbols.hasAny([`${prefix}bpf`]) && kernelSymbols.hasAny(['sys_bpf'])) syscallPrefix = 'sys_';
   }
   return `${syscallPrefix}${name}`;
 }

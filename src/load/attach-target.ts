@@ -14,7 +14,8 @@ let vmlinux: Btf | undefined;
 export function kernelBtf(): Btf {
   if (!vmlinux) {
     try {
-      vmlinux = Btf.parse(readVmlinux());
+      // Written and checked by the kernel itself: no second whole-section check.
+      vmlinux = Btf.parseKernel(readVmlinux());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new NotSupportedError('kernel BTF (/sys/kernel/btf/vmlinux)', 'the kernel was built without CONFIG_DEBUG_INFO_BTF', '5.4');
@@ -22,6 +23,11 @@ export function kernelBtf(): Btf {
       throw e;
     }
   }
+  return vmlinux;
+}
+
+/** The running kernel's BTF if this process has already parsed it (nothing is read here). */
+export function parsedKernelBtf(): Btf | undefined {
   return vmlinux;
 }
 

@@ -30,7 +30,8 @@ import { SpecError } from '../errors.js';
 import { BpfMap } from '../map.js';
 import type { ExternReference, ProgramSpec } from '../spec/program-spec.js';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../sys/constants.js';
-import { kernelBtf } from './attach-target.js';
+import { kernelBtf, parsedKernelBtf } from './attach-target.js';
+import { KernelSymbols, kernelSymbols, scanKallsyms } from './kallsyms.js';
 
 /** What resolving externs needs from the world; ExternResolver is the real one, tests pass fakes. */
 export interface ExternEnvironment {
@@ -44,6 +45,11 @@ export interface ExternEnvironment {
   kernelVersion(): number;
   /** Every address /proc/kallsyms lists for each of `names` (absent names are left out). */
   kallsyms(names: ReadonlySet<string>): ReadonlyMap<string, readonly bigint[]>;
+  /**
+   * Whether /proc/kallsyms lists any of `names` (LINUX_HAS_SYSCALL_WRAPPER); may stop at the first.
+   * Without it, kallsyms() answers.
+   */
+  kallsymsHasAny?(names: readonly string[]): boolean;
   /** Whether the kernel has bpf_get_attach_cookie (LINUX_HAS_BPF_COOKIE). */
   hasBpfCookie(): boolean;
   /** A map holding the `.kconfig` value `data` for the object whose BTF is `btf`; returns its fd. */
@@ -267,7 +273,8 @@ function linuxValue(name: string, env: ExternEnvironment): string | undefined {
     case 'LINUX_HAS_BPF_COOKIE': return env.hasBpfCookie() ? 'y' : 'n';
     case 'LINUX_HAS_SYSCALL_WRAPPER': {
       const wrapped = ['__x64_sys_bpf', '__arm64_sys_bpf', '__s390x_sys_bpf', '__riscv_sys_bpf', '__ia32_sys_bpf'];
-      return env.kallsyms(new Set(wrapped)).size > 0 ? 'y' : 'n';
+      const any = env.kallsymsHasAny ? env.kallsymsHasAny(wrapped) : env.kallsyms(new Set(wrapped)).size > 0;
+      return any ? 'y' : 'n';
     }
     default: return undefined;
   }
@@ -427,30 +434,13 @@ export function readKernelConfig(release = osRelease()): ReadonlyMap<string, str
   return configCache ?? undefined;
 }
 
-/** Addresses of `names` in /proc/kallsyms (core kernel symbols; module symbols are named "sym [mod]"). */
-export function readKallsyms(names: ReadonlySet<string>, text?: string): Map<string, bigint[]> {
-  const out = new Map<string, bigint[]>();
-  let data = text;
-  if (data === undefined) {
-    try {
-      data = readFileSync('/proc/kallsyms', 'latin1');
-    } catch {
-      return out;
-    }
-  }
-  for (const line of data.split('\n')) {
-    // "ffffffff81000000 T _stext" or "ffffffffc0000000 t sym\t[module]"
-    const s1 = line.indexOf(' ');
-    const s2 = s1 < 0 ? -1 : line.indexOf(' ', s1 + 1);
-    if (s2 < 0) continue;
-    const tab = line.indexOf('\t', s2 + 1);
-    const name = tab < 0 ? line.slice(s2 + 1) : line.slice(s2 + 1, tab);
-    if (!names.has(name)) continue;
-    const addr = BigInt(`0x${line.slice(0, s1)}`);
-    const list = out.get(name);
-    if (list) list.push(addr); else out.set(name, [addr]);
-  }
-  return out;
+/**
+ * Addresses of `names` in /proc/kallsyms (core kernel symbols; module symbols are named
+ * "sym [mod]"), or in `text` when given. The file is read through this process's KernelSymbols,
+ * so each name costs one pass at most.
+ */
+export function readKallsyms(names: ReadonlySet<string>, text?: string): Map<string, readonly bigint[]> {
+  return text === undefined ? kernelSymbols.lookup(names) : scanKallsyms(names, [text]);
 }
 
 /**
@@ -464,10 +454,18 @@ export class ExternResolver implements ExternEnvironment, Disposable {
   readonly #btfFd: number;
   readonly #maps = new Map<Btf, BpfMap>();
   readonly #kernelBtf: () => Btf;
+  readonly #symbols: KernelSymbols;
+  readonly #parsedKernelBtf: () => Btf | undefined;
 
-  constructor(options: { btfFd?: number; kernelBtf?: () => Btf } = {}) {
+  /**
+   * `parsedKernelBtf` says whether the kernel's BTF is at hand without reading it (default: the
+   * running kernel's, once this process parsed it); `symbols` answers kallsyms questions.
+   */
+  constructor(options: { btfFd?: number; kernelBtf?: () => Btf; parsedKernelBtf?: () => Btf | undefined; symbols?: KernelSymbols } = {}) {
     this.#btfFd = options.btfFd ?? 0;
     this.#kernelBtf = options.kernelBtf ?? kernelBtf;
+    this.#parsedKernelBtf = options.parsedKernelBtf ?? (options.kernelBtf ? () => undefined : parsedKernelBtf);
+    this.#symbols = options.symbols ?? kernelSymbols;
   }
 
   /** resolveExterns() against the running kernel; the results are also kept in `results`. */
@@ -494,7 +492,15 @@ export class ExternResolver implements ExternEnvironment, Disposable {
   }
 
   kallsyms(names: ReadonlySet<string>): ReadonlyMap<string, readonly bigint[]> {
-    return readKallsyms(names);
+    return this.#symbols.lookup(names);
+  }
+
+  kallsymsHasAny(names: readonly string[]): boolean {
+    // A function the kernel's BTF names is in kallsyms too: when a CO-RE load has parsed that BTF
+    // already, it answers without reading kallsyms (its absence there proves nothing).
+    const btf = this.#parsedKernelBtf();
+    if (btf && names.some((n) => btf.byName(n, 'func').length > 0)) return true;
+    return this.#symbols.hasAny(names);
   }
 
   hasBpfCookie(): boolean {

@@ -33,6 +33,11 @@ export interface ProgramLoadOptions {
 export interface ProgramLoadContext {
   mapFd(name: string): number;
   btfFd: number;
+  /**
+   * The extern resolver shared by every program of one object (one `.kconfig` map, kernel facts
+   * looked up once); its owner closes it. Without it, the program gets one of its own.
+   */
+  externs?: ExternResolver;
 }
 
 const EAGAIN = 11;
@@ -100,6 +105,7 @@ export function checkProgramType(spec: ProgramSpec): void {
 
 export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions = {}): Program {
   checkProgramType(spec);
+  if (ctx.externs) return loadRelocated(spec, ctx, options, ctx.externs);
   const externs = new ExternResolver({ btfFd: ctx.btfFd });
   try {
     return loadRelocated(spec, ctx, options, externs);
@@ -109,13 +115,14 @@ export function loadProgram(spec: ProgramSpec, ctx: ProgramLoadContext, options:
 }
 
 function loadRelocated(spec: ProgramSpec, ctx: ProgramLoadContext, options: ProgramLoadOptions, externs: ExternResolver): Program {
+  const resolvedBefore = externs.results.length;
   const insns = relocateMaps(spec, ctx.mapFd, externs);
   let core: CoreRelocationResult[] = [];
   if (spec.coreRelos.length > 0) {
     if (!spec.btf) throw new SpecError(`program ${spec.name} has CO-RE relocations but the object has no BTF`);
     core = applyCoreRelocations(insns, spec.coreRelos, spec.btf, options.kernelBtf ?? kernelBtf(), spec.name);
   }
-  const relocated = { core, externs: externs.results };
+  const relocated = { core, externs: externs.results.slice(resolvedBefore) };
   const withBtf = ctx.btfFd > 0;
   const base: ProgLoadAttr = {
     progType: progTypeNames.number(spec.type),

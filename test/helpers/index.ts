@@ -121,3 +121,14 @@ export const PATIENCE = (() => {
 export function patient(ms: number): number {
   return Math.round(ms * PATIENCE);
 }
+
+/** xorshift32: a deterministic sequence of 32-bit values, so seeded test inputs reproduce. */
+export function xorshift32(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x;
+  };
+}

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { xorshift32 } from '../helpers/index.js';
 import { access, constants, readFile } from 'node:fs/promises';
 import { Btf, isAttributeTag, typesWithNameContaining } from '../../src/btf/btf.js';
 import { BTF_KIND } from '../../src/btf/types.js';
@@ -97,15 +98,7 @@ function throwsBtf(fn: () => unknown, match?: RegExp): void {
 }
 
 /** Deterministic PRNG (xorshift32) so fuzz failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
+const rng = xorshift32;
 
 // --- decoding each kind ------------------------------------------------------------------------
 

@@ -36,6 +36,16 @@ function toNumber(v: bigint): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
+const FLOW_KEY_SIZE = 24;
+const FLOW_VALUE_SIZE = 16;
+
+/** A little-endian u64 as a number without a BigInt, saturating as toNumber(). */
+function u64(v: DataView, at: number): number {
+  const hi = v.getUint32(at + 4, true);
+  if (hi >= 0x200000) return Number.MAX_SAFE_INTEGER;
+  return hi * 0x1_0000_0000 + v.getUint32(at, true);
+}
+
 export class PacketCounter implements Disposable {
   readonly collection: Collection;
   readonly flows: BpfMap<FlowKey, FlowValue>;
@@ -96,8 +106,39 @@ export class PacketCounter implements Disposable {
     return this.#link ? this.#iface : undefined;
   }
 
-  /** Every flow in the table. */
+  /**
+   * Every flow in the table: one BPF_MAP_LOOKUP_BATCH pass (4,096 flows a call) decoded straight
+   * from the returned bytes, as 50,000 flows must be read well within an interval.
+   */
   readFlows(): FlowSample[] {
+    const raw = this.flows.keySize === FLOW_KEY_SIZE && this.flows.valueSize === FLOW_VALUE_SIZE
+      ? this.flows.lookupBatchRaw({ batchSize: 4096 })
+      : undefined;
+    if (!raw) return this.#readFlowsDecoded();
+    const { keys, values, count } = raw;
+    const kv = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+    const vv = new DataView(values.buffer, values.byteOffset, values.byteLength);
+    const out: FlowSample[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      // struct flow_key {u8 saddr[16]; u16 sport, dport; u8 proto, family; u8 pad[2]} and
+      // struct flow_value {u64 packets, bytes}, in the BPF target's (little-endian) order.
+      const k = i * FLOW_KEY_SIZE;
+      const v = i * FLOW_VALUE_SIZE;
+      out[i] = {
+        family: keys[k + 21] === 6 ? 6 : 4,
+        saddr: keys.subarray(k, k + 16),
+        srcPort: kv.getUint16(k + 16, true),
+        dstPort: kv.getUint16(k + 18, true),
+        proto: keys[k + 20]!,
+        packets: u64(vv, v),
+        bytes: u64(vv, v + 8),
+      };
+    }
+    return out;
+  }
+
+  /** readFlows() through the map's BTF codecs, where batch lookup is not available. */
+  #readFlowsDecoded(): FlowSample[] {
     const out: FlowSample[] = [];
     for (const [k, v] of this.flows.lookupBatch({ batchSize: 4096 })) {
       out.push({

@@ -1,7 +1,9 @@
 /**
  * GET /metrics: the latest snapshot in the Prometheus text format, with prom-client. Values are
  * the kernel's own counters (absolute, so counters survive missed scrapes and never double-count);
- * they are filled in at scrape time from the snapshot, so a scrape costs no syscall.
+ * they are filled in from the snapshot, so a scrape costs no syscall. The server renders the text
+ * once per snapshot and hands every scrape of that interval the same text (process and websocket
+ * figures are then as of the interval's first scrape).
  *
  * Per-flow series are limited to the top N flows (--top): a flow that leaves the top N stops
  * being exported, so the number of label sets stays bounded however many flows the host sees.

@@ -171,6 +171,8 @@ export class LeaderboardServer {
   readonly #hosts: Set<string>;
   #latest: Snapshot;
   #latestText: string;
+  /** /metrics as rendered for the latest snapshot: every scrape within an interval gets it. */
+  #metricsText: Promise<string> | undefined;
   #skipped = 0;
   #ping: NodeJS.Timeout | undefined;
   #closed = false;
@@ -269,6 +271,7 @@ export class LeaderboardServer {
     if (this.#closed) return;
     this.#latest = s;
     this.#latestText = JSON.stringify(s);
+    this.#metricsText = undefined;
     const sources: Record<string, number> = {};
     for (const src of s.sources) sources[src.src] = src.rate;
     this.#history.push({ t: Date.parse(s.time), total: s.rates.packets, sources });
@@ -317,7 +320,7 @@ export class LeaderboardServer {
         send(200, 'application/json; charset=utf-8', `${this.#latestText}\n`);
         return;
       case '/metrics':
-        send(200, this.#metrics.contentType, await this.#metrics.render());
+        send(200, this.#metrics.contentType, await this.#renderMetrics());
         return;
       case '/healthz':
         send(200, 'text/plain; charset=utf-8', 'ok\n');
@@ -332,6 +335,18 @@ export class LeaderboardServer {
       default:
         send(404, 'text/plain; charset=utf-8', `not found: ${path}\nendpoints: / /json /ws /metrics\n`);
     }
+  }
+
+  /** Renders /metrics once per snapshot (a failed render is tried again by the next scrape). */
+  #renderMetrics(): Promise<string> {
+    if (!this.#metricsText) {
+      const text = this.#metrics.render();
+      this.#metricsText = text;
+      text.catch(() => {
+        if (this.#metricsText === text) this.#metricsText = undefined;
+      });
+    }
+    return this.#metricsText;
   }
 
   #refuse(socket: Duplex, status: number, reason: string): void {
