@@ -6,9 +6,46 @@
 import { getSystemErrorName } from 'node:util';
 import { constants } from 'node:os';
 
+/**
+ * Every `code` a BpfkitError other than BpfSyscallError carries (those carry the errno's name,
+ * e.g. 'EPERM'). Stable: callers branch on them.
+ */
+export type BpfkitErrorCode =
+  | 'ERR_BPFKIT_BPFFS' // no bpf filesystem where a pin goes, and mounting one failed
+  | 'ERR_BPFKIT_BTF' // malformed BTF (BtfError)
+  | 'ERR_BPFKIT_BTF_FILE' // `bpfkit btf` could not read its input file
+  | 'ERR_BPFKIT_CLOSED' // an object used after close() (ClosedError)
+  | 'ERR_BPFKIT_COMPILE' // clang failed to build BPF C (`bpfkit gen` from C)
+  | 'ERR_BPFKIT_CORE' // a CO-RE relocation cannot be applied to this kernel (CoreError)
+  | 'ERR_BPFKIT_DEMO' // the demo found the kernel answering otherwise than expected
+  | 'ERR_BPFKIT_ELF' // a malformed or unsupported ELF object (ElfError)
+  | 'ERR_BPFKIT_EMULATOR_FAULT' // bpfkit/testing stopped a program at a fault (EmulatorFault)
+  | 'ERR_BPFKIT_EXCLUDE_FILE' // pktcount --exclude-file could not be read
+  | 'ERR_BPFKIT_INVALID_ARG' // bad input to a call (InvalidArgumentError)
+  | 'ERR_BPFKIT_LISTEN' // a tool's web server could not listen (port in use, bad address)
+  | 'ERR_BPFKIT_MISSING_DEPENDENCY' // an optional dependency a tool needs (ws, prom-client) is not installed
+  | 'ERR_BPFKIT_NETLINK' // rtnetlink did not answer
+  | 'ERR_BPFKIT_NOT_SUPPORTED' // a feature the kernel, or bpfkit, lacks (NotSupportedError)
+  | 'ERR_BPFKIT_NO_ADDON' // no native addon loads on this machine: syscalls are unavailable
+  | 'ERR_BPFKIT_NO_ATTACH' // Program.attach() without the attach code loaded (import from 'bpfkit')
+  | 'ERR_BPFKIT_OBJECT_FILE' // a BPF object file could not be read
+  | 'ERR_BPFKIT_PMU' // a PMU's sysfs format file is not what the kernel documents
+  | 'ERR_BPFKIT_PRIVILEGE' // the caller lacks the privileges a tool needs
+  | 'ERR_BPFKIT_PROBE' // a feature probe cannot answer (it needs something absent, e.g. kernel BTF)
+  | 'ERR_BPFKIT_SPEC' // an object bpfkit cannot use as it asks (SpecError)
+  | 'ERR_BPFKIT_TRACEFS' // tracefs is not mounted and could not be mounted
+  | 'ERR_BPFKIT_USAGE' // a tool's command line is wrong
+  | 'ERR_BPFKIT_USDT_SPECS_FULL' // the USDT spec map has no room for another probe
+  | 'ERR_BPFKIT_VARIABLE' // a global variable's map holds no value
+  | 'ERR_BPFKIT_VERIFIER' // the verifier refused a program (VerifierError)
+  | 'ERR_BPFKIT_WEB_FILES'; // the leaderboard's web files are missing from the build
+
+/** An errno's name, as BpfSyscallError's code (e.g. 'EPERM', 'ENOTSUPP', or 'E<n>' for an unnamed one). */
+export type ErrnoCode = `E${string}`;
+
 export class BpfkitError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: BpfkitErrorCode | ErrnoCode;
+  constructor(code: BpfkitErrorCode | ErrnoCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -90,12 +127,12 @@ export class BpfSyscallError extends BpfkitError {
  * The errno's name. The kernel also returns its internal ENOTSUPP (524), which libc and Node do not
  * name; it is what BPF_PROG_TEST_RUN and others say for "not supported for this type".
  */
-export function errnoName(errno: number): string {
+export function errnoName(errno: number): ErrnoCode {
   const e = errno < 0 ? errno : -errno;
   if (e === -524) return 'ENOTSUPP';
   try {
     const name = getSystemErrorName(e);
-    return name.startsWith('Unknown') ? `E${-e}` : name;
+    return name.startsWith('Unknown') ? `E${-e}` : name as ErrnoCode;
   } catch {
     return `E${-e}`;
   }

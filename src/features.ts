@@ -4,6 +4,7 @@
  * refusal that means "no" (EINVAL, E2BIG, ...). A refusal that says nothing about the feature
  * (EPERM without privileges, ENOMEM) is thrown and asked again next time.
  */
+import { ENOMEM, EPERM } from './abi/errno.js';
 import { BpfkitError, BpfSyscallError } from './errors.js';
 import { kernelBtf } from './load/attach-target.js';
 import { bpfRaw, mapCreateAttr, progLoadRaw } from './sys/bpf.js';
@@ -12,8 +13,6 @@ import { native } from './native.js';
 
 const cache = new Map<string, boolean>();
 
-const EPERM = 1;
-const ENOMEM = 12;
 
 function inconclusive(errno: number): boolean {
   return errno === EPERM || errno === ENOMEM;

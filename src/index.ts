@@ -10,7 +10,7 @@ export { BpfMap, type MapInfo, type UpdateFlags } from './map.js';
 export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.js';
 export {
   BpfkitError, BpfSyscallError, BtfError, ClosedError, ElfError, InvalidArgumentError, NotSupportedError,
-  SpecError, VerifierError,
+  SpecError, VerifierError, type BpfkitErrorCode, type ErrnoCode,
 } from './errors.js';
 export { Btf } from './btf/btf.js';
 export { codecFor, cString, type Codec } from './btf/codec.js';
@@ -23,7 +23,7 @@ export { resolveInterface } from './link/iface.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
 export { applyCoreRelocations, CoreRelocationError, type CoreRelocationResult } from './btf/core.js';
-export { sanitizeBtfForKernel } from './btf/sanitize.js';
+export { sanitizeBtfForKernel } from './load/btf-sanitize.js';
 export { ExternResolver } from './load/externs.js';
 export {
   Link, FdLink, PerfEventLink, DetachLink, LinkSet, type LinkInfo, type PerfAttachOptions,

@@ -11,12 +11,15 @@ import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './erro
 import type { MapSpec } from './spec/map-spec.js';
 import {
   getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
-  mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, objPin, bpfRaw, type MapCreateAttr,
+  mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
 } from './sys/bpf.js';
+import { cString } from './abi/cstring.js';
+import { offsetofend } from './abi/layout.js';
 import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
-import { btfFromKernelId } from './btf/kernel.js';
-import { unpinPath } from './bpffs.js';
+import { bpf_map_info } from './abi/uapi.js';
+import { btfFromKernelId } from './kernel-btf.js';
+import { Pinning } from './pinning.js';
 
 export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
 
@@ -80,7 +83,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Reused buffers for the single-element calls. */
   readonly #keyBuf: Uint8Array;
   readonly #valBuf: Uint8Array;
-  #pinnedAt: string | undefined;
+  readonly #pinning = new Pinning();
 
   /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
   constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
@@ -304,20 +307,16 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Pins the map in bpffs so it outlives this process. */
   pin(path: string): void {
-    objPin(this.#fd.value, path);
-    this.#pinnedAt = path;
+    this.#pinning.pin(this.#fd.value, path);
   }
 
   /** Removes the pin made by pin() (or the given path). */
   unpin(path?: string): void {
-    const p = path ?? this.#pinnedAt;
-    if (!p) return;
-    unpinPath(p);
-    if (p === this.#pinnedAt) this.#pinnedAt = undefined;
+    this.#pinning.unpin(path);
   }
 
   get pinnedPath(): string | undefined {
-    return this.#pinnedAt;
+    return this.#pinning.path;
   }
 
   /** What the kernel says about the map (BPF_OBJ_GET_INFO_BY_FD). */
@@ -469,22 +468,21 @@ function mapCreateError(r: number, spec: MapSpec): Error {
 }
 
 export function readMapInfo(fd: number): MapInfo {
-  const buf = new Uint8Array(88);
+  const I = bpf_map_info;
+  const buf = new Uint8Array(offsetofend(I, 'map_extra'));
   objGetInfoByFd(fd, buf);
   const v = new DataView(buf.buffer);
-  const nameBytes = buf.subarray(24, 40);
-  const end = nameBytes.indexOf(0);
   return {
-    type: mapTypeNames.name(v.getUint32(0, true)),
-    id: v.getUint32(4, true),
-    keySize: v.getUint32(8, true),
-    valueSize: v.getUint32(12, true),
-    maxEntries: v.getUint32(16, true),
-    flags: v.getUint32(20, true),
-    name: new TextDecoder().decode(end < 0 ? nameBytes : nameBytes.subarray(0, end)),
-    btfId: v.getUint32(64, true),
-    btfKeyTypeId: v.getUint32(68, true),
-    btfValueTypeId: v.getUint32(72, true),
-    mapExtra: v.getBigUint64(80, true),
+    type: mapTypeNames.name(v.getUint32(I.type, true)),
+    id: v.getUint32(I.id, true),
+    keySize: v.getUint32(I.key_size, true),
+    valueSize: v.getUint32(I.value_size, true),
+    maxEntries: v.getUint32(I.max_entries, true),
+    flags: v.getUint32(I.map_flags, true),
+    name: cString(buf.subarray(I.name, I.name + I.$sizeof.name)),
+    btfId: v.getUint32(I.btf_id, true),
+    btfKeyTypeId: v.getUint32(I.btf_key_type_id, true),
+    btfValueTypeId: v.getUint32(I.btf_value_type_id, true),
+    mapExtra: v.getBigUint64(I.map_extra, true),
   };
 }

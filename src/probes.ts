@@ -10,6 +10,7 @@
  * Only conclusive answers are cached. EPERM is conclusive only as root (a refusal by policy);
  * without privileges it says nothing and is thrown, as in features.ts.
  */
+import { EBADF, EINVAL, ENODEV, ENOTSUPP, EOPNOTSUPP, EPERM } from './abi/errno.js';
 import { BpfkitError, BpfSyscallError, NotSupportedError } from './errors.js';
 import type { Btf } from './btf/btf.js';
 import { kernelBtf } from './load/attach-target.js';
@@ -25,12 +26,6 @@ type Answer = { ok: true } | { ok: false; error: NotSupportedError };
 const answers = new Map<string, Answer>();
 const YES: Answer = { ok: true };
 
-const EPERM = 1;
-const EBADF = 9;
-const EINVAL = 22;
-const ENODEV = 19;
-const EOPNOTSUPP = 95;
-const ENOTSUPP = 524;
 
 function no(feature: string, detail: string, minKernel?: string): Answer {
   return { ok: false, error: new NotSupportedError(feature, detail, minKernel) };

@@ -2,16 +2,29 @@
  * A BPF program loaded in the kernel: run it with BPF_PROG_TEST_RUN, read what the kernel says
  * about it, pin it. Attaching lives in the link modules.
  */
-import { BpfSyscallError, InvalidArgumentError } from './errors.js';
-import { Attr } from './sys/attr.js';
-import { getFdById, objGet, objGetInfoByFd, objPin, progTestRun } from './sys/bpf.js';
-import { progType as progTypeNames, type AttachType, type ProgType } from './sys/constants.js';
+import { BpfkitError, BpfSyscallError, InvalidArgumentError } from './errors.js';
+import { getFdById, objGet, progTestRun } from './sys/bpf.js';
+import type { AttachType, ProgType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
-import { unpinPath } from './bpffs.js';
-import { attach, type AttachOptions } from './link/attach.js';
+import { Pinning } from './pinning.js';
+import type { AttachOptions } from './link/attach.js';
 import type { Link } from './link/link.js';
+import { readProgramInfo, readTranslatedInstructions, type ProgramInfo } from './program-info.js';
 import { disassembleInstructions, disassembleLoaded, type AppliedCoreRelocation } from './asm/disasm.js';
 import type { ProgramSpec } from './spec/program-spec.js';
+
+export { readProgramInfo, type ProgramInfo } from './program-info.js';
+
+/**
+ * Program.attach() finds the attach code through this hook, which link/attach.ts sets when it
+ * loads: live objects do not import the attach layer, which builds on them.
+ */
+let attachByKind: ((prog: Program, options: AttachOptions) => Link) | undefined;
+
+/** Called once by link/attach.ts. */
+export function setAttachByKind(fn: (prog: Program, options: AttachOptions) => Link): void {
+  attachByKind = fn;
+}
 
 export interface TestRunOptions {
   /** Packet data in (XDP, tc, socket filter, cgroup_skb, flow dissector, ...). */
@@ -41,25 +54,6 @@ export interface TestRunResult {
   readonly ctx: Uint8Array | undefined;
 }
 
-export interface ProgramInfo {
-  readonly type: ProgType | `unknown(${number})`;
-  readonly id: number;
-  /** The kernel's hash of the translated instructions, as hex. */
-  readonly tag: string;
-  readonly name: string;
-  readonly loadTime: bigint;
-  readonly createdByUid: number;
-  readonly mapIds: readonly number[];
-  readonly btfId: number;
-  readonly xlatedLength: number;
-  readonly jitedLength: number;
-  /** Run count and total run time; zero unless statistics are on (sysctl kernel.bpf_stats_enabled or enableStats()). */
-  readonly runCount: bigint;
-  readonly runTimeNs: bigint;
-  readonly verifiedInstructions: number;
-  readonly gplCompatible: boolean;
-}
-
 /** Program types whose BPF_PROG_TEST_RUN accepts only ctx_in (no data, ctx_out or repeat). */
 const CTX_IN_ONLY: ReadonlySet<string> = new Set<ProgType>(['raw_tracepoint', 'raw_tracepoint_writable', 'syscall']);
 
@@ -73,7 +67,7 @@ export class Program implements Disposable {
   /** The verifier log when it was asked for with `logLevel` at load. */
   readonly verifierLog: string;
   readonly #fd: FD;
-  #pinnedAt: string | undefined;
+  readonly #pinning = new Pinning();
 
   readonly #loaded: { instructions: Uint8Array; spec: ProgramSpec; core: readonly AppliedCoreRelocation[] } | undefined;
 
@@ -162,13 +156,7 @@ export class Program implements Disposable {
    * 8 bytes each. Map fds appear as the kernel rewrote them.
    */
   translatedInstructions(): Uint8Array {
-    const fd = this.#fd.value;
-    const first = new Uint8Array(232);
-    objGetInfoByFd(fd, first);
-    const len = new DataView(first.buffer).getUint32(20, true);
-    const insns = new Uint8Array(len);
-    objGetInfoByFd(fd, new Attr(232).u32(20, len).ptr(32, insns));
-    return insns;
+    return readTranslatedInstructions(this.#fd.value);
   }
 
   /**
@@ -195,23 +183,22 @@ export class Program implements Disposable {
    * @throws {@link BpfSyscallError} (`code` is the errno name) when the kernel refuses.
    */
   attach(options: AttachOptions = {}): Link {
-    return attach(this, options);
+    if (!attachByKind) {
+      throw new BpfkitError('ERR_BPFKIT_NO_ATTACH', "Program.attach(): the attach code is not loaded; import from 'bpfkit' (its entry loads it) or call attach() yourself");
+    }
+    return attachByKind(this, options);
   }
 
   pin(path: string): void {
-    objPin(this.#fd.value, path);
-    this.#pinnedAt = path;
+    this.#pinning.pin(this.#fd.value, path);
   }
 
   unpin(path?: string): void {
-    const p = path ?? this.#pinnedAt;
-    if (!p) return;
-    unpinPath(p);
-    if (p === this.#pinnedAt) this.#pinnedAt = undefined;
+    this.#pinning.unpin(path);
   }
 
   get pinnedPath(): string | undefined {
-    return this.#pinnedAt;
+    return this.#pinning.path;
   }
 
   close(): void {
@@ -221,34 +208,4 @@ export class Program implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-export function readProgramInfo(fd: number): ProgramInfo {
-  const probe = new Uint8Array(232);
-  objGetInfoByFd(fd, probe);
-  const pv = new DataView(probe.buffer);
-  const nrMaps = pv.getUint32(52, true);
-  const mapIds = new Uint32Array(nrMaps);
-  const attr = new Attr(232).u32(52, nrMaps).ptr(56, nrMaps ? mapIds : null);
-  objGetInfoByFd(fd, attr);
-  const buf = attr.bytes;
-  const v = attr.view;
-  const nameBytes = buf.subarray(64, 80);
-  const end = nameBytes.indexOf(0);
-  return {
-    type: progTypeNames.name(v.getUint32(0, true)),
-    id: v.getUint32(4, true),
-    tag: Buffer.from(buf.subarray(8, 16)).toString('hex'),
-    jitedLength: v.getUint32(16, true),
-    xlatedLength: v.getUint32(20, true),
-    loadTime: v.getBigUint64(40, true),
-    createdByUid: v.getUint32(48, true),
-    mapIds: [...mapIds],
-    name: new TextDecoder().decode(end < 0 ? nameBytes : nameBytes.subarray(0, end)),
-    gplCompatible: (v.getUint32(84, true) & 1) === 1,
-    btfId: v.getUint32(128, true),
-    runTimeNs: v.getBigUint64(192, true),
-    runCount: v.getBigUint64(200, true),
-    verifiedInstructions: v.getUint32(216, true),
-  };
 }

@@ -17,6 +17,7 @@
 import { isAscii } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { btf_header } from '../abi/uapi.js';
 import { BtfError } from '../errors.js';
 import { BTF_KIND } from './types.js';
 import type {
@@ -28,7 +29,7 @@ import type {
 const BTF_MAGIC = 0xeb9f;
 const BTF_VERSION = 1;
 /** sizeof(struct btf_header) */
-const BTF_HEADER_LEN = 24;
+const BTF_HEADER_LEN = btf_header.$size;
 /** sizeof(struct btf_type) */
 const BTF_TYPE_LEN = 12;
 const BTF_MAX_TYPE = 0x000fffff;
@@ -276,18 +277,19 @@ interface BtfHeader {
 
 function readHeader(bytes: Uint8Array, view: DataView): BtfHeader {
   if (bytes.length < 8) throw new BtfError(`BTF blob is ${bytes.length} bytes, too short for a btf_header`);
-  const littleEndian = byteOrder(view.getUint16(0, true), 'BTF');
-  const version = view.getUint8(2);
+  const H = btf_header;
+  const littleEndian = byteOrder(view.getUint16(H.magic, true), 'BTF');
+  const version = view.getUint8(H.version);
   if (version !== BTF_VERSION) throw new BtfError(`unsupported BTF version ${version} (expected ${BTF_VERSION})`);
-  const flags = view.getUint8(3);
+  const flags = view.getUint8(H.flags);
   if (flags !== 0) throw new BtfError(`unsupported BTF header flags 0x${flags.toString(16)}`);
-  const hdrLen = view.getUint32(4, littleEndian);
+  const hdrLen = view.getUint32(H.hdr_len, littleEndian);
   if (hdrLen < BTF_HEADER_LEN) throw new BtfError(`BTF hdr_len ${hdrLen} is smaller than btf_header (${BTF_HEADER_LEN})`);
   if (hdrLen > bytes.length) throw new BtfError(`BTF hdr_len ${hdrLen} exceeds the blob (${bytes.length} bytes)`);
-  const typeOff = view.getUint32(8, littleEndian);
-  const typeLen = view.getUint32(12, littleEndian);
-  const strOff = view.getUint32(16, littleEndian);
-  const strLen = view.getUint32(20, littleEndian);
+  const typeOff = view.getUint32(H.type_off, littleEndian);
+  const typeLen = view.getUint32(H.type_len, littleEndian);
+  const strOff = view.getUint32(H.str_off, littleEndian);
+  const strLen = view.getUint32(H.str_len, littleEndian);
   const typeStart = hdrLen + typeOff;
   const strStart = hdrLen + strOff;
   checkSection(bytes, 'type', typeStart, typeLen);
@@ -958,14 +960,15 @@ function isUint(value: number, max: number): boolean {
 }
 
 function writeHeader(view: DataView, le: boolean, typeLen: number, strLen: number): void {
-  view.setUint16(0, BTF_MAGIC, le);
-  view.setUint8(2, BTF_VERSION);
-  view.setUint8(3, 0);
-  view.setUint32(4, BTF_HEADER_LEN, le);
-  view.setUint32(8, 0, le); // type_off
-  view.setUint32(12, typeLen, le);
-  view.setUint32(16, typeLen, le); // str_off: strings follow the types
-  view.setUint32(20, strLen, le);
+  const H = btf_header;
+  view.setUint16(H.magic, BTF_MAGIC, le);
+  view.setUint8(H.version, BTF_VERSION);
+  view.setUint8(H.flags, 0);
+  view.setUint32(H.hdr_len, BTF_HEADER_LEN, le);
+  view.setUint32(H.type_off, 0, le);
+  view.setUint32(H.type_len, typeLen, le);
+  view.setUint32(H.str_off, typeLen, le); // strings follow the types
+  view.setUint32(H.str_len, strLen, le);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
  * Encoding zeroes the whole region first, so padding and members the caller leaves out are zero.
  */
 import { endianness } from 'node:os';
-import { TextDecoder, TextEncoder } from 'node:util';
+import { TextEncoder } from 'node:util';
 import { BtfError, InvalidArgumentError } from '../errors.js';
 import type { Btf } from './btf.js';
 import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
@@ -35,14 +35,9 @@ export interface CodecOptions {
 }
 
 const HOST_LE = endianness() === 'LE';
-const utf8Decoder = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
 
-/** Decodes a C string: UTF-8 up to the first NUL (or the whole array when there is none). */
-export function cString(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return utf8Decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
-}
+export { cString } from '../abi/cstring.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compiled nodes. They read and write at byte offsets of the codec's private DataView (whose

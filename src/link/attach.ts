@@ -6,7 +6,7 @@
  * (`usdt//usr/bin/python3:python:function__entry`); iterators name what they walk (`iter/task`).
  */
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
+import { setAttachByKind, type Program } from '../program.js';
 import { matchSection, type AttachKind } from '../spec/section-names.js';
 import type { AttachType, ProgType } from '../sys/constants.js';
 import { attachCgroup } from './cgroup.js';
@@ -224,3 +224,6 @@ export function attach(prog: Program, options: AttachOptions = {}): Link {
       throw new NotSupportedError(`auto-attaching ${describe(prog)}`, `bpfkit has no attach support for ${kind} programs yet`, undefined, { lackedBy: 'bpfkit' });
   }
 }
+
+// Program.attach() reaches this function through the hook (the live layer does not import this one).
+setAttachByKind(attach);

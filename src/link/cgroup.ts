@@ -3,6 +3,7 @@
  * cgroup_sysctl, cgroup_sockopt): a bpf_link on the cgroup v2 directory (5.7+), or BPF_PROG_ATTACH
  * with BPF_F_ALLOW_MULTI on older kernels, undone with BPF_PROG_DETACH on close.
  */
+import { EINVAL } from '../abi/errno.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import type { Program } from '../program.js';
@@ -21,7 +22,6 @@ const CGROUP_PROG_TYPES: readonly ProgType[] = [
   'cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'sock_ops', 'cgroup_device', 'cgroup_sysctl', 'cgroup_sockopt', 'lsm',
 ];
 
-const EINVAL = 22;
 
 function hint(errno: number, path: string, attachType: AttachType): string | undefined {
   switch (errno) {

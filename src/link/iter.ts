@@ -9,13 +9,16 @@
  * as a file (`cat /sys/fs/bpf/<pin>`). The fds are ordinary seq_file fds: they are read with
  * node:fs (the native addon has no read()).
  */
+import { EACCES, EBADF, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
 import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
+import { offsetofend } from '../abi/layout.js';
 import { Attr } from '../sys/attr.js';
 import { bpfRaw } from '../sys/bpf.js';
 import { attachType as attachTypeNames } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
+import { bpf_attr, bpf_iter_link_info } from '../abi/uapi.js';
 import { FdLink, requireProgramType, type Link, type LinkInfo } from './link.js';
 
 /** enum bpf_cgroup_iter_order */
@@ -31,35 +34,25 @@ export interface IterOptions {
   cgroup?: { path?: string; fd?: number; id?: bigint; order?: CgroupIterOrder };
 }
 
-/** sizeof(union bpf_iter_link_info): the cgroup member (u32 order, u32 cgroup_fd, u64 cgroup_id). */
-const ITER_INFO_SIZE = 16;
-/** The link_create part of union bpf_attr, up to iter_info_len. */
-const LINK_CREATE_SIZE = 32;
 
-const EPERM = 1;
-const ENOENT = 2;
-const EBADF = 9;
-const EACCES = 13;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const ENOTSUPP = 524;
 
 function iterInfo(options: IterOptions, opened: number[]): Uint8Array | null {
   const given = (['map', 'task', 'cgroup'] as const).filter((k) => options[k] !== undefined);
   if (given.length > 1) throw new InvalidArgumentError(`attachIter: give one of map, task or cgroup, not ${given.join(' and ')}`);
   if (given.length === 0) return null;
-  const info = new Uint8Array(ITER_INFO_SIZE);
+  const I = bpf_iter_link_info;
+  const info = new Uint8Array(I.$size);
   const v = new DataView(info.buffer);
   if (options.map) {
-    v.setUint32(0, options.map.fd, true);
+    v.setUint32(I.map.map_fd, options.map.fd, true);
   } else if (options.task) {
     const { tid = 0, pid = 0, pidFd = 0 } = options.task;
     const set = [tid, pid, pidFd].filter((n) => n !== 0).length;
     if (set !== 1) throw new InvalidArgumentError('attachIter: a task iterator takes one of tid, pid or pidFd');
     for (const n of [tid, pid, pidFd]) if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`attachIter: bad task id ${n}`);
-    v.setUint32(0, tid, true);
-    v.setUint32(4, pid, true);
-    v.setUint32(8, pidFd, true);
+    v.setUint32(I.task.tid, tid, true);
+    v.setUint32(I.task.pid, pid, true);
+    v.setUint32(I.task.pid_fd, pidFd, true);
   } else if (options.cgroup) {
     const c = options.cgroup;
     if ([c.path, c.fd, c.id].filter((x) => x !== undefined).length > 1) {
@@ -72,9 +65,9 @@ function iterInfo(options: IterOptions, opened: number[]): Uint8Array | null {
     }
     const order = c.order ? CGROUP_ORDER[c.order] : 0;
     if (order === undefined) throw new InvalidArgumentError(`attachIter: unknown cgroup order "${c.order}"; use ${Object.keys(CGROUP_ORDER).join(', ')}`);
-    v.setUint32(0, order, true);
-    v.setUint32(4, fd, true);
-    v.setBigUint64(8, c.id ?? 0n, true);
+    v.setUint32(I.cgroup.order, order, true);
+    v.setUint32(I.cgroup.cgroup_fd, fd, true);
+    v.setBigUint64(I.cgroup.cgroup_id, c.id ?? 0n, true);
   }
   return info;
 }
@@ -140,7 +133,7 @@ export class IterLink implements Link {
 
   /** BPF_ITER_CREATE: a new, owned fd; each read() returns the next piece of the iterator's output. */
   openFd(): FD {
-    const r = bpfRaw('ITER_CREATE', new Attr(8).u32(0, this.fd).u32(4, 0));
+    const r = bpfRaw('ITER_CREATE', iterCreateAttr(this.fd));
     if (r < 0) {
       throw new BpfSyscallError(r, 'bpf(BPF_ITER_CREATE)', `open ${this.target || 'BPF'} iterator`,
         -r === EPERM ? 'creating iterators needs CAP_BPF (or CAP_SYS_ADMIN): run as root' : undefined);
@@ -153,7 +146,7 @@ export class IterLink implements Link {
    * its fd and closes it at the end, on error, or on destroy().
    */
   open(options: { highWaterMark?: number } = {}): ReadStream {
-    const r = bpfRaw('ITER_CREATE', new Attr(8).u32(0, this.fd).u32(4, 0));
+    const r = bpfRaw('ITER_CREATE', iterCreateAttr(this.fd));
     if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_ITER_CREATE)', `open ${this.target || 'BPF'} iterator`);
     // The fd is not seekable: without a start position fs reads it with plain read(2).
     return createReadStream('', { fd: r, autoClose: true, ...(options.highWaterMark ? { highWaterMark: options.highWaterMark } : {}) });
@@ -175,6 +168,11 @@ export class IterLink implements Link {
       fd.close();
     }
   }
+}
+
+function iterCreateAttr(linkFd: number): Attr {
+  const L = bpf_attr.iter_create;
+  return new Attr(L.$size).u32(L.link_fd, linkFd);
 }
 
 function readFdToEnd(fd: number): Buffer {
@@ -207,12 +205,11 @@ export function attachIter(prog: Program, options: IterOptions = {}): IterLink {
   const opened: number[] = [];
   try {
     const info = iterInfo(options, opened);
-    const attr = new Attr(LINK_CREATE_SIZE)
-      .u32(0, prog.fd)
-      .u32(4, 0)
-      .u32(8, attachTypeNames.number('trace_iter'))
-      .u32(12, 0);
-    if (info) attr.ptr(16, info).u32(24, info.byteLength);
+    const L = bpf_attr.link_create;
+    const attr = new Attr(offsetofend(L, 'iter_info_len'))
+      .u32(L.prog_fd, prog.fd)
+      .u32(L.attach_type, attachTypeNames.number('trace_iter'));
+    if (info) attr.ptr(L.iter_info, info).u32(L.iter_info_len, info.byteLength);
     const r = bpfRaw('LINK_CREATE', attr);
     if (r < 0) throw iterAttachError(-r, prog, what, options);
     return new IterLink(new FD(r, `${what || 'BPF'} iterator link`), what);

@@ -9,6 +9,7 @@
  * addresses directly; before that, available_filter_functions gives the names and /proc/kallsyms
  * their addresses (every address of a name that occurs more than once).
  */
+import { E2BIG, EBUSY, EINVAL, ENOENT, EPERM, ESRCH } from '../abi/errno.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
@@ -32,12 +33,6 @@ export interface KprobeMultiOptions {
   cookies?: readonly bigint[];
 }
 
-const ESRCH = 3;
-const ENOENT = 2;
-const EINVAL = 22;
-const EPERM = 1;
-const E2BIG = 7;
-const EBUSY = 16;
 
 /** A kernel function name as kallsyms spells it (letters, digits, '_', '.'), or a pattern of them. */
 const NAME = /^[A-Za-z0-9_.*?]+$/;

@@ -13,13 +13,15 @@
  *    SO_ATTACH_BPF): close() undoes it. It cannot be pinned.
  * LinkSet groups links made together (a perf event per CPU).
  */
+import { EEXIST, EINVAL, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
 import { mkdirSync, rmdirSync } from 'node:fs';
-import { unpinPath } from '../bpffs.js';
 import { join } from 'node:path';
 import { detachAtExit, forget } from './cleanup.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
-import { readProgramInfo, type Program } from '../program.js';
-import { getFdById, objGet, objPin } from '../sys/bpf.js';
+import type { Program } from '../program.js';
+import { readProgramInfo } from '../program-info.js';
+import { Pinning } from '../pinning.js';
+import { getFdById, objGet } from '../sys/bpf.js';
 import type { ProgType } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { native } from '../native.js';
@@ -45,10 +47,6 @@ export interface Link extends Disposable {
   info(): LinkInfo;
 }
 
-function unlinkIfPresent(path: string): void {
-  unpinPath(path);
-}
-
 /** The kind name for a link opened from bpffs or by id. */
 function kindOf(info: RawLinkInfo): string {
   return info.type.startsWith('unknown') ? 'link' : info.type;
@@ -58,12 +56,12 @@ function kindOf(info: RawLinkInfo): string {
 export class FdLink implements Link {
   readonly kind: string;
   readonly #fd: FD;
-  #pinnedAt: string | undefined;
+  readonly #pinning: Pinning;
 
   constructor(fd: FD, kind: string, pinnedAt?: string) {
     this.#fd = fd;
     this.kind = kind;
-    this.#pinnedAt = pinnedAt;
+    this.#pinning = new Pinning(pinnedAt);
   }
 
   get fd(): number {
@@ -75,18 +73,15 @@ export class FdLink implements Link {
   }
 
   get pinnedPath(): string | undefined {
-    return this.#pinnedAt;
+    return this.#pinning.path;
   }
 
   pin(path: string): void {
-    objPin(this.#fd.value, path);
-    this.#pinnedAt = path;
+    this.#pinning.pin(this.#fd.value, path);
   }
 
   unpin(): void {
-    if (!this.#pinnedAt) return;
-    unlinkIfPresent(this.#pinnedAt);
-    this.#pinnedAt = undefined;
+    this.#pinning.unpin();
   }
 
   info(): LinkInfo {
@@ -126,7 +121,7 @@ export class PerfEventLink implements Link {
   readonly #link: FD | undefined;
   readonly #progId: number;
   readonly #cleanup: (() => void) | undefined;
-  #pinnedAt: string | undefined;
+  readonly #pinning = new Pinning();
   #closed = false;
 
   /** Takes ownership of both fds; `cleanup` runs after they are closed (e.g. removing a tracefs probe). */
@@ -158,7 +153,7 @@ export class PerfEventLink implements Link {
   }
 
   get pinnedPath(): string | undefined {
-    return this.#pinnedAt;
+    return this.#pinning.path;
   }
 
   pin(path: string): void {
@@ -166,14 +161,11 @@ export class PerfEventLink implements Link {
       throw new NotSupportedError('pinning a perf event attachment',
         'the program was attached with PERF_EVENT_IOC_SET_BPF because the kernel has no perf_event bpf_links', '5.15');
     }
-    objPin(this.#link.value, path);
-    this.#pinnedAt = path;
+    this.#pinning.pin(this.#link.value, path);
   }
 
   unpin(): void {
-    if (!this.#pinnedAt) return;
-    unlinkIfPresent(this.#pinnedAt);
-    this.#pinnedAt = undefined;
+    this.#pinning.unpin();
   }
 
   info(): LinkInfo {
@@ -196,7 +188,7 @@ export class PerfEventLink implements Link {
       }
     } finally {
       this.#perf.close();
-      if (this.#cleanup && !this.#pinnedAt) this.#cleanup();
+      if (this.#cleanup && !this.#pinning.path) this.#cleanup();
     }
   }
 
@@ -410,8 +402,3 @@ export function attachPerfEventFd(prog: Program, perf: FD, kind: string, options
   }
 }
 
-const EPERM = 1;
-const EEXIST = 17;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const ENOTSUPP = 524;

@@ -9,6 +9,7 @@
  * or EINVAL before verification); if one was loaded elsewhere but cannot attach here, attaching
  * throws NotSupportedError saying what the kernel lacks.
  */
+import { EINVAL, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { FD } from '../sys/fd.js';
@@ -25,10 +26,6 @@ export interface LsmOptions {
   cookie?: bigint;
 }
 
-const EPERM = 1;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const ENOTSUPP = 524;
 
 /** The NotSupportedError for a kernel that cannot run BPF LSM programs. */
 export function lsmNotSupported(prog: Program, errno: number): NotSupportedError {

@@ -3,12 +3,16 @@
  * IFLA_XDP, and tc through a clsact qdisc plus a cls_bpf filter in direct-action mode. Also
  * interface lookups (RTM_GETLINK), which follow the caller's network namespace.
  *
- * Message layouts from uapi linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/pkt_sched.h
- * and linux/pkt_cls.h. Everything is synchronous: rtnetlink answers a request before sendto()
+ * Header layouts are the generated uapi ones (src/sys/uapi.ts); attribute numbers from uapi
+ * linux/if_link.h, linux/pkt_sched.h and linux/pkt_cls.h. Everything is synchronous: rtnetlink answers a request before sendto()
  * returns, so replies are read with MSG_DONTWAIT.
  */
+import { EAGAIN } from '../abi/errno.js';
 import { BpfkitError, BpfSyscallError } from '../errors.js';
 import { native } from '../native.js';
+import { cString } from '../abi/cstring.js';
+import type { Layout } from '../abi/layout.js';
+import { ifinfomsg as IFINFOMSG, nlattr, nlmsgerr, nlmsghdr, sockaddr_nl, tcmsg as TCMSG } from '../abi/uapi.js';
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -17,7 +21,6 @@ const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
 
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
@@ -109,6 +112,20 @@ export class NlWriter {
   i32(v: number): this { const o = this.#grow(4); this.#view().setInt32(o, v, true); return this; }
   bytes(b: Uint8Array): this { const o = this.#grow(b.length); this.#buf.set(b, o); return this; }
 
+  /** A fixed uapi header (ifinfomsg, tcmsg): the fields given by name, the rest zero. */
+  header<L extends Layout>(layout: L, fields: Partial<Record<keyof L['$sizeof'], number>>): this {
+    const o = this.#grow(layout.$size);
+    const v = this.#view();
+    for (const [name, value] of Object.entries(fields) as [string, number][]) {
+      const at = o + (layout as unknown as Record<string, number>)[name]!;
+      const size = layout.$sizeof[name];
+      if (size === 1) v.setUint8(at, value);
+      else if (size === 2) v.setUint16(at, value, true);
+      else v.setUint32(at, value >>> 0, true);
+    }
+    return this;
+  }
+
   align(): this {
     const pad = (4 - (this.#len % 4)) % 4;
     this.#grow(pad);
@@ -118,11 +135,11 @@ export class NlWriter {
   /** An attribute; `body` writes its payload. */
   attr(type: number, body: (w: this) => void): this {
     this.align();
-    const start = this.#grow(4);
+    const start = this.#grow(nlattr.$size);
     body(this);
     const v = this.#view();
-    v.setUint16(start, this.#len - start, true);
-    v.setUint16(start + 2, type, true);
+    v.setUint16(start + nlattr.nla_len, this.#len - start, true);
+    v.setUint16(start + nlattr.nla_type, type, true);
     return this.align();
   }
 
@@ -141,11 +158,11 @@ export function parseAttrs(buf: Uint8Array, start: number, end: number): Map<num
   const out = new Map<number, Uint8Array>();
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = start;
-  while (o + 4 <= end) {
-    const len = v.getUint16(o, true);
-    const type = v.getUint16(o + 2, true) & NLA_TYPE_MASK;
-    if (len < 4 || o + len > end) break;
-    out.set(type, buf.subarray(o + 4, o + len));
+  while (o + nlattr.$size <= end) {
+    const len = v.getUint16(o + nlattr.nla_len, true);
+    const type = v.getUint16(o + nlattr.nla_type, true) & NLA_TYPE_MASK;
+    if (len < nlattr.$size || o + len > end) break;
+    out.set(type, buf.subarray(o + nlattr.$size, o + len));
     o += (len + 3) & ~3;
   }
   return out;
@@ -157,9 +174,7 @@ function attrU32(a: Uint8Array | undefined): number | undefined {
 }
 
 function attrStr(a: Uint8Array | undefined): string | undefined {
-  if (!a) return undefined;
-  const end = a.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? a : a.subarray(0, end));
+  return a ? cString(a) : undefined;
 }
 
 export interface NlMessage {
@@ -200,16 +215,16 @@ export class Netlink implements Disposable {
     if (this.#closed) throw new BpfkitError('ERR_BPFKIT_CLOSED', 'netlink socket is closed');
     const n = native();
     const seq = (seqCounter = (seqCounter + 1) & 0x7fffffff);
-    const msg = new Uint8Array(16 + body.length);
+    const H = nlmsghdr;
+    const msg = new Uint8Array(H.$size + body.length);
     const mv = new DataView(msg.buffer);
-    mv.setUint32(0, msg.length, true);
-    mv.setUint16(4, type, true);
-    mv.setUint16(6, flags | NLM_F_REQUEST, true);
-    mv.setUint32(8, seq, true);
-    mv.setUint32(12, 0, true);
-    msg.set(body, 16);
-    const kernel = new Uint8Array(12);
-    new DataView(kernel.buffer).setUint16(0, AF_NETLINK, true);
+    mv.setUint32(H.nlmsg_len, msg.length, true);
+    mv.setUint16(H.nlmsg_type, type, true);
+    mv.setUint16(H.nlmsg_flags, flags | NLM_F_REQUEST, true);
+    mv.setUint32(H.nlmsg_seq, seq, true);
+    msg.set(body, H.$size);
+    const kernel = new Uint8Array(sockaddr_nl.$size);
+    new DataView(kernel.buffer).setUint16(sockaddr_nl.nl_family, AF_NETLINK, true);
     const cmd = `netlink ${RTM_NAMES[type] ?? `type ${type}`}`;
     const sent = n.sendto(this.#fd, msg, 0, kernel);
     if (sent < 0) throw new BpfSyscallError(sent, cmd, what);
@@ -229,22 +244,22 @@ export class Netlink implements Disposable {
       }
       if (r < 0) throw new BpfSyscallError(r, `${cmd} (recv)`, what);
       let o = 0;
-      while (o + 16 <= r) {
-        const len = bv.getUint32(o, true);
-        const mtype = bv.getUint16(o + 4, true);
-        const mflags = bv.getUint16(o + 6, true);
-        const mseq = bv.getUint32(o + 8, true);
-        if (len < 16 || o + len > r) break;
-        const payload = buf.slice(o + 16, o + len);
+      while (o + H.$size <= r) {
+        const len = bv.getUint32(o + H.nlmsg_len, true);
+        const mtype = bv.getUint16(o + H.nlmsg_type, true);
+        const mflags = bv.getUint16(o + H.nlmsg_flags, true);
+        const mseq = bv.getUint32(o + H.nlmsg_seq, true);
+        if (len < H.$size || o + len > r) break;
+        const payload = buf.slice(o + H.$size, o + len);
         o += (len + 3) & ~3;
         if (mseq !== seq) continue; // a stale reply to an earlier request
         if (mtype === NLMSG_ERROR) {
-          const err = new DataView(payload.buffer).getInt32(0, true);
+          const err = new DataView(payload.buffer).getInt32(nlmsgerr.error, true);
           if (err === 0) return out; // the ack
           let extack: string | undefined;
           if (mflags & NLM_F_ACK_TLVS) {
             // int error + the request's header (capped: no payload), then the TLVs.
-            extack = attrStr(parseAttrs(payload, 4 + 16, payload.length).get(NLMSGERR_ATTR_MSG));
+            extack = attrStr(parseAttrs(payload, nlmsgerr.$size, payload.length).get(NLMSGERR_ATTR_MSG));
           }
           const h = hint?.(-err, extack);
           const text = [h, extack ? `kernel says: ${extack}` : undefined].filter(Boolean).join('. ');
@@ -283,8 +298,7 @@ export function withNetlink<T>(fn: (nl: Netlink) => T): T {
 }
 
 function ifinfomsg(index: number): NlWriter {
-  // family, pad, type, index, flags, change
-  return new NlWriter().u8(0).u8(0).u16(0).i32(index).u32(0).u32(0);
+  return new NlWriter().header(IFINFOMSG, { ifi_index: index });
 }
 
 export interface NetInterface {
@@ -298,9 +312,9 @@ export function listInterfaces(): NetInterface[] {
     const msgs = nl.request(RTM_GETLINK, NLM_F_DUMP, ifinfomsg(0).finish(), 'list network interfaces');
     const out: NetInterface[] = [];
     for (const m of msgs) {
-      if (m.type !== RTM_NEWLINK || m.payload.length < 16) continue;
-      const index = new DataView(m.payload.buffer).getInt32(4, true);
-      const name = attrStr(parseAttrs(m.payload, 16, m.payload.length).get(IFLA_IFNAME));
+      if (m.type !== RTM_NEWLINK || m.payload.length < IFINFOMSG.$size) continue;
+      const index = new DataView(m.payload.buffer).getInt32(IFINFOMSG.ifi_index, true);
+      const name = attrStr(parseAttrs(m.payload, IFINFOMSG.$size, m.payload.length).get(IFLA_IFNAME));
       if (name !== undefined) out.push({ index, name });
     }
     return out.sort((a, b) => a.index - b.index);
@@ -313,7 +327,7 @@ export function interfaceIndex(name: string): number | undefined {
     try {
       const msgs = nl.request(RTM_GETLINK, NLM_F_ACK, ifinfomsg(0).attrStr(IFLA_IFNAME, name).finish(), `look up interface ${name}`);
       for (const m of msgs) {
-        if (m.type === RTM_NEWLINK && m.payload.length >= 16) return new DataView(m.payload.buffer).getInt32(4, true);
+        if (m.type === RTM_NEWLINK && m.payload.length >= IFINFOMSG.$size) return new DataView(m.payload.buffer).getInt32(IFINFOMSG.ifi_index, true);
       }
       return undefined;
     } catch (e) {
@@ -387,8 +401,7 @@ export function xdpQuery(ifindex: number): XdpState {
 }
 
 function tcmsg(ifindex: number, handle: number, parent: number, info: number): NlWriter {
-  // family, pad1, pad2, ifindex, handle, parent, info
-  return new NlWriter().u8(0).u8(0).u16(0).i32(ifindex).u32(handle).u32(parent).u32(info);
+  return new NlWriter().header(TCMSG, { tcm_ifindex: ifindex, tcm_handle: handle, tcm_parent: parent, tcm_info: info });
 }
 
 function tcHint(errno: number, extack: string | undefined): string | undefined {
@@ -452,16 +465,16 @@ export function tcFilterList(ifindex: number, parent: number): TcFilter[] {
     }
     const out: TcFilter[] = [];
     for (const m of msgs) {
-      if (m.type !== RTM_NEWTFILTER || m.payload.length < 20) continue;
+      if (m.type !== RTM_NEWTFILTER || m.payload.length < TCMSG.$size) continue;
       const v = new DataView(m.payload.buffer);
-      const handle = v.getUint32(8, true);
+      const handle = v.getUint32(TCMSG.tcm_handle, true);
       if (handle === 0) continue; // the per-priority chain head, not a filter
-      const attrs = parseAttrs(m.payload, 20, m.payload.length);
+      const attrs = parseAttrs(m.payload, TCMSG.$size, m.payload.length);
       const opts = attrs.get(TCA_OPTIONS);
       const inner = opts ? parseAttrs(opts, 0, opts.length) : new Map<number, Uint8Array>();
       out.push({
         kind: attrStr(attrs.get(TCA_KIND)) ?? '',
-        priority: v.getUint32(16, true) >>> 16,
+        priority: v.getUint32(TCMSG.tcm_info, true) >>> 16,
         handle,
         progId: attrU32(inner.get(TCA_BPF_ID)),
         progName: attrStr(inner.get(TCA_BPF_NAME)),

@@ -1,13 +1,16 @@
 /**
  * Attribute layouts of the bpf() commands that attach programs: BPF_LINK_CREATE, BPF_LINK_UPDATE,
  * BPF_LINK_DETACH, BPF_RAW_TRACEPOINT_OPEN, BPF_PROG_ATTACH / BPF_PROG_DETACH, and the
- * `struct bpf_link_info` that BPF_OBJ_GET_INFO_BY_FD fills for a link. Offsets follow
- * `union bpf_attr` and `struct bpf_link_info` in uapi linux/bpf.h.
+ * `struct bpf_link_info` that BPF_OBJ_GET_INFO_BY_FD fills for a link. Offsets come from the
+ * generated uapi layouts (src/sys/uapi.ts).
  */
 import { BpfSyscallError } from '../errors.js';
-import { Attr, cstr } from '../sys/attr.js';
+import { offsetofend } from '../abi/layout.js';
+import { cstr, cString } from '../abi/cstring.js';
+import { Attr } from '../sys/attr.js';
 import { bpfCall, bpfRaw, objGetInfoByFd } from '../sys/bpf.js';
 import { attachType as attachTypeNames, linkType as linkTypeNames, type AttachType, type LinkType } from '../sys/constants.js';
+import { bpf_attr, bpf_link_info } from '../abi/uapi.js';
 
 export interface LinkCreateArgs {
   progFd: number;
@@ -40,41 +43,40 @@ function u64Array(values: readonly bigint[]): Uint8Array {
   return out;
 }
 
-/** Size of the link_create part of union bpf_attr we fill (up to the uprobe_multi members). */
-const LINK_CREATE_SIZE = 64;
-
 /** BPF_LINK_CREATE: a link fd, or a negative errno. */
 export function linkCreateRaw(a: LinkCreateArgs): number {
-  const attr = new Attr(LINK_CREATE_SIZE)
-    .u32(0, a.progFd)
-    .u32(4, a.target)
-    .u32(8, attachTypeNames.number(a.attachType))
-    .u32(12, a.flags ?? 0);
-  if (a.perfEventCookie !== undefined) attr.u64(16, a.perfEventCookie);
-  if (a.relative !== undefined) attr.u32(16, a.relative);
-  if (a.expectedRevision !== undefined) attr.u64(24, a.expectedRevision);
-  if (a.targetBtfId !== undefined) attr.u32(16, a.targetBtfId);
+  const L = bpf_attr.link_create;
+  // Up to the uprobe_multi members, the largest of the per-kind union.
+  const attr = new Attr(offsetofend(L.uprobe_multi, 'pid'))
+    .u32(L.prog_fd, a.progFd)
+    .u32(L.target_fd, a.target)
+    .u32(L.attach_type, attachTypeNames.number(a.attachType))
+    .u32(L.flags, a.flags ?? 0);
+  if (a.perfEventCookie !== undefined) attr.u64(L.perf_event.bpf_cookie, a.perfEventCookie);
+  if (a.relative !== undefined) attr.u32(L.tcx.relative_fd, a.relative);
+  if (a.expectedRevision !== undefined) attr.u64(L.tcx.expected_revision, a.expectedRevision);
+  if (a.targetBtfId !== undefined) attr.u32(L.target_btf_id, a.targetBtfId);
   const k = a.kprobeMulti;
   if (k) {
-    // kprobe_multi: flags@16 cnt@20 syms@24 addrs@32 cookies@40.
+    const K = L.kprobe_multi;
     const cnt = k.symbols?.length ?? k.addresses?.length ?? 0;
-    attr.u32(16, k.flags).u32(20, cnt);
+    attr.u32(K.flags, k.flags).u32(K.cnt, cnt);
     if (k.symbols) {
       // syms points at an array of pointers to C strings, each patched by the addon.
       const table = new Attr(cnt * 8);
       k.symbols.forEach((name, i) => table.ptr(i * 8, cstr(name)));
-      attr.ptrTo(24, table);
+      attr.ptrTo(K.syms, table);
     }
-    if (k.addresses) attr.ptr(32, u64Array(k.addresses));
-    if (k.cookies) attr.ptr(40, u64Array(k.cookies));
+    if (k.addresses) attr.ptr(K.addrs, u64Array(k.addresses));
+    if (k.cookies) attr.ptr(K.cookies, u64Array(k.cookies));
   }
   const u = a.uprobeMulti;
   if (u) {
-    // uprobe_multi: path@16 offsets@24 ref_ctr_offsets@32 cookies@40 cnt@48 flags@52 pid@56.
-    attr.ptr(16, cstr(u.path)).ptr(24, u64Array(u.offsets));
-    if (u.refCtrOffsets) attr.ptr(32, u64Array(u.refCtrOffsets));
-    if (u.cookies) attr.ptr(40, u64Array(u.cookies));
-    attr.u32(48, u.offsets.length).u32(52, u.flags).u32(56, u.pid ?? 0);
+    const U = L.uprobe_multi;
+    attr.ptr(U.path, cstr(u.path)).ptr(U.offsets, u64Array(u.offsets));
+    if (u.refCtrOffsets) attr.ptr(U.ref_ctr_offsets, u64Array(u.refCtrOffsets));
+    if (u.cookies) attr.ptr(U.cookies, u64Array(u.cookies));
+    attr.u32(U.cnt, u.offsets.length).u32(U.flags, u.flags).u32(U.pid, u.pid ?? 0);
   }
   return bpfRaw('LINK_CREATE', attr);
 }
@@ -82,8 +84,9 @@ export function linkCreateRaw(a: LinkCreateArgs): number {
 /** BPF_LINK_UPDATE: swap the program of a link (old_prog_fd given: only if it is still that one). */
 export function linkUpdate(linkFd: number, newProgFd: number, oldProgFd?: number): void {
   const BPF_F_REPLACE = 1 << 2;
-  const attr = new Attr(16).u32(0, linkFd).u32(4, newProgFd);
-  if (oldProgFd !== undefined) attr.u32(8, BPF_F_REPLACE).u32(12, oldProgFd);
+  const L = bpf_attr.link_update;
+  const attr = new Attr(L.$size).u32(L.link_fd, linkFd).u32(L.new_prog_fd, newProgFd);
+  if (oldProgFd !== undefined) attr.u32(L.flags, BPF_F_REPLACE).u32(L.old_prog_fd, oldProgFd);
   bpfCall('LINK_UPDATE', attr, 'update link', (e) =>
     e === 1 ? 'the link holds another program than the one given as old, or the link is pinned read-only' :
     e === 22 ? 'the new program does not have the type and attach type of the link' :
@@ -92,7 +95,7 @@ export function linkUpdate(linkFd: number, newProgFd: number, oldProgFd?: number
 
 /** BPF_LINK_DETACH: detach the program while keeping the link fd (5.9+). Negative errno on failure. */
 export function linkDetachRaw(linkFd: number): number {
-  return bpfRaw('LINK_DETACH', new Attr(4).u32(0, linkFd));
+  return bpfRaw('LINK_DETACH', new Attr(bpf_attr.link_detach.$size).u32(bpf_attr.link_detach.link_fd, linkFd));
 }
 
 /**
@@ -100,8 +103,11 @@ export function linkDetachRaw(linkFd: number): number {
  * lsm), whose target was fixed at load. A link fd, or a negative errno.
  */
 export function rawTracepointOpenRaw(name: string | null, progFd: number, cookie?: bigint): number {
-  const attr = new Attr(cookie !== undefined ? 24 : 16).ptr(0, name === null ? null : cstr(name)).u32(8, progFd);
-  if (cookie !== undefined) attr.u64(16, cookie);
+  // The cookie only where one is given: kernels before 6.10 refuse the longer attr.
+  const L = bpf_attr.raw_tracepoint;
+  const attr = new Attr(offsetofend(L, cookie !== undefined ? 'cookie' : 'prog_fd'))
+    .ptr(L.name, name === null ? null : cstr(name)).u32(L.prog_fd, progFd);
+  if (cookie !== undefined) attr.u64(L.cookie, cookie);
   return bpfRaw('RAW_TRACEPOINT_OPEN', attr);
 }
 
@@ -115,15 +121,18 @@ export interface ProgAttachArgs {
 
 /** BPF_PROG_ATTACH: 0, or a negative errno. */
 export function progAttachRaw(a: ProgAttachArgs): number {
-  const attr = new Attr(20)
-    .u32(0, a.targetFd).u32(4, a.progFd).u32(8, attachTypeNames.number(a.attachType))
-    .u32(12, a.flags ?? 0).u32(16, a.replaceFd ?? 0);
+  const L = bpf_attr.prog_attach;
+  const attr = new Attr(offsetofend(L, 'replace_bpf_fd'))
+    .u32(L.target_fd, a.targetFd).u32(L.attach_bpf_fd, a.progFd).u32(L.attach_type, attachTypeNames.number(a.attachType))
+    .u32(L.attach_flags, a.flags ?? 0).u32(L.replace_bpf_fd, a.replaceFd ?? 0);
   return bpfRaw('PROG_ATTACH', attr);
 }
 
 /** BPF_PROG_DETACH: 0, or a negative errno. */
 export function progDetachRaw(targetFd: number, progFd: number, attachType: AttachType): number {
-  const attr = new Attr(20).u32(0, targetFd).u32(4, progFd).u32(8, attachTypeNames.number(attachType));
+  const L = bpf_attr.prog_attach;
+  const attr = new Attr(offsetofend(L, 'replace_bpf_fd'))
+    .u32(L.target_fd, targetFd).u32(L.attach_bpf_fd, progFd).u32(L.attach_type, attachTypeNames.number(attachType));
   return bpfRaw('PROG_DETACH', attr);
 }
 
@@ -169,43 +178,46 @@ export function readLinkInfo(fd: number): RawLinkInfo {
   const first = new Uint8Array(LINK_INFO_SIZE);
   objGetInfoByFd(fd, first);
   const v = new DataView(first.buffer);
-  const typeNum = v.getUint32(0, true);
+  const I = bpf_link_info;
+  const typeNum = v.getUint32(I.type, true);
   const type = linkTypeNames.name(typeNum);
-  const out: RawLinkInfo = { type, id: v.getUint32(4, true), progId: v.getUint32(8, true) };
+  const out: RawLinkInfo = { type, id: v.getUint32(I.id, true), progId: v.getUint32(I.prog_id, true) };
   switch (type) {
     case 'raw_tracepoint': {
-      // A second call with a buffer for the name (tp_name at 16, tp_name_len at 24).
+      // A second call with a buffer for the name.
       const name = new Uint8Array(256);
-      const attr = new Attr(LINK_INFO_SIZE).ptr(16, name).u32(24, name.byteLength);
+      const attr = new Attr(LINK_INFO_SIZE).ptr(I.raw_tracepoint.tp_name, name).u32(I.raw_tracepoint.tp_name_len, name.byteLength);
       try {
         objGetInfoByFd(fd, attr);
-        const end = name.indexOf(0);
-        out.tracepoint = new TextDecoder().decode(name.subarray(0, end < 0 ? name.length : end));
+        out.tracepoint = cString(name);
       } catch {
         /* the name is a nicety; leave it out */
       }
       break;
     }
     case 'tracing':
-      out.attachType = attachTypeNames.name(v.getUint32(16, true));
-      out.targetObjId = v.getUint32(20, true);
-      out.targetBtfId = v.getUint32(24, true);
+      out.attachType = attachTypeNames.name(v.getUint32(I.tracing.attach_type, true));
+      out.targetObjId = v.getUint32(I.tracing.target_obj_id, true);
+      out.targetBtfId = v.getUint32(I.tracing.target_btf_id, true);
       break;
     case 'cgroup':
-      out.cgroupId = v.getBigUint64(16, true);
-      out.attachType = attachTypeNames.name(v.getUint32(24, true));
+      out.cgroupId = v.getBigUint64(I.cgroup.cgroup_id, true);
+      out.attachType = attachTypeNames.name(v.getUint32(I.cgroup.attach_type, true));
       break;
     case 'netns':
-      out.netnsIno = v.getUint32(16, true);
-      out.attachType = attachTypeNames.name(v.getUint32(20, true));
+      out.netnsIno = v.getUint32(I.netns.netns_ino, true);
+      out.attachType = attachTypeNames.name(v.getUint32(I.netns.attach_type, true));
       break;
     case 'xdp':
-      out.ifindex = v.getUint32(16, true);
+      out.ifindex = v.getUint32(I.xdp.ifindex, true);
       break;
     case 'tcx':
+      out.ifindex = v.getUint32(I.tcx.ifindex, true);
+      out.attachType = attachTypeNames.name(v.getUint32(I.tcx.attach_type, true));
+      break;
     case 'netkit':
-      out.ifindex = v.getUint32(16, true);
-      out.attachType = attachTypeNames.name(v.getUint32(20, true));
+      out.ifindex = v.getUint32(I.netkit.ifindex, true);
+      out.attachType = attachTypeNames.name(v.getUint32(I.netkit.attach_type, true));
       break;
     case 'kprobe_multi':
       readKprobeMultiInfo(fd, v, out);
@@ -214,7 +226,7 @@ export function readLinkInfo(fd: number): RawLinkInfo {
       readUprobeMultiInfo(fd, v, out);
       break;
     case 'perf_event': {
-      const k = v.getUint32(16, true);
+      const k = v.getUint32(I.perf_event.type, true);
       out.perfEvent = PERF_EVENT_KINDS[k] ?? `unknown(${k})`;
       break;
     }
@@ -230,21 +242,22 @@ function u64s(buf: Uint8Array, n: number): bigint[] {
 }
 
 /**
- * kprobe_multi member: addrs@16 count@24 flags@28 missed@32 (6.7+) cookies@40 (6.9+). A first call
- * gives the count (0 on kernels before 6.6, which do not fill it), a second the arrays.
+ * kprobe_multi member (missed 6.7+, cookies 6.9+). A first call gives the count (0 on kernels
+ * before 6.6, which do not fill it), a second the arrays.
  */
 function readKprobeMultiInfo(fd: number, first: DataView, out: RawLinkInfo): void {
-  const count = first.getUint32(24, true);
-  const flags = first.getUint32(28, true);
+  const K = bpf_link_info.kprobe_multi;
+  const count = first.getUint32(K.count, true);
+  const flags = first.getUint32(K.flags, true);
   const info: NonNullable<RawLinkInfo['kprobeMulti']> = { count, retprobe: (flags & BPF_F_KPROBE_MULTI_RETURN) !== 0, addresses: [] };
   if (count > 0) {
     const addrs = new Uint8Array(count * 8);
     const cookies = new Uint8Array(count * 8);
-    const attr = new Attr(LINK_INFO_SIZE).ptr(16, addrs).u32(24, count).ptr(40, cookies);
+    const attr = new Attr(LINK_INFO_SIZE).ptr(K.addrs, addrs).u32(K.count, count).ptr(K.cookies, cookies);
     try {
       objGetInfoByFd(fd, attr);
       info.addresses = u64s(addrs, count);
-      info.missed = attr.view.getBigUint64(32, true);
+      info.missed = attr.view.getBigUint64(K.missed, true);
       info.cookies = u64s(cookies, count);
     } catch {
       /* the arrays are a nicety; keep the count */
@@ -253,22 +266,23 @@ function readKprobeMultiInfo(fd: number, first: DataView, out: RawLinkInfo): voi
   out.kprobeMulti = info;
 }
 
-/** uprobe_multi member: path@16 offsets@24 ref_ctr_offsets@32 cookies@40 path_size@48 count@52 flags@56 pid@60. */
+/** uprobe_multi member: a first call gives the count, a second the path and arrays. */
 function readUprobeMultiInfo(fd: number, first: DataView, out: RawLinkInfo): void {
-  const count = first.getUint32(52, true);
-  const flags = first.getUint32(56, true);
+  const U = bpf_link_info.uprobe_multi;
+  const count = first.getUint32(U.count, true);
+  const flags = first.getUint32(U.flags, true);
   const info: NonNullable<RawLinkInfo['uprobeMulti']> = {
-    path: '', count, retprobe: (flags & BPF_F_UPROBE_MULTI_RETURN) !== 0, offsets: [], cookies: [], pid: first.getUint32(60, true),
+    path: '', count, retprobe: (flags & BPF_F_UPROBE_MULTI_RETURN) !== 0, offsets: [], cookies: [], pid: first.getUint32(U.pid, true),
   };
   if (count > 0) {
     const path = new Uint8Array(4096);
     const offsets = new Uint8Array(count * 8);
     const cookies = new Uint8Array(count * 8);
-    const attr = new Attr(LINK_INFO_SIZE).ptr(16, path).ptr(24, offsets).ptr(40, cookies).u32(48, path.byteLength).u32(52, count);
+    const attr = new Attr(LINK_INFO_SIZE).ptr(U.path, path).ptr(U.offsets, offsets).ptr(U.cookies, cookies)
+      .u32(U.path_size, path.byteLength).u32(U.count, count);
     try {
       objGetInfoByFd(fd, attr);
-      const end = path.indexOf(0);
-      info.path = new TextDecoder().decode(path.subarray(0, end < 0 ? path.length : end));
+      info.path = cString(path);
       info.offsets = u64s(offsets, count);
       info.cookies = u64s(cookies, count);
     } catch {

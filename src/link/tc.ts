@@ -5,6 +5,7 @@
  * and no filter (of anyone) is left on it.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
+import { haveTcx } from '../probes.js';
 import type { Program } from '../program.js';
 import { FD } from '../sys/fd.js';
 import { resolveInterface } from './iface.js';
@@ -27,7 +28,6 @@ export interface TcOptions {
   handle?: number;
 }
 
-const EINVAL = 22;
 
 /** Filters this process attached, so two attachments of one program tell their filters apart. */
 const claimed = new Set<string>();
@@ -72,11 +72,12 @@ export function attachTc(prog: Program, iface: number | string, options: TcOptio
   const ifindex = resolveInterface(iface);
   const label = typeof iface === 'string' ? iface : `ifindex ${ifindex}`;
   const what = `attach tc program${prog.name ? ` ${prog.name}` : ''} to ${label} ${direction}`;
-  if (!options.forceNetlink) {
+  // Kernels before 6.6 have no tcx links: clsact + cls_bpf instead. The probe decides, not this
+  // attach's errno: an EINVAL from a kernel that has tcx is the caller's error and is reported.
+  if (!options.forceNetlink && haveTcx()) {
     const r = linkCreateRaw({ progFd: prog.fd, target: ifindex, attachType: direction === 'ingress' ? 'tcx_ingress' : 'tcx_egress' });
     if (r >= 0) return new FdLink(new FD(r, `tcx ${direction} link on ${label}`), 'tcx');
-    // Kernels before 6.6 do not know the tcx attach types (EINVAL): use clsact + cls_bpf.
-    if (-r !== EINVAL) throw new BpfSyscallError(r, 'bpf(BPF_LINK_CREATE)', what, tcxHint(-r, label));
+    throw new BpfSyscallError(r, 'bpf(BPF_LINK_CREATE)', what, tcxHint(-r, label));
   }
   return attachTcNetlink(prog, ifindex, label, direction, options, what);
 }

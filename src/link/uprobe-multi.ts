@@ -7,6 +7,7 @@
  * Functions are named, given as file offsets, or matched by a pattern (`*`, `?`) against the
  * binary's function symbols as libbpf does: .symtab first, .dynsym only when .symtab matched none.
  */
+import { EBADF, EINVAL, EPERM, ESRCH } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import { STT, SHN_UNDEF } from '../elf/reader.js';
 import type { Program } from '../program.js';
@@ -30,10 +31,6 @@ export interface UprobeMultiOptions {
   refCtrOffsets?: readonly bigint[];
 }
 
-const EBADF = 9;
-const EINVAL = 22;
-const ESRCH = 3;
-const EPERM = 1;
 
 /** File offsets of the function symbols of `path` whose names match `pattern`. */
 export function resolveBinaryPattern(path: string, pattern: string): number[] {

@@ -26,7 +26,8 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { BpfkitError, ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import { ElfFile, SHN_UNDEF } from '../elf/reader.js';
 import { BpfMap } from '../map.js';
-import { readProgramInfo, type Program } from '../program.js';
+import type { Program } from '../program.js';
+import { readProgramInfo } from '../program-info.js';
 import { LinkSet, requireProgramType, type Link, type LinkInfo, type PerfEventLink } from './link.js';
 import { attachUprobe, resolveBinaryPath } from './uprobe.js';
 

@@ -3,6 +3,7 @@
  * the netlink way (RTM_SETLINK IFLA_XDP), undone on close. Both refuse to replace a program that
  * is already attached.
  */
+import { EINVAL } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import type { Program } from '../program.js';
 import { getFdById } from '../sys/bpf.js';
@@ -32,7 +33,6 @@ function modeFlags(mode: XdpMode | undefined): number {
   }
 }
 
-const EINVAL = 22;
 
 function linkHint(errno: number, iface: string, mode: XdpMode | undefined): string | undefined {
   switch (errno) {

@@ -4,7 +4,7 @@
  * libbpf: the caller gets the error to report and loads without BTF.
  */
 import type { Btf } from '../btf/btf.js';
-import { sanitizeBtfForKernel } from '../btf/sanitize.js';
+import { sanitizeBtfForKernel } from './btf-sanitize.js';
 import { BpfSyscallError } from '../errors.js';
 import { btfLoadRaw } from '../sys/bpf.js';
 import { FD } from '../sys/fd.js';

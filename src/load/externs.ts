@@ -23,7 +23,7 @@ import { release as osRelease } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { typesAreCompatible, essentialName } from '../btf/core.js';
 import type { Btf } from '../btf/btf.js';
-import { kconfigLayout, type KconfigLayout, type KconfigSlot } from '../btf/sanitize.js';
+import { kconfigLayout, type KconfigLayout, type KconfigSlot } from './btf-sanitize.js';
 import type { BtfDatasec, BtfType } from '../btf/types.js';
 import { Insns, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
 import { SpecError } from '../errors.js';

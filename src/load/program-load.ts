@@ -4,6 +4,7 @@
  * VerifierError carrying the whole log. The first attempt asks for no log (fast); only a failure
  * is retried with logging, with a buffer that grows until the log fits.
  */
+import { EAGAIN, ENOSPC } from '../abi/errno.js';
 import type { Btf } from '../btf/btf.js';
 import { BpfSyscallError, EmulatorNotSupportedError, NotSupportedError, SpecError, VerifierError } from '../errors.js';
 import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
@@ -40,8 +41,6 @@ export interface ProgramLoadContext {
   externs?: ExternResolver;
 }
 
-const EAGAIN = 11;
-const ENOSPC = 28;
 const MAX_LOG = (1 << 30) - 1;
 
 /**

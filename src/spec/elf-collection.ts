@@ -4,6 +4,7 @@
  * convention, and each program linked with the BPF functions it calls. Pure: the object's bytes
  * in, plain data out; nothing here touches the kernel.
  */
+import { cString } from '../abi/cstring.js';
 import { Btf } from '../btf/btf.js';
 import { parseBtfExt } from '../btf/ext.js';
 import type { BtfDatasec, BtfExt, BtfStruct, BtfType, CoreRelo, FuncInfo, LineInfo } from '../btf/types.js';
@@ -130,9 +131,7 @@ class ObjectReader {
   #license(): string {
     const s = this.#elf.section('license');
     if (!s) return '';
-    const d = this.#elf.data(s);
-    const end = d.indexOf(0);
-    return new TextDecoder().decode(end < 0 ? d : d.subarray(0, end));
+    return cString(this.#elf.data(s));
   }
 
   #kernelVersion(): number {

@@ -60,10 +60,3 @@ export class Attr {
   }
 }
 
-/** A NUL-terminated C string, as the kernel wants path names and licenses. */
-export function cstr(text: string): Uint8Array {
-  const enc = new TextEncoder().encode(text);
-  const out = new Uint8Array(enc.length + 1);
-  out.set(enc);
-  return out;
-}

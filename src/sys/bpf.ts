@@ -3,10 +3,14 @@
  * it. This is the only module that calls the bpf syscall; callers get numbers, buffers and FDs,
  * and failures as BpfSyscallError with the command's name.
  */
+import { EAGAIN, ENOENT } from '../abi/errno.js';
 import { BpfSyscallError } from '../errors.js';
 import { native } from '../native.js';
-import { Attr, cstr } from './attr.js';
-import { BPF_CMD, BPF_OBJ_NAME_LEN } from './constants.js';
+import { offsetofend } from '../abi/layout.js';
+import { cstr } from '../abi/cstring.js';
+import { Attr } from './attr.js';
+import { BPF_CMD } from './constants.js';
+import { bpf_attr } from '../abi/uapi.js';
 import { FD } from './fd.js';
 import { ensureBpffsFor } from '../bpffs.js';
 
@@ -24,7 +28,6 @@ export function bpfCall(cmd: CmdName, attr: Attr, what?: string, hint?: (errno: 
   return r;
 }
 
-const ENOENT = 2;
 
 export interface MapCreateAttr {
   mapType: number;
@@ -44,17 +47,20 @@ export interface MapCreateAttr {
 }
 
 export function mapCreateAttr(a: MapCreateAttr): Attr {
-  const attr = new Attr(72)
-    .u32(0, a.mapType).u32(4, a.keySize).u32(8, a.valueSize).u32(12, a.maxEntries)
-    .u32(16, a.flags).u32(20, a.innerMapFd ?? 0).u32(24, a.numaNode ?? 0)
-    .u32(44, a.ifindex ?? 0).u32(48, a.btfFd ?? 0).u32(52, a.btfKeyTypeId ?? 0)
-    .u32(56, a.btfValueTypeId ?? 0).u32(60, a.btfVmlinuxValueTypeId ?? 0).u64(64, a.mapExtra ?? 0n);
-  if (a.name) attr.str(28, BPF_OBJ_NAME_LEN, a.name);
+  const L = bpf_attr.map_create;
+  const attr = new Attr(offsetofend(L, 'map_extra'))
+    .u32(L.map_type, a.mapType).u32(L.key_size, a.keySize).u32(L.value_size, a.valueSize).u32(L.max_entries, a.maxEntries)
+    .u32(L.map_flags, a.flags).u32(L.inner_map_fd, a.innerMapFd ?? 0).u32(L.numa_node, a.numaNode ?? 0)
+    .u32(L.map_ifindex, a.ifindex ?? 0).u32(L.btf_fd, a.btfFd ?? 0).u32(L.btf_key_type_id, a.btfKeyTypeId ?? 0)
+    .u32(L.btf_value_type_id, a.btfValueTypeId ?? 0).u32(L.btf_vmlinux_value_type_id, a.btfVmlinuxValueTypeId ?? 0)
+    .u64(L.map_extra, a.mapExtra ?? 0n);
+  if (a.name) attr.str(L.map_name, L.$sizeof.map_name, a.name);
   return attr;
 }
 
 function elemAttr(fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number | bigint): Attr {
-  return new Attr(32).u32(0, fd).ptr(8, key).ptr(16, value).u64(24, flags);
+  const L = bpf_attr.map_elem;
+  return new Attr(offsetofend(L, 'flags')).u32(L.map_fd, fd).ptr(L.key, key).ptr(L.value, value).u64(L.flags, flags);
 }
 
 /** A per-element map command: natively built attr where the addon has it (one call, no pointer list). */
@@ -113,7 +119,7 @@ export function mapLookupAndDeleteElem(fd: number, key: ArrayBufferView | null, 
 }
 
 export function mapFreeze(fd: number): void {
-  bpfCall('MAP_FREEZE', new Attr(8).u32(0, fd));
+  bpfCall('MAP_FREEZE', new Attr(offsetofend(bpf_attr.map_elem, 'map_fd')).u32(bpf_attr.map_elem.map_fd, fd));
 }
 
 export interface BatchArgs {
@@ -133,10 +139,11 @@ export interface BatchArgs {
  * errno for the caller to decide on (EINVAL/ENOTSUPP mean the kernel or map type lacks batching).
  */
 export function mapBatch(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH' | 'MAP_UPDATE_BATCH' | 'MAP_DELETE_BATCH', a: BatchArgs): { count: number; done: boolean; errno: number } {
-  const attr = new Attr(56).ptr(0, a.inBatch).ptr(8, a.outBatch).ptr(16, a.keys).ptr(24, a.values)
-    .u32(32, a.count).u32(36, a.fd).u64(40, a.elemFlags ?? 0).u64(48, a.flags ?? 0);
+  const L = bpf_attr.batch;
+  const attr = new Attr(offsetofend(L, 'flags')).ptr(L.in_batch, a.inBatch).ptr(L.out_batch, a.outBatch).ptr(L.keys, a.keys)
+    .ptr(L.values, a.values).u32(L.count, a.count).u32(L.map_fd, a.fd).u64(L.elem_flags, a.elemFlags ?? 0).u64(L.flags, a.flags ?? 0);
   const r = bpfRaw(cmd, attr);
-  const count = attr.getU32(32);
+  const count = attr.getU32(L.count);
   if (r === -ENOENT) return { count, done: true, errno: 0 };
   if (r < 0) return { count, done: false, errno: -r };
   return { count, done: false, errno: 0 };
@@ -167,41 +174,46 @@ export interface ProgLoadAttr {
 }
 
 /** BPF_PROG_LOAD: fd, or a negative errno (the loader reads the log and decides). */
-const EAGAIN = 11;
 const PROG_LOAD_EAGAIN_RETRIES = 5;
 
 export function progLoadRaw(a: ProgLoadAttr): { result: number; logTrueSize: number } {
-  const attr = new Attr(148)
-    .u32(0, a.progType).u32(4, a.insns.byteLength / 8).ptr(8, a.insns).ptr(16, cstr(a.license))
-    .u32(24, a.logLevel).u32(28, a.logBuf ? a.logBuf.byteLength : 0).ptr(32, a.logBuf)
-    .u32(40, a.kernVersion).u32(44, a.progFlags).str(48, BPF_OBJ_NAME_LEN, a.name)
-    .u32(64, a.ifindex ?? 0).u32(68, a.expectedAttachType).u32(72, a.btfFd)
-    .u32(76, a.funcInfo ? a.funcInfoRecSize : 0).ptr(80, a.funcInfo).u32(88, a.funcInfo ? a.funcInfoCnt : 0)
-    .u32(92, a.lineInfo ? a.lineInfoRecSize : 0).ptr(96, a.lineInfo).u32(104, a.lineInfo ? a.lineInfoCnt : 0)
-    .u32(108, a.attachBtfId ?? 0).u32(112, a.attachProgFd ?? a.attachBtfObjFd ?? 0)
-    .ptr(120, a.fdArray ?? null);
+  const L = bpf_attr.prog_load;
+  const attr = new Attr(offsetofend(L, 'prog_token_fd'))
+    .u32(L.prog_type, a.progType).u32(L.insn_cnt, a.insns.byteLength / 8).ptr(L.insns, a.insns).ptr(L.license, cstr(a.license))
+    .u32(L.log_level, a.logLevel).u32(L.log_size, a.logBuf ? a.logBuf.byteLength : 0).ptr(L.log_buf, a.logBuf)
+    .u32(L.kern_version, a.kernVersion).u32(L.prog_flags, a.progFlags).str(L.prog_name, L.$sizeof.prog_name, a.name)
+    .u32(L.prog_ifindex, a.ifindex ?? 0).u32(L.expected_attach_type, a.expectedAttachType).u32(L.prog_btf_fd, a.btfFd)
+    .u32(L.func_info_rec_size, a.funcInfo ? a.funcInfoRecSize : 0).ptr(L.func_info, a.funcInfo)
+    .u32(L.func_info_cnt, a.funcInfo ? a.funcInfoCnt : 0)
+    .u32(L.line_info_rec_size, a.lineInfo ? a.lineInfoRecSize : 0).ptr(L.line_info, a.lineInfo)
+    .u32(L.line_info_cnt, a.lineInfo ? a.lineInfoCnt : 0)
+    .u32(L.attach_btf_id, a.attachBtfId ?? 0).u32(L.attach_prog_fd, a.attachProgFd ?? a.attachBtfObjFd ?? 0)
+    .ptr(L.fd_array, a.fdArray ?? null);
   // The verifier gives up with EAGAIN when a signal interrupts it: try again, as libbpf does.
   let result = bpfRaw('PROG_LOAD', attr);
   for (let retries = 0; result === -EAGAIN && retries < PROG_LOAD_EAGAIN_RETRIES; retries++) result = bpfRaw('PROG_LOAD', attr);
-  return { result, logTrueSize: attr.getU32(140) };
+  return { result, logTrueSize: attr.getU32(L.log_true_size) };
 }
 
 /** BPF_BTF_LOAD: fd, or a negative errno. */
 export function btfLoadRaw(btf: Uint8Array, logBuf: Uint8Array | null, logLevel: number): number {
-  const attr = new Attr(32).ptr(0, btf).ptr(8, logBuf).u32(16, btf.byteLength)
-    .u32(20, logBuf ? logBuf.byteLength : 0).u32(24, logBuf ? logLevel : 0);
+  const L = bpf_attr.btf_load;
+  const attr = new Attr(offsetofend(L, 'btf_log_true_size')).ptr(L.btf, btf).ptr(L.btf_log_buf, logBuf).u32(L.btf_size, btf.byteLength)
+    .u32(L.btf_log_size, logBuf ? logBuf.byteLength : 0).u32(L.btf_log_level, logBuf ? logLevel : 0);
   return bpfRaw('BTF_LOAD', attr);
 }
 
 export function objPin(fd: number, path: string): void {
   ensureBpffsFor(path);
-  bpfCall('OBJ_PIN', new Attr(16).ptr(0, cstr(path)).u32(8, fd), `pin to ${path}`, (e) =>
+  const L = bpf_attr.obj;
+  bpfCall('OBJ_PIN', new Attr(offsetofend(L, 'file_flags')).ptr(L.pathname, cstr(path)).u32(L.bpf_fd, fd), `pin to ${path}`, (e) =>
     e === 1 || e === 22 ? `${path} must be inside a mounted bpf filesystem (mount -t bpf bpf /sys/fs/bpf)` :
     e === 17 ? `${path} already exists: unpin it first` : e === 2 ? 'the parent directory does not exist' : undefined);
 }
 
 export function objGet(path: string, fileFlags = 0): FD {
-  const r = bpfCall('OBJ_GET', new Attr(16).ptr(0, cstr(path)).u32(12, fileFlags), `open pinned ${path}`, (e) =>
+  const L = bpf_attr.obj;
+  const r = bpfCall('OBJ_GET', new Attr(offsetofend(L, 'file_flags')).ptr(L.pathname, cstr(path)).u32(L.file_flags, fileFlags), `open pinned ${path}`, (e) =>
     e === 2 ? `nothing is pinned at ${path}` : e === 22 ? `${path} is not in a bpf filesystem` : undefined);
   return new FD(r, `pinned object ${path}`);
 }
@@ -219,32 +231,36 @@ export interface TestRunArgs {
 }
 
 export function progTestRun(a: TestRunArgs): { retval: number; duration: number; dataSizeOut: number; ctxSizeOut: number } {
-  const attr = new Attr(80)
-    .u32(0, a.progFd).u32(8, a.dataIn?.byteLength ?? 0).u32(12, a.dataOut?.byteLength ?? 0)
-    .ptr(16, a.dataIn).ptr(24, a.dataOut).u32(32, a.repeat)
-    .u32(40, a.ctxIn?.byteLength ?? 0).u32(44, a.ctxOut?.byteLength ?? 0).ptr(48, a.ctxIn).ptr(56, a.ctxOut)
-    .u32(64, a.flags).u32(68, a.cpu).u32(72, a.batchSize);
+  const L = bpf_attr.test;
+  const attr = new Attr(L.$size)
+    .u32(L.prog_fd, a.progFd).u32(L.data_size_in, a.dataIn?.byteLength ?? 0).u32(L.data_size_out, a.dataOut?.byteLength ?? 0)
+    .ptr(L.data_in, a.dataIn).ptr(L.data_out, a.dataOut).u32(L.repeat, a.repeat)
+    .u32(L.ctx_size_in, a.ctxIn?.byteLength ?? 0).u32(L.ctx_size_out, a.ctxOut?.byteLength ?? 0)
+    .ptr(L.ctx_in, a.ctxIn).ptr(L.ctx_out, a.ctxOut)
+    .u32(L.flags, a.flags).u32(L.cpu, a.cpu).u32(L.batch_size, a.batchSize);
   bpfCall('PROG_TEST_RUN', attr, 'test run', (e) =>
     e === 524 || e === 95 ? 'this program type does not support BPF_PROG_TEST_RUN' :
     e === 28 ? 'the output buffer is too small for the data the program produced' :
     e === 22 ? 'the kernel refused the input: check the packet/context size for this program type' : undefined);
-  return { retval: attr.getU32(4), duration: attr.getU32(36), dataSizeOut: attr.getU32(12), ctxSizeOut: attr.getU32(44) };
+  return { retval: attr.getU32(L.retval), duration: attr.getU32(L.duration), dataSizeOut: attr.getU32(L.data_size_out), ctxSizeOut: attr.getU32(L.ctx_size_out) };
 }
 
 export type IdKind = 'PROG' | 'MAP' | 'BTF' | 'LINK';
 
 /** BPF_*_GET_NEXT_ID; undefined after the last. */
 export function getNextId(kind: IdKind, start: number): number | undefined {
-  const attr = new Attr(12).u32(0, start);
+  const L = bpf_attr.get_id;
+  const attr = new Attr(offsetofend(L, 'open_flags')).u32(L.start_id, start);
   const r = bpfRaw(`${kind}_GET_NEXT_ID`, attr);
   if (r === -ENOENT) return undefined;
   if (r < 0) throw new BpfSyscallError(r, `bpf(BPF_${kind}_GET_NEXT_ID)`);
-  return attr.getU32(4);
+  return attr.getU32(L.next_id);
 }
 
 /** BPF_*_GET_FD_BY_ID. */
 export function getFdById(kind: IdKind, id: number, openFlags = 0): FD {
-  const r = bpfCall(`${kind}_GET_FD_BY_ID`, new Attr(12).u32(0, id).u32(8, openFlags), `open ${kind.toLowerCase()} id ${id}`,
+  const L = bpf_attr.get_id;
+  const r = bpfCall(`${kind}_GET_FD_BY_ID`, new Attr(offsetofend(L, 'open_flags')).u32(L.start_id, id).u32(L.open_flags, openFlags), `open ${kind.toLowerCase()} id ${id}`,
     (e) => (e === 2 ? `no ${kind.toLowerCase()} with id ${id} exists` : undefined));
   return new FD(r, `${kind.toLowerCase()} ${id}`);
 }
@@ -254,14 +270,16 @@ export function getFdById(kind: IdKind, id: number, openFlags = 0): FD {
  * pointers to arrays the kernel should fill); returns the length the kernel wrote.
  */
 export function objGetInfoByFd(fd: number, info: Uint8Array | Attr): number {
-  const attr = new Attr(16).u32(0, fd);
-  if (info instanceof Uint8Array) attr.u32(4, info.byteLength).ptr(8, info);
-  else attr.u32(4, info.bytes.byteLength).ptrTo(8, info);
+  const L = bpf_attr.info;
+  const attr = new Attr(L.$size).u32(L.bpf_fd, fd);
+  if (info instanceof Uint8Array) attr.u32(L.info_len, info.byteLength).ptr(L.info, info);
+  else attr.u32(L.info_len, info.bytes.byteLength).ptrTo(L.info, info);
   bpfCall('OBJ_GET_INFO_BY_FD', attr);
-  return attr.getU32(4);
+  return attr.getU32(L.info_len);
 }
 
 /** BPF_ENABLE_STATS: run-time statistics stay on while the returned fd is open. */
 export function enableStats(type: number): FD {
-  return new FD(bpfCall('ENABLE_STATS', new Attr(4).u32(0, type), 'enable stats'), 'stats');
+  const L = bpf_attr.enable_stats;
+  return new FD(bpfCall('ENABLE_STATS', new Attr(L.$size).u32(L.type, type), 'enable stats'), 'stats');
 }

@@ -1,5 +1,5 @@
 /**
- * perf_event_open(2): the `struct perf_event_attr` layout (PERF_ATTR_SIZE_VER8, 136 bytes), the
+ * perf_event_open(2): the `struct perf_event_attr` layout (PERF_ATTR_SIZE_VER8, 136 bytes; offsets generated), the
  * ioctl numbers computed from their _IO/_IOW definitions, and the constants the perf buffer reader
  * and the tracepoint/kprobe/uprobe/perf event links need. This is bpfkit's one perf_event_attr
  * builder: the perf buffer (src/perf.ts) and the attach code (src/link/*) both lay out their
@@ -8,11 +8,17 @@
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import { native } from '../native.js';
-import { Attr, cstr } from './attr.js';
+import { offsetofend } from '../abi/layout.js';
+import { cstr } from '../abi/cstring.js';
+import { Attr } from './attr.js';
 import { FD } from './fd.js';
+import { perf_event_attr } from '../abi/uapi.js';
 
-/** sizeof(struct perf_event_attr) as of PERF_ATTR_SIZE_VER8 (config3, Linux 6.3). */
-export const PERF_ATTR_SIZE = 136;
+/**
+ * sizeof(struct perf_event_attr) up to config3 (PERF_ATTR_SIZE_VER8, Linux 6.3): the size bpfkit
+ * sends, which every kernel since accepts.
+ */
+export const PERF_ATTR_SIZE = offsetofend(perf_event_attr, 'config3');
 /** The first published layout; older kernels accept any size from here up to what they know. */
 export const PERF_ATTR_SIZE_VER0 = 64;
 
@@ -79,20 +85,26 @@ export const PERF_EVENT_IOC_DISABLE = _IO('$', 1);
 export const PERF_EVENT_IOC_SET_BPF = _IOW('$', 8, 4 /* __u32 */);
 export const PERF_EVENT_IOC_PAUSE_OUTPUT = _IOW('$', 9, 4 /* __u32 */);
 
-/**
- * The bit positions of the flag word at offset 40 (the `disabled : 1, inherit : 1, ...` bitfield,
- * allocated from bit 0 upwards on every Linux ABI bpfkit supports).
- */
-const FLAG_BITS = {
-  disabled: 0, inherit: 1, pinned: 2, exclusive: 3, excludeUser: 4, excludeKernel: 5, excludeHv: 6,
-  excludeIdle: 7, mmap: 8, comm: 9, freq: 10, inheritStat: 11, enableOnExec: 12, task: 13,
-  watermark: 14, /* precise_ip: bits 15-16 */ mmapData: 17, sampleIdAll: 18, excludeHost: 19,
-  excludeGuest: 20, excludeCallchainKernel: 21, excludeCallchainUser: 22, mmap2: 23, commExec: 24,
-  useClockid: 25, contextSwitch: 26, writeBackward: 27, namespaces: 28, ksymbol: 29, bpfEvent: 30,
-  auxOutput: 31, cgroup: 32, textPoke: 33, buildId: 34, inheritThread: 35, removeOnExec: 36, sigtrap: 37,
-} as const;
+/** The single-bit flags of the `disabled : 1, inherit : 1, ...` bitfield, by their uapi names. */
+const FLAG_FIELDS = {
+  disabled: 'disabled', inherit: 'inherit', pinned: 'pinned', exclusive: 'exclusive', excludeUser: 'exclude_user',
+  excludeKernel: 'exclude_kernel', excludeHv: 'exclude_hv', excludeIdle: 'exclude_idle', mmap: 'mmap', comm: 'comm',
+  freq: 'freq', inheritStat: 'inherit_stat', enableOnExec: 'enable_on_exec', task: 'task', watermark: 'watermark',
+  mmapData: 'mmap_data', sampleIdAll: 'sample_id_all', excludeHost: 'exclude_host', excludeGuest: 'exclude_guest',
+  excludeCallchainKernel: 'exclude_callchain_kernel', excludeCallchainUser: 'exclude_callchain_user', mmap2: 'mmap2',
+  commExec: 'comm_exec', useClockid: 'use_clockid', contextSwitch: 'context_switch', writeBackward: 'write_backward',
+  namespaces: 'namespaces', ksymbol: 'ksymbol', bpfEvent: 'bpf_event', auxOutput: 'aux_output', cgroup: 'cgroup',
+  textPoke: 'text_poke', buildId: 'build_id', inheritThread: 'inherit_thread', removeOnExec: 'remove_on_exec',
+  sigtrap: 'sigtrap',
+} as const satisfies Record<string, keyof typeof P.$bits>;
 
-export type PerfEventFlag = keyof typeof FLAG_BITS;
+const P = perf_event_attr;
+/** The bitfield is one u64 word; bit positions below count from its first bit. */
+const FLAG_WORD_BIT = P.$bits.disabled[0];
+const FLAG_BITS = Object.fromEntries(Object.entries(FLAG_FIELDS).map(([name, field]) => [name, P.$bits[field][0] - FLAG_WORD_BIT])) as
+  Record<keyof typeof FLAG_FIELDS, number>;
+
+export type PerfEventFlag = keyof typeof FLAG_FIELDS;
 
 /**
  * The fields of `struct perf_event_attr`, by their uapi names in camel case. Unions are flattened:
@@ -161,33 +173,33 @@ export function perfEventAttr(a: PerfEventAttr): Attr {
   if (a.wakeupWatermark !== undefined) flags |= 1n << BigInt(FLAG_BITS.watermark);
   const precise = a.preciseIp ?? 0;
   if (!Number.isInteger(precise) || precise < 0 || precise > 3) throw new InvalidArgumentError(`perf_event_attr: preciseIp must be 0..3, got ${precise}`);
-  flags |= BigInt(precise) << 15n;
+  flags |= BigInt(precise) << BigInt(P.$bits.precise_ip[0] - FLAG_WORD_BIT);
 
   // The buffer is always the full layout; `size` tells the kernel how much of it to read.
   const attr = new Attr(PERF_ATTR_SIZE)
-    .u32(0, a.type)
-    .u32(4, size)
-    .u64(8, a.config ?? 0)
-    .u64(16, a.samplePeriod ?? a.sampleFreq ?? 0)
-    .u64(24, a.sampleType ?? 0)
-    .u64(32, a.readFormat ?? 0)
-    .u64(40, flags)
-    .u32(48, a.wakeupEvents ?? a.wakeupWatermark ?? 0)
-    .u32(52, a.bpType ?? 0)
-    .u64(72, a.branchSampleType ?? 0)
-    .u64(80, a.sampleRegsUser ?? 0)
-    .u32(88, a.sampleStackUser ?? 0)
-    .i32(92, a.clockid ?? 0)
-    .u64(96, a.sampleRegsIntr ?? 0)
-    .u32(104, a.auxWatermark ?? 0)
-    .u32(112, a.auxSampleSize ?? 0)
-    .u64(120, a.sigData ?? 0)
-    .u64(128, a.config3 ?? 0);
-  attr.view.setUint16(108, a.sampleMaxStack ?? 0, true);
-  if (a.kprobeFunc !== undefined) attr.ptr(56, cstr(a.kprobeFunc));
-  else if (a.uprobePath !== undefined) attr.ptr(56, cstr(a.uprobePath));
-  else attr.u64(56, a.config1 ?? 0);
-  attr.u64(64, a.config2 ?? a.kprobeAddr ?? a.probeOffset ?? 0);
+    .u32(P.type, a.type)
+    .u32(P.size, size)
+    .u64(P.config, a.config ?? 0)
+    .u64(P.sample_period, a.samplePeriod ?? a.sampleFreq ?? 0)
+    .u64(P.sample_type, a.sampleType ?? 0)
+    .u64(P.read_format, a.readFormat ?? 0)
+    .u64(FLAG_WORD_BIT / 8, flags)
+    .u32(P.wakeup_events, a.wakeupEvents ?? a.wakeupWatermark ?? 0)
+    .u32(P.bp_type, a.bpType ?? 0)
+    .u64(P.branch_sample_type, a.branchSampleType ?? 0)
+    .u64(P.sample_regs_user, a.sampleRegsUser ?? 0)
+    .u32(P.sample_stack_user, a.sampleStackUser ?? 0)
+    .i32(P.clockid, a.clockid ?? 0)
+    .u64(P.sample_regs_intr, a.sampleRegsIntr ?? 0)
+    .u32(P.aux_watermark, a.auxWatermark ?? 0)
+    .u32(P.aux_sample_size, a.auxSampleSize ?? 0)
+    .u64(P.sig_data, a.sigData ?? 0)
+    .u64(P.config3, a.config3 ?? 0);
+  attr.view.setUint16(P.sample_max_stack, a.sampleMaxStack ?? 0, true);
+  if (a.kprobeFunc !== undefined) attr.ptr(P.kprobe_func, cstr(a.kprobeFunc));
+  else if (a.uprobePath !== undefined) attr.ptr(P.uprobe_path, cstr(a.uprobePath));
+  else attr.u64(P.config1, a.config1 ?? 0);
+  attr.u64(P.config2, a.config2 ?? a.kprobeAddr ?? a.probeOffset ?? 0);
   return attr;
 }
 

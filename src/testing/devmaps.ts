@@ -5,7 +5,7 @@
  * queue size and optionally a BPF_XDP_CPUMAP program); and the socket maps (xskmap, sockmap,
  * sockhash), which exist with the kernel's checks but stay empty: the emulator has no sockets.
  */
-import { E2BIG, EBADF, EEXIST, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSOCK, EOPNOTSUPP, EOVERFLOW } from './errno.js';
+import { E2BIG, EBADF, EEXIST, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSOCK, EOPNOTSUPP, EOVERFLOW } from '../abi/errno.js';
 import { EmuMap, arrayNextKey, keyId, putU32, u32At, type MapParams, type ProgRef } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { PROG_TYPES, attachType as attachTypes } from '../sys/constants.js';

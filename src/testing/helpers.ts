@@ -4,7 +4,7 @@
  * buffer on failure). A helper the verifier would refuse for the map type or arguments it got
  * stops the run with the reason; a helper not listed here stops it too ("not implemented").
  */
-import { EFAULT, EINVAL, E2BIG, EACCES, ERANGE } from './errno.js';
+import { EFAULT, EINVAL, E2BIG, EACCES, ERANGE } from '../abi/errno.js';
 import { Region, Trap, type Vm, type HelperFn } from './interpreter.js';
 import type { Code } from './loader.js';
 import { EmuMap, FdArrayMap, type Found } from './maps.js';

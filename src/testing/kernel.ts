@@ -23,7 +23,7 @@ import { possibleCpus } from '../cpus.js';
 import { resetFeatureCache } from '../features.js';
 import { setNative, type Native, type NativePoller, type PointerRefs } from '../native.js';
 import { MAP_TYPES, PROG_TYPES } from '../sys/constants.js';
-import { E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, ENOTSUPP, ENOTTY, ENXIO, EOPNOTSUPP, EPERM, EAFNOSUPPORT } from './errno.js';
+import { E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, ENOTSUPP, ENOTTY, ENXIO, EOPNOTSUPP, EPERM, EAFNOSUPPORT } from '../abi/errno.js';
 import { HELPERS } from './helpers.js';
 import { Vm, type Task, type VmEnv } from './interpreter.js';
 import { load, programTag, gplCompatible, type Code } from './loader.js';

@@ -14,7 +14,7 @@ import { Btf } from '../btf/btf.js';
 import { CORE_POISON_HELPER } from '../btf/core.js';
 import { CALL_HELPER, CALL_KFUNC, CALL_PSEUDO, CLS, HELPER_NAMES, JMP, PSEUDO, disassemble, encodingError, functionStarts, helperName, readInsn, type RawInsn } from '../asm/isa.js';
 import { ArrayMap, EmuMap, FdArrayMap, type ProgRef } from './maps.js';
-import { E2BIG, EACCES, EBADF, EINVAL } from './errno.js';
+import { E2BIG, EACCES, EBADF, EINVAL } from '../abi/errno.js';
 import { HELPERS } from './helpers.js';
 import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
 import { PROG_TYPES, attachType } from '../sys/constants.js';

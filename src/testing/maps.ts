@@ -11,7 +11,7 @@
  * values one 8-byte-aligned slot per CPU; fd maps take fds in and give ids out); the others are
  * what helpers do on behalf of a program. All return 0 or a negative errno.
  */
-import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, ENOTSUPP, EPERM } from './errno.js';
+import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, ENOTSUPP, EPERM } from '../abi/errno.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { MAP_TYPES, type MapType } from '../sys/constants.js';
 

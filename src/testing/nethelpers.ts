@@ -5,7 +5,7 @@
  * bpf_skb_change_head/tail/proto/type), tunnel metadata (bpf_skb_set/get_tunnel_key and _opt) and
  * bpf_get_hash_recalc. A test run's skb starts with ip_summed = CHECKSUM_NONE and no dst.
  */
-import { EACCES, EINVAL, EFAULT, ENOENT, ENOMEM, ENOTSUPP, EPROTO } from './errno.js';
+import { EACCES, EINVAL, EFAULT, ENOENT, ENOMEM, ENOTSUPP, EPROTO } from '../abi/errno.js';
 import { Trap, type HelperFn, type Vm } from './interpreter.js';
 import { mem, ret, size, u32, u64 } from './args.js';
 import { helperName } from '../asm/isa.js';

@@ -17,7 +17,7 @@
  */
 import { EmuMap, type MapParams } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
-import { E2BIG, EAGAIN, EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from './errno.js';
+import { E2BIG, EAGAIN, EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from '../abi/errno.js';
 
 export const PAGE_SIZE = 4096;
 export const RINGBUF_BUSY_BIT = 1 << 31;

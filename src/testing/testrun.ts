@@ -6,7 +6,7 @@
  * for tracing programs the caller's bytes as they are. Each setup also knows what goes back to user
  * space after the run (data_out, ctx_out).
  */
-import { E2BIG, EINVAL, ENODEV, ENOMEM } from './errno.js';
+import { E2BIG, EINVAL, ENODEV, ENOMEM } from '../abi/errno.js';
 import { Packet, Region, Trap, type Vm } from './interpreter.js';
 import { putU32, u32At } from './maps.js';
 

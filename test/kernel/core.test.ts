@@ -22,7 +22,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collection, CollectionSpec, VerifierError, type Program } from '../../src/index.js';
 import { applyCoreRelocations } from '../../src/btf/core.js';
-import { sanitizeBtfForKernel } from '../../src/btf/sanitize.js';
+import { sanitizeBtfForKernel } from '../../src/load/btf-sanitize.js';
 import type { BtfStruct } from '../../src/btf/types.js';
 import { onlineCpus } from '../../src/cpus.js';
 import { kernelBtf } from '../../src/load/attach-target.js';

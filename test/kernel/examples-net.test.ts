@@ -30,7 +30,7 @@ import { readLinkInfo } from '../../src/link/sys.js';
 import { getFdById, getNextId } from '../../src/sys/bpf.js';
 import { haveTcx } from '../../src/probes.js';
 import { isRoot, kernelTest, patient, ROOT } from '../helpers/index.js';
-import { assertProgramGone, LINK_TEST_PORT, sleep, stopChild, UDP_FIXTURE } from '../fixtures/link-env.js';
+import { assertProgramGone, LINK_TEST_PORT, sleep, startEcho, stopChild } from '../fixtures/link-env.js';
 
 const PAYLOAD = 100;
 /** An echo datagram on the wire: Ethernet + IPv4 + UDP headers and the payload (veth adds no padding or FCS). */
@@ -166,30 +166,6 @@ function assertPairGone(p: Pair): void {
   for (const ns of [p.nsA, p.nsB]) assert.ok(!list.includes(ns), `namespace ${ns} was removed`);
 }
 
-/** Starts the UDP echo server in B; resolves once it is bound. */
-async function startEchoInB(p: Pair): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', p.nsB, process.execPath, UDP_FIXTURE, 'echo', p.addrB, String(LINK_TEST_PORT)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const ms = patient(5000);
-      const timer = setTimeout(() => reject(new Error(`the echo server in B did not start within ${ms} ms`)), ms);
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`the echo server exited early (${code})`)));
-      child.stdout!.once('data', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  } catch (e) {
-    await stopChild(child);
-    throw e;
-  }
-  child.removeAllListeners('exit');
-  return child;
-}
-
 interface Net {
   p: Pair;
   /** B's veth0 ifindex (inside B). */
@@ -204,7 +180,7 @@ async function withNetwork(tag: string, fn: (net: Net) => Promise<void>): Promis
   let echo: ChildProcess | undefined;
   const examples: Example[] = [];
   try {
-    echo = await startEchoInB(p);
+    echo = await startEcho(p);
     const ifindex = (JSON.parse(run('ip', '-n', p.nsB, '-j', 'link', 'show', 'dev', p.dev)) as { ifindex: number }[])[0]!.ifindex;
     assert.equal(udp(p, { src: p.addrA, count: 2 }), 2, `UDP echo from ${p.addrA} works before any example runs`);
     assert.equal(udp(p, { src: SECOND_SOURCE, count: 2 }), 2, `UDP echo from ${SECOND_SOURCE} works before any example runs`);

@@ -1,6 +1,6 @@
 /**
  * Unit tests for CO-RE relocations (src/btf/core.ts), extern resolution (src/load/externs.ts)
- * and BTF sanitizing (src/btf/sanitize.ts), on hand-built BTF: a "program" BTF with flavored
+ * and BTF sanitizing (src/load/btf-sanitize.ts), on hand-built BTF: a "program" BTF with flavored
  * types and a "kernel" BTF laid out differently, every relocation kind, anonymous members,
  * array indices, bitfields, load-size adjustment, ambiguity, poisoning, instruction checks; then
  * the `.kconfig` layout and values, ksyms and kfuncs against a fake environment, and the BTF the
@@ -13,7 +13,7 @@ import {
   applyCoreRelocations, CORE_POISON_HELPER, CoreRelocationError, essentialName, explainCoreFailure,
   typesAreCompatible, typesMatch,
 } from '../../src/btf/core.js';
-import { ALL_BTF_FEATURES, kconfigLayout, sanitizeBtfForKernel } from '../../src/btf/sanitize.js';
+import { ALL_BTF_FEATURES, kconfigLayout, sanitizeBtfForKernel } from '../../src/load/btf-sanitize.js';
 import { CORE_RELO_KIND } from '../../src/btf/types.js';
 import type { BtfType, CoreRelo } from '../../src/btf/types.js';
 import { Insns } from '../../src/asm/insn.js';

@@ -1,10 +1,13 @@
 /**
- * The errno values the emulated kernel returns (negated, as the bpf() syscall wrapper does). Only the
- * numbers the emulator uses; x86_64 Linux values, plus the kernel-internal ENOTSUPP (524) that BPF
- * leaks to user space.
+ * The errno numbers bpfkit and its emulated kernel use, from uapi asm-generic/errno-base.h and
+ * errno.h (the x86_64 and arm64 values), plus the kernel-internal ENOTSUPP (524) that bpf()
+ * returns for "not supported for this type" and that libc does not name. Syscall wrappers return
+ * them negated.
  */
 export const EPERM = 1;
 export const ENOENT = 2;
+export const ESRCH = 3;
+export const EINTR = 4;
 export const ENXIO = 6;
 export const E2BIG = 7;
 export const EBADF = 9;
@@ -20,12 +23,13 @@ export const EINVAL = 22;
 export const ENOTTY = 25;
 export const ENOSPC = 28;
 export const ERANGE = 34;
-export const EPROTO = 71;
 export const ENOSYS = 38;
 export const ENOTEMPTY = 39;
 export const ELOOP = 40;
+export const EPROTO = 71;
 export const EOVERFLOW = 75;
 export const ENOTSOCK = 88;
 export const EOPNOTSUPP = 95;
 export const EAFNOSUPPORT = 97;
+export const EADDRINUSE = 98;
 export const ENOTSUPP = 524;

@@ -9,10 +9,10 @@
  *
  * Also here, because both the sanitizer and the extern resolver need it: the layout of `.kconfig`.
  */
-import { Btf, isAttributeTag } from './btf.js';
+import { Btf, isAttributeTag } from '../btf/btf.js';
 import { btfLoadRaw } from '../sys/bpf.js';
 import { FD } from '../sys/fd.js';
-import type { BtfDatasec, BtfFuncProto, BtfInt, BtfType, BtfVar } from './types.js';
+import type { BtfDatasec, BtfFuncProto, BtfInt, BtfType, BtfVar } from '../btf/types.js';
 
 /** BTF kinds and encodings that appeared over time; a kernel without one refuses BTF that uses it. */
 export interface KernelBtfFeatures {
