@@ -75,6 +75,16 @@ class OnPty {
     return this.#pid;
   }
 
+  /**
+   * Waits for bash's prompt after the PID line: readline() has then put the terminal in raw mode.
+   * Typed earlier, ^V would be taken by the tty's line discipline (lnext) and the tab after it
+   * would reach readline as a plain tab (completion), not as a character of the line.
+   */
+  async promptAfterPid(what: string): Promise<void> {
+    // The prompt is bash's own (an interactive root bash sets PS1 itself): it ends in '$ ' or '# '.
+    await this.waitFor(/PID=\d+\s*\n[^\n]*[$#] /, what);
+  }
+
   /** Ends the program, then `script` (which reaps it). */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -134,6 +144,7 @@ describe('readline: lines typed into bash', () => {
       shell = bashOnPty();
       shell.type('echo PID=$$\n');
       const pid = String(await shell.pid("bash's pid"));
+      await shell.promptAfterPid("bash's prompt after the pid");
       // ESC typed as the literal characters ^V ESC is hard through a pty; a tab inserted with
       // ^V<TAB> reaches the line as a control character.
       shell.type(`: ${TAG}-table \x16\tend\n`);
