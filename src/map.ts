@@ -74,8 +74,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   readonly maxEntries: number;
   readonly flags: number;
   readonly #fd: FD;
-  readonly #key: Codec;
-  readonly #value: Codec;
+  /** Key and value codecs, built on first use: a load creates many maps whose values it never decodes. */
+  #keyCodec: Codec | undefined;
+  #valueCodec: Codec | undefined;
+  readonly #codecs: { btf?: Btf | undefined; keyTypeId?: number; valueTypeId?: number } | undefined;
   readonly #perCpu: boolean;
   readonly #cpus: number;
   /** Per-CPU values sit 8-byte aligned, one slot per possible CPU. */
@@ -98,8 +100,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.#perCpu = PER_CPU.has(info.type);
     this.#cpus = this.#perCpu ? possibleCpus() : 1;
     this.#stride = this.#perCpu ? roundUp8(info.valueSize) : info.valueSize;
-    this.#key = pickCodec(info.keySize, codecs?.btf, codecs?.keyTypeId ?? 0, 'key');
-    this.#value = pickCodec(info.valueSize, codecs?.btf, codecs?.valueTypeId ?? 0, 'value');
+    this.#codecs = codecs;
     this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
     this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
   }
@@ -145,6 +146,14 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       fd.close();
       throw e;
     }
+  }
+
+  get #key(): Codec {
+    return (this.#keyCodec ??= pickCodec(this.keySize, this.#codecs?.btf, this.#codecs?.keyTypeId ?? 0, 'key'));
+  }
+
+  get #value(): Codec {
+    return (this.#valueCodec ??= pickCodec(this.valueSize, this.#codecs?.btf, this.#codecs?.valueTypeId ?? 0, 'value'));
   }
 
   /** The map's file descriptor (throws after close()). */
