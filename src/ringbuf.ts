@@ -312,45 +312,18 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch
     const cons = this.#cons;
     const prod = (this.#prod = this.#prodPos.loadFrom(cons));
     const words = this.#words;
-    const first = (this.#page + this.#consOff) / 4;
-    // Small integers from here on, so that the loop runs on int32s (at most 1 GiB per scan).
+    const first = (this.#page + this.#consOff) >> 2;
+    // Small integers from here on, so that the loops run on int32s (at most 1 GiB per scan).
     const lim = (prod - cons < 0x40000000 ? prod - cons : 0x40000000) | 0;
     const stop = (maxBytes < lim ? maxBytes : lim) | 0;
     const max = maxRecords < 0x7fffffff ? Math.ceil(maxRecords) | 0 : 0x7fffffff;
     const index = this.#index;
-    let offsets = index.offsets;
-    let lengths = index.lengths;
-    let countStop = (max < offsets.length ? max : offsets.length) | 0;
     let rel = 0;
     let end = 0;
     let count = 0;
-    // The fast path takes a record whose header equals the last one taken (same length, committed,
-    // not discarded) without looking at the header's bits: the position of the next header then
-    // comes from `step`, not from the header just loaded, so the CPU need not wait for one header
-    // load to start the next. Until a record was taken, `step` is too big for the fast path.
-    let expect = 0;
-    let step = lim + 8;
-    let len = 0;
     this.#blocked = 0;
-    for (;;) {
-      const next = rel + step;
+    while (rel < lim && count < max) {
       const hdr = LOADS_IN_ORDER ? words[first + (rel >> 2)]! : Atomics.load(words, first + (rel >> 2));
-      if (hdr === expect && next <= stop && count < countStop) {
-        offsets[count] = rel + BPF_RINGBUF_HDR_SZ;
-        lengths[count] = len;
-        count++;
-        rel = end = next;
-        continue;
-      }
-      if (rel >= lim) break;
-      if (count >= countStop) {
-        if (count >= max) break;
-        index.grow();
-        offsets = index.offsets;
-        lengths = index.lengths;
-        countStop = (max < offsets.length ? max : offsets.length) | 0;
-        continue;
-      }
       if (hdr & BPF_RINGBUF_BUSY_BIT) break;
       const n = hdr & LENGTH_MASK;
       const s = (n + BPF_RINGBUF_HDR_SZ + 7) & ~7;
@@ -363,10 +336,37 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch
         this.#blocked = s;
         break;
       }
-      // Taken by the fast path on the next turn.
-      expect = hdr;
-      step = s;
-      len = n;
+      if (count === index.capacity) index.grow();
+      // The run of records that carry this same header (same length, committed, not discarded):
+      // the inner loop only compares each header with it and steps by a known stride, so the
+      // position of the next header never waits for the load of this one, and the lengths are
+      // filled in afterwards in one go. The run is bounded in advance by count, index and bytes.
+      const room = index.capacity - count;
+      const fit = ((stop - rel) / s) | 0;
+      let runEnd = count + (max - count < room ? max - count : room);
+      if (runEnd > count + fit) runEnd = count + fit;
+      const offsets = index.offsets;
+      const stride = s >> 2;
+      let w = first + (rel >> 2);
+      let off = rel + BPF_RINGBUF_HDR_SZ;
+      let c = count;
+      if (LOADS_IN_ORDER) {
+        while (c < runEnd && words[w] === hdr) {
+          offsets[c++] = off;
+          w += stride;
+          off += s;
+        }
+      } else {
+        while (c < runEnd && Atomics.load(words, w) === hdr) {
+          offsets[c++] = off;
+          w += stride;
+          off += s;
+        }
+      }
+      index.lengths.fill(n, count, c);
+      rel += (c - count) * s;
+      end = rel;
+      count = c;
     }
     this.#scanEnd = count > 0 ? end : rel;
     return count;

@@ -565,6 +565,29 @@ describe('RingBufReader', () => {
     assert.deepEqual(counts[1], counts[0]);
   });
 
+  test('batches cut runs of equal records where lengths change, at maxRecords and past discards', kt, async () => {
+    await withReader(async (f, reader) => {
+      // Runs of equal headers (the scan strides over them) broken by other lengths and discards.
+      const lengths = [16, 16, 16, 24, 24, 5, 16, 16, 16, 16];
+      lengths.forEach((len, i) => assert.equal(f.output.testRun({ data: cmd(len, 40 + i) }).retval, len));
+      assert.equal(f.discard.testRun({ data: cmd(3, 60) }).retval, 2); // 16-byte records: kept, discarded, kept
+      const expected = [...lengths.map((len, i) => pattern(len, 40 + i)), null, null];
+      const got: Uint8Array[] = [];
+      const offsets: number[][] = [];
+      const take = (b: RingBufBatch): void => {
+        offsets.push([...b.offsets]);
+        for (let i = 0; i < b.count; i++) got.push(b.data.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
+      };
+      assert.equal(reader.consumeBatch(take, { maxRecords: 2 }), 2, 'stops inside the first run');
+      assert.equal(reader.consumeBatch(take, { maxRecords: 4 }), 4, 'one record of the first run, the second run, one of 5 bytes');
+      assert.equal(reader.consumeBatch(take), 6, 'the rest: a run of four, then the run that a discarded record splits');
+      assert.deepEqual(offsets, [[8, 32], [8, 32, 64, 96], [8, 32, 56, 80, 104, 152]]);
+      got.slice(0, lengths.length).forEach((rec, i) => assert.deepEqual(rec, expected[i], `record ${i} (${lengths[i]} bytes)`));
+      assert.deepEqual(got.slice(lengths.length).map((b) => parseRec(b).seq), [0, 2]);
+      assert.equal(reader.available, 0);
+    });
+  });
+
   test('discarded records at the end of a batch stay in the ring until the next scan', kt, async () => {
     await withReader(async (f, reader) => {
       // seq 0 and 2 submitted, 1 and 3 discarded.
