@@ -33,7 +33,7 @@ import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './erro
 import type { BpfMap } from './map.js';
 import { native } from './native.js';
 import { RingPosition, Slab } from './ring-copy.js';
-import { BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
+import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
 import type { FD } from './sys/fd.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE,
@@ -146,6 +146,13 @@ const QUEUE_CAP = 1024;
 const SAMPLE_DATA = PERF_EVENT_HEADER_SIZE + 4;
 /** Slab offsets of copied runs are 4 modulo 8, so that sample data (12 bytes into an 8-aligned record) lands 8-aligned. */
 const COPY_PHASE = 4;
+
+/** A PerfBatch: the first `count` entries of `index`, samples of `cpu`'s ring. */
+class CpuBatch extends Batch implements PerfBatch {
+  constructor(readonly cpu: number, data: Uint8Array, index: BatchIndex, count: number, readonly lost: number) {
+    super(data, new DataView(data.buffer, data.byteOffset, data.byteLength), index.offsets.subarray(0, count), index.lengths.subarray(0, count), count);
+  }
+}
 
 function u32Bytes(n: number): Uint8Array {
   return new Uint8Array(Uint32Array.of(n).buffer);
@@ -395,10 +402,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       this.#heldRing = ring;
       this.#heldTail = tail + rel;
       this.#heldRecords = records;
-      return {
-        cpu: ring.cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
-        offsets: this.#index.offsets.subarray(0, count), lengths: this.#index.lengths.subarray(0, count), count, lost,
-      };
+      return new CpuBatch(ring.cpu, data, this.#index, count, lost);
     }
   }
 
@@ -434,10 +438,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
     this.#heldRing = undefined;
     this.#heldRecords = records;
     const data = buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer, base, end);
-    return {
-      cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
-      offsets: this.#index.offsets.subarray(0, count), lengths: this.#index.lengths.subarray(0, count), count, lost,
-    };
+    return new CpuBatch(cpu, data, this.#index, count, lost);
   }
 
   protected take(): PerfRecord<T> | None {

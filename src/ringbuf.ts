@@ -27,10 +27,12 @@
 import { BpfSyscallError, InvalidArgumentError } from './errors.js';
 import type { BpfMap } from './map.js';
 import { native } from './native.js';
-import { BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
+import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
 import { RingPosition, Slab, SLAB_SIZE } from './ring-copy.js';
 
-export { NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions } from './reader-base.js';
+export {
+  NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions, type RecordBatch, type RecordReader, type RecordReadFn,
+} from './reader-base.js';
 
 /** The record is reserved but not committed yet: stop reading here. */
 const BPF_RINGBUF_BUSY_BIT = 0x80000000;
@@ -240,13 +242,13 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch
     this.#heldEnd = end;
     this.#heldQueued = 0;
     const at = this.#page + this.#consOff;
-    return {
-      data: new Uint8Array(this.#producer!, at, end),
-      view: new DataView(this.#producer!, at, end),
-      offsets: this.#index.offsets.subarray(0, count),
-      lengths: this.#index.lengths.subarray(0, count),
+    return new Batch(
+      new Uint8Array(this.#producer!, at, end),
+      new DataView(this.#producer!, at, end),
+      this.#index.offsets.subarray(0, count),
+      this.#index.lengths.subarray(0, count),
       count,
-    };
+    );
   }
 
   protected commitBatch(): void {
@@ -443,13 +445,13 @@ export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch
       count++;
     }
     this.#heldQueued = count;
-    return {
-      data: new Uint8Array(buffer, base, end),
-      view: new DataView(buffer, base, end),
-      offsets: index.offsets.subarray(0, count),
-      lengths: index.lengths.subarray(0, count),
+    return new Batch(
+      new Uint8Array(buffer, base, end),
+      new DataView(buffer, base, end),
+      index.offsets.subarray(0, count),
+      index.lengths.subarray(0, count),
       count,
-    };
+    );
   }
 
   /** Consumes `bytes` and publishes the new consumer position to the kernel. */
