@@ -544,21 +544,33 @@ export class Batch implements RecordBatch {
   }
 }
 
-/** The iterator of Batch.records(): one per batch, and one result object reused for every step. */
+/**
+ * The iterator of Batch.records(): one per batch, one result object reused for every step, and
+ * the batch's fields copied in (plain properties, not #private ones: measured about twice as
+ * fast in V8's for-of as an iterator reading them through the batch).
+ */
 class BatchRecords<R> implements IterableIterator<R> {
-  #i = 0;
-  readonly #result: IteratorResult<R> & { value: R; done: false };
-  constructor(readonly batch: Batch, readonly read: RecordReadFn<R>) {
-    this.#result = { value: undefined as R, done: false };
+  private i = 0;
+  private readonly result: { value: R; done: false };
+  private readonly view: DataView;
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint32Array;
+  private readonly count: number;
+
+  constructor(batch: RecordBatch, private readonly read: RecordReadFn<R>) {
+    this.result = { value: undefined as R, done: false };
+    this.view = batch.view;
+    this.offsets = batch.offsets;
+    this.lengths = batch.lengths;
+    this.count = batch.count;
   }
 
   next(): IteratorResult<R> {
-    const i = this.#i;
-    const b = this.batch;
-    if (i >= b.count) return { value: undefined, done: true };
-    this.#i = i + 1;
-    const r = this.#result;
-    r.value = this.read(b.view, b.offsets[i]!, b.lengths[i]!);
+    const i = this.i;
+    if (i >= this.count) return { value: undefined, done: true };
+    this.i = i + 1;
+    const r = this.result;
+    r.value = this.read(this.view, this.offsets[i]!, this.lengths[i]!);
     return r;
   }
 
