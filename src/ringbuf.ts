@@ -28,12 +28,10 @@ import { BpfSyscallError, ClosedError, InvalidArgumentError } from './errors.js'
 import type { BpfMap } from './map.js';
 import { native, type NativePoller } from './native.js';
 import { RingPosition, Slab, SLAB_SIZE } from './ring-copy.js';
+import { bpf_ringbuf_hdr_bits } from './abi/uapi.js';
 
-/** The record is reserved but not committed yet: stop reading here. */
-const BPF_RINGBUF_BUSY_BIT = 0x80000000;
-/** The record was discarded: skip it. */
-const BPF_RINGBUF_DISCARD_BIT = 0x40000000;
-const BPF_RINGBUF_HDR_SZ = 8;
+/** BUSY: reserved, not committed yet (stop reading here); DISCARD: skip the record; the header size. */
+const { BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } = bpf_ringbuf_hdr_bits;
 const LENGTH_MASK = 0x3fffffff;
 
 /** Records per batch of batches() unless maxRecords says otherwise: a batch this size stays in the CPU cache. */
