@@ -515,11 +515,7 @@ export class Vm {
     const frames = this.#frames;
     const base = frames.length;
     let code = startCode;
-    let op = code.op;
-    let dst = code.dst;
-    let src = code.src;
-    let off = code.off;
-    let imm = code.imm;
+    let { op, dst, src, off, imm } = code;
     let pc = startPc;
     let count = 0;
     const budget = this.#remaining;
@@ -528,19 +524,22 @@ export class Vm {
         if (++count > budget) throw new Trap(`the run executed more than ${this.env.maxInstructions} instructions (an endless loop?)`);
         const c = op[pc]!;
         const d = dst[pc]!;
+        // The 64-bit source operand of ALU64 and JMP, as low and high words: a register, or imm sign-extended.
+        let sl = 0;
+        let sh = 0;
+        if ((c & 7) === 0x07 || (c & 7) === 0x05) {
+          if (c & 8) {
+            const s = src[pc]!;
+            sl = rl[s]!;
+            sh = rh[s]!;
+          } else {
+            const k = imm[pc]!;
+            sl = k >>> 0;
+            sh = k < 0 ? 0xffffffff : 0;
+          }
+        }
         switch (c & 7) {
           case 0x07: { // ALU64
-            let sh: number;
-            let sl: number;
-            if (c & 8) {
-              const s = src[pc]!;
-              sl = rl[s]!;
-              sh = rh[s]!;
-            } else {
-              const k = imm[pc]!;
-              sl = k >>> 0;
-              sh = k < 0 ? 0xffffffff : 0;
-            }
             switch (c & 0xf0) {
               case 0x00: { // add
                 const t = rl[d]! + sl;
@@ -615,7 +614,7 @@ export class Vm {
               if (this.tailTarget) {
                 code = this.tailTarget;
                 this.tailTarget = undefined;
-                op = code.op; dst = code.dst; src = code.src; off = code.off; imm = code.imm;
+                ({ op, dst, src, off, imm } = code);
                 pc = 0;
                 continue;
               }
@@ -631,7 +630,7 @@ export class Vm {
               }
               this.#depth--;
               code = f.code;
-              op = code.op; dst = code.dst; src = code.src; off = code.off; imm = code.imm;
+              ({ op, dst, src, off, imm } = code);
               pc = f.retPc;
               continue;
             }
@@ -643,17 +642,6 @@ export class Vm {
             }
             let taken: boolean;
             if ((c & 7) === 0x05) {
-              let sh: number;
-              let sl: number;
-              if (c & 8) {
-                const s = src[pc]!;
-                sl = rl[s]!;
-                sh = rh[s]!;
-              } else {
-                const k = imm[pc]!;
-                sl = k >>> 0;
-                sh = k < 0 ? 0xffffffff : 0;
-              }
               taken = cond64(o, rh[d]!, rl[d]!, sh, sl);
             } else {
               taken = cond32(o, rl[d]!, c & 8 ? rl[src[pc]!]! : imm[pc]! >>> 0);
