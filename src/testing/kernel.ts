@@ -24,7 +24,7 @@ import { resetFeatureCache } from '../features.js';
 import { setNative, type Native, type NativePoller, type PointerRefs } from '../native.js';
 import { PROG_TYPES } from '../sys/constants.js';
 import {
-  bpf_attr, bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info, bpf_map_info, bpf_map_type, bpf_prog_info, bpf_stats_type,
+  bpf_attr, bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info, bpf_map_info, bpf_map_type, bpf_prog_info, bpf_prog_type, bpf_stats_type,
   btf_header, perf_event_attr, perf_sw_ids, perf_type_id,
 } from '../abi/uapi.js';
 import { offsetofend } from '../abi/layout.js';
@@ -810,7 +810,7 @@ export class EmulatedKernel implements Native, ObjectHost {
 
   #progLoad(a: AttrReader<typeof bpf_attr.prog_load>): number {
     const progType = a.u32('prog_type');
-    if (progType === 0 || progType >= PROG_TYPES.length) return -EINVAL;
+    if (progType === bpf_prog_type.BPF_PROG_TYPE_UNSPEC || progType >= bpf_prog_type.__MAX_BPF_PROG_TYPE) return -EINVAL;
     const n = a.u32('insn_cnt');
     const insns = a.need('insns', n * bpf_insn.$size);
     if (typeof insns === 'number') return insns;

@@ -16,10 +16,7 @@ import type { KernelObject, ObjectHost } from './objects.js';
 import { MAP_TYPES, type MapType } from '../sys/constants.js';
 import { bpf_map_create_flags, bpf_map_type, bpf_update_flags } from '../abi/uapi.js';
 
-export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
-export const BPF_EXIST = 2;
-export const { BPF_F_LOCK } = bpf_update_flags;
+export const { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK } = bpf_update_flags;
 
 /** BPF_MAP_CREATE's map_flags (and the fd modes BPF_F_RDONLY/WRONLY), without their BPF_F_ prefix. */
 const MF = bpf_map_create_flags;

@@ -15,8 +15,11 @@ import {
 } from '../../src/sys/bpf.js';
 import { linkCreateRaw, linkDetachRaw, linkUpdate, progAttachRaw, progDetachRaw, rawTracepointOpenRaw } from '../../src/link/sys.js';
 import { Attr } from '../../src/sys/attr.js';
-import { BPF_CMD, attachType } from '../../src/sys/constants.js';
-import { bpf_attr, bpf_cmd, bpf_prog_info } from '../../src/abi/uapi.js';
+import { ATTACH_TYPES, BPF_CMD, LINK_TYPES, MAP_TYPES, PROG_TYPES, attachType } from '../../src/sys/constants.js';
+import {
+  bpf_attach_type, bpf_attr, bpf_cmd, bpf_link_type, bpf_map_type, bpf_prog_info, bpf_prog_type, perf_event_attr,
+} from '../../src/abi/uapi.js';
+import { perfEventAttr } from '../../src/sys/perf-event.js';
 import { ATTR_OF_CMD, AttrReader, attrOf, type AttrCmd, type FieldValue } from '../../src/testing/attr.js';
 
 type PointerRefs = Parameters<Native['bpf']>[2];
@@ -92,6 +95,16 @@ function roundTrip(name: keyof typeof BPF_CMD, call: Call, want: Record<string, 
 }
 
 const buf = (n: number) => new Uint8Array(n);
+
+test('the type names the library and the emulator look numbers up in sit at the kernel\'s enum values', () => {
+  const check = (names: readonly string[], enumeration: Record<string, number>, prefix: string) => {
+    names.forEach((name, i) => assert.equal(enumeration[`${prefix}${name.toUpperCase()}`], i, `${prefix}${name.toUpperCase()}`));
+  };
+  check(MAP_TYPES, bpf_map_type, 'BPF_MAP_TYPE_');
+  check(PROG_TYPES, bpf_prog_type, 'BPF_PROG_TYPE_');
+  check(LINK_TYPES, bpf_link_type, 'BPF_LINK_TYPE_');
+  check(ATTACH_TYPES, bpf_attach_type, 'BPF_');
+});
 
 test('the library\'s command numbers are the kernel\'s (enum bpf_cmd), and the emulator has a layout for each', () => {
   for (const [name, n] of Object.entries(BPF_CMD)) {
@@ -218,6 +231,15 @@ test('attaching: BPF_LINK_CREATE (with its per-link-type members), BPF_LINK_UPDA
   roundTrip('PROG_DETACH', issued(() => progDetachRaw(31, 32, 'cgroup_inet_ingress')), {
     target_fd: 31, attach_bpf_fd: 32, attach_type: attachType.number('cgroup_inet_ingress'),
   });
+});
+
+test('perf_event_open: the attr the library lays out reads back in the emulator, bitfield flags included', () => {
+  const attr = perfEventAttr({ type: 1, config: 10, sampleType: 1 << 10, wakeupEvents: 3, flags: { disabled: true, writeBackward: true } });
+  const a = new AttrReader(perf_event_attr, attr.bytes, attr.refs);
+  assert.deepEqual(differences(a.fields(), { type: 1, config: 10n, sample_type: 1024n, wakeup_events: 3, size: attr.bytes.length }), []);
+  assert.deepEqual(['disabled', 'write_backward', 'watermark', 'inherit'].map((b) => a.bit(b)), [true, true, false, false]);
+  const watermark = new AttrReader(perf_event_attr, perfEventAttr({ type: 1, wakeupWatermark: 4096 }).bytes, undefined);
+  assert.deepEqual([watermark.bit('watermark'), watermark.bit('disabled'), watermark.u32('wakeup_watermark')], [true, false, 4096]);
 });
 
 test('the comparison fails when a side places a field elsewhere (the decoder given a layout with key_size moved)', () => {
