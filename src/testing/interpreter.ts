@@ -524,11 +524,13 @@ export class Vm {
         if (++count > budget) throw new Trap(`the run executed more than ${this.env.maxInstructions} instructions (an endless loop?)`);
         const c = op[pc]!;
         const d = dst[pc]!;
-        // The 64-bit source operand of ALU64 and JMP, as low and high words: a register, or imm sign-extended.
+        // The 64-bit source operand of ALU64, JMP, ST and STX, as low and high words: a register (the
+        // BPF_X bit of ALU64/JMP; STX's class bit), or imm sign-extended.
+        const cls = c & 7;
         let sl = 0;
         let sh = 0;
-        if ((c & 7) === 0x07 || (c & 7) === 0x05) {
-          if (c & 8) {
+        if (cls === 0x07 || cls === 0x05 || cls === 0x03 || cls === 0x02) {
+          if (cls & 4 ? c & 8 : c & 1) {
             const s = src[pc]!;
             sl = rl[s]!;
             sh = rh[s]!;
@@ -538,7 +540,7 @@ export class Vm {
             sh = k < 0 ? 0xffffffff : 0;
           }
         }
-        switch (c & 7) {
+        switch (cls) {
           case 0x07: { // ALU64
             switch (c & 0xf0) {
               case 0x00: { // add
@@ -688,17 +690,8 @@ export class Vm {
               const why = r.store(o, size);
               if (why) throw new Trap(why);
             }
-            let lo: number;
-            let hi: number;
-            if (c & 1) {
-              const s = src[pc]!;
-              lo = rl[s]!;
-              hi = rh[s]!;
-            } else {
-              const k = imm[pc]!;
-              lo = k >>> 0;
-              hi = k < 0 ? 0xffffffff : 0;
-            }
+            const lo = sl;
+            const hi = sh;
             const b = r.bytes;
             b[o] = lo;
             if (size > 1) {

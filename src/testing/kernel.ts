@@ -12,6 +12,9 @@
  * (interpreter.ts) on their own bytecode. What it does not emulate is answered with -EOPNOTSUPP
  * (attaching programs, links, sockets, perf events other than BPF output).
  *
+ * Attrs and the structs handed back are read and written by field name through the generated
+ * layouts of src/abi/uapi.ts (attr.ts), the ones the library encodes with: no offset is written here.
+ *
  * File descriptors start at 2,000,000 so they can never be mistaken for (and close) real ones when
  * a test switches back to the real kernel.
  */
