@@ -29,16 +29,14 @@ import type { BpfMap } from './map.js';
 import { native } from './native.js';
 import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
 import { RingPosition, Slab, SLAB_SIZE } from './ring-copy.js';
+import { bpf_ringbuf_hdr_bits } from './abi/uapi.js';
 
 export {
   NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions, type RecordBatch, type RecordReader, type RecordReadFn,
 } from './reader-base.js';
 
-/** The record is reserved but not committed yet: stop reading here. */
-const BPF_RINGBUF_BUSY_BIT = 0x80000000;
-/** The record was discarded: skip it. */
-const BPF_RINGBUF_DISCARD_BIT = 0x40000000;
-const BPF_RINGBUF_HDR_SZ = 8;
+/** BUSY: reserved, not committed yet (stop reading here); DISCARD: skip the record; the header size. */
+const { BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } = bpf_ringbuf_hdr_bits;
 const LENGTH_MASK = 0x3fffffff;
 
 export interface RingBufReaderOptions<T> {
