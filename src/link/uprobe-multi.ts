@@ -9,6 +9,7 @@
  */
 import { EBADF, EINVAL, EPERM, ESRCH } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
+import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
 import { STT, SHN_UNDEF } from '../elf/reader.js';
 import type { Program } from '../program.js';
 import { hookSupport } from '../probes.js';
@@ -16,7 +17,7 @@ import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
 import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
-import { openElf, resolveBinaryPath, symbolFileOffset, symbolOffset } from './uprobe.js';
+import { resolveBinaryPath, symbolFileOffset } from './uprobe.js';
 
 export interface UprobeMultiOptions {
   /** Attach at function return (uretprobe.multi). */
@@ -34,11 +35,11 @@ export interface UprobeMultiOptions {
 
 /** File offsets of the function symbols of `path` whose names match `pattern`. */
 export function resolveBinaryPattern(path: string, pattern: string): number[] {
-  const elf = openElf(path);
+  const elf = openElfFile(path, 'uprobe.multi');
   for (const table of ['symtab', 'dynsym'] as const) {
     const offsets = elf.symbols(table)
       .filter((s) => s.type === STT.FUNC && s.shndx !== SHN_UNDEF && s.value !== 0 && globMatch(s.name, pattern))
-      .map((s) => symbolOffset(elf, s, path));
+      .map((s) => symbolFileOffsetIn(elf, s, path, 'uprobe.multi'));
     if (offsets.length > 0) return offsets;
   }
   throw new InvalidArgumentError(`uprobe.multi: no function of ${path} matches "${pattern}"`);
