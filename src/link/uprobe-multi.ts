@@ -16,6 +16,7 @@ import { hookSupport } from '../probes.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
+import { multiProbeAttachType } from './multi-probe.js';
 import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { resolveBinaryPath, symbolFileOffset } from './uprobe.js';
 
@@ -57,13 +58,7 @@ export function resolveBinaryPattern(path: string, pattern: string): number[] {
  */
 export function attachUprobeMulti(prog: Program, binary: string, functions: string | readonly (string | number)[], options: UprobeMultiOptions = {}): FdLink {
   requireProgramType(prog, ['kprobe'], 'attachUprobeMulti');
-  const session = options.session ?? prog.attachType === 'trace_uprobe_session';
-  const attachType = session ? 'trace_uprobe_session' : 'trace_uprobe_multi';
-  if (session && options.retprobe) throw new InvalidArgumentError('attachUprobeMulti: a uprobe session already runs at entry and return; drop { retprobe }');
-  if (prog.attachType !== attachType) {
-    throw new InvalidArgumentError(`attachUprobeMulti: ${prog.name || 'the program'} was loaded with attach type ${prog.attachType ?? 'none'}, ` +
-      `not ${attachType}: the kernel takes only programs loaded for it (put the program in a ${session ? 'uprobe.session' : 'uprobe.multi or uretprobe.multi'} section)`);
-  }
+  const { session, attachType } = multiProbeAttachType(prog, 'uprobe', 'attachUprobeMulti', options);
   const pid = options.pid ?? 0;
   if (!Number.isInteger(pid) || pid < 0) throw new InvalidArgumentError(`attachUprobeMulti: pid must be a process id, got ${pid}`);
   const list = typeof functions === 'string' ? [functions] : [...functions];
