@@ -12,7 +12,7 @@
  * Offsets in the plan are relative to the enclosing group, so a group can be placed anywhere.
  */
 import { BtfError } from '../errors.js';
-import type { BtfEnum, BtfStruct, BtfType } from './types.js';
+import type { BtfEnum, BtfInt, BtfStruct, BtfType } from './types.js';
 
 /** A bitfield's JavaScript representation, from its declared type. */
 export type BitfieldRepr = 'number' | 'bigint' | 'boolean';
@@ -119,4 +119,12 @@ export function bitfieldPlacement(bitOffset: number, bits: number): { start: num
   const inner = bitOffset % 8;
   const span = Math.ceil((inner + bits) / 8);
   return { start, span, shiftLE: inner, shiftBE: span * 8 - inner - bits };
+}
+
+/**
+ * Whether an array of this (resolved) element type surfaces as a Uint8Array: arrays of one-byte
+ * integers other than _Bool (char comm[16], __u8 addr[6]); other arrays are JS arrays.
+ */
+export function isByteArrayElement(el: BtfType): el is BtfInt {
+  return el.kind === 'int' && el.size === 1 && !el.bool;
 }

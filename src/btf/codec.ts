@@ -13,7 +13,7 @@ import { endianness } from 'node:os';
 import { TextEncoder } from 'node:util';
 import { BtfError, InvalidArgumentError } from '../errors.js';
 import type { Btf } from './btf.js';
-import { bitfieldPlacement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
+import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
 import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
 
 export interface Codec<T = unknown> {
@@ -628,7 +628,7 @@ class Compiler {
       case 'array': {
         const elType = this.resolve(t.type);
         const el = this.node(t.type);
-        if (elType.kind === 'int' && elType.size === 1 && !elType.bool) return byteArrayNode(t.nelems, name, el);
+        if (isByteArrayElement(elType)) return byteArrayNode(t.nelems, name, el);
         return arrayNode(t.nelems, el, name);
       }
       case 'struct': case 'union':

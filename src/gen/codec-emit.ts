@@ -14,7 +14,7 @@
  * layout (offsets, sizes, member names) is written out.
  */
 import type { Btf } from '../btf/btf.js';
-import { bitfieldPlacement, planMembers, type GroupPlan, type LayoutHooks } from '../btf/codec-layout.js';
+import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from '../btf/codec-layout.js';
 import type { BtfEnum, BtfStruct, BtfType } from '../btf/types.js';
 import { BtfError, InvalidArgumentError } from '../errors.js';
 import { isIdentifier, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
@@ -206,7 +206,7 @@ export class CodecEmitter {
         return { k: 'enum', t, c, nameHint: t.name || typedef };
       case 'array': {
         const el = this.resolve(t.type).t;
-        if (el.kind === 'int' && el.size === 1 && !el.bool) return { k: 'bytes', n: t.nelems, signed: el.signed, c };
+        if (isByteArrayElement(el)) return { k: 'bytes', n: t.nelems, signed: el.signed, c };
         return { k: 'array', n: t.nelems, el: this.shape(t.type), c };
       }
       case 'struct': case 'union':
