@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelTest, patient, PATIENCE } from '../helpers/index.js';
-import { assertNetworkGone, deleteNamespaces, ip, ipQuiet } from '../fixtures/net.js';
+import { addNamespace, assertNetworkGone, deleteNamespaces, ip, ipQuiet } from '../fixtures/net.js';
 import { startPktcount, waitFor, type Running } from '../fixtures/pktcount-run.js';
 
 const METRICS_PORT = 9464;
@@ -97,11 +97,11 @@ describe('Prometheus scrapes two pktcount instances in their own namespaces', ke
       throw new Error("no 'prometheus' command: run scripts/setup.sh as root (it installs Debian's prometheus)");
     }
     for (const inst of instances) {
-      ip(['netns', 'add', inst.ns]);
+      addNamespace(inst.ns);
       ip(['link', 'add', inst.hostLink, 'type', 'veth', 'peer', 'name', 'veth0', 'netns', inst.ns]);
       ip(['addr', 'add', `${inst.hostAddr}/24`, 'dev', inst.hostLink]);
       ip(['link', 'set', inst.hostLink, 'up']);
-      ip(['-n', inst.ns, '-batch', '-'], `link set lo up\naddr add ${inst.nsAddr}/24 dev veth0\nlink set veth0 up\n`);
+      ip(['-n', inst.ns, '-batch', '-'], `addr add ${inst.nsAddr}/24 dev veth0\nlink set veth0 up\n`);
     }
     for (const inst of instances) {
       counters.push(await startPktcount([
