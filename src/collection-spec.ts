@@ -9,7 +9,7 @@ import type { BtfExt } from './btf/types.js';
 import { BpfkitError, InvalidArgumentError, SpecError } from './errors.js';
 import { copyMapSpec, type MapSpec } from './spec/map-spec.js';
 import { copyProgramSpec, type ProgramSpec } from './spec/program-spec.js';
-import { parseObject, type VariableLocation } from './spec/elf-collection.js';
+import { parseObject, type ParsedObject, type VariableLocation } from './spec/elf-collection.js';
 
 export type { MapSpec } from './spec/map-spec.js';
 export type { ProgramSpec } from './spec/program-spec.js';
@@ -83,10 +83,7 @@ export class CollectionSpec {
   readonly license: string;
   readonly kernelVersion: number;
 
-  private constructor(parts: {
-    maps: Map<string, MapSpec>; programs: Map<string, ProgramSpec>; btf: Btf | undefined; btfExt: BtfExt | undefined;
-    license: string; kernelVersion: number; variables: Map<string, VariableLocation>;
-  }) {
+  private constructor(parts: ParsedObject) {
     this.maps = parts.maps;
     this.programs = parts.programs;
     this.btf = parts.btf;

@@ -19,7 +19,7 @@ import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType 
 import { FD } from './sys/fd.js';
 import { bpf_map_info } from './abi/uapi.js';
 import { btfFromKernelId } from './kernel-btf.js';
-import { Pinning } from './pinning.js';
+import { PinnableFd } from './pinning.js';
 
 export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
 
@@ -66,7 +66,7 @@ function roundUp8(n: number): number {
   return (n + 7) & ~7;
 }
 
-export class BpfMap<K = unknown, V = unknown> implements Disposable {
+export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   readonly name: string;
   readonly type: MapType;
   readonly keySize: number;
@@ -85,11 +85,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Reused buffers for the single-element calls. */
   readonly #keyBuf: Uint8Array;
   readonly #valBuf: Uint8Array;
-  readonly #pinning = new Pinning();
 
   /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
   constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
     codecs?: { btf?: Btf | undefined; keyTypeId?: number; valueTypeId?: number }) {
+    super(fd);
     this.#fd = fd;
     this.name = info.name;
     this.type = info.type;
@@ -154,15 +154,6 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   get #value(): Codec {
     return (this.#valueCodec ??= pickCodec(this.valueSize, this.#codecs?.btf, this.#codecs?.valueTypeId ?? 0, 'value'));
-  }
-
-  /** The map's file descriptor (throws after close()). */
-  get fd(): number {
-    return this.#fd.value;
-  }
-
-  get closed(): boolean {
-    return this.#fd.closed;
   }
 
   get isPerCpu(): boolean {
@@ -314,31 +305,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     mapFreeze(this.#fd.value);
   }
 
-  /** Pins the map in bpffs so it outlives this process. */
-  pin(path: string): void {
-    this.#pinning.pin(this.#fd.value, path);
-  }
-
-  /** Removes the pin made by pin() (or the given path). */
-  unpin(path?: string): void {
-    this.#pinning.unpin(path);
-  }
-
-  get pinnedPath(): string | undefined {
-    return this.#pinning.path;
-  }
-
   /** What the kernel says about the map (BPF_OBJ_GET_INFO_BY_FD). */
   info(): MapInfo {
     return readMapInfo(this.#fd.value);
-  }
-
-  close(): void {
-    this.#fd.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   *#rawKeys(): Generator<Uint8Array> {

@@ -6,7 +6,7 @@ import { BpfkitError, BpfSyscallError, InvalidArgumentError } from './errors.js'
 import { getFdById, objGet, progTestRun } from './sys/bpf.js';
 import type { AttachType, ProgType } from './sys/constants.js';
 import { FD } from './sys/fd.js';
-import { Pinning } from './pinning.js';
+import { PinnableFd } from './pinning.js';
 import type { AttachOptions } from './link/attach.js';
 import type { Link } from './link/link.js';
 import { readProgramInfo, readTranslatedInstructions, type ProgramInfo } from './program-info.js';
@@ -57,7 +57,7 @@ export interface TestRunResult {
 /** Program types whose BPF_PROG_TEST_RUN accepts only ctx_in (no data, ctx_out or repeat). */
 const CTX_IN_ONLY: ReadonlySet<string> = new Set<ProgType>(['raw_tracepoint', 'raw_tracepoint_writable', 'syscall']);
 
-export class Program implements Disposable {
+export class Program extends PinnableFd {
   readonly name: string;
   readonly type: ProgType;
   readonly sectionName: string;
@@ -67,7 +67,6 @@ export class Program implements Disposable {
   /** The verifier log when it was asked for with `logLevel` at load. */
   readonly verifierLog: string;
   readonly #fd: FD;
-  readonly #pinning = new Pinning();
 
   readonly #loaded: { instructions: Uint8Array; spec: ProgramSpec; core: readonly AppliedCoreRelocation[] } | undefined;
 
@@ -76,6 +75,7 @@ export class Program implements Disposable {
     /** What was handed to the kernel, kept for disassemble(). */
     loaded?: { instructions: Uint8Array; spec: ProgramSpec; core: readonly AppliedCoreRelocation[] };
   }) {
+    super(fd);
     this.#loaded = meta.loaded;
     this.#fd = fd;
     this.name = meta.name;
@@ -104,14 +104,6 @@ export class Program implements Disposable {
       fd.close();
       throw e;
     }
-  }
-
-  get fd(): number {
-    return this.#fd.value;
-  }
-
-  get closed(): boolean {
-    return this.#fd.closed;
   }
 
   /** Runs the program once (or `repeat` times) in the kernel on the given packet or context. */
@@ -187,25 +179,5 @@ export class Program implements Disposable {
       throw new BpfkitError('ERR_BPFKIT_NO_ATTACH', "Program.attach(): the attach code is not loaded; import from 'bpfkit' (its entry loads it) or call attach() yourself");
     }
     return attachByKind(this, options);
-  }
-
-  pin(path: string): void {
-    this.#pinning.pin(this.#fd.value, path);
-  }
-
-  unpin(path?: string): void {
-    this.#pinning.unpin(path);
-  }
-
-  get pinnedPath(): string | undefined {
-    return this.#pinning.path;
-  }
-
-  close(): void {
-    this.#fd.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -13,6 +13,7 @@ import { endianness } from 'node:os';
 import { TextEncoder } from 'node:util';
 import { BtfError, InvalidArgumentError } from '../errors.js';
 import type { Btf } from './btf.js';
+import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
 import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
 
 export interface Codec<T = unknown> {
@@ -371,10 +372,8 @@ function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldTy
   const segment = `.${name}`;
   const get = getter(name);
   const set = setter(name);
-  const start = Math.floor(bitOff / 8);
-  const inner = bitOff % 8;
-  const span = Math.ceil((inner + bits) / 8);
-  const shift = le ? inner : span * 8 - inner - bits;
+  const { start, span, shiftLE, shiftBE } = bitfieldPlacement(bitOff, bits);
+  const shift = le ? shiftLE : shiftBE;
 
   let readValue: (dv: DataView, base: number) => unknown;
   let writeValue: (dv: DataView, base: number, v: unknown) => void;
@@ -634,11 +633,11 @@ class Compiler {
       case 'array': {
         const elType = this.resolve(t.type);
         const el = this.node(t.type);
-        if (elType.kind === 'int' && elType.size === 1 && !elType.bool) return byteArrayNode(t.nelems, name, el);
+        if (isByteArrayElement(elType)) return byteArrayNode(t.nelems, name, el);
         return arrayNode(t.nelems, el, name);
       }
       case 'struct': case 'union':
-        return objectNode(t.size, this.members(t, 0, name), name);
+        return objectNode(t.size, this.members(t, name), name);
       case 'datasec':
         return this.datasec(t, name);
       default:
@@ -661,56 +660,34 @@ class Compiler {
     return intNode(t.size, t.signed, this.le, name, names);
   }
 
-  private bitfieldType(memberType: number, label: string, member: string): BitfieldType {
-    const t = this.resolve(memberType);
-    if (t.kind === 'int') {
-      return { repr: t.bool ? 'boolean' : t.size >= 8 ? 'bigint' : 'number', signed: t.signed };
-    }
-    if (t.kind === 'enum' || t.kind === 'enum64') {
-      return { repr: t.kind === 'enum64' || t.size >= 8 ? 'bigint' : 'number', signed: t.signed, names: this.enumNames(t) };
-    }
-    throw new BtfError(`${label}: bitfield member "${member}" has type ${this.display(memberType)}, not an integer or enum`);
+  /** The members of a struct or union: the layout pass's plan, built into Parts. */
+  private members(t: BtfStruct, label: string): Part {
+    return this.group(planMembers<Node>(t, label, this.hooks));
   }
 
-  /** The members of a struct or union at `byteOff` into the enclosing object, as one Part. */
-  private members(t: BtfStruct, byteOff: number, label: string): Part {
-    const parts: Part[] = [];
-    for (const m of t.members) {
-      const rt = this.resolve(m.type);
-      let bitOff = m.bitOffset;
-      let bits = m.bitfieldSize;
-      // Without kind_flag, a bitfield is an int member whose encoding narrows it.
-      if (bits === 0 && rt.kind === 'int' && (rt.bitOffset !== 0 || rt.bits !== rt.size * 8)) {
-        bitOff += rt.bitOffset;
-        bits = rt.bits;
-      }
-      if (bits === 0 && bitOff % 8 !== 0 && (rt.kind === 'int' || rt.kind === 'enum' || rt.kind === 'enum64')) {
-        bits = rt.size * 8; // an unaligned whole integer (packed oddities): a full-width bitfield
-      }
-      const where = `${label}${m.name ? ` member "${m.name}"` : ' anonymous member'}`;
-      if (bits > 0) {
-        if (!m.name) continue; // unnamed bitfields are padding
-        if (bitOff + bits > t.size * 8) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-        const bt = this.bitfieldType(m.type, label, m.name);
-        // Relative to this struct, like fieldPart's offsets: membersPart adds byteOff (adding it
-        // here too read a bitfield of an anonymous member at twice its offset).
-        parts.push(bitfieldPart(m.name, bitOff, bits, bt, this.le, `${this.display(m.type)}:${bits}`));
-        continue;
-      }
-      if (bitOff % 8 !== 0) throw new BtfError(`${where} is not byte-aligned (bit offset ${bitOff})`);
-      const off = bitOff / 8;
-      if (!m.name) {
-        if (rt.kind === 'struct' || rt.kind === 'union') {
-          if (off + rt.size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-          parts.push(this.members(rt, off, `${rt.kind} ${rt.name || '(anon)'}`));
+  private readonly hooks: LayoutHooks<Node> = {
+    resolve: (id) => this.resolve(id),
+    display: (id) => this.display(id),
+    field: (id) => {
+      const value = this.node(id);
+      return { value, size: value.size };
+    },
+  };
+
+  private group(g: GroupPlan<Node>): Part {
+    const parts = g.parts.map((p): Part => {
+      switch (p.kind) {
+        case 'group': return this.group(p);
+        case 'field': return fieldPart(p.name, p.offset, p.value);
+        case 'bitfield': {
+          const bt: BitfieldType = { repr: p.repr, signed: p.signed, ...(p.enumType ? { names: this.enumNames(p.enumType) } : {}) };
+          // Relative to the group, like fieldPart's offsets: membersPart adds the group's offset
+          // (adding it here too read a bitfield of an anonymous member at twice its offset).
+          return bitfieldPart(p.name, p.bitOffset, p.bits, bt, this.le, `${this.display(p.type)}:${p.bits}`);
         }
-        continue;
       }
-      const node = this.node(m.type);
-      if (off + node.size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-      parts.push(fieldPart(m.name, off, node));
-    }
-    return membersPart(parts, byteOff, t.kind === 'union', label);
+    });
+    return membersPart(parts, g.offset, g.union, g.label);
   }
 
   private datasec(t: BtfDatasec, label: string): Node {

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { Btf } from '../btf/btf.js';
 import { dumpC, dumpJson } from '../btf/dump-c.js';
 import { BpfkitError, InvalidArgumentError } from '../errors.js';
-import { ElfFile } from '../elf/reader.js';
+import { ElfFile, isElf } from '../elf/reader.js';
 
 const usage = `usage: bpfkit btf dump [FILE] [--format c|json] [--base FILE] [--out FILE]
 
@@ -36,7 +36,7 @@ async function readBytes(path: string): Promise<Uint8Array> {
 export async function loadBtfFile(path: string, basePath?: string): Promise<Btf> {
   const bytes = await readBytes(path);
   let raw = bytes;
-  if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+  if (isElf(bytes)) {
     const elf = ElfFile.parse(bytes);
     const sec = elf.sections.find((s) => s.name === '.BTF');
     if (!sec) throw new InvalidArgumentError(`${path} has no .BTF section (compile with -g)`);

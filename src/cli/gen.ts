@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfkitError, InvalidArgumentError } from '../errors.js';
+import { isElf } from '../elf/reader.js';
 import { targetOf } from '../gen/byte-order.js';
 import { compileBpf, type BpfTarget } from '../gen/compile.js';
 import { checkIdent, generate } from '../gen/module.js';
@@ -69,12 +70,6 @@ export interface GenResult {
   readonly changed: { readonly object: boolean; readonly module: boolean };
   /** The files the object was built from: the source and the headers it included. */
   readonly dependencies: readonly string[];
-}
-
-const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-
-function isElf(bytes: Uint8Array): boolean {
-  return ELF_MAGIC.every((b, i) => bytes[i] === b);
 }
 
 /** Writes `path` only when its content differs, so file watchers and incremental builds stay quiet. */

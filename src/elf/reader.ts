@@ -1,15 +1,20 @@
 /**
- * A small ELF64 reader: sections, symbols and relocations, for BPF objects (and later for the
- * executables that uprobes and USDT look into). Pure and bounds-checked: any inconsistency in the
- * file is an ElfError naming what is wrong, never an out-of-range read.
+ * The one ELF64 reader: sections, symbols and relocations for BPF objects; segments (program
+ * headers), notes, dynamic entries, symbol lookup and address-to-offset for the executables and
+ * libraries that uprobes, USDT and the tools look into. Pure and bounds-checked: any inconsistency
+ * in the file is an ElfError naming what is wrong, never an out-of-range read.
  *
  * @module bpfkit/elf
  */
 import { ElfError } from '../errors.js';
 
-export const SHT = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, NOBITS: 8, REL: 9, DYNSYM: 11 } as const;
+export const SHT = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, DYNAMIC: 6, NOTE: 7, NOBITS: 8, REL: 9, DYNSYM: 11 } as const;
 export const SHF = { WRITE: 0x1, ALLOC: 0x2, EXECINSTR: 0x4 } as const;
-export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4 } as const;
+export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4, GNU_IFUNC: 10 } as const;
+export const ET = { REL: 1, EXEC: 2, DYN: 3 } as const;
+export const PT = { LOAD: 1, DYNAMIC: 2, NOTE: 4 } as const;
+export const PF = { X: 1, W: 2, R: 4 } as const;
+export const DT = { NULL: 0, NEEDED: 1, RPATH: 15, RUNPATH: 29 } as const;
 export const STB = { LOCAL: 0, GLOBAL: 1, WEAK: 2 } as const;
 export const SHN_UNDEF = 0;
 export const SHN_ABS = 0xfff1;
@@ -43,6 +48,58 @@ export interface ElfSymbol {
   readonly shndx: number;
 }
 
+/** A program header (segment). */
+export interface ElfSegment {
+  readonly type: number;
+  readonly flags: number;
+  readonly offset: number;
+  readonly vaddr: number;
+  readonly filesz: number;
+  readonly memsz: number;
+}
+
+/** One entry of a note section: owner name, type and descriptor bytes (a view). */
+export interface ElfNote {
+  readonly owner: string;
+  readonly type: number;
+  readonly desc: Uint8Array;
+  /** Offset of the note within its section (for messages). */
+  readonly offset: number;
+}
+
+/** What the dynamic section says about loading: DT_NEEDED, DT_RPATH and DT_RUNPATH (split on ':'). */
+export interface ElfDynamicInfo {
+  readonly needed: readonly string[];
+  readonly rpath: readonly string[];
+  readonly runpath: readonly string[];
+}
+
+/** The identification of an ELF file, from its first 20 bytes (enough to reject a wrong library early). */
+export interface ElfIdent {
+  readonly elf64: boolean;
+  readonly littleEndian: boolean;
+  readonly machine: number;
+}
+
+/** Whether the bytes start with the ELF magic. */
+export function isElf(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
+}
+
+/** Class, byte order and machine from the first 20 bytes of a file; undefined when it is not ELF. */
+export function elfIdent(head: Uint8Array): ElfIdent | undefined {
+  if (head.length < 20 || !isElf(head)) return undefined;
+  const le = head[5] === 1;
+  const machine = le ? head[18]! | (head[19]! << 8) : (head[18]! << 8) | head[19]!;
+  return { elf64: head[4] === 2, littleEndian: le, machine };
+}
+
+/** Which symbols `findSymbol` takes: defined functions (and ifuncs), optionally bare labels. */
+export interface SymbolQuery {
+  /** Also take STT_NOTYPE symbols (a function wins over a label of the same name). */
+  readonly labels?: boolean;
+}
+
 export interface ElfRelocation {
   /** Offset within the section the relocation applies to. */
   readonly offset: number;
@@ -66,7 +123,7 @@ export class ElfFile {
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.length < 64) throw new ElfError(`file is ${bytes.length} bytes, too short for an ELF header (64)`);
-    if (bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+    if (!isElf(bytes)) {
       throw new ElfError('not an ELF file (bad magic): expected a BPF object compiled with clang -target bpf');
     }
     if (bytes[4] !== 2) throw new ElfError('not a 64-bit ELF file: BPF objects are ELF64 (clang -target bpf)');
@@ -188,6 +245,111 @@ export class ElfFile {
     return out;
   }
 
+  /** Program headers (segments); empty for a relocatable object. */
+  segments(): ElfSegment[] {
+    const phoff = this.u64n(32, 'e_phoff');
+    const entsize = this.u16(54);
+    const num = this.u16(56);
+    if (phoff === 0 || num === 0) return [];
+    if (entsize < 56) throw new ElfError(`program header entry size ${entsize} is smaller than 56`);
+    if (phoff + num * entsize > this.bytes.length) throw new ElfError('the program header table lies past the end of the file: truncated or corrupt');
+    const out: ElfSegment[] = [];
+    for (let i = 0; i < num; i++) {
+      const o = phoff + i * entsize;
+      out.push({
+        type: this.u32(o), flags: this.u32(o + 4), offset: this.u64n(o + 8, 'p_offset'), vaddr: this.u64n(o + 16, 'p_vaddr'),
+        filesz: this.u64n(o + 32, 'p_filesz'), memsz: this.u64n(o + 40, 'p_memsz'),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The file offset of virtual address `addr`, through the PT_LOAD segment that maps it (only an
+   * executable one with `executable`); undefined when no segment maps it.
+   */
+  fileOffset(addr: number, executable = false): number | undefined {
+    for (const s of this.#loads ??= this.segments().filter((p) => p.type === PT.LOAD)) {
+      if (executable && !(s.flags & PF.X)) continue;
+      if (addr >= s.vaddr && addr < s.vaddr + s.memsz) return addr - s.vaddr + s.offset;
+    }
+    return undefined;
+  }
+
+  #loads: ElfSegment[] | undefined;
+
+  /** The notes of a SHT_NOTE section (4-byte aligned names and descriptors, as ELF64 notes are written). */
+  notes(s: ElfSection): ElfNote[] {
+    if (s.type !== SHT.NOTE) throw new ElfError(`section ${s.name} is not a note section`);
+    const data = this.data(s);
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const align4 = (n: number) => (n + 3) & ~3;
+    const out: ElfNote[] = [];
+    for (let o = 0; o + 12 <= data.length;) {
+      const namesz = v.getUint32(o, this.littleEndian);
+      const descsz = v.getUint32(o + 4, this.littleEndian);
+      const type = v.getUint32(o + 8, this.littleEndian);
+      const nameAt = o + 12;
+      const descAt = nameAt + align4(namesz);
+      const next = descAt + align4(descsz);
+      if (next > data.length) throw new ElfError(`${s.name}: note at offset ${o} runs past the end of the section`);
+      const owner = decoder.decode(data.subarray(nameAt, nameAt + namesz)).replace(/\0+$/, '');
+      out.push({ owner, type, desc: data.subarray(descAt, descAt + descsz), offset: o });
+      o = next;
+    }
+    return out;
+  }
+
+  /** DT_NEEDED, DT_RPATH and DT_RUNPATH of the .dynamic section (all empty for a static binary). */
+  dynamic(): ElfDynamicInfo {
+    const out = { needed: [] as string[], rpath: [] as string[], runpath: [] as string[] };
+    const dyn = this.sections.find((s) => s.type === SHT.DYNAMIC);
+    if (!dyn) return out;
+    const strtab = this.sections[dyn.link];
+    if (!strtab) throw new ElfError(`.dynamic links to missing string table ${dyn.link}`);
+    const ent = dyn.entsize || 16;
+    if (ent < 16) throw new ElfError(`dynamic entry size ${ent} is smaller than 16`);
+    this.need(dyn.offset, dyn.size, '.dynamic');
+    for (let o = dyn.offset; o + 16 <= dyn.offset + dyn.size; o += ent) {
+      const tag = Number(this.#view.getBigInt64(o, this.littleEndian));
+      if (tag === DT.NULL) break;
+      if (tag !== DT.NEEDED && tag !== DT.RPATH && tag !== DT.RUNPATH) continue;
+      const str = this.#string(strtab, this.u64n(o + 8, 'd_val'), '.dynamic');
+      if (tag === DT.NEEDED) out.needed.push(str);
+      else (tag === DT.RPATH ? out.rpath : out.runpath).push(...str.split(':').filter(Boolean));
+    }
+    return out;
+  }
+
+  /**
+   * The defined function symbol `name` (STT_FUNC or an ifunc; labels too when asked), from .symtab
+   * first and .dynsym when .symtab has none, with the table it came from; undefined when neither
+   * defines it.
+   */
+  findSymbol(name: string, query: SymbolQuery = {}): { symbol: ElfSymbol; table: 'symtab' | 'dynsym' } | undefined {
+    for (const table of ['symtab', 'dynsym'] as const) {
+      const found = this.symbols(table).filter((s) => s.name === name && isDefinedFunction(s, query.labels ?? false));
+      // Prefer a function over a bare label of the same name.
+      const symbol = found.find((s) => s.type !== STT.NOTYPE) ?? found[0];
+      if (symbol) return { symbol, table };
+    }
+    return undefined;
+  }
+
+  /**
+   * The file offset of a defined symbol: relocatable objects hold section offsets, linked
+   * binaries virtual addresses inside the symbol's section.
+   */
+  symbolFileOffset(sym: ElfSymbol): number {
+    const sec = this.sections[sym.shndx];
+    if (!sec) throw new ElfError(`symbol ${sym.name} points at missing section ${sym.shndx}`);
+    if (this.type === ET.REL) return sec.offset + sym.value;
+    if (sym.value < sec.addr || sym.value >= sec.addr + Math.max(sec.size, 1)) {
+      throw new ElfError(`symbol ${sym.name} (0x${sym.value.toString(16)}) lies outside its section ${sec.name}`);
+    }
+    return sym.value - sec.addr + sec.offset;
+  }
+
   #string(tab: Omit<ElfSection, 'name'>, off: number, what: string): string {
     if (off >= tab.size) throw new ElfError(`${what}: string offset ${off} is past the end of its string table`);
     const start = tab.offset + off;
@@ -218,4 +380,10 @@ export class ElfFile {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(`${what} value ${v} is too large`);
     return Number(v);
   }
+}
+
+/** A defined function symbol (or ifunc; a bare label when `labels`) with an address: what probes can attach to. */
+export function isDefinedFunction(s: ElfSymbol, labels = false): boolean {
+  return s.shndx !== SHN_UNDEF && s.shndx !== SHN_ABS && s.value !== 0 &&
+    (s.type === STT.FUNC || s.type === STT.GNU_IFUNC || (labels && s.type === STT.NOTYPE));
 }

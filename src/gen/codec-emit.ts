@@ -14,6 +14,7 @@
  * layout (offsets, sizes, member names) is written out.
  */
 import type { Btf } from '../btf/btf.js';
+import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from '../btf/codec-layout.js';
 import type { BtfEnum, BtfStruct, BtfType } from '../btf/types.js';
 import { BtfError, InvalidArgumentError } from '../errors.js';
 import { isIdentifier, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
@@ -205,7 +206,7 @@ export class CodecEmitter {
         return { k: 'enum', t, c, nameHint: t.name || typedef };
       case 'array': {
         const el = this.resolve(t.type).t;
-        if (el.kind === 'int' && el.size === 1 && !el.bool) return { k: 'bytes', n: t.nelems, signed: el.signed, c };
+        if (isByteArrayElement(el)) return { k: 'bytes', n: t.nelems, signed: el.signed, c };
         return { k: 'array', n: t.nelems, el: this.shape(t.type), c };
       }
       case 'struct': case 'union':
@@ -215,50 +216,30 @@ export class CodecEmitter {
     }
   }
 
-  /** The parts of a struct or union, laid out as codecFor lays them out. */
+  /** The parts of a struct or union: the layout pass's plan (shared with codecFor), at absolute offsets. */
   private parts(t: BtfStruct, byteOff: number, label: string): Part {
-    const parts: Part[] = [];
-    for (const m of t.members) {
-      const rt = this.resolve(m.type).t;
-      let bitOff = m.bitOffset;
-      let bits = m.bitfieldSize;
-      if (bits === 0 && rt.kind === 'int' && (rt.bitOffset !== 0 || rt.bits !== rt.size * 8)) {
-        bitOff += rt.bitOffset;
-        bits = rt.bits;
+    return this.fromPlan(planMembers<Shape>(t, label, this.hooks), byteOff);
+  }
+
+  private readonly hooks: LayoutHooks<Shape> = {
+    resolve: (id) => this.resolve(id).t,
+    display: (id) => this.display(id),
+    field: (id) => ({ value: this.shape(id), size: this.btf.sizeof(id) }),
+  };
+
+  private fromPlan(g: GroupPlan<Shape>, base: number): Part {
+    const at = base + g.offset;
+    const parts = g.parts.map((p): Part => {
+      switch (p.kind) {
+        case 'group': return this.fromPlan(p, at);
+        case 'field': return { k: 'field', name: p.name, off: at + p.offset, shape: p.value };
+        case 'bitfield': return {
+          k: 'bits', name: p.name, bitOff: at * 8 + p.bitOffset, bits: p.bits, repr: p.repr, signed: p.signed,
+          enumType: p.enumType ? this.shape(p.type) : undefined, c: `${this.display(p.type)}:${p.bits}`,
+        };
       }
-      if (bits === 0 && bitOff % 8 !== 0 && (rt.kind === 'int' || rt.kind === 'enum' || rt.kind === 'enum64')) {
-        bits = rt.size * 8;
-      }
-      const where = `${label}${m.name ? ` member "${m.name}"` : ' anonymous member'}`;
-      if (bits > 0) {
-        if (!m.name) continue;
-        if (bitOff + bits > t.size * 8) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-        let repr: 'number' | 'bigint' | 'boolean';
-        let enumType: Shape | undefined;
-        if (rt.kind === 'int') repr = rt.bool ? 'boolean' : rt.size >= 8 ? 'bigint' : 'number';
-        else if (rt.kind === 'enum' || rt.kind === 'enum64') {
-          repr = rt.kind === 'enum64' || rt.size >= 8 ? 'bigint' : 'number';
-          enumType = this.shape(m.type);
-        } else throw new BtfError(`${label}: bitfield member "${m.name}" has type ${this.display(m.type)}, not an integer or enum`);
-        const signed = rt.kind === 'int' || rt.kind === 'enum' || rt.kind === 'enum64' ? rt.signed : false;
-        parts.push({ k: 'bits', name: m.name, bitOff: byteOff * 8 + bitOff, bits, repr, signed, enumType, c: `${this.display(m.type)}:${bits}` });
-        continue;
-      }
-      if (bitOff % 8 !== 0) throw new BtfError(`${where} is not byte-aligned (bit offset ${bitOff})`);
-      const off = bitOff / 8;
-      if (!m.name) {
-        if (rt.kind === 'struct' || rt.kind === 'union') {
-          if (off + rt.size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-          parts.push(this.parts(rt, byteOff + off, `${rt.kind} ${rt.name || '(anon)'}`));
-        }
-        continue;
-      }
-      const shape = this.shape(m.type);
-      const size = this.btf.sizeof(m.type);
-      if (off + size > t.size) throw new BtfError(`${where} extends past the end (${t.size} bytes)`);
-      parts.push({ k: 'field', name: m.name, off: byteOff + off, shape });
-    }
-    return { k: 'group', union: t.kind === 'union', parts, label };
+    });
+    return { k: 'group', union: g.union, parts, label: g.label };
   }
 
   // ---- names ----------------------------------------------------------------------------------
@@ -533,10 +514,7 @@ export class CodecEmitter {
    * conditional expression on `LE` (a number still when both orders agree).
    */
   private bitsLayout(p: Part & { k: 'bits' }): { start: number; span: number; shift: number | string } {
-    const start = Math.floor(p.bitOff / 8);
-    const inner = p.bitOff % 8;
-    const span = Math.ceil((inner + p.bits) / 8);
-    const bigEndianShift = span * 8 - inner - p.bits;
+    const { start, span, shiftLE: inner, shiftBE: bigEndianShift } = bitfieldPlacement(p.bitOff, p.bits);
     if (this.hostByteOrder === undefined) return { start, span, shift: this.le ? inner : bigEndianShift };
     if (inner === bigEndianShift) return { start, span, shift: inner };
     this.use('LE');

@@ -19,7 +19,7 @@ import { bpfRaw } from '../sys/bpf.js';
 import { attachType as attachTypeNames } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
 import { bpf_attr, bpf_iter_link_info } from '../abi/uapi.js';
-import { FdLink, requireProgramType, type Link, type LinkInfo } from './link.js';
+import { FdLink, requireProgramType } from './link.js';
 
 /** enum bpf_cgroup_iter_order */
 const CGROUP_ORDER = { self_only: 1, descendants_pre: 2, descendants_post: 3, ancestors_up: 4 } as const;
@@ -77,58 +77,15 @@ function target(prog: Program): string {
   return prog.attachTarget || (section.startsWith('iter/') || section.startsWith('iter.s/') ? section.slice(section.indexOf('/') + 1) : '');
 }
 
-/**
- * A BPF iterator's bpf_link: open() runs the iterator and streams what it writes. (It wraps an
- * FdLink rather than extending it: this module is loaded while link.ts may still be initialising,
- * through program.ts -> attach.ts.)
- */
-export class IterLink implements Link {
-  readonly kind = 'iter';
+/** A BPF iterator's bpf_link: open() runs the iterator and streams what it writes. */
+export class IterLink extends FdLink {
+  override readonly kind = 'iter';
   /** What the program iterates over, e.g. "task" or "bpf_map_elem" (when known). */
   readonly target: string;
-  readonly #link: FdLink;
 
   constructor(fd: FD, target: string) {
-    this.#link = new FdLink(fd, 'iter');
+    super(fd, 'iter');
     this.target = target;
-  }
-
-  get fd(): number {
-    return this.#link.fd;
-  }
-
-  get closed(): boolean {
-    return this.#link.closed;
-  }
-
-  get pinnedPath(): string | undefined {
-    return this.#link.pinnedPath;
-  }
-
-  /** Pins the link; reading the pinned file runs the iterator (see readPinnedIterator). */
-  pin(path: string): void {
-    this.#link.pin(path);
-  }
-
-  unpin(): void {
-    this.#link.unpin();
-  }
-
-  info(): LinkInfo {
-    return this.#link.info();
-  }
-
-  /** Replaces the program (BPF_LINK_UPDATE), e.g. with a new version of the same iterator. */
-  update(prog: Program, old?: Program): void {
-    this.#link.update(prog, old);
-  }
-
-  close(): void {
-    this.#link.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   /** BPF_ITER_CREATE: a new, owned fd; each read() returns the next piece of the iterator's output. */

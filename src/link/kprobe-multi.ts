@@ -18,6 +18,7 @@ import { hookSupport } from '../probes.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
+import { multiProbeAttachType } from './multi-probe.js';
 import { BPF_F_KPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { tracefsRoot } from './tracefs.js';
 
@@ -86,13 +87,7 @@ export function resolveKernelPattern(pattern: string): bigint[] {
  */
 export function attachKprobeMulti(prog: Program, functions: string | readonly string[], options: KprobeMultiOptions = {}): FdLink {
   requireProgramType(prog, ['kprobe'], 'attachKprobeMulti');
-  const session = options.session ?? prog.attachType === 'trace_kprobe_session';
-  const attachType = session ? 'trace_kprobe_session' : 'trace_kprobe_multi';
-  if (session && options.retprobe) throw new InvalidArgumentError('attachKprobeMulti: a kprobe session already runs at entry and return; drop { retprobe }');
-  if (prog.attachType !== attachType) {
-    throw new InvalidArgumentError(`attachKprobeMulti: ${prog.name || 'the program'} was loaded with attach type ${prog.attachType ?? 'none'}, ` +
-      `not ${attachType}: the kernel takes only programs loaded for it (put the program in a ${session ? 'kprobe.session' : 'kprobe.multi or kretprobe.multi'} section)`);
-  }
+  const { session, attachType } = multiProbeAttachType(prog, 'kprobe', 'attachKprobeMulti', options);
   const list = typeof functions === 'string' ? [functions] : [...functions];
   if (list.length === 0) throw new InvalidArgumentError('attachKprobeMulti: no functions given');
   for (const f of list) {

@@ -20,7 +20,7 @@ import { detachAtExit, forget } from './cleanup.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { readProgramInfo } from '../program-info.js';
-import { Pinning } from '../pinning.js';
+import { PinnableFd, Pinning } from '../pinning.js';
 import { getFdById, objGet } from '../sys/bpf.js';
 import type { ProgType } from '../sys/constants.js';
 import { FD } from '../sys/fd.js';
@@ -53,35 +53,14 @@ function kindOf(info: RawLinkInfo): string {
 }
 
 /** A kernel bpf_link. */
-export class FdLink implements Link {
+export class FdLink extends PinnableFd implements Link {
   readonly kind: string;
   readonly #fd: FD;
-  readonly #pinning: Pinning;
 
   constructor(fd: FD, kind: string, pinnedAt?: string) {
+    super(fd, pinnedAt);
     this.#fd = fd;
     this.kind = kind;
-    this.#pinning = new Pinning(pinnedAt);
-  }
-
-  get fd(): number {
-    return this.#fd.value;
-  }
-
-  get closed(): boolean {
-    return this.#fd.closed;
-  }
-
-  get pinnedPath(): string | undefined {
-    return this.#pinning.path;
-  }
-
-  pin(path: string): void {
-    this.#pinning.pin(this.#fd.value, path);
-  }
-
-  unpin(): void {
-    this.#pinning.unpin();
   }
 
   info(): LinkInfo {
@@ -103,14 +82,6 @@ export class FdLink implements Link {
       throw new NotSupportedError(`detaching a ${this.kind} link with BPF_LINK_DETACH`, 'the kernel or this link type does not support it', '5.9');
     }
     if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_LINK_DETACH)', `detach ${this.kind} link`);
-  }
-
-  close(): void {
-    this.#fd.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

@@ -9,14 +9,16 @@
  */
 import { EBADF, EINVAL, EPERM, ESRCH } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
+import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
 import { STT, SHN_UNDEF } from '../elf/reader.js';
 import type { Program } from '../program.js';
 import { hookSupport } from '../probes.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
+import { multiProbeAttachType } from './multi-probe.js';
 import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
-import { openElf, resolveBinaryPath, symbolFileOffset, symbolOffset } from './uprobe.js';
+import { resolveBinaryPath, symbolFileOffset } from './uprobe.js';
 
 export interface UprobeMultiOptions {
   /** Attach at function return (uretprobe.multi). */
@@ -34,11 +36,11 @@ export interface UprobeMultiOptions {
 
 /** File offsets of the function symbols of `path` whose names match `pattern`. */
 export function resolveBinaryPattern(path: string, pattern: string): number[] {
-  const elf = openElf(path);
+  const elf = openElfFile(path, 'uprobe.multi');
   for (const table of ['symtab', 'dynsym'] as const) {
     const offsets = elf.symbols(table)
       .filter((s) => s.type === STT.FUNC && s.shndx !== SHN_UNDEF && s.value !== 0 && globMatch(s.name, pattern))
-      .map((s) => symbolOffset(elf, s, path));
+      .map((s) => symbolFileOffsetIn(elf, s, path, 'uprobe.multi'));
     if (offsets.length > 0) return offsets;
   }
   throw new InvalidArgumentError(`uprobe.multi: no function of ${path} matches "${pattern}"`);
@@ -56,13 +58,7 @@ export function resolveBinaryPattern(path: string, pattern: string): number[] {
  */
 export function attachUprobeMulti(prog: Program, binary: string, functions: string | readonly (string | number)[], options: UprobeMultiOptions = {}): FdLink {
   requireProgramType(prog, ['kprobe'], 'attachUprobeMulti');
-  const session = options.session ?? prog.attachType === 'trace_uprobe_session';
-  const attachType = session ? 'trace_uprobe_session' : 'trace_uprobe_multi';
-  if (session && options.retprobe) throw new InvalidArgumentError('attachUprobeMulti: a uprobe session already runs at entry and return; drop { retprobe }');
-  if (prog.attachType !== attachType) {
-    throw new InvalidArgumentError(`attachUprobeMulti: ${prog.name || 'the program'} was loaded with attach type ${prog.attachType ?? 'none'}, ` +
-      `not ${attachType}: the kernel takes only programs loaded for it (put the program in a ${session ? 'uprobe.session' : 'uprobe.multi or uretprobe.multi'} section)`);
-  }
+  const { session, attachType } = multiProbeAttachType(prog, 'uprobe', 'attachUprobeMulti', options);
   const pid = options.pid ?? 0;
   if (!Number.isInteger(pid) || pid < 0) throw new InvalidArgumentError(`attachUprobeMulti: pid must be a process id, got ${pid}`);
   const list = typeof functions === 'string' ? [functions] : [...functions];

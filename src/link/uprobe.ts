@@ -4,10 +4,10 @@
  * kernels without the PMU. A function name is turned into a file offset with the binary's ELF
  * symbol tables (.symtab, then .dynsym) and the section that holds it.
  */
-import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
-import { ElfFile, SHN_ABS, SHN_UNDEF, STT, type ElfSymbol } from '../elf/reader.js';
+import { InvalidArgumentError, NotSupportedError } from '../errors.js';
+import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
+import { SHN_UNDEF, STT } from '../elf/reader.js';
+import { resolveBinary } from '../elf/resolve.js';
 import type { Program } from '../program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
@@ -27,94 +27,27 @@ export interface UprobeOptions {
   cookie?: bigint;
 }
 
-const STT_GNU_IFUNC = 10;
-
-function isExecutableFile(p: string): boolean {
-  try {
-    if (!statSync(p).isFile()) return false;
-    accessSync(p, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-const LIB_DIRS = ['/lib64', '/usr/lib64', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib', '/usr/lib', '/usr/local/lib'];
-
 /**
  * The absolute path of a binary: a path with a '/' as given (made absolute), a bare program name
- * looked up in PATH, a bare library name ("libc.so.6") in LD_LIBRARY_PATH and the usual lib dirs.
+ * looked up in PATH, a bare library name ("libc.so.6") as the dynamic linker would find it for
+ * this process (src/elf/resolve.ts says exactly how).
  */
 export function resolveBinaryPath(binary: string): string {
-  if (!binary) throw new InvalidArgumentError('uprobe: the binary path is empty');
-  if (binary.includes('/')) {
-    const p = isAbsolute(binary) ? binary : resolve(binary);
-    if (!isFile(p)) throw new InvalidArgumentError(`uprobe: ${p} does not exist or is not a regular file`);
-    return p;
-  }
-  const isLib = /\.so(\.|$)/.test(binary);
-  const dirs = isLib
-    ? [...(process.env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter(Boolean), ...LIB_DIRS]
-    : (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter(Boolean);
-  for (const d of dirs) {
-    const p = join(d, binary);
-    if (isLib ? isFile(p) : isExecutableFile(p)) return isAbsolute(p) ? p : resolve(p);
-  }
-  throw new InvalidArgumentError(`uprobe: ${binary} was not found in ${isLib ? 'LD_LIBRARY_PATH or the library directories' : 'PATH'} (${dirs.join(':')})`);
+  return resolveBinary(binary, 'uprobe');
 }
 
 /** The file offset of a function symbol in an ELF binary (for the uprobe PMU's config2). */
 export function symbolFileOffset(binaryPath: string, symbol: string): number {
-  const elf = openElf(binaryPath);
-  const defined = (s: ElfSymbol) =>
-    s.name === symbol && s.shndx !== SHN_UNDEF && s.shndx !== SHN_ABS && s.value !== 0 &&
-    (s.type === STT.FUNC || s.type === STT_GNU_IFUNC || s.type === STT.NOTYPE);
-  let sym: ElfSymbol | undefined;
-  for (const table of ['symtab', 'dynsym'] as const) {
-    const found = elf.symbols(table).filter(defined);
-    // Prefer a function over a bare label of the same name.
-    sym = found.find((s) => s.type !== STT.NOTYPE) ?? found[0];
-    if (sym) break;
-  }
-  if (!sym) {
+  const elf = openElfFile(binaryPath, 'uprobe');
+  const hit = elf.findSymbol(symbol, { labels: true });
+  if (!hit) {
     const all = [...elf.symbols('symtab'), ...elf.symbols('dynsym')].filter((s) => s.type === STT.FUNC && s.shndx !== SHN_UNDEF);
     const near = all.filter((s) => s.name.includes(symbol) || (s.name.length > 3 && symbol.includes(s.name))).slice(0, 5).map((s) => s.name);
     const stripped = elf.symbols('symtab').length === 0 ? ' (the binary is stripped: only .dynsym symbols are visible)' : '';
     throw new InvalidArgumentError(
       `uprobe: no function ${symbol} in ${binaryPath}${stripped}${near.length ? `; similar: ${[...new Set(near)].join(', ')}` : ''}`);
   }
-  return symbolOffset(elf, sym, binaryPath);
-}
-
-/** Opens an ELF binary for symbol lookups, turning a parse failure into a clear error. */
-export function openElf(binaryPath: string): ElfFile {
-  try {
-    return ElfFile.parse(readFileSync(binaryPath));
-  } catch (e) {
-    if (e instanceof ElfError) throw new InvalidArgumentError(`uprobe: ${binaryPath} is not a usable ELF binary: ${e.message}`);
-    throw e;
-  }
-}
-
-/** The file offset of a defined symbol: what the uprobe PMU and uprobe_multi links take. */
-export function symbolOffset(elf: ElfFile, sym: ElfSymbol, binaryPath: string): number {
-  const sec = elf.sections[sym.shndx];
-  if (!sec) throw new InvalidArgumentError(`uprobe: symbol ${sym.name} in ${binaryPath} points at missing section ${sym.shndx}`);
-  // Relocatable objects hold section offsets; linked binaries hold virtual addresses.
-  const ET_REL = 1;
-  if (elf.type === ET_REL) return sec.offset + sym.value;
-  if (sym.value < sec.addr || sym.value >= sec.addr + Math.max(sec.size, 1)) {
-    throw new InvalidArgumentError(`uprobe: symbol ${sym.name} (0x${sym.value.toString(16)}) lies outside its section ${sec.name} in ${binaryPath}`);
-  }
-  return sym.value - sec.addr + sec.offset;
+  return symbolFileOffsetIn(elf, hit.symbol, binaryPath, 'uprobe');
 }
 
 /**

@@ -24,7 +24,8 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { BpfkitError, ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
-import { ElfFile, SHN_UNDEF } from '../elf/reader.js';
+import { openElfFile } from '../elf/file.js';
+import { ElfFile, ET, SHN_UNDEF, SHT } from '../elf/reader.js';
 import { BpfMap } from '../map.js';
 import type { Program } from '../program.js';
 import { readProgramInfo } from '../program-info.js';
@@ -81,11 +82,6 @@ export interface UsdtNote {
 }
 
 const NT_STAPSDT = 3;
-const SHT_NOTE = 7;
-const PT_LOAD = 1;
-const PF_X = 1;
-const ET_EXEC = 2;
-const ET_DYN = 3;
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
 
@@ -102,43 +98,6 @@ const IP_MAP = '__bpf_usdt_ip_t'; // "__bpf_usdt_ip_to_spec_id"
 // ---------------------------------------------------------------------------------------------
 // Reading the notes
 
-interface Segment {
-  readonly vaddr: number;
-  readonly memsz: number;
-  readonly offset: number;
-  readonly flags: number;
-}
-
-/** PT_LOAD program headers (ElfFile reads sections only). */
-function loadSegments(elf: ElfFile): Segment[] {
-  const b = elf.bytes;
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const le = elf.littleEndian;
-  const u64 = (o: number) => Number(v.getBigUint64(o, le));
-  const phoff = u64(32);
-  const entsize = v.getUint16(54, le);
-  const num = v.getUint16(56, le);
-  if (phoff === 0 || num === 0) return [];
-  if (entsize < 56) throw new ElfError(`program header entry size ${entsize} is smaller than 56`);
-  if (phoff + num * entsize > b.length) throw new ElfError('the program header table lies past the end of the file: truncated or corrupt');
-  const out: Segment[] = [];
-  for (let i = 0; i < num; i++) {
-    const o = phoff + i * entsize;
-    if (v.getUint32(o, le) !== PT_LOAD) continue;
-    out.push({ flags: v.getUint32(o + 4, le), offset: u64(o + 8), vaddr: u64(o + 16), memsz: u64(o + 40) });
-  }
-  return out;
-}
-
-/** The file offset of a virtual address: through the PT_LOAD segment that maps it (an executable one when asked). */
-function fileOffsetOf(segments: readonly Segment[], addr: number, executable: boolean): number | undefined {
-  for (const s of segments) {
-    if (executable && !(s.flags & PF_X)) continue;
-    if (addr >= s.vaddr && addr < s.vaddr + s.memsz) return addr - s.vaddr + s.offset;
-  }
-  return undefined;
-}
-
 function cString(bytes: Uint8Array, start: number, end: number, what: string): { text: string; next: number } {
   const nul = bytes.indexOf(0, start);
   if (nul < 0 || nul >= end) throw new ElfError(`USDT note: ${what} is not NUL-terminated`);
@@ -147,32 +106,21 @@ function cString(bytes: Uint8Array, start: number, end: number, what: string): {
 
 /** Every USDT probe site of an ELF binary or library (empty when it has none). */
 export function readUsdtNotes(elf: ElfFile): UsdtNote[] {
-  const notes = elf.sections.find((s) => s.name === '.note.stapsdt' && s.type === SHT_NOTE);
-  if (!notes) return [];
+  const section = elf.sections.find((s) => s.name === '.note.stapsdt' && s.type === SHT.NOTE);
+  if (!section) return [];
   const base = elf.section('.stapsdt.base');
-  const segments = loadSegments(elf);
-  const data = elf.data(notes);
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const le = elf.littleEndian;
-  const align4 = (n: number) => (n + 3) & ~3;
   const out: UsdtNote[] = [];
-  for (let o = 0; o + 12 <= data.length;) {
-    const namesz = v.getUint32(o, le);
-    const descsz = v.getUint32(o + 4, le);
-    const type = v.getUint32(o + 8, le);
-    const nameAt = o + 12;
-    const descAt = nameAt + align4(namesz);
-    const next = descAt + align4(descsz);
-    if (next > data.length) throw new ElfError(`.note.stapsdt: note at offset ${o} runs past the end of the section`);
-    o = next;
-    const owner = new TextDecoder().decode(data.subarray(nameAt, nameAt + namesz)).replace(/\0+$/, '');
-    if (type !== NT_STAPSDT || owner !== 'stapsdt') continue;
-    if (descsz < 24) throw new ElfError(`.note.stapsdt: descriptor of ${descsz} bytes is too short for three addresses`);
-    const end = descAt + descsz;
-    let pc = Number(v.getBigUint64(descAt, le));
-    const noteBase = Number(v.getBigUint64(descAt + 8, le));
-    let semaphore = Number(v.getBigUint64(descAt + 16, le));
-    const provider = cString(data, descAt + 24, end, 'the provider');
+  for (const note of elf.notes(section)) {
+    if (note.type !== NT_STAPSDT || note.owner !== 'stapsdt') continue;
+    const data = note.desc;
+    if (data.length < 24) throw new ElfError(`.note.stapsdt: descriptor of ${data.length} bytes is too short for three addresses`);
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const le = elf.littleEndian;
+    const end = data.length;
+    let pc = Number(v.getBigUint64(0, le));
+    const noteBase = Number(v.getBigUint64(8, le));
+    let semaphore = Number(v.getBigUint64(16, le));
+    const provider = cString(data, 24, end, 'the provider');
     const name = cString(data, provider.next, end, 'the probe name');
     const args = cString(data, name.next, end, 'the argument string');
     // Prelinking moves the binary: .stapsdt.base says by how much.
@@ -183,9 +131,9 @@ export function readUsdtNotes(elf: ElfFile): UsdtNote[] {
     }
     let fileOffset: number | undefined;
     let semaphoreFileOffset = 0;
-    if (elf.type === ET_EXEC || elf.type === ET_DYN) {
-      fileOffset = fileOffsetOf(segments, pc, true);
-      if (semaphore !== 0) semaphoreFileOffset = fileOffsetOf(segments, semaphore, false) ?? -1;
+    if (elf.type === ET.EXEC || elf.type === ET.DYN) {
+      fileOffset = elf.fileOffset(pc, true);
+      if (semaphore !== 0) semaphoreFileOffset = elf.fileOffset(semaphore) ?? -1;
     }
     if (fileOffset === undefined) {
       throw new ElfError(`USDT probe ${provider.text}:${name.text} at 0x${pc.toString(16)} is in no executable segment of the file`);
@@ -583,18 +531,9 @@ function symbolResolver(elf: ElfFile): SymbolAddress {
   };
 }
 
-function parseBinary(path: string): ElfFile {
-  try {
-    return ElfFile.parse(readFileSync(path));
-  } catch (e) {
-    if (e instanceof ElfError) throw new InvalidArgumentError(`usdt: ${path} is not a usable ELF binary: ${e.message}`);
-    throw e;
-  }
-}
-
 /** The USDT probes a binary or library defines (bare names are looked up like uprobe binaries). */
 export function listUsdtProbes(binary: string): UsdtNote[] {
-  return readUsdtNotes(parseBinary(resolveBinaryPath(binary)));
+  return readUsdtNotes(openElfFile(resolveBinaryPath(binary), 'usdt'));
 }
 
 /**
@@ -619,7 +558,7 @@ export function attachUsdt(prog: Program, binaryPath: string, provider: string, 
   if (!Number.isInteger(pid) || pid < -1 || pid === 0) throw new InvalidArgumentError(`usdt pid must be a process id or -1 for all, got ${pid}`);
   const cookie = options.cookie ?? 0n;
   if (typeof cookie !== 'bigint' || cookie < 0n || cookie >= 1n << 64n) throw new InvalidArgumentError(`usdt cookie must be a u64 bigint, got ${String(cookie)}`);
-  const elf = parseBinary(path);
+  const elf = openElfFile(path, 'usdt');
   const all = readUsdtNotes(elf);
   const notes = all.filter((n) => n.provider === provider && n.name === name);
   if (notes.length === 0) {
@@ -633,7 +572,7 @@ export function attachUsdt(prog: Program, binaryPath: string, provider: string, 
   const withCookie = kernelHasBpfCookie();
   let ipOf: ((n: UsdtNote) => bigint) | undefined;
   if (!withCookie) {
-    if (elf.type === ET_EXEC) {
+    if (elf.type === ET.EXEC) {
       ipOf = (n) => BigInt(n.pc);
     } else if (pid !== -1) {
       const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');

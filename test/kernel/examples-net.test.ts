@@ -31,6 +31,7 @@ import { getFdById, getNextId } from '../../src/sys/bpf.js';
 import { haveTcx } from '../../src/probes.js';
 import { isRoot, kernelTest, patient, ROOT } from '../helpers/index.js';
 import { assertProgramGone, LINK_TEST_PORT, sleep, startEcho, stopChild } from '../fixtures/link-env.js';
+import { addNamespace, assertNetworkGone, deleteNamespaces, macOf, PID_TAG } from '../fixtures/net.js';
 
 const PAYLOAD = 100;
 /** An echo datagram on the wire: Ethernet + IPv4 + UDP headers and the payload (veth adds no padding or FCS). */
@@ -114,15 +115,6 @@ function inB(p: Pair, cmd: string, ...args: string[]): string {
   return run('ip', 'netns', 'exec', p.nsB, cmd, ...args);
 }
 
-function mac(ns: string, dev: string): string {
-  const info = JSON.parse(run('ip', '-n', ns, '-j', 'link', 'show', 'dev', dev)) as { address: string }[];
-  const address = info[0]?.address;
-  assert.ok(address, `${dev} in ${ns} has a MAC address`);
-  return address;
-}
-
-const PID_TAG = String(process.pid % 100000);
-
 /** Builds the two namespaces and their veth pair; removes what it made if a step fails. */
 function createPair(tag: string): Pair & { destroy(): void } {
   const p = {
@@ -132,25 +124,18 @@ function createPair(tag: string): Pair & { destroy(): void } {
     addrA: '10.231.0.1',
     addrB: '10.231.0.2',
     destroy() {
-      // Deleting a namespace deletes the veth end in it, and with it the pair.
-      for (const ns of [this.nsA, this.nsB]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      deleteNamespaces(this.nsA, this.nsB);
     },
   };
   try {
-    for (const ns of [p.nsA, p.nsB]) {
-      run('ip', 'netns', 'add', ns);
-      for (const sysctl of ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv4.igmp_link_local_mcast_reports=0']) {
-        run('ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', sysctl);
-      }
-      run('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    for (const ns of [p.nsA, p.nsB]) addNamespace(ns, ['net.ipv4.igmp_link_local_mcast_reports=0']);
     // Both ends are created directly in their namespaces: nothing appears in the root namespace.
     run('ip', 'link', 'add', p.dev, 'netns', p.nsA, 'type', 'veth', 'peer', 'name', p.dev, 'netns', p.nsB);
     run('ip', '-n', p.nsA, 'addr', 'add', `${p.addrA}/24`, 'dev', p.dev);
     run('ip', '-n', p.nsA, 'addr', 'add', `${SECOND_SOURCE}/24`, 'dev', p.dev);
     run('ip', '-n', p.nsB, 'addr', 'add', `${p.addrB}/24`, 'dev', p.dev);
-    const macA = mac(p.nsA, p.dev);
-    const macB = mac(p.nsB, p.dev);
+    const macA = macOf(p.nsA, p.dev);
+    const macB = macOf(p.nsB, p.dev);
     run('ip', '-n', p.nsA, 'neigh', 'replace', p.addrB, 'lladdr', macB, 'dev', p.dev, 'nud', 'permanent');
     for (const a of [p.addrA, SECOND_SOURCE]) run('ip', '-n', p.nsB, 'neigh', 'replace', a, 'lladdr', macA, 'dev', p.dev, 'nud', 'permanent');
     for (const ns of [p.nsA, p.nsB]) run('ip', '-n', ns, 'link', 'set', p.dev, 'up');
@@ -162,8 +147,7 @@ function createPair(tag: string): Pair & { destroy(): void } {
 }
 
 function assertPairGone(p: Pair): void {
-  const list = run('ip', 'netns', 'list').split('\n').map((l) => l.split(' ')[0]);
-  for (const ns of [p.nsA, p.nsB]) assert.ok(!list.includes(ns), `namespace ${ns} was removed`);
+  assertNetworkGone({ namespaces: [p.nsA, p.nsB] });
 }
 
 interface Net {

@@ -8,12 +8,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { attach, attachCgroup, attachSocketFilter, BpfSyscallError, FdLink, NotSupportedError, type Link } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { kernelTest, patient } from '../helpers/index.js';
-import { assertProgramGone, cgroup2Root, count, LINK_TEST_PORT, loadCounters, prog, SLOT, sleep, UDP_FIXTURE } from '../fixtures/link-env.js';
+import { assertProgramGone, count, LINK_TEST_PORT, loadCounters, prog, SLOT, sleep, UDP_FIXTURE } from '../fixtures/link-env.js';
+import { createCgroup, removeCgroup } from '../fixtures/net.js';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -122,22 +122,9 @@ describe('cgroup programs', () => {
     return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  async function removeCgroup(dir: string): Promise<void> {
-    const end = Date.now() + patient(2000);
-    while (existsSync(dir)) {
-      try {
-        rmdirSync(dir);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > end) throw e;
-        await sleep(20); // the last process is still leaving
-      }
-    }
-  }
-
   for (const mode of ['link', 'prog-attach'] as const) {
     it(`cgroup_skb/egress (${mode}) counts UDP sent by processes in a test cgroup only`, kernelTest, async () => {
-      const dir = join(cgroup2Root(), `bpfkit-test-${mode}-${process.pid}`);
-      mkdirSync(dir);
+      const dir = createCgroup(`bpfkit-test-${mode}-${process.pid}`);
       let coll: Awaited<ReturnType<typeof loadCounters>> | undefined;
       let id = 0;
       let link: Link | undefined;
@@ -174,8 +161,7 @@ describe('cgroup programs', () => {
   }
 
   it('attach() uses the section attach type with { cgroup }', kernelTest, async () => {
-    const dir = join(cgroup2Root(), `bpfkit-test-auto-${process.pid}`);
-    mkdirSync(dir);
+    const dir = createCgroup(`bpfkit-test-auto-${process.pid}`);
     let coll: Awaited<ReturnType<typeof loadCounters>> | undefined;
     try {
       coll = await loadCounters();

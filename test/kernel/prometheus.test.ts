@@ -20,7 +20,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelTest, patient, PATIENCE } from '../helpers/index.js';
-import { linkExists, namespaces, startPktcount, waitFor, type Running } from '../fixtures/pktcount-run.js';
+import { addNamespace, assertNetworkGone, deleteNamespaces, ip, ipQuiet } from '../fixtures/net.js';
+import { startPktcount, waitFor, type Running } from '../fixtures/pktcount-run.js';
 
 const METRICS_PORT = 9464;
 const DPORT = 5353;
@@ -33,11 +34,6 @@ interface Instance {
   readonly hostAddr: string;
   readonly nsAddr: string;
   readonly target: string;
-}
-
-function ip(args: string[], input?: string): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
 }
 
 function freePort(): Promise<number> {
@@ -101,11 +97,11 @@ describe('Prometheus scrapes two pktcount instances in their own namespaces', ke
       throw new Error("no 'prometheus' command: run scripts/setup.sh as root (it installs Debian's prometheus)");
     }
     for (const inst of instances) {
-      ip(['netns', 'add', inst.ns]);
+      addNamespace(inst.ns);
       ip(['link', 'add', inst.hostLink, 'type', 'veth', 'peer', 'name', 'veth0', 'netns', inst.ns]);
       ip(['addr', 'add', `${inst.hostAddr}/24`, 'dev', inst.hostLink]);
       ip(['link', 'set', inst.hostLink, 'up']);
-      ip(['-n', inst.ns, '-batch', '-'], `link set lo up\naddr add ${inst.nsAddr}/24 dev veth0\nlink set veth0 up\n`);
+      ip(['-n', inst.ns, '-batch', '-'], `addr add ${inst.nsAddr}/24 dev veth0\nlink set veth0 up\n`);
     }
     for (const inst of instances) {
       counters.push(await startPktcount([
@@ -149,14 +145,11 @@ describe('Prometheus scrapes two pktcount instances in their own namespaces', ke
     }
     // Deleting a namespace deletes its end of the veth, and with it the root namespace's end.
     for (const inst of instances) {
-      spawnSync('ip', ['netns', 'del', inst.ns], { stdio: 'ignore' });
-      spawnSync('ip', ['link', 'del', inst.hostLink], { stdio: 'ignore' });
+      deleteNamespaces(inst.ns);
+      ipQuiet(['link', 'del', inst.hostLink]);
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
-    for (const inst of instances) {
-      assert.ok(!namespaces().includes(inst.ns), `namespace ${inst.ns} removed`);
-      assert.ok(!linkExists(inst.hostLink), `link ${inst.hostLink} removed`);
-    }
+    assertNetworkGone({ namespaces: instances.map((i) => i.ns), links: instances.map((i) => i.hostLink) });
     assert.ok(!dir || !existsSync(dir), 'the storage dir is removed');
   });
 

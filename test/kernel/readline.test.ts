@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultLibDirs } from '../../src/tools/readline/locate.js';
+import { defaultLibDirs } from '../../src/elf/resolve.js';
 import { kernelTest, patient } from '../helpers/index.js';
 import { assertAlive, assertGone, runTool, sleep, ToolProcess } from '../fixtures/tools-procs.js';
 

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ElfFile } from '../../src/elf/reader.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import {
-  defaultLibDirs, definesFunction, dynamicInfo, findInPath, ldSoConfDirs, locateReadline, looksLikeLibrary, mappedLibraries,
-} from '../../src/tools/readline/locate.js';
+import { defaultLibDirs, findProgram as findInPath, ldSoConfDirs } from '../../src/elf/resolve.js';
+import { definesFunction, locateReadline, looksLikeLibrary, mappedLibraries } from '../../src/tools/readline/locate.js';
 import { resolveTarget } from '../../src/tools/readline/tool.js';
 import { EM_AARCH64, EM_X86_64, hostMachine, tinyElf, type TinyElf } from '../fixtures/tools-elf.js';
 
@@ -35,7 +34,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('readline locate: ELF dynamic information', () => {
   it('reads DT_NEEDED, DT_RUNPATH and DT_RPATH, and which table defines a function', () => {
     const elf = ElfFile.parse(tinyElf({ defines: ['main', 'readline'], imports: ['malloc'], needed: ['libc.so.6', 'libtinfo.so.6'], runpath: ['$ORIGIN/../lib', '/opt/x'], rpath: ['/old'] }));
-    assert.deepEqual(dynamicInfo(elf), { needed: ['libc.so.6', 'libtinfo.so.6'], rpath: ['/old'], runpath: ['$ORIGIN/../lib', '/opt/x'] });
+    assert.deepEqual(elf.dynamic(), { needed: ['libc.so.6', 'libtinfo.so.6'], rpath: ['/old'], runpath: ['$ORIGIN/../lib', '/opt/x'] });
     assert.equal(definesFunction(elf, 'readline'), 'dynsym');
     assert.equal(definesFunction(elf, 'malloc'), undefined, 'an import is not a definition');
     assert.equal(definesFunction(elf, 'nothing'), undefined);
@@ -44,7 +43,7 @@ describe('readline locate: ELF dynamic information', () => {
   it('a binary without .dynamic has no dependencies', () => {
     const bytes = tinyElf({ defines: ['readline'] });
     const elf = ElfFile.parse(bytes);
-    assert.deepEqual(dynamicInfo(elf).needed, []);
+    assert.deepEqual(elf.dynamic().needed, []);
   });
 
   it('tells libraries from programs by name', () => {
@@ -145,7 +144,7 @@ describe('readline locate: where readline is', () => {
   it('not an ELF file, or missing: a clear error', () => {
     const txt = join(dir, 'script.sh');
     writeFileSync(txt, '#!/bin/sh\necho hi\n');
-    assert.throws(() => locateReadline(txt), (e: unknown) => e instanceof InvalidArgumentError && /is not an ELF binary/.test(e.message));
+    assert.throws(() => locateReadline(txt), (e: unknown) => e instanceof InvalidArgumentError && /is not a usable ELF binary/.test(e.message));
     assert.throws(() => locateReadline(join(dir, 'nope')), (e: unknown) => e instanceof InvalidArgumentError && /no such file/.test(e.message));
   });
 

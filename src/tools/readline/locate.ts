@@ -6,138 +6,26 @@
  *  2. else the shared libraries bash loads, found the way the dynamic linker finds them: DT_NEEDED
  *     entries, breadth-first through their own dependencies, each searched in DT_RPATH (when there
  *     is no DT_RUNPATH), DT_RUNPATH ($ORIGIN expanded), the directories of /etc/ld.so.conf and
- *     the default ones; the first library that defines readline wins, as it would in the process;
+ *     the default ones (src/elf/resolve.ts `findNeeded`); the first library that defines readline
+ *     wins, as it would in the process;
  *  3. else the libraries mapped into a running copy of bash (/proc/<pid>/maps), for a readline
  *     that comes from LD_PRELOAD or LD_LIBRARY_PATH, which the environment of each process decides.
  *
  * LD_LIBRARY_PATH of this process is not used: it says nothing about the shells being traced.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
-import { basename, delimiter, dirname, isAbsolute, join } from 'node:path';
-import { ElfError, InvalidArgumentError } from '../../index.js';
-import { ElfFile, SHN_ABS, SHN_UNDEF, STT } from '../../elf/reader.js';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { InvalidArgumentError } from '../../index.js';
+import { openElfFile } from '../../elf/file.js';
+import { ElfFile } from '../../elf/reader.js';
+import { findNeeded, isLibraryName, systemLibDirs } from '../../elf/resolve.js';
 
-const SHT_DYNAMIC = 6;
-const DT_NULL = 0;
-const DT_NEEDED = 1;
-const DT_RPATH = 15;
-const DT_RUNPATH = 29;
-const STT_GNU_IFUNC = 10;
 /** How many libraries the breadth-first search opens at most. */
 const MAX_LIBRARIES = 256;
 
-export interface DynamicInfo {
-  readonly needed: readonly string[];
-  readonly rpath: readonly string[];
-  readonly runpath: readonly string[];
-}
-
-/** DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF file's .dynamic section (empty for a static binary). */
-export function dynamicInfo(elf: ElfFile): DynamicInfo {
-  const dyn = elf.sections.find((s) => s.type === SHT_DYNAMIC);
-  const out = { needed: [] as string[], rpath: [] as string[], runpath: [] as string[] };
-  if (!dyn) return out;
-  const strtab = elf.sections[dyn.link];
-  if (!strtab) throw new ElfError(`.dynamic links to missing string table ${dyn.link}`);
-  const data = elf.data(dyn);
-  const strs = elf.data(strtab);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const str = (off: number): string => {
-    if (off >= strs.length) throw new ElfError(`.dynamic: string offset ${off} is past the end of ${strtab.name}`);
-    const end = strs.indexOf(0, off);
-    return new TextDecoder().decode(strs.subarray(off, end < 0 ? strs.length : end));
-  };
-  for (let o = 0; o + 16 <= data.length; o += 16) {
-    const tag = Number(view.getBigInt64(o, elf.littleEndian));
-    const val = Number(view.getBigUint64(o + 8, elf.littleEndian));
-    if (tag === DT_NULL) break;
-    if (tag === DT_NEEDED) out.needed.push(str(val));
-    else if (tag === DT_RPATH) out.rpath.push(...str(val).split(':').filter(Boolean));
-    else if (tag === DT_RUNPATH) out.runpath.push(...str(val).split(':').filter(Boolean));
-  }
-  return out;
-}
-
 /** Which symbol table defines function `name` ('symtab' first), or undefined. */
 export function definesFunction(elf: ElfFile, name: string): 'symtab' | 'dynsym' | undefined {
-  for (const table of ['symtab', 'dynsym'] as const) {
-    const hit = elf.symbols(table).some((s) =>
-      s.name === name && s.shndx !== SHN_UNDEF && s.shndx !== SHN_ABS && s.value !== 0 &&
-      (s.type === STT.FUNC || s.type === STT_GNU_IFUNC));
-    if (hit) return table;
-  }
-  return undefined;
-}
-
-function isExecutableFile(p: string): boolean {
-  try {
-    const st = statSync(p);
-    return st.isFile() && (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** A command looked up in PATH, as a shell would (a name with a '/' is taken as a path). */
-export function findInPath(cmd: string, path = process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin'): string | undefined {
-  if (cmd.includes('/')) return isExecutableFile(cmd) ? cmd : undefined;
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, cmd);
-    if (isExecutableFile(p)) return p;
-  }
-  return undefined;
-}
-
-const TRIPLETS: Readonly<Record<string, string>> = {
-  x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', riscv64: 'riscv64-linux-gnu',
-  s390x: 's390x-linux-gnu', ppc64: 'powerpc64le-linux-gnu', loong64: 'loongarch64-linux-gnu',
-};
-
-/** The dynamic linker's default directories for this architecture. */
-export function defaultLibDirs(arch: string = process.arch): string[] {
-  const t = TRIPLETS[arch];
-  return [...(t ? [`/lib/${t}`, `/usr/lib/${t}`] : []), '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
-}
-
-/** Expands the `*` and `?` of the last part of a path pattern (what ld.so.conf include lines use). */
-function globLast(pattern: string): string[] {
-  const dir = dirname(pattern);
-  const base = basename(pattern);
-  if (!/[*?]/.test(base)) return [pattern];
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  try {
-    return readdirSync(dir).filter((n) => re.test(n)).sort().map((n) => join(dir, n));
-  } catch {
-    return [];
-  }
-}
-
-/** The directories listed in /etc/ld.so.conf and the files it includes, in order. */
-export function ldSoConfDirs(file = '/etc/ld.so.conf', depth = 0): string[] {
-  if (depth > 8) return [];
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const dirs: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) continue;
-    const inc = /^include\s+(.+)$/.exec(line);
-    if (inc) {
-      for (const pat of inc[1]!.split(/\s+/)) {
-        const abs = isAbsolute(pat) ? pat : join(dirname(file), pat);
-        for (const f of globLast(abs)) dirs.push(...ldSoConfDirs(f, depth + 1));
-      }
-      continue;
-    }
-    if (line.startsWith('hwcap ')) continue;
-    for (const d of line.split(/[:,\s]+/)) if (isAbsolute(d)) dirs.push(d);
-  }
-  return dirs;
+  return elf.findSymbol(name)?.table;
 }
 
 export interface LocateOptions {
@@ -158,25 +46,6 @@ export interface ReadlineTarget {
   readonly inProgram: boolean;
   /** How it was found, for --verbose. */
   readonly how: string;
-}
-
-function parseElf(path: string, what: string): ElfFile {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new InvalidArgumentError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    return ElfFile.parse(bytes);
-  } catch (e) {
-    if (e instanceof ElfError) throw new InvalidArgumentError(`${what} ${path} is not an ELF binary bpfkit can read: ${e.message}`);
-    throw e;
-  }
-}
-
-function expandOrigin(dir: string, origin: string): string {
-  return dir.replace(/\$\{ORIGIN\}|\$ORIGIN/g, origin);
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -219,18 +88,18 @@ export function mappedLibraries(program: string, procRoot = '/proc'): string[] {
 export function locateReadline(programPath: string, options: LocateOptions = {}): ReadlineTarget {
   const symbol = options.symbol ?? 'readline';
   const program = realpathOr(programPath);
-  const elf = parseElf(program, 'the program');
+  const elf = openElfFile(program, 'the program');
   const own = definesFunction(elf, symbol);
   if (own) {
     return { program, file: program, inProgram: true, how: `${symbol} is in ${program} itself (.${own})` };
   }
 
-  const libDirs = options.libDirs ?? [...ldSoConfDirs(), ...defaultLibDirs()];
+  const libDirs = systemLibDirs(options);
   const visited = new Set<string>();
   const searched: string[] = [];
   const queue: { name: string; from: ElfFile; fromPath: string }[] = [];
   const enqueue = (from: ElfFile, fromPath: string): void => {
-    for (const name of dynamicInfo(from).needed) queue.push({ name, from, fromPath });
+    for (const name of from.dynamic().needed) queue.push({ name, from, fromPath });
   };
   enqueue(elf, program);
   while (queue.length > 0 && visited.size < MAX_LIBRARIES) {
@@ -238,7 +107,8 @@ export function locateReadline(programPath: string, options: LocateOptions = {})
     if (visited.has(name)) continue;
     visited.add(name);
     searched.push(name);
-    const path = findLibrary(name, from, fromPath, elf.machine, libDirs);
+    // LD_LIBRARY_PATH of this process says nothing about the shells traced: none.
+    const path = findNeeded(name, from, fromPath, { libDirs, ldLibraryPath: '', machine: elf.machine });
     if (!path) continue;
     let lib: ElfFile;
     try {
@@ -281,48 +151,8 @@ function realpathOr(p: string): string {
   }
 }
 
-/** The file the dynamic linker would load for DT_NEEDED `name` of `from`. */
-function findLibrary(name: string, from: ElfFile, fromPath: string, machine: number, libDirs: readonly string[]): string | undefined {
-  const candidates: string[] = [];
-  if (name.includes('/')) {
-    candidates.push(isAbsolute(name) ? name : join(dirname(fromPath), name));
-  } else {
-    const d = dynamicInfo(from);
-    const origin = dirname(fromPath);
-    const dirs = [...(d.runpath.length === 0 ? d.rpath : []), ...d.runpath].map((x) => expandOrigin(x, origin));
-    for (const dir of [...dirs, ...libDirs]) candidates.push(join(dir, name));
-  }
-  for (const c of candidates) {
-    try {
-      if (!statSync(c).isFile()) continue;
-      const head = readHeader(c);
-      // Only a 64-bit library for the same machine (not /usr/lib32's i386 copy, say).
-      if (head && head.elf64 && head.machine === machine) return c;
-    } catch {
-      // missing: next
-    }
-  }
-  return undefined;
-}
-
-function readHeader(path: string): { elf64: boolean; machine: number } | undefined {
-  const b = new Uint8Array(20);
-  const fd = openSync(path, 'r');
-  try {
-    if (readSync(fd, b, 0, 20, 0) < 20) return undefined;
-  } finally {
-    closeSync(fd);
-  }
-  if (b.length < 20 || b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46) return undefined;
-  const le = b[5] === 1;
-  const machine = le ? b[18]! | (b[19]! << 8) : (b[18]! << 8) | b[19]!;
-  return { elf64: b[4] === 2, machine };
-}
-
 /** Whether a path names a shared library rather than a program (libreadline.so.8, libedit.so). */
-export function looksLikeLibrary(path: string): boolean {
-  return /\.so(\.[0-9.]+)?$/.test(basename(path));
-}
+export const looksLikeLibrary = isLibraryName;
 
 /**
  * Whether process `pid` runs `program` (its /proc/<pid>/exe is the same file); undefined when

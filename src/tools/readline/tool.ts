@@ -16,7 +16,8 @@ import { requireTracingPrivileges } from '../common/privileges.js';
 import type { ToolIO } from '../common/runtime.js';
 import { decodeLineRecord, jsonLine, tableHeader, tableRow, toLineRecord, type LineRecord } from './event.js';
 import { loadReadline } from './gen/readline.js';
-import { findInPath, locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
+import { findProgram } from '../../elf/resolve.js';
+import { locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
 import type { ReadlineOptions } from './options.js';
 
 /** Where to attach for these options. */
@@ -28,7 +29,7 @@ export function resolveTarget(options: ReadlineOptions, path = process.env['PATH
     };
   }
   const name = options.binary ?? 'bash';
-  const found = findInPath(name, path);
+  const found = findProgram(name, path);
   if (!found) {
     throw new InvalidArgumentError(options.binary !== undefined
       ? `--binary: ${options.binary} does not exist or is not executable`
