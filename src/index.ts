@@ -18,13 +18,10 @@ export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
 export { enableStats } from './stats.js';
-export { native, setNative, type Native } from './native.js';
 export { resolveInterface } from './link/iface.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
-export { applyCoreRelocations, CoreRelocationError, type CoreRelocationResult } from './btf/core.js';
-export { sanitizeBtfForKernel } from './load/btf-sanitize.js';
-export { ExternResolver } from './load/externs.js';
+export { CoreRelocationError } from './btf/core.js';
 export {
   Link, FdLink, PerfEventLink, DetachLink, LinkSet, type LinkInfo, type PerfAttachOptions,
 } from './link/link.js';
@@ -60,10 +57,4 @@ export {
 export { attachSkLookup } from './link/sk-lookup.js';
 export { attachIter, readIterator, readPinnedIterator, IterLink, type IterOptions, type CgroupIterOrder } from './link/iter.js';
 export { attachLsm, type LsmOptions } from './link/lsm.js';
-/**
- * What modules written by `bpfkit gen` call at run time: codec helpers (range checks, bitfields,
- * unions) and loading helpers. Internal but stable: generated code depends on these names, so
- * they are only ever added to; not an API to program against (see src/gen/runtime.ts).
- */
-export * as genRuntime from './gen/runtime.js';
 export type { PerfBatch } from './perf.js';
