@@ -36,7 +36,7 @@ export { attachUprobeMulti, resolveBinaryPattern, type UprobeMultiOptions } from
 export {
   haveKprobes, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
   haveBpfLsm, haveTcx, haveIterator, hookSupport, linkInfoHas, kernelKnowsAttachType, type TracingAttach,
-} from './probes.js';
+} from './features.js';
 export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';
 export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
 export { attachCgroup, type CgroupOptions } from './link/cgroup.js';
