@@ -378,6 +378,10 @@ export function haveUprobeSession(): boolean {
   return multiAnswer('uprobe_session').ok;
 }
 
+/**
+ * The attach types of BPF trampoline programs that {@link haveTracingAttach} can probe: fentry,
+ * fexit, fmod_ret (Linux 5.5, 5.5, 5.7) and BPF LSM (5.7).
+ */
 export type TracingAttach = 'trace_fentry' | 'trace_fexit' | 'modify_return' | 'lsm_mac';
 
 const TRACING_NAMES: Record<TracingAttach, string> = {

@@ -17,7 +17,7 @@ export { codecFor, cString, type Codec } from './btf/codec.js';
 export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
-export { enableStats } from './stats.js';
+export { enableStats, type StatsHandle } from './stats.js';
 export { resolveInterface } from './link/iface.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';

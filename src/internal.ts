@@ -11,6 +11,10 @@
  *
  * @module bpfkit/internal
  */
+/**
+ * What modules written by `bpfkit gen` call at run time: codec helpers (range checks, bitfields,
+ * unions, byte orders) and the load wiring. Stable for generated code: names are only added.
+ */
 export * as genRuntime from './gen/runtime.js';
 export { native, setNative, type Native } from './native.js';
 export { applyCoreRelocations, type CoreRelocationResult } from './btf/core.js';

@@ -55,6 +55,10 @@ interface Waiter {
   owner: object | undefined;
 }
 
+/**
+ * Options of a reader's waiting reads: an AbortSignal that ends the wait (the read rejects with
+ * its reason).
+ */
 export interface ReadOptions {
   /** Aborting rejects the pending read with `signal.reason` (an AbortError by default). */
   signal?: AbortSignal;
@@ -472,6 +476,7 @@ export abstract class PollingReader<T, B = unknown> implements AsyncIterable<T>,
   }
 }
 
+/** Options of {@link RingBufReader}: a decode function that turns each record into a typed value. */
 export interface RingBufReaderOptions<T> {
   /**
    * Turns a record into the value reads return. It gets a view straight into the ring, valid
@@ -499,6 +504,7 @@ export interface RingBufBatch {
   readonly count: number;
 }
 
+/** Options of the batch reads (`batches()`, `consumeBatch()`): the most records one batch holds. */
 export interface ConsumeBatchOptions {
   /**
    * Stop after this many records (default: all that are ready). A few thousand records per batch
@@ -519,13 +525,6 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
 
 /**
  * A reader for one BPF ring buffer map.
- *
- * ```ts
- * const reader = new RingBufReader(coll.maps.get('events')!);
- * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
- *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
- * }
- * ```
  *
  * Reads: `batches({ signal })` (the fast way: one promise per batch of ready records, read in
  * place), `consumeBatch(cb)` / `readBatch(cb)` (the same batches handed to a callback), and one
@@ -549,6 +548,13 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  *   `maxRecords`.
  * @throws {@link BpfSyscallError} (`code` is the errno name, e.g. EPERM) when mapping the ring fails.
  * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) from a read after close().
+ * @example
+ * ```ts
+ * const reader = new RingBufReader(coll.maps.get('events')!);
+ * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
+ *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
+ * }
+ * ```
  */
 export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch> {
   readonly map: BpfMap;

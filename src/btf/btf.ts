@@ -1083,6 +1083,15 @@ export interface BtfMarshalOptions {
 let idsContaining: (btf: Btf, fragment: string) => number[];
 let kindAt: (btf: Btf, id: number) => number;
 
+/**
+ * BPF Type Format: the types of a BPF object or of the kernel, parsed. Look types up by id or
+ * name, ask sizes and alignment, build codecs ({@link codecFor}), print C ({@link dumpC}), write
+ * it back (marshal). Parsing is pure; {@link Btf.loadKernel} reads /sys/kernel/btf/vmlinux
+ * (Requires Linux 5.4 with CONFIG_DEBUG_INFO_BTF).
+ *
+ * @throws {@link BtfError} (`ERR_BPFKIT_BTF`, `ERR_BPFKIT_BTF_FILE`) when the bytes are not valid
+ *   BTF, a type id does not exist, or the kernel's BTF file cannot be read.
+ */
 export class Btf {
   /** The BTF this one continues, for split BTF. */
   readonly base: Btf | undefined;

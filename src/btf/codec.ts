@@ -15,6 +15,12 @@ import { BtfError, InvalidArgumentError } from '../errors.js';
 import type { Btf } from './btf.js';
 import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
 
+/**
+ * Converts one BTF type between its bytes and a JavaScript value (numbers, bigints for 64-bit
+ * integers, objects for structs, arrays, strings for char arrays): what {@link codecFor} builds
+ * and
+ * what BpfMap uses for keys and values.
+ */
 export interface Codec<T = unknown> {
   /** Bytes one value occupies. */
   readonly size: number;

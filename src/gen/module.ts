@@ -28,6 +28,10 @@ import { checkSameProgram, targetOf } from './byte-order.js';
 import { CodecEmitter, RUNTIME_NAMESPACE, runtimeSpecifier } from './codec-emit.js';
 import { camelCase, camelKeys, GLOBAL_NAMES, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
 
+/**
+ * Options of {@link generate}: the object, the names to generate under, extra types, and where the
+ * generated module imports bpfkit from.
+ */
 export interface GenerateOptions {
   /** Names the module: `load<Ident>`, `<ident>MapNames`, ... (letters, digits and underscores). */
   readonly ident: string;
@@ -79,6 +83,12 @@ const NO_VALUES = new Set(['ringbuf', 'user_ringbuf']);
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Checks a name `bpfkit gen` builds identifiers from (letters, digits and underscores, not
+ * starting
+ * with a digit), before any work is done.
+ * @throws InvalidArgumentError (`ERR_BPFKIT_INVALID_ARG`, exported from `bpfkit`) for any other name.
+ */
 export function checkIdent(ident: string): void {
   if (!IDENT.test(ident)) {
     throw new InvalidArgumentError(`ident ${JSON.stringify(ident)} must be letters, digits and underscores, not starting with a digit`);

@@ -21,6 +21,10 @@ import { FdLink, requireProgramType } from './link.js';
 import { BPF_F_KPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { tracefsRoot } from './tracefs.js';
 
+/**
+ * Options of {@link attachKprobeMulti}: return probes, sessions (Linux 6.10), one cookie per
+ * function.
+ */
 export interface KprobeMultiOptions {
   /** Attach at function return (kretprobe.multi). */
   retprobe?: boolean;

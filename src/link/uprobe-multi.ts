@@ -18,6 +18,10 @@ import { FdLink, requireProgramType } from './link.js';
 import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { openElf, resolveBinaryPath, symbolFileOffset, symbolOffset } from './uprobe.js';
 
+/**
+ * Options of {@link attachUprobeMulti}: process, return probes, sessions, cookies, reference
+ * counter offsets.
+ */
 export interface UprobeMultiOptions {
   /** Attach at function return (uretprobe.multi). */
   retprobe?: boolean;

@@ -15,6 +15,7 @@ import { FD } from '../sys/fd.js';
 import { assemble, type Item } from './asm.js';
 import { functionStarts } from '../asm/isa.js';
 
+/** Options of {@link loadAssembly}: program type, license, name and load flags. */
 export interface LoadAssemblyOptions {
   /** Program type; default 'xdp'. */
   type?: ProgType;
