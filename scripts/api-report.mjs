@@ -86,7 +86,7 @@ for (const [name, types] of entries) {
   });
   const result = Extractor.invoke(config, {
     localBuild: true, showVerboseMessages: false,
-    messageCallback: (m) => { if (m.logLevel === 'info' || m.logLevel === 'verbose' || m.messageId === 'console-api-report-changed' || m.messageId === 'console-api-report-created') m.handled = true; },
+    messageCallback: (m) => { if (m.logLevel === 'info' || m.logLevel === 'verbose' || String(m.messageId).startsWith('console-api-report')) m.handled = true; },
   });
   if (!result.succeeded) {
     console.error(`api-report: ${name}: api-extractor reported ${result.errorCount} errors, ${result.warningCount} warnings`);

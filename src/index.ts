@@ -6,14 +6,14 @@
 export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './collection-spec.js';
 export { Collection, type CollectionOptions } from './collection.js';
 export { Variable } from './variable.js';
-export { BpfMap, type MapInfo, type UpdateFlags } from './map.js';
+export { BpfMap, type KeyIn, type MapInfo, type UpdateFlags } from './map.js';
 export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.js';
 export {
   BpfkitError, BpfSyscallError, BtfError, ClosedError, ElfError, InvalidArgumentError, NotSupportedError,
   SpecError, VerifierError, type BpfkitErrorCode, type ErrnoCode,
 } from './errors.js';
-export { Btf } from './btf/btf.js';
-export { codecFor, cString, type Codec } from './btf/codec.js';
+export { Btf, type BtfMarshalOptions, type BtfParseOptions } from './btf/btf.js';
+export { codecFor, cString, type Codec, type CodecOptions } from './btf/codec.js';
 export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
@@ -49,7 +49,7 @@ export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, t
 export { readDrops } from './drops.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
-export { disassembleSpec, disassembleInstructions } from './asm/disasm.js';
+export { disassembleSpec, disassembleInstructions, type DisassembleOptions } from './asm/disasm.js';
 export {
   attachUsdt, listUsdtProbes, parseUsdtArgs, UsdtLink,
   type UsdtArg, type UsdtArgKind, type UsdtNote, type UsdtOptions, type UsdtSite,

@@ -1069,11 +1069,13 @@ function naturalAlign(size: number): number {
   return Math.min(size & -size, 16);
 }
 
+/** Options of {@link Btf.parse}, {@link Btf.parseKernel} and {@link Btf.loadKernel}: the base of split BTF. */
 export interface BtfParseOptions {
   /** The BTF this one is split from (vmlinux, for a module's BTF). */
   readonly base?: Btf;
 }
 
+/** Options of {@link Btf.marshal}: the byte order to write. */
 export interface BtfMarshalOptions {
   /** Byte order of the output; the host's by default, which is what the kernel wants. */
   readonly littleEndian?: boolean;

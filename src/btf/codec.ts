@@ -33,6 +33,7 @@ export interface Codec<T = unknown> {
   encode(value: T | Uint8Array, out?: Uint8Array, offset?: number): Uint8Array;
 }
 
+/** Options of {@link codecFor}: the byte order of the data, and the name of the root in messages. */
 export interface CodecOptions {
   /** Byte order of the data; defaults to the host's (what the kernel uses for map memory). */
   readonly littleEndian?: boolean;
