@@ -99,8 +99,7 @@ function roundUp8(n: number): number {
  * const counts = coll.maps.get('counts') as BpfMap<number, bigint>;
  * counts.update(7, 0n, 'noexist');
  * for (const [port, n] of counts) console.log(port, n);   // decoded from the map's BTF
- * const raw = counts.lookupBytes(7);                       // the value's bytes, as the kernel
- * holds them
+ * const raw = counts.lookupBytes(7);                       // the bytes the kernel holds
  * ```
  */
 export class BpfMap<K = unknown, V = unknown> implements Disposable {
