@@ -9,6 +9,10 @@ import { InvalidArgumentError } from './errors.js';
 
 const HOST_LE = endianness() === 'LE';
 
+/**
+ * An IPv4 or IPv6 prefix, as {@link parseCidr} reads it: the address bytes (network order), the
+ * family and the prefix length. {@link lpmKey} turns it into an LPM trie key.
+ */
 export interface Cidr {
   readonly family: 4 | 6;
   readonly prefixLen: number;

@@ -74,6 +74,29 @@ export class VariableSpec {
   }
 }
 
+/**
+ * What a BPF object (as `clang -target bpf` writes it) declares: its maps, programs and global
+ * variables, with their BTF, read without the kernel. Change it before loading (map sizes,
+ * program types, `.rodata` constants through `variables`), then hand it to
+ * {@link Collection.load}. Pure: needs no kernel and no privileges.
+ *
+ * @throws {@link ElfError} (`ERR_BPFKIT_ELF`) when the bytes are not a BPF ELF object.
+ * @throws {@link BtfError} (`ERR_BPFKIT_BTF`) when the object's BTF is malformed.
+ * @throws {@link SpecError} (`ERR_BPFKIT_SPEC`) when a map, program or relocation in it makes no
+ *   sense.
+ * @throws {@link BpfkitError} (`ERR_BPFKIT_OBJECT_FILE`) from fromFile() when the file cannot be read.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) from fromBuffer() when the input is
+ *   not bytes.
+ * @example
+ * ```ts
+ * import { CollectionSpec } from 'bpfkit';
+ *
+ * const spec = await CollectionSpec.fromFile('firewall.bpf.o');
+ * spec.maps.get('blocked')!.maxEntries = 65536;       // size the map before it is created
+ * spec.variables.get('port')!.set(8080);              // a const volatile in .rodata
+ * for (const [name, prog] of spec.programs) console.log(name, prog.type, prog.sectionName);
+ * ```
+ */
 export class CollectionSpec {
   readonly maps: Map<string, MapSpec>;
   readonly programs: Map<string, ProgramSpec>;

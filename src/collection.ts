@@ -23,6 +23,10 @@ import { LazyDataSection, Variable } from './variable.js';
 import { possibleCpus } from './cpus.js';
 import type { FD } from './sys/fd.js';
 
+/**
+ * Options of {@link Collection.load}: which programs to load and how, where pinned maps live, maps
+ * to reuse, and the kernel BTF to relocate CO-RE programs against.
+ */
 export interface CollectionOptions {
   programs?: ProgramLoadOptions & {
     /** Load only these programs (by C name). */
@@ -43,6 +47,39 @@ export interface CollectionOptions {
   kernelBtf?: Btf | string;
 }
 
+/**
+ * The maps, programs and global variables of one BPF object, live in the kernel: what
+ * {@link Collection.load} makes of a {@link CollectionSpec}. Maps are created first (pinned ones
+ * reused), global data written, the object's BTF and then every program loaded, and prog arrays
+ * and maps of maps filled. A failure at any step closes what was already created. Closing the
+ * collection closes every map and program it owns (links keep their program alive in the kernel).
+ *
+ * Requires Linux 3.19 (the bpf() syscall with hash and array maps and socket filter programs); an
+ * object needs more as it uses more: each map type ({@link MapType}) and program type its own
+ * version, BTF 4.18 (without it `btfError` says why and programs load without BTF), global
+ * variables (`.data`, `.rodata`, `.bss`) 5.2, CO-RE against the kernel's BTF 5.4 (or `kernelBtf`).
+ *
+ * @throws {@link VerifierError} (`ERR_BPFKIT_VERIFIER`) when the verifier refuses a program (with
+ *   its log).
+ * @throws {@link CoreRelocationError} (`ERR_BPFKIT_CORE`) when a CO-RE relocation cannot be applied.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) when the kernel lacks a map type,
+ *   program type or feature the object needs.
+ * @throws {@link BpfSyscallError} (`code` is the errno name, e.g. EPERM without CAP_BPF) when a map
+ *   or program cannot be created.
+ * @throws {@link SpecError} (`ERR_BPFKIT_SPEC`) when a pinned or replacement map does not match its
+ *   definition, or the `kernelBtf` file cannot be read.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for a bad option.
+ * @example
+ * ```ts
+ * import { CollectionSpec, Collection, attachXdp } from 'bpfkit';
+ *
+ * const spec = await CollectionSpec.fromFile('counter.bpf.o');
+ * using coll = await Collection.load(spec);        // closed at the end of the scope
+ * using link = attachXdp(coll.programs.get('count_packets')!, 'lo');
+ * const counts = coll.maps.get('counts')!;
+ * console.log(counts.lookup(0));
+ * ```
+ */
 export class Collection implements Disposable {
   readonly maps: ReadonlyMap<string, BpfMap>;
   readonly programs: ReadonlyMap<string, Program>;

@@ -43,6 +43,11 @@ export type BpfkitErrorCode =
 /** An errno's name, as BpfSyscallError's code (e.g. 'EPERM', 'ENOTSUPP', or 'E<n>' for an unnamed one). */
 export type ErrnoCode = `E${string}`;
 
+/**
+ * The base class of every error bpfkit throws: `code` says what went wrong, as one of the
+ * {@link BpfkitErrorCode} strings, or an errno name ({@link ErrnoCode}) for a
+ * {@link BpfSyscallError}. Catch it (or a subclass) and switch on `code`.
+ */
 export class BpfkitError extends Error {
   readonly code: BpfkitErrorCode | ErrnoCode;
   constructor(code: BpfkitErrorCode | ErrnoCode, message: string, options?: { cause?: unknown }) {

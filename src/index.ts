@@ -6,25 +6,22 @@
 export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './collection-spec.js';
 export { Collection, type CollectionOptions } from './collection.js';
 export { Variable } from './variable.js';
-export { BpfMap, type MapInfo, type UpdateFlags } from './map.js';
+export { BpfMap, type KeyIn, type MapInfo, type UpdateFlags } from './map.js';
 export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.js';
 export {
   BpfkitError, BpfSyscallError, BtfError, ClosedError, ElfError, InvalidArgumentError, NotSupportedError,
   SpecError, VerifierError, type BpfkitErrorCode, type ErrnoCode,
 } from './errors.js';
-export { Btf } from './btf/btf.js';
-export { codecFor, cString, type Codec } from './btf/codec.js';
+export { Btf, type BtfMarshalOptions, type BtfParseOptions } from './btf/btf.js';
+export { codecFor, cString, type Codec, type CodecOptions } from './btf/codec.js';
 export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
 export { possibleCpus, onlineCpus } from './cpus.js';
-export { enableStats } from './stats.js';
-export { native, setNative, type Native } from './native.js';
+export { enableStats, type StatsHandle } from './stats.js';
 export { resolveInterface } from './link/iface.js';
 export type { MapType, ProgType, AttachType } from './sys/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
-export { applyCoreRelocations, CoreRelocationError, type CoreRelocationResult } from './btf/core.js';
-export { sanitizeBtfForKernel } from './load/btf-sanitize.js';
-export { ExternResolver } from './load/externs.js';
+export { CoreRelocationError } from './btf/core.js';
 export {
   Link, FdLink, PerfEventLink, DetachLink, LinkSet, type LinkInfo, type PerfAttachOptions,
 } from './link/link.js';
@@ -39,7 +36,7 @@ export { attachUprobeMulti, resolveBinaryPattern, type UprobeMultiOptions } from
 export {
   haveKprobes, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
   haveBpfLsm, haveTcx, haveIterator, hookSupport, linkInfoHas, kernelKnowsAttachType, type TracingAttach,
-} from './probes.js';
+} from './features.js';
 export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';
 export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
 export { attachCgroup, type CgroupOptions } from './link/cgroup.js';
@@ -53,7 +50,7 @@ export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, t
 export { readDrops } from './drops.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
-export { disassembleSpec, disassembleInstructions } from './asm/disasm.js';
+export { disassembleSpec, disassembleInstructions, type DisassembleOptions } from './asm/disasm.js';
 export {
   attachUsdt, listUsdtProbes, parseUsdtArgs, UsdtLink,
   type UsdtArg, type UsdtArgKind, type UsdtNote, type UsdtOptions, type UsdtSite,
@@ -61,10 +58,4 @@ export {
 export { attachSkLookup } from './link/sk-lookup.js';
 export { attachIter, readIterator, readPinnedIterator, IterLink, type IterOptions, type CgroupIterOrder } from './link/iter.js';
 export { attachLsm, type LsmOptions } from './link/lsm.js';
-/**
- * What modules written by `bpfkit gen` call at run time: codec helpers (range checks, bitfields,
- * unions) and loading helpers. Internal but stable: generated code depends on these names, so
- * they are only ever added to; not an API to program against (see src/gen/runtime.ts).
- */
-export * as genRuntime from './gen/runtime.js';
 export type { PerfBatch } from './perf.js';

@@ -21,6 +21,12 @@ import { bpf_map_info } from './abi/uapi.js';
 import { btfFromKernelId } from './kernel-btf.js';
 import { PinnableFd } from './pinning.js';
 
+/**
+ * How an update treats an existing key: `'any'` (create or replace, BPF_ANY), `'noexist'` (create
+ * only, BPF_NOEXIST: EEXIST when the key exists), `'exist'` (replace only, BPF_EXIST: ENOENT when
+ * it
+ * does not), or the raw flag bits (e.g. BPF_F_LOCK).
+ */
 export type UpdateFlags = 'any' | 'noexist' | 'exist' | number;
 
 /**
@@ -33,6 +39,10 @@ const PER_CPU = new Set<MapType>(['percpu_hash', 'percpu_array', 'lru_percpu_has
 /** Maps with no key: values are pushed and popped. */
 const KEYLESS = new Set<MapType>(['queue', 'stack', 'bloom_filter']);
 
+/**
+ * What the kernel says about a map (BPF_OBJ_GET_INFO_BY_FD, Requires Linux 4.13): its type, id,
+ * name, sizes and flags.
+ */
 export interface MapInfo {
   readonly type: MapType | `unknown(${number})`;
   readonly id: number;
@@ -66,6 +76,32 @@ function roundUp8(n: number): number {
   return (n + 7) & ~7;
 }
 
+/**
+ * A BPF map that exists in the kernel. Keys and values are plain JavaScript values, decoded and
+ * encoded by codecs built once from the map's BTF (numbers, bigints, objects for structs, arrays,
+ * per-CPU values as one element per possible CPU), or raw `Uint8Array` bytes where the caller
+ * prefers. Every operation is one synchronous syscall, or a loop of them for iteration.
+ *
+ * Requires Linux 3.19 (BPF_MAP_CREATE, lookup, update, delete, next key); further operations need
+ * later kernels: pin()/fromPinned() 4.4, fromId()/info() 4.13, push()/pop()/peek() (queue, stack)
+ * 4.20, freeze() 5.2, the batch operations 5.6, lookupAndDelete() on hash maps 5.14. Each map type
+ * needs its own version (see {@link MapType}).
+ *
+ * @throws {@link BpfSyscallError} (`code` is the errno name: ENOENT for a missing key on delete,
+ *   EEXIST / ENOENT for `'noexist'` / `'exist'` updates, E2BIG when the map is full, EPERM without
+ *   privileges) when the kernel refuses an operation.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) when a key or value does not fit
+ *   the map's types or sizes, or an operation does not exist for its type.
+ * @throws {@link NotSupportedError} (`ERR_BPFKIT_NOT_SUPPORTED`) when the kernel lacks the operation.
+ * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) after close().
+ * @example
+ * ```ts
+ * const counts = coll.maps.get('counts') as BpfMap<number, bigint>;
+ * counts.update(7, 0n, 'noexist');
+ * for (const [port, n] of counts) console.log(port, n);   // decoded from the map's BTF
+ * const raw = counts.lookupBytes(7);                       // the bytes the kernel holds
+ * ```
+ */
 export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   readonly name: string;
   readonly type: MapType;

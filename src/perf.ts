@@ -55,6 +55,10 @@ export interface PerfLost {
   readonly data?: undefined;
 }
 
+/**
+ * One record of a {@link PerfReader}: a sample `{ cpu, data }` or a count of samples the kernel
+ * dropped `{ cpu, lost }`.
+ */
 export type PerfRecord<T = Uint8Array> = PerfSample<T> | PerfLost;
 
 /**
@@ -87,6 +91,10 @@ export interface PerfBatch extends RecordBatch {
   readonly lost: number;
 }
 
+/**
+ * Options of {@link PerfReader}: the ring size per CPU, the wakeup threshold (bytes or events),
+ * overwritable rings, which CPUs, and a decode function for typed samples.
+ */
 export interface PerfReaderOptions<T> {
   /**
    * Bytes of ring per CPU, rounded up to a power-of-two number of pages (default 64 KiB). One
@@ -161,13 +169,6 @@ function u32Bytes(n: number): Uint8Array {
 /**
  * A reader for a BPF perf event array: one ring per CPU, read as one stream of records.
  *
- * ```ts
- * const reader = new PerfReader(coll.maps.get('perf_array')!, { perCpuBuffer: 64 * 1024 });
- * for await (const batch of reader.batches()) {           // one CPU's samples, valid until the next step
- *   if (batch.lost) console.warn(`cpu ${batch.cpu} lost ${batch.lost}`);
- *   for (let i = 0; i < batch.count; i++) handle(batch.cpu, batch.view.getUint32(batch.offsets[i]!, true));
- * }
- * ```
  * (`for await (const rec of reader)` yields one record at a time: a copy `{ cpu, data }` or
  * `{ cpu, lost }`, a promise each; for low rates.)
  *
@@ -190,6 +191,14 @@ function u32Bytes(n: number): Uint8Array {
  *   kernel without backward rings.
  * @throws {@link BpfSyscallError} (`code` is the errno name) when perf_event_open or mmap fails.
  * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) from a read after close().
+ * @example
+ * ```ts
+ * const reader = new PerfReader(coll.maps.get('perf_array')!, { perCpuBuffer: 64 * 1024 });
+ * for await (const batch of reader.batches()) {           // one CPU's samples, valid until the next step
+ *   if (batch.lost) console.warn(`cpu ${batch.cpu} lost ${batch.lost}`);
+ *   for (let i = 0; i < batch.count; i++) handle(batch.cpu, batch.view.getUint32(batch.offsets[i]!, true));
+ * }
+ * ```
  */
 export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, PerfBatch> {
   readonly map: BpfMap;

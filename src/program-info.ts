@@ -8,6 +8,10 @@ import { Attr } from './sys/attr.js';
 import { objGetInfoByFd } from './sys/bpf.js';
 import { progType as progTypeNames, type ProgType } from './sys/constants.js';
 
+/**
+ * What the kernel says about a loaded program (BPF_OBJ_GET_INFO_BY_FD, Requires Linux 4.13): type,
+ * id, name, tag, map ids, and run statistics where {@link enableStats} turned them on (5.1).
+ */
 export interface ProgramInfo {
   readonly type: ProgType | `unknown(${number})`;
   readonly id: number;

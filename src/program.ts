@@ -26,6 +26,10 @@ export function setAttachByKind(fn: (prog: Program, options: AttachOptions) => L
   attachByKind = fn;
 }
 
+/**
+ * Input of {@link Program.testRun} (BPF_PROG_TEST_RUN): packet data and/or a context, and how
+ * often to run.
+ */
 export interface TestRunOptions {
   /** Packet data in (XDP, tc, socket filter, cgroup_skb, flow dissector, ...). */
   data?: Uint8Array;
@@ -43,6 +47,10 @@ export interface TestRunOptions {
   batchSize?: number;
 }
 
+/**
+ * What {@link Program.testRun} returns: the program's return value, its mean run time, and the
+ * packet data and context after the run.
+ */
 export interface TestRunResult {
   /** The program's return value (r0, low 32 bits). */
   readonly retval: number;
@@ -57,6 +65,27 @@ export interface TestRunResult {
 /** Program types whose BPF_PROG_TEST_RUN accepts only ctx_in (no data, ctx_out or repeat). */
 const CTX_IN_ONLY: ReadonlySet<string> = new Set<ProgType>(['raw_tracepoint', 'raw_tracepoint_writable', 'syscall']);
 
+/**
+ * A BPF program loaded in the kernel. Run it on crafted input with testRun() (BPF_PROG_TEST_RUN),
+ * read what the kernel says about it with info(), pin it, or attach it (attach(), or one of the
+ * attach* functions). Closing the program drops this process's reference; links keep it alive.
+ *
+ * Requires Linux 3.19 (BPF_PROG_LOAD); each program type needs its own version (see
+ * {@link ProgType}, {@link haveProgramType}); testRun() 4.12 (per type: XDP and tc 4.12,
+ * raw_tracepoint 5.10, ...), info() and fromId() 4.13, pin() and fromPinned() 4.4.
+ *
+ * @throws {@link BpfSyscallError} (`code` is the errno name, e.g. ENOTSUPP when the type has no
+ *   test run, EINVAL for a context the type refuses) when the kernel refuses an operation.
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`) for bad test-run input.
+ * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) after close().
+ * @example
+ * ```ts
+ * const prog = coll.programs.get('xdp_filter')!;
+ * const frame = new Uint8Array(64);                  // an Ethernet frame to run the program on
+ * const { retval, data } = prog.testRun({ data: frame });
+ * console.log(retval === 2 ? 'XDP_PASS' : retval, data?.length, prog.info().id);
+ * ```
+ */
 export class Program extends PinnableFd {
   readonly name: string;
   readonly type: ProgType;

@@ -72,13 +72,6 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
 /**
  * A reader for one BPF ring buffer map.
  *
- * ```ts
- * const reader = new RingBufReader(coll.maps.get('events')!);
- * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
- *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
- * }
- * ```
- *
  * Reads: `batches({ signal })` (the fast way: one promise per batch of ready records, read in
  * place), `consumeBatch(cb)` / `readBatch(cb)` (the same batches handed to a callback), and one
  * record at a time, as copies: `read()` (waits), `readSync()` (never waits), `for await (const rec
@@ -101,6 +94,13 @@ const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
  *   `maxRecords`.
  * @throws {@link BpfSyscallError} (`code` is the errno name, e.g. EPERM) when mapping the ring fails.
  * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) from a read after close().
+ * @example
+ * ```ts
+ * const reader = new RingBufReader(coll.maps.get('events')!);
+ * for await (const batch of reader.batches()) {           // zero-copy, valid until the next step
+ *   for (let i = 0; i < batch.count; i++) handle(batch.view.getUint32(batch.offsets[i]!, true));
+ * }
+ * ```
  */
 export class RingBufReader<T = Uint8Array> extends PollingReader<T, RingBufBatch> {
   readonly map: BpfMap;

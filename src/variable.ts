@@ -66,6 +66,17 @@ export class LazyDataSection {
   }
 }
 
+/**
+ * A loaded global variable (in `.data`, `.bss`, `.rodata`), typed by its BTF: get() and set()
+ * read and write the value the programs see. With BPF_F_MMAPABLE (Linux 5.5) the section is
+ * memory-mapped and access is direct; otherwise it goes through map lookups and updates.
+ * `.rodata` is frozen at load: set() refuses.
+ *
+ * Requires Linux 5.2 (global data sections as array maps, BPF_MAP_FREEZE).
+ * @throws {@link InvalidArgumentError} (`ERR_BPFKIT_INVALID_ARG`, `ERR_BPFKIT_VARIABLE`) for a value
+ *   that does not fit the variable's type, or set() on a constant.
+ * @throws {@link ClosedError} (`ERR_BPFKIT_CLOSED`) after the collection is closed.
+ */
 export class Variable {
   readonly name: string;
   /** True for `.rodata`: constant once loaded. */

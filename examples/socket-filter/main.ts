@@ -12,7 +12,9 @@
  * scripts/gen-tools.sh): loadSocketFilter(), its typed map and its program.
  */
 import { endianness } from 'node:os';
-import { attachSocketFilter, BpfSyscallError, native, type Link } from 'bpfkit';
+import { attachSocketFilter, BpfSyscallError, type Link } from 'bpfkit';
+// Raw packet sockets are outside bpfkit's API: the example borrows the addon's socket calls.
+import { native } from 'bpfkit/internal';
 import {
   announce, countUntilAborted, COUNTER_FLAGS, exampleObject, grouped, interfaceArg, intervalArg, isMain, loadExample,
   parseCommandLine, requireCapabilities, runCommand, sumCounter, table, type Counter, type RunOptions,

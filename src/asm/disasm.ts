@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
 import { disassemble as disassembleInsn, readInsn } from './isa.js';
 
+/** Options of {@link disassembleInstructions}: function labels, source lines and notes per instruction. */
 export interface DisassembleOptions {
   /** [instruction index, function name] pairs, printed as labels. */
   readonly functions?: readonly (readonly [number, string])[];

@@ -66,6 +66,10 @@ export const HELPER_NAMES: readonly string[] = (
   'user_ringbuf_drain'
 ).split(' ');
 
+/**
+ * The name of a BPF helper by its number (`bpf_map_lookup_elem` for 1), or `unknown#N` for one the
+ * table does not know.
+ */
 export function helperName(id: number): string {
   const n = HELPER_NAMES[id];
   return n ? `bpf_${n}` : `unknown#${id}`;
@@ -80,6 +84,10 @@ export interface RawInsn {
   imm: number;
 }
 
+/**
+ * Decodes the `i`-th 8-byte instruction of `bytes` into its fields (opcode, registers, offset,
+ * immediate).
+ */
 export function readInsn(bytes: Uint8Array, i: number): RawInsn {
   const o = i * 8;
   const view = new DataView(bytes.buffer, bytes.byteOffset + o, 8);

@@ -1085,6 +1085,7 @@ function naturalAlign(size: number): number {
   return Math.min(size & -size, 16);
 }
 
+/** Options of {@link Btf.parse}, {@link Btf.parseKernel} and {@link Btf.loadKernel}: the base of split BTF. */
 export interface BtfParseOptions {
   /** The BTF this one is split from (vmlinux, for a module's BTF). */
   readonly base?: Btf;
@@ -1097,6 +1098,7 @@ export interface BtfParseOptions {
   readonly adopt?: boolean;
 }
 
+/** Options of {@link Btf.marshal}: the byte order to write. */
 export interface BtfMarshalOptions {
   /** Byte order of the output; the host's by default, which is what the kernel wants. */
   readonly littleEndian?: boolean;
@@ -1106,6 +1108,15 @@ export interface BtfMarshalOptions {
 let idsContaining: (btf: Btf, fragment: string) => number[];
 let kindAt: (btf: Btf, id: number) => number;
 
+/**
+ * BPF Type Format: the types of a BPF object or of the kernel, parsed. Look types up by id or
+ * name, ask sizes and alignment, build codecs ({@link codecFor}), print C ({@link dumpC}), write
+ * it back (marshal). Parsing is pure; {@link Btf.loadKernel} reads /sys/kernel/btf/vmlinux
+ * (Requires Linux 5.4 with CONFIG_DEBUG_INFO_BTF).
+ *
+ * @throws {@link BtfError} (`ERR_BPFKIT_BTF`, `ERR_BPFKIT_BTF_FILE`) when the bytes are not valid
+ *   BTF, a type id does not exist, or the kernel's BTF file cannot be read.
+ */
 export class Btf {
   /** The BTF this one continues, for split BTF. */
   readonly base: Btf | undefined;

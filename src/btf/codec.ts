@@ -16,6 +16,12 @@ import type { Btf } from './btf.js';
 import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
 import type { BtfDatasec, BtfEnum, BtfStruct, BtfType } from './types.js';
 
+/**
+ * Converts one BTF type between its bytes and a JavaScript value (numbers, bigints for 64-bit
+ * integers, objects for structs, arrays, strings for char arrays): what {@link codecFor} builds
+ * and
+ * what BpfMap uses for keys and values.
+ */
 export interface Codec<T = unknown> {
   /** Bytes one value occupies. */
   readonly size: number;
@@ -33,6 +39,7 @@ export interface Codec<T = unknown> {
   encode(value: T | Uint8Array, out?: Uint8Array, offset?: number): Uint8Array;
 }
 
+/** Options of {@link codecFor}: the byte order of the data, and the name of the root in messages. */
 export interface CodecOptions {
   /** Byte order of the data; defaults to the host's (what the kernel uses for map memory). */
   readonly littleEndian?: boolean;

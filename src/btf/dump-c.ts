@@ -13,6 +13,7 @@ import { BtfError } from '../errors.js';
 import type { Btf } from './btf.js';
 import type { BtfEnum, BtfMember, BtfStruct, BtfType } from './types.js';
 
+/** Options of {@link dumpC}: which types to print and how (as `bpftool btf dump format c` does). */
 export interface DumpCOptions {
   /** Include guard macro; default `__VMLINUX_H__`. */
   readonly guard?: string;

@@ -6,9 +6,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Btf } from '../btf/btf.js';
-import { dumpC, dumpJson } from '../btf/dump-c.js';
-import { BpfkitError, InvalidArgumentError } from '../errors.js';
+import { BpfkitError, Btf, dumpC, dumpJson, InvalidArgumentError } from '../index.js';
 import { ElfFile, isElf } from '../elf/reader.js';
 
 const usage = `usage: bpfkit btf dump [FILE] [--format c|json] [--base FILE] [--out FILE]

@@ -6,9 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Collection } from '../collection.js';
-import { CollectionSpec } from '../collection-spec.js';
-import { BpfkitError } from '../errors.js';
+import { BpfkitError, Collection, CollectionSpec } from '../index.js';
 import { parseCommandArgs } from './args.js';
 
 const usage = `usage: bpfkit demo [--object FILE]

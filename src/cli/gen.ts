@@ -10,11 +10,9 @@ import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BpfkitError, InvalidArgumentError } from '../errors.js';
+import { BpfkitError, InvalidArgumentError } from '../index.js';
+import { checkIdent, compileBpf, generate, targetOf, type BpfTarget } from '../gen/index.js';
 import { isElf } from '../elf/reader.js';
-import { targetOf } from '../gen/byte-order.js';
-import { compileBpf, type BpfTarget } from '../gen/compile.js';
-import { checkIdent, generate } from '../gen/module.js';
 
 const usage = `usage: bpfkit gen <ident> <source.bpf.c | object.o> [options] [-- <clang flags>]
 
@@ -34,8 +32,9 @@ options:
                      it in the .ts as base64 (the default, so a plain tsc outDir build works);
                      your build must then copy the .bpf.o next to the compiled <ident>.js
   --embed            embed the object (the default; kept for old command lines)
-  --import SPEC      module to import bpfkit from (default: bpfkit): its main entry, which the
-                     bindings take everything from, the genRuntime helpers included
+  --import SPEC      module to import bpfkit from (default: bpfkit): its main entry, or a path
+                     to it ending in /index.js; the genRuntime helpers come from the internal
+                     entry beside it (bpfkit/internal, or internal.js next to index.js)
   -- FLAGS...        extra flags for clang, e.g. -- -I./include -DDEBUG
 `;
 

@@ -1,8 +1,7 @@
 /**
  * `bpfkit inspect <object>`: what an object holds, read without the kernel.
  */
-import { CollectionSpec } from '../collection-spec.js';
-import { BtfError, ElfError, SpecError } from '../errors.js';
+import { BtfError, CollectionSpec, ElfError, SpecError } from '../index.js';
 import { parseCommandArgs } from './args.js';
 
 const usage = `usage: bpfkit inspect <object.bpf.o> [--json]

@@ -4,7 +4,7 @@
  * bpfkit's errors into one clear line and a non-zero exit code.
  */
 import { readFileSync } from 'node:fs';
-import { BpfkitError, InvalidArgumentError } from '../errors.js';
+import { BpfkitError, InvalidArgumentError } from '../index.js';
 import { UsageError } from '../tools/common/runtime.js';
 
 const usage = `usage: bpfkit <command> [options]     (bpfkit <command> --help: its options)

@@ -8,21 +8,34 @@
  */
 import { ElfError } from '../errors.js';
 
+/** ELF section types (`sh_type`) the reader names. */
 export const SHT = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, DYNAMIC: 6, NOTE: 7, NOBITS: 8, REL: 9, DYNSYM: 11 } as const;
+/** ELF section flags (`sh_flags`) the reader tests. */
 export const SHF = { WRITE: 0x1, ALLOC: 0x2, EXECINSTR: 0x4 } as const;
+/** ELF symbol types (the low nibble of `st_info`). */
 export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4, GNU_IFUNC: 10 } as const;
+/** ELF file types (`e_type`). */
 export const ET = { REL: 1, EXEC: 2, DYN: 3 } as const;
+/** Program header (segment) types (`p_type`) the reader names. */
 export const PT = { LOAD: 1, DYNAMIC: 2, NOTE: 4 } as const;
+/** Program header flags (`p_flags`). */
 export const PF = { X: 1, W: 2, R: 4 } as const;
+/** Dynamic section tags (`d_tag`) the reader reads. */
 export const DT = { NULL: 0, NEEDED: 1, RPATH: 15, RUNPATH: 29 } as const;
+/** ELF symbol bindings (the high nibble of `st_info`). */
 export const STB = { LOCAL: 0, GLOBAL: 1, WEAK: 2 } as const;
+/** Section index of an undefined symbol. */
 export const SHN_UNDEF = 0;
+/** Section index of an absolute symbol. */
 export const SHN_ABS = 0xfff1;
+/** Section index of a common (unallocated) symbol. */
 export const SHN_COMMON = 0xfff2;
+/** `e_machine` of a BPF object. */
 export const EM_BPF = 247;
 /** The largest zero-filled (NOBITS) section this reader materialises: 1 GiB. */
 const MAX_NOBITS = 1 << 30;
 
+/** One section header, its name resolved. */
 export interface ElfSection {
   readonly index: number;
   readonly name: string;
@@ -37,6 +50,7 @@ export interface ElfSection {
   readonly entsize: number;
 }
 
+/** One symbol table entry, its name resolved. */
 export interface ElfSymbol {
   readonly index: number;
   readonly name: string;
@@ -100,6 +114,7 @@ export interface SymbolQuery {
   readonly labels?: boolean;
 }
 
+/** One relocation entry (REL or RELA). */
 export interface ElfRelocation {
   /** Offset within the section the relocation applies to. */
   readonly offset: number;
@@ -110,6 +125,12 @@ export interface ElfRelocation {
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
+/**
+ * An ELF file parsed from bytes (32- or 64-bit, either byte order): sections, symbols,
+ * relocations, program headers. Pure: no kernel.
+ * @throws ElfError (`ERR_BPFKIT_ELF`, exported from `bpfkit`) when the bytes are not a
+ *   well-formed ELF file.
+ */
 export class ElfFile {
   readonly bytes: Uint8Array;
   readonly littleEndian: boolean;

@@ -67,6 +67,19 @@ export const BYTE_ORDER_HELPERS: ReadonlySet<Helper> = new Set<Helper>(['wInt', 
 /** The name generated code imports the runtime under (reserved in every module). */
 export const RUNTIME_NAMESPACE = 'genRuntime';
 
+/**
+ * Where a generated module imports `genRuntime` from, given where it imports bpfkit's main entry:
+ * the package's `internal` subpath ('bpfkit' -> 'bpfkit/internal'), or for a path to the entry
+ * file (`.../index.js`, as the tools' bindings use), the `internal.js` beside it. The runtime is
+ * not part of the public entry, so the two imports differ.
+ */
+export function runtimeSpecifier(importFrom: string): string {
+  const file = /^(.*\/)index\.(js|ts|mjs)$/.exec(importFrom);
+  if (file) return `${file[1]}internal.${file[2]}`;
+  if (/^(@[^/]+\/)?[^./@][^/]*$/.test(importFrom)) return `${importFrom}/internal`;
+  throw new InvalidArgumentError(`cannot tell where ${JSON.stringify(importFrom)} keeps bpfkit/internal: give the package name or a path ending in /index.js`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** `base + n`, folding a constant already at the end of `base` (`o + 100` + 1 is `o + 101`). */
@@ -834,7 +847,7 @@ export function codecModule(btf: Btf, roots: readonly number[], options: { littl
   const decls = emitter.declarations();
   const helpers = emitter.helpers();
   const head = [
-    ...(emitter.usesRuntime ? [`import { ${RUNTIME_NAMESPACE} } from ${jsString(options.importFrom ?? 'bpfkit')};\n`] : []),
+    ...(emitter.usesRuntime ? [`import { ${RUNTIME_NAMESPACE} } from ${jsString(runtimeSpecifier(options.importFrom ?? 'bpfkit'))};\n`] : []),
     ...(helpers ? [`${helpers}\n`] : []),
   ];
   return { text: `${[...head, decls].join('\n')}\n`, names };

@@ -84,6 +84,10 @@ export function findLibbpfHeaders(extraDirs: readonly string[] = []): string | u
   return undefined;
 }
 
+/**
+ * Options of {@link compileBpf}: the C source, the object to write, extra clang flags, the clang
+ * to use, a dependency file to write, and the byte order.
+ */
 export interface CompileOptions {
   /** The C source. */
   readonly source: string;
@@ -99,6 +103,10 @@ export interface CompileOptions {
   readonly target?: BpfTarget;
 }
 
+/**
+ * What {@link compileBpf} ran: the clang binary, its arguments, and the headers the source
+ * included.
+ */
 export interface CompileResult {
   readonly clang: string;
   readonly args: readonly string[];

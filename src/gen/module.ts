@@ -25,9 +25,13 @@ import { CollectionSpec, type MapSpec, type ProgramSpec, type VariableSpec } fro
 import { InvalidArgumentError } from '../errors.js';
 import type { Btf } from '../btf/btf.js';
 import { checkSameProgram, targetOf } from './byte-order.js';
-import { CodecEmitter, RUNTIME_NAMESPACE } from './codec-emit.js';
+import { CodecEmitter, RUNTIME_NAMESPACE, runtimeSpecifier } from './codec-emit.js';
 import { camelCase, camelKeys, GLOBAL_NAMES, jsString, NameRegistry, pascalCase, propertyKey } from './names.js';
 
+/**
+ * Options of {@link generate}: the object, the names to generate under, extra types, and where the
+ * generated module imports bpfkit from.
+ */
 export interface GenerateOptions {
   /** Names the module: `load<Ident>`, `<ident>MapNames`, ... (letters, digits and underscores). */
   readonly ident: string;
@@ -41,7 +45,8 @@ export interface GenerateOptions {
   readonly types?: readonly string[];
   /**
    * The module specifier to import bpfkit from (default 'bpfkit'): the package's main entry (or a
-   * path to it), which the module takes everything from, `genRuntime` (src/gen/runtime.ts) included.
+   * path to it, ending in /index.js), which the module takes its types and `cString` from; it
+   * imports `genRuntime` (src/gen/runtime.ts) from the `internal` entry beside it (runtimeSpecifier).
    */
   readonly importFrom?: string;
   /** Embed the object as base64 instead of reading it from `objectFileName` at run time. */
@@ -78,6 +83,12 @@ const NO_VALUES = new Set(['ringbuf', 'user_ringbuf']);
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Checks a name `bpfkit gen` builds identifiers from (letters, digits and underscores, not
+ * starting
+ * with a digit), before any work is done.
+ * @throws InvalidArgumentError (`ERR_BPFKIT_INVALID_ARG`, exported from `bpfkit`) for any other name.
+ */
 export function checkIdent(ident: string): void {
   if (!IDENT.test(ident)) {
     throw new InvalidArgumentError(`ident ${JSON.stringify(ident)} must be letters, digits and underscores, not starting with a digit`);
@@ -273,7 +284,7 @@ class ModuleWriter {
     out.push(' */');
     if (!options.embed) out.push(`import { readFileSync } from 'node:fs';`);
     if (both) out.push(`import { endianness } from 'node:os';`);
-    out.push(`import { ${RUNTIME_NAMESPACE} } from ${jsString(importFrom)};`);
+    out.push(`import { ${RUNTIME_NAMESPACE} } from ${jsString(runtimeSpecifier(importFrom))};`);
     const typeImports = [...(maps.length > 0 ? ['BpfMap'] : []), 'CollectionSpec', ...(programs.length > 0 ? ['Program'] : [])];
     out.push(`import type { ${typeImports.join(', ')} } from ${jsString(importFrom)};`);
     out.push('');

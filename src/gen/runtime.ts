@@ -1,9 +1,9 @@
 /**
  * The run-time half of `bpfkit gen`: what every generated module calls and would otherwise carry a
- * copy of. It is re-exported from the package entry as the namespace `genRuntime`, and a
- * generated module binds the few names it uses once, at the top:
+ * copy of. It is exported from the package's `bpfkit/internal` entry (src/internal.ts) as the
+ * namespace `genRuntime`, and a generated module binds the few names it uses once, at the top:
  *
- *     import { genRuntime, ... } from 'bpfkit';
+ *     import { genRuntime } from 'bpfkit/internal';
  *     const LE = true;
  *     const { place, rec, view } = genRuntime;
  *     const { wBig, wInt } = genRuntime.littleEndian;

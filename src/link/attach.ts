@@ -26,6 +26,11 @@ import { attachUprobe } from './uprobe.js';
 import { attachUsdt } from './usdt.js';
 import { attachXdp, type XdpMode } from './xdp.js';
 
+/**
+ * Options of {@link attach} and {@link Program.attach}: where to attach, for each kind of program
+ * (interface, cgroup, symbol, tracepoint, ...); the attach function of the program's kind says
+ * which it reads.
+ */
 export interface AttachOptions {
   /** XDP and tc: the interface (name or index). */
   iface?: number | string;

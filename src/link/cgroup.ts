@@ -13,6 +13,7 @@ import { FD } from '../sys/fd.js';
 import { DetachLink, FdLink, programId, requireProgramType, type Link } from './link.js';
 import { BPF_F_ALLOW_MULTI, linkCreateRaw, progAttachRaw, progDetachRaw } from './sys.js';
 
+/** Options of {@link attachCgroup}: BPF_PROG_ATTACH even where cgroup links exist (Linux 5.7). */
 export interface CgroupOptions {
   /** Use BPF_PROG_ATTACH (BPF_F_ALLOW_MULTI) instead of a bpf_link. */
   forceProgAttach?: boolean;

@@ -23,8 +23,16 @@ import { FdLink, requireProgramType } from './link.js';
 
 /** enum bpf_cgroup_iter_order */
 const CGROUP_ORDER = { self_only: 1, descendants_pre: 2, descendants_post: 3, ancestors_up: 4 } as const;
+/**
+ * The order a cgroup iterator walks the hierarchy (Linux 6.1): the cgroup alone, its descendants
+ * pre- or post-order, or its ancestors up.
+ */
 export type CgroupIterOrder = keyof typeof CGROUP_ORDER;
 
+/**
+ * Options of {@link attachIter}: what the iterator walks: one map's elements (Linux 5.9), one
+ * thread or process (6.1), one cgroup in an order (6.1).
+ */
 export interface IterOptions {
   /** Iterators over one map's elements (bpf_map_elem, bpf_sk_storage_map, sockmap): the map. */
   map?: { fd: number };

@@ -22,6 +22,10 @@ import { multiProbeAttachType } from './multi-probe.js';
 import { BPF_F_KPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { tracefsRoot } from './tracefs.js';
 
+/**
+ * Options of {@link attachKprobeMulti}: return probes, sessions (Linux 6.10), one cookie per
+ * function.
+ */
 export interface KprobeMultiOptions {
   /** Attach at function return (kretprobe.multi). */
   retprobe?: boolean;

@@ -14,6 +14,10 @@ import { pmuConfigShift, pmuType } from './pmu.js';
 import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
 import { kernelSymbols } from '../load/kallsyms.js';
 
+/**
+ * Options of {@link attachKprobe}: return probe, offset into the function, BPF cookie (Linux
+ * 5.15).
+ */
 export interface KprobeOptions {
   /** Attach at function return (kretprobe). */
   retprobe?: boolean;

@@ -328,6 +328,10 @@ export function requireProgramType(prog: Program, types: readonly ProgType[], wh
   }
 }
 
+/**
+ * How a program is attached to a perf event ({@link PerfEventLink}): a BPF cookie (Linux 5.15),
+ * the older ioctl path, and a cleanup to run on close.
+ */
 export interface PerfAttachOptions {
   /** bpf_cookie the program reads with bpf_get_attach_cookie() (needs perf_event bpf_links, 5.15+). */
   cookie?: bigint;

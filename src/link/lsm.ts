@@ -19,6 +19,10 @@ import { check, rawTracepointOpenRaw } from './sys.js';
 import { lsmRefusal } from '../probes.js';
 import { bpfLsmActive } from '../securityfs.js';
 
+/**
+ * Options of {@link attachLsm}: a cgroup for per-cgroup LSM programs (lsm_cgroup, Linux 6.0) and a
+ * cookie.
+ */
 export interface LsmOptions {
   /** lsm_cgroup programs: the cgroup v2 directory. */
   cgroup?: string;

@@ -21,9 +21,21 @@ export const HARDWARE_EVENTS = {
   'branch-misses': 5, 'bus-cycles': 6, 'stalled-cycles-frontend': 7, 'stalled-cycles-backend': 8, 'ref-cpu-cycles': 9,
 } as const;
 
+/**
+ * A software perf event by name (`cpu-clock`, `task-clock`, `page-faults`, ...):
+ * PERF_TYPE_SOFTWARE.
+ */
 export type SoftwareEvent = keyof typeof SOFTWARE_EVENTS;
+/**
+ * A hardware perf event by name (`cpu-cycles`, `instructions`, `cache-misses`, ...):
+ * PERF_TYPE_HARDWARE; needs a PMU, which virtual machines often lack.
+ */
 export type HardwareEvent = keyof typeof HARDWARE_EVENTS;
 
+/**
+ * Options of {@link attachPerfEvent}: the event (software, hardware, or a raw type and config),
+ * its sample period or frequency, the CPU or process, and a BPF cookie.
+ */
 export interface PerfEventOptions {
   /** 'software', 'hardware', or a raw perf type number (e.g. a PMU's from sysfs). */
   type: 'software' | 'hardware' | number;

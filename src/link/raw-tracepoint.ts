@@ -10,6 +10,10 @@ import { bpfLsmActive } from '../securityfs.js';
 import { check, rawTracepointOpenRaw } from './sys.js';
 import { lsmRefusal, trampolineRefusal } from '../probes.js';
 
+/**
+ * Options of {@link attachRawTracepoint} and {@link attachTracing}: a BPF cookie (raw tracepoints:
+ * Linux 6.10).
+ */
 export interface RawTracepointOptions {
   /** bpf_cookie for bpf_get_attach_cookie() (6.10+). */
   cookie?: bigint;

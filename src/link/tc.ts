@@ -15,8 +15,13 @@ import {
 } from './netlink.js';
 import { linkCreateRaw } from './sys.js';
 
+/** Which side of an interface a tc program sees: packets received (`ingress`) or sent (`egress`). */
 export type TcDirection = 'ingress' | 'egress';
 
+/**
+ * Options of {@link attachTc}: direction, priority and handle (cls_bpf), and netlink (cls_bpf)
+ * even where tcx exists (Linux 6.6).
+ */
 export interface TcOptions {
   /** Default: what the program's attach type says (tcx/ingress, tcx/egress sections). */
   direction?: TcDirection;

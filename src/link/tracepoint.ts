@@ -7,6 +7,7 @@ import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './lin
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { tracepointId } from './tracefs.js';
 
+/** Options of {@link attachTracepoint}: a BPF cookie (Linux 5.15). */
 export interface TracepointOptions {
   /** bpf_cookie for bpf_get_attach_cookie() (5.15+). */
   cookie?: bigint;

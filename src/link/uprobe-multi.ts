@@ -20,6 +20,10 @@ import { multiProbeAttachType } from './multi-probe.js';
 import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
 import { resolveBinaryPath, symbolFileOffset } from './uprobe.js';
 
+/**
+ * Options of {@link attachUprobeMulti}: process, return probes, sessions, cookies, reference
+ * counter offsets.
+ */
 export interface UprobeMultiOptions {
   /** Attach at function return (uretprobe.multi). */
   retprobe?: boolean;

@@ -14,6 +14,10 @@ import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { pmuConfigShift, pmuType } from './pmu.js';
 import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
 
+/**
+ * Options of {@link attachUprobe}: process, return probe, offset, reference counter (USDT
+ * semaphore), cookie.
+ */
 export interface UprobeOptions {
   /** Attach at function return (uretprobe). */
   retprobe?: boolean;

@@ -32,6 +32,10 @@ import { readProgramInfo } from '../program-info.js';
 import { LinkSet, requireProgramType, type Link, type LinkInfo, type PerfEventLink } from './link.js';
 import { attachUprobe, resolveBinaryPath } from './uprobe.js';
 
+/**
+ * Options of {@link attachUsdt}: the process, the cookie the program sees, and the spec and IP
+ * maps to share between attachments.
+ */
 export interface UsdtOptions {
   /** Only this process (default: every process that runs the binary). */
   pid?: number;

@@ -16,6 +16,10 @@ import { linkCreateRaw } from './sys.js';
 /** 'skb' (generic, any interface), 'native' (in the driver), 'offload' (on the NIC). */
 export type XdpMode = 'skb' | 'generic' | 'native' | 'drv' | 'offload' | 'hw';
 
+/**
+ * Options of {@link attachXdp}: the mode (driver, generic, offload), and netlink even where XDP
+ * links exist (Linux 5.9).
+ */
 export interface XdpOptions {
   /** Default: native when the driver supports it, generic otherwise (the kernel decides). */
   mode?: XdpMode;

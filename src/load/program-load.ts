@@ -19,6 +19,10 @@ import { kernelObjectName } from '../map.js';
 import { attachBtfId, kernelBtf } from './attach-target.js';
 import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../probes.js';
 
+/**
+ * How programs are loaded (CollectionOptions.programs): the verifier log level and size, and the
+ * kernel BTF to resolve attach targets against.
+ */
 export interface ProgramLoadOptions {
   /** 0: a log only on failure (default); 1: the verifier's log always; 2: with register state per instruction. */
   logLevel?: number;

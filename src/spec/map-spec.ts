@@ -14,6 +14,11 @@ export interface MapSlotInit {
   readonly target: string;
 }
 
+/**
+ * A map as the object declares it (its `.maps` entry, or a global data section): type, sizes,
+ * flags, pinning, BTF types, initial contents. Change it before loading to resize or retype the
+ * map.
+ */
 export interface MapSpec {
   /** The name in the object (the C variable, or the section for global data). */
   name: string;

@@ -25,6 +25,10 @@ export interface ExternReference {
   readonly weak: boolean;
 }
 
+/**
+ * A program as the object declares it: its section, type and attach type (from the section name),
+ * instructions, relocations, BTF function and line info, license.
+ */
 export interface ProgramSpec {
   /** The C function's name. */
   readonly name: string;

@@ -94,6 +94,16 @@ export const PROG_TYPES = [
   'sk_reuseport', 'flow_dissector', 'cgroup_sysctl', 'raw_tracepoint_writable', 'cgroup_sockopt',
   'tracing', 'struct_ops', 'ext', 'lsm', 'sk_lookup', 'syscall', 'netfilter',
 ] as const;
+/**
+ * A program type (`enum bpf_prog_type`, lowercase, without BPF_PROG_TYPE_): what a program may do
+ * and where it may attach. Each needs the kernel that introduced it: socket_filter 3.19, kprobe
+ * 4.1, sched_cls/sched_act 4.1, tracepoint 4.7, xdp 4.8, perf_event 4.9, cgroup_skb/cgroup_sock
+ * 4.10, lwt_* 4.10, sock_ops 4.13, sk_skb 4.14, cgroup_device 4.15, sk_msg 4.17, raw_tracepoint
+ * 4.17, cgroup_sock_addr 4.17, lwt_seg6local 4.18, lirc_mode2 4.18, sk_reuseport 4.19,
+ * flow_dissector 4.20, cgroup_sysctl 5.2, raw_tracepoint_writable 5.2, cgroup_sockopt 5.3, tracing
+ * 5.5, struct_ops 5.6, ext 5.6, lsm 5.7, sk_lookup 5.9, syscall 5.14, netfilter 6.4.
+ * {@link haveProgramType} asks the running kernel.
+ */
 export type ProgType = (typeof PROG_TYPES)[number];
 
 export const ATTACH_TYPES = [
@@ -112,6 +122,12 @@ export const ATTACH_TYPES = [
   'cgroup_unix_getsockname', 'netkit_primary', 'netkit_peer', 'trace_kprobe_session',
   'trace_uprobe_session',
 ] as const;
+/**
+ * An attach type (`enum bpf_attach_type`, lowercase, without BPF_): the hook a program is loaded
+ * for and attached to (`cgroup_inet_ingress`, `trace_fentry`, `tcx_ingress`, ...). Each needs the
+ * kernel that introduced it (the attach functions say theirs); {@link kernelKnowsAttachType} asks
+ * the running kernel's BTF.
+ */
 export type AttachType = (typeof ATTACH_TYPES)[number];
 
 export const LINK_TYPES = [

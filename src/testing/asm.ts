@@ -12,12 +12,19 @@
  */
 import { ALU, ATOMIC, CLS, JMP, MODE, PSEUDO, SIZE, SRC_X, type RawInsn } from '../asm/isa.js';
 
+/**
+ * A BPF register: r0 (return value), r1-r5 (arguments), r6-r9 (callee-saved), r10 (frame pointer).
+ */
 export type Register = 'r0' | 'r1' | 'r2' | 'r3' | 'r4' | 'r5' | 'r6' | 'r7' | 'r8' | 'r9' | 'r10';
 /** A register, or an immediate (a 32-bit signed integer). */
 export type Operand = Register | number;
+/** An ALU operation of {@link asm} (BPF_ADD, BPF_SUB, ...). */
 export type AluOp = 'add' | 'sub' | 'mul' | 'div' | 'sdiv' | 'or' | 'and' | 'lsh' | 'rsh' | 'mod' | 'smod' | 'xor' | 'mov' | 'arsh';
+/** A jump condition of {@link asm} (BPF_JEQ, BPF_JGT, ...; `s` prefix: signed). */
 export type JmpCond = 'eq' | 'gt' | 'ge' | 'set' | 'ne' | 'sgt' | 'sge' | 'lt' | 'le' | 'slt' | 'sle';
+/** A memory access size of {@link asm}: byte, half word, word, double word. */
 export type MemSize = 'b' | 'h' | 'w' | 'dw';
+/** An atomic operation of {@link asm} (BPF_ATOMIC with BPF_ADD, ..., BPF_XCHG, BPF_CMPXCHG). */
 export type AtomicOp = 'add' | 'or' | 'and' | 'xor' | 'xchg' | 'cmpxchg';
 
 /** An instruction whose jump offset may still name a label. */
@@ -26,9 +33,11 @@ export interface Insn extends RawInsn {
   /** For `gotol` (JMP32 JA), the label goes into imm rather than off. */
   targetInImm?: boolean;
 }
+/** A jump target in an {@link assemble} listing, made by {@link label}. */
 export interface Label {
   label: string;
 }
+/** One entry of an {@link assemble} listing: an instruction, a label, or a group of instructions. */
 export type Item = Insn | Label | readonly Insn[];
 
 const ALU_OPS: Record<AluOp, [number, number]> = {
@@ -69,10 +78,15 @@ function jump(cls: number, cond: JmpCond, dst: Register, src: Operand, target: n
   return base;
 }
 
+/** A label named `name`: place it in a listing and jump to it by name. */
 export function label(name: string): Label {
   return { label: name };
 }
 
+/**
+ * Instruction builders for {@link assemble}: `asm.mov('r0', 0)`, `asm.ldx('w', 'r2', 'r1', 0)`,
+ * `asm.jmp('eq', 'r0', 0, 'out')`, `asm.call(1)`, `asm.exit()`, ...
+ */
 export const asm = {
   alu64: (op: AluOp, dst: Register, src: Operand): Insn => alu(CLS.ALU64, op, dst, src),
   alu32: (op: AluOp, dst: Register, src: Operand): Insn => alu(CLS.ALU, op, dst, src),

@@ -110,6 +110,10 @@ export interface VmEnv {
   redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }): void;
 }
 
+/**
+ * The process a tracing program runs in under the emulator: what `bpf_get_current_pid_tgid`,
+ * `bpf_get_current_comm` and friends return.
+ */
 export interface Task {
   pid: number;
   tgid: number;

@@ -49,6 +49,11 @@ import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
 import { CLS, MODE, PSEUDO, SIZE } from '../asm/isa.js';
 import { kernelBehaviour, type KernelBehaviour } from './version.js';
 
+/**
+ * Options of {@link useEmulatedKernel}: the kernel release to model, CPU count, the task, memory
+ * and clock tracing programs see, network devices, bpffs paths, the random seed, an instruction
+ * limit, and which program types test runs allow.
+ */
 export interface EmulatedKernelOptions {
   /** Possible CPUs: per-CPU maps hold this many values. Defaults to the host's (what BpfMap expects). */
   cpus?: number;
@@ -205,6 +210,14 @@ const ERRNO_TEXT: Record<number, string> = {
   [EOPNOTSUPP]: 'Operation not supported', [EAFNOSUPPORT]: 'Address family not supported by protocol',
 };
 
+/**
+ * An emulated kernel behind bpfkit's syscall seam (see {@link useEmulatedKernel}): maps and
+ * programs are created in memory and programs run in an interpreter on their own bytecode, so
+ * tests of BPF code and the code that drives it need no root and no kernel. It models a chosen
+ * release (`kernel` option) where kernels differ.
+ * @throws {@link EmulatorFault} (`ERR_BPFKIT_EMULATOR_FAULT`) from a program run that does what
+ *   the verifier would have refused or the emulator does not implement, naming the instruction.
+ */
 export class EmulatedKernel implements Native, ObjectHost {
   readonly cpus: number;
   /** The CPU test runs execute on (per-CPU maps, bpf_get_smp_processor_id); BPF_F_TEST_RUN_ON_CPU overrides it. */

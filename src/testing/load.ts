@@ -16,6 +16,7 @@ import { assemble, type Item } from './asm.js';
 import { functionStarts } from '../asm/isa.js';
 import { bpf_func_info } from '../abi/uapi.js';
 
+/** Options of {@link loadAssembly}: program type, license, name and load flags. */
 export interface LoadAssemblyOptions {
   /** Program type; default 'xdp'. */
   type?: ProgType;

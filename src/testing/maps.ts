@@ -89,6 +89,11 @@ export function keyId(k: Uint8Array): number | string {
   return s;
 }
 
+/**
+ * A map inside the emulated kernel (one subclass per map type): what {@link EmulatedKernel} holds
+ * for each BPF_MAP_CREATE, with the kernel's semantics for lookups, updates, deletes and
+ * iteration.
+ */
 export abstract class EmuMap implements KernelObject {
   readonly kind = 'map' as const;
   refs = 0;

@@ -15,6 +15,10 @@ interface Segment {
   bytes: Uint8Array;
 }
 
+/**
+ * Memory for tracing programs under the emulator: lay out kernel or user memory at chosen
+ * addresses so `bpf_probe_read_*` finds it (and faults elsewhere, as the kernel returns -EFAULT).
+ */
 export class ProbeMemory implements ProbeMemoryLike {
   readonly #segments: Segment[] = [];
   /** What bpf_get_current_task() and bpf_get_current_task_btf() return. */

@@ -25,6 +25,7 @@ export type ProgramLike = Pick<Program,
   'name' | 'type' | 'sectionName' | 'attachType' | 'attachTarget' | 'verifierLog' | 'fd' | 'closed' | 'testRun' | 'info' |
   'translatedInstructions' | 'pin' | 'unpin' | 'pinnedPath' | 'close' | typeof Symbol.dispose>;
 
+/** Options of {@link MockMap}: its name, type, sizes, flags and initial entries. */
 export interface MockMapOptions<K, V> {
   name?: string;
   type?: MapType;
@@ -36,6 +37,7 @@ export interface MockMapOptions<K, V> {
   entries?: Iterable<readonly [K, V]>;
 }
 
+/** One call a {@link MockMap} recorded: the operation, key, value and flags. */
 export type MapCall = { op: string; key?: unknown; value?: unknown; flags?: UpdateFlags };
 
 let nextMockFd = 3_000_000;
@@ -268,6 +270,7 @@ export class MockMap<K = unknown, V = unknown> implements MapLike<K, V> {
   }
 }
 
+/** What a {@link MockProgram}'s testRun() returns: return value, duration, data and context out. */
 export interface MockTestRun {
   retval?: number;
   duration?: number;
@@ -275,6 +278,10 @@ export interface MockTestRun {
   ctx?: Uint8Array;
 }
 
+/**
+ * Options of {@link MockProgram}: name, type, section, instructions, and what testRun() returns
+ * (fixed, or a function of the input).
+ */
 export interface MockProgramOptions {
   name?: string;
   type?: ProgType;

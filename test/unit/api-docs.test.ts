@@ -1,7 +1,8 @@
 /**
- * The API reference: every attach function, map type and reader exported from the package's entry
- * points says which kernel it needs ("Requires Linux X.Y") and what it throws (@throws), and
- * TypeDoc builds the reference without a warning (a broken {@link} fails the build).
+ * The API reference: every export of every entry point in package.json "exports" has a doc
+ * comment; the main classes carry an @example; every attach function, map type, reader and live
+ * object exported says which kernel it needs ("Requires Linux X.Y") and what it throws (@throws);
+ * and TypeDoc builds the reference without a warning (a broken {@link} fails the build).
  *
  * The walk uses the TypeScript compiler API on the sources, so it needs no kernel and no build of
  * the docs; it is also run on a small synthetic module to show it catches what it looks for.
@@ -12,16 +13,25 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import ts from 'typescript';
 
 const root = new URL('../../..', import.meta.url).pathname;
-const ENTRY_POINTS = ['src/index.ts', 'src/testing/index.ts', 'src/elf/reader.ts'];
+/** The sources of the entry points package.json exports (dist/src/x.d.ts -> src/x.ts). */
+const ENTRY_POINTS = Object.values((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { types?: string }> }).exports)
+  .flatMap((t) => (typeof t === 'object' && t.types ? [t.types.replace(/^\.\/dist\//, '').replace(/\.d\.ts$/, '.ts')] : []));
 const REQUIRES = /Requires Linux \d+\.\d+/;
+/** Exports that talk to the kernel besides attach* and *Reader: they say which kernel they need. */
+const KERNEL_OBJECTS = new Set(['Collection', 'BpfMap', 'Program', 'Variable', 'enableStats']);
+/** Exports whose comment carries an @example. */
+const WITH_EXAMPLE = new Set(['Collection', 'CollectionSpec', 'BpfMap', 'Program', 'RingBufReader', 'PerfReader']);
 
 interface Checked {
   /** What was checked, e.g. "attachXdp", "Program.attach", "MapType.ringbuf". */
   names: string[];
   problems: string[];
+  /** Every export walked, documented or not. */
+  exports: string[];
 }
 
 function docText(checker: ts.TypeChecker, sym: ts.Symbol): string {
@@ -30,6 +40,16 @@ function docText(checker: ts.TypeChecker, sym: ts.Symbol): string {
 
 function hasThrows(sym: ts.Symbol, checker: ts.TypeChecker): boolean {
   return sym.getJsDocTags(checker).some((t) => t.name === 'throws');
+}
+
+/** The /** comment right before the statement that exports `exported` (for `export * as x`). */
+function exportStatementDoc(exported: ts.Symbol): string {
+  const decl = exported.declarations?.[0];
+  const statement = decl && ts.isNamespaceExport(decl) ? decl.parent : undefined;
+  if (!statement) return '';
+  const text = statement.getSourceFile().text;
+  const ranges = ts.getLeadingCommentRanges(text, statement.getFullStart()) ?? [];
+  return ranges.map((r) => text.slice(r.pos, r.end)).filter((c) => c.startsWith('/**')).join('\n');
 }
 
 /** Applies the rules to one documented symbol (a function, method or class). */
@@ -64,7 +84,7 @@ function walk(files: readonly string[]): Checked {
     strict: true, skipLibCheck: true, noEmit: true,
   });
   const checker = program.getTypeChecker();
-  const out: Checked = { names: [], problems: [] };
+  const out: Checked = { names: [], problems: [], exports: [] };
   const seen = new Set<ts.Symbol>();
   for (const file of files) {
     const source = program.getSourceFile(file);
@@ -76,6 +96,12 @@ function walk(files: readonly string[]): Checked {
       if (seen.has(sym)) continue;
       seen.add(sym);
       const name = exported.getName();
+      out.exports.push(name);
+      // A namespace re-export (`export * as x`) carries its comment on the export statement.
+      const doc = docText(checker, sym).trim() || exportStatementDoc(exported);
+      if (!doc) out.problems.push(`${name}: no doc comment`);
+      if (WITH_EXAMPLE.has(name) && !sym.getJsDocTags(checker).some((t) => t.name === 'example')) out.problems.push(`${name}: no @example`);
+      if (KERNEL_OBJECTS.has(name)) checkOne(checker, sym, name, out);
       if (sym.flags & ts.SymbolFlags.Function && /^attach/.test(name)) checkOne(checker, sym, name, out);
       if (sym.flags & ts.SymbolFlags.Class) {
         if (/Reader$/.test(name)) checkOne(checker, sym, name, out);
@@ -91,19 +117,24 @@ function walk(files: readonly string[]): Checked {
 }
 
 describe('API reference', () => {
-  it('every exported attach function, attach method, reader and map type says its kernel and what it throws', () => {
+  it('every export has a doc comment; attach functions, readers, map types and live objects say their kernel and what they throw', () => {
+    assert.deepEqual(ENTRY_POINTS, ['src/index.ts', 'src/testing/index.ts', 'src/elf/reader.ts', 'src/gen/index.ts', 'src/internal.ts']);
     const result = walk(ENTRY_POINTS.map((f) => join(root, f)));
     assert.deepEqual(result.problems, []);
     // The walk found what it is meant to check (a renamed export must not silently escape it).
     for (const expected of [
       'attach', 'attachXdp', 'attachTc', 'attachKprobe', 'attachUprobeMulti', 'attachUsdt', 'attachIter', 'attachLsm',
       'Program.attach', 'Collection.attachAll', 'RingBufReader', 'PerfReader', 'MapType.hash', 'MapType.arena',
+      'Collection', 'BpfMap', 'Program', 'Variable', 'enableStats',
     ]) {
       assert.ok(result.names.includes(expected), `${expected} was not checked`);
     }
+    for (const name of [...WITH_EXAMPLE, 'useEmulatedKernel', 'ElfFile', 'generate', 'genRuntime']) {
+      assert.ok(result.exports.includes(name), `${name} was not walked`);
+    }
   });
 
-  it('the walk reports an attach function, reader or map type missing its lines', () => {
+  it('the walk reports an export without a comment, and an attach function, reader, map type or class missing its lines', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfkit-api-docs-'));
     try {
       const file = join(dir, 'api.ts');
@@ -133,12 +164,20 @@ describe('API reference', () => {
         ' * @throws {Error} on create',
         ' */',
         "export type MapType = 'unspec' | 'hash' | 'ringbuf';",
+        'export interface Undocumented { x: number }',
+        '/** A program. Requires Linux 3.19. @throws {Error} on load */',
+        'export class Program {}',
+        '/** Documented. */',
+        'export const documented = 1;',
         '',
       ].join('\n'));
       const result = walk([file]);
       assert.deepEqual(result.problems.sort(), [
         'MapType.ringbuf: no "Requires Linux X.Y" on its line',
+        'Prog: no doc comment',
+        'Program: no @example',
         'RingReader: no @throws',
+        'Undocumented: no doc comment',
         'attachNoVersion: no "Requires Linux X.Y" line',
       ]);
       assert.ok(result.names.includes('Prog.attachSomewhere'));

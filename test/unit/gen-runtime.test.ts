@@ -13,9 +13,10 @@ import { readFileSync } from 'node:fs';
 import { Collection } from '../../src/collection.js';
 import { CollectionSpec } from '../../src/collection-spec.js';
 import { InvalidArgumentError, SpecError } from '../../src/errors.js';
-import { BYTE_ORDER_HELPERS, HELPER_ORDER, RUNTIME_NAMESPACE } from '../../src/gen/codec-emit.js';
+import { BYTE_ORDER_HELPERS, HELPER_ORDER, RUNTIME_NAMESPACE, runtimeSpecifier } from '../../src/gen/codec-emit.js';
 import * as runtime from '../../src/gen/runtime.js';
 import * as bpfkit from '../../src/index.js';
+import * as internal from '../../src/internal.js';
 
 const { arr, bigEndian, bindings, bytesAt, list, littleEndian, loader, one, place, rec, show, toBig, toInt, view, wBytes } = runtime;
 
@@ -38,21 +39,25 @@ function throwsArgument(fn: () => unknown, message: string): void {
 }
 
 describe('gen: the runtime of generated modules', () => {
-  it('is the package entry\'s genRuntime, with every helper the generator may bind', () => {
+  it('is bpfkit/internal\'s genRuntime (not the public entry\'s), with every helper the generator may bind', () => {
     assert.equal(RUNTIME_NAMESPACE, 'genRuntime');
-    assert.equal(bpfkit.genRuntime, bpfkit[RUNTIME_NAMESPACE]);
-    const ns = new Map<string, unknown>(Object.entries(bpfkit.genRuntime));
+    assert.equal(internal.genRuntime, internal[RUNTIME_NAMESPACE]);
+    assert.equal(RUNTIME_NAMESPACE in bpfkit, false);
+    assert.equal(runtimeSpecifier('bpfkit'), 'bpfkit/internal');
+    assert.equal(runtimeSpecifier('../../../index.js'), '../../../internal.js');
+    assert.throws(() => runtimeSpecifier('./lib/bpfkit.js'), InvalidArgumentError);
+    const ns = new Map<string, unknown>(Object.entries(internal.genRuntime));
     for (const h of HELPER_ORDER) {
       if (h === 'LE') continue; // a constant of each module
       if (BYTE_ORDER_HELPERS.has(h)) {
-        for (const order of [bpfkit.genRuntime.littleEndian, bpfkit.genRuntime.bigEndian]) {
+        for (const order of [internal.genRuntime.littleEndian, internal.genRuntime.bigEndian]) {
           assert.equal(typeof new Map<string, unknown>(Object.entries(order)).get(h), 'function', `genRuntime.${order.littleEndian ? 'littleEndian' : 'bigEndian'}.${h}`);
         }
       } else {
         assert.equal(typeof ns.get(h), 'function', `genRuntime.${h}`);
       }
     }
-    const l: Record<string, unknown> = { ...bpfkit.genRuntime.loader('x', {}) };
+    const l: Record<string, unknown> = { ...internal.genRuntime.loader('x', {}) };
     assert.deepEqual(Object.keys(l).sort(), ['mapOf', 'programOf', 'setInitial', 'variableOf']);
     assert.equal(littleEndian.littleEndian, true);
     assert.equal(bigEndian.littleEndian, false);

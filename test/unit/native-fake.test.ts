@@ -7,7 +7,8 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BpfSyscallError, Collection, CollectionSpec, VerifierError, setNative, type Native } from '../../src/index.js';
+import { BpfSyscallError, Collection, CollectionSpec, VerifierError } from '../../src/index.js';
+import { setNative, type Native } from '../../src/internal.js';
 import { BPF_CMD } from '../../src/sys/constants.js';
 import { objBytes } from '../helpers/index.js';
 

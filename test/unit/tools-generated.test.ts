@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsClang } from '../gen/harness.js';
 import { ROOT } from '../helpers/index.js';
+import { runtimeSpecifier } from '../../src/gen/codec-emit.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'gen-tools.sh');
 
@@ -64,7 +65,8 @@ function checkBinding(file: string, name: string, lib: string): void {
   assert.match(text, new RegExp(`from '${libRe}'`), `${file} imports the library from ${lib}`);
   assert.match(text, new RegExp(`new URL\\('\\./${name}\\.bpf\\.o', import\\.meta\\.url\\)`), `${file}: the object is loaded from next to the module`);
   // The helpers come from the library (src/gen/runtime.ts), compiled and tested once, not copied in.
-  assert.match(text, new RegExp(`^import \\{[^}]*\\bgenRuntime\\b[^}]*\\} from '${libRe}';$`, 'm'), `${file} imports genRuntime`);
+  const runtimeRe = runtimeSpecifier(lib).replace(/[./]/g, '\\$&');
+  assert.match(text, new RegExp(`^import \\{[^}]*\\bgenRuntime\\b[^}]*\\} from '${runtimeRe}';$`, 'm'), `${file} imports genRuntime from bpfkit's internal entry`);
   assert.doesNotMatch(text, /^function (show|fail|view|place|toInt|toBig|wInt|wBig|wBytes|rec|one|rBits|wBits|setInitial|mapOf|programOf|variableOf)\b/m,
     `${file} defines a helper of its own`);
 }

@@ -5,7 +5,7 @@
  * programs and global variables by lowerCamelCase name; `specSocketFilter()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { genRuntime } from 'bpfkit';
+import { genRuntime } from 'bpfkit/internal';
 import type { BpfMap, CollectionSpec, Program } from 'bpfkit';
 
 export { cString } from 'bpfkit';

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { genRuntime } from 'bpfkit';
+import { genRuntime } from 'bpfkit/internal';
 import type { BpfMap, CollectionSpec, Program } from 'bpfkit';
 
 export { cString } from 'bpfkit';

@@ -5,7 +5,7 @@
  * programs and global variables by lowerCamelCase name; `specPktcount()` returns the CollectionSpec.
  */
 import { readFileSync } from 'node:fs';
-import { genRuntime } from '../../../index.js';
+import { genRuntime } from '../../../internal.js';
 import type { BpfMap, CollectionSpec, Program } from '../../../index.js';
 
 export { cString } from '../../../index.js';
