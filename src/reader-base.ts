@@ -29,6 +29,10 @@ interface Waiter {
   owner: object | undefined;
 }
 
+/**
+ * Options of a reader's waiting reads: an AbortSignal that ends the wait (the read rejects with
+ * its reason).
+ */
 export interface ReadOptions {
   /** Aborting rejects the pending read with `signal.reason` (an AbortError by default). */
   signal?: AbortSignal;
@@ -482,6 +486,7 @@ export abstract class PollingReader<T, B = unknown> implements AsyncIterable<T>,
   }
 }
 
+/** Options of the batch reads (`batches()`, `consumeBatch()`): the most records one batch holds. */
 export interface ConsumeBatchOptions {
   /**
    * Stop after this many records (default: all that are ready). A few thousand records per batch

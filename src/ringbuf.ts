@@ -39,6 +39,7 @@ export {
 const { BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } = bpf_ringbuf_hdr_bits;
 const LENGTH_MASK = 0x3fffffff;
 
+/** Options of {@link RingBufReader}: a decode function that turns each record into a typed value. */
 export interface RingBufReaderOptions<T> {
   /**
    * Turns a record into the value reads return. It gets a view straight into the ring, valid
