@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfkitError, Btf, dumpC, dumpJson, InvalidArgumentError } from '../index.js';
-import { ElfFile, isElf } from '../elf/reader.js';
+import { ElfFile, isElf } from '../elf/index.js';
 
 const usage = `usage: bpfkit btf dump [FILE] [--format c|json] [--base FILE] [--out FILE]
 

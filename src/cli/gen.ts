@@ -12,7 +12,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfkitError, InvalidArgumentError } from '../index.js';
 import { checkIdent, compileBpf, generate, targetOf, type BpfTarget } from '../gen/index.js';
-import { isElf } from '../elf/reader.js';
+import { isElf } from '../elf/index.js';
 
 const usage = `usage: bpfkit gen <ident> <source.bpf.c | object.o> [options] [-- <clang flags>]
 

@@ -23,6 +23,7 @@ import { elfIdent, type ElfFile } from './reader.js';
 
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
+/** Where to look: overrides of the search paths, and the machine a library must be built for. */
 export interface ResolveOptions {
   /** PATH for programs (default: this process's PATH). */
   readonly path?: string;
@@ -191,7 +192,7 @@ export function findNeeded(name: string, from: ElfFile, fromPath: string, option
  * The absolute path of the binary or library a probe goes on: a path as given (made absolute), a
  * bare library name through `findLibrary`, a bare program name through PATH. `who` prefixes the
  * error ("uprobe", "usdt").
- * @throws {@link InvalidArgumentError} naming what was searched when nothing is found.
+ * @throws `InvalidArgumentError` (`ERR_BPFKIT_INVALID_ARG`, exported by `bpfkit`) naming what was searched when nothing is found.
  */
 export function resolveBinary(binary: string, who: string, options: ResolveOptions = {}): string {
   if (!binary) throw new InvalidArgumentError(`${who}: the binary path is empty`);

@@ -118,7 +118,7 @@ function walk(files: readonly string[]): Checked {
 
 describe('API reference', () => {
   it('every export has a doc comment; attach functions, readers, map types and live objects say their kernel and what they throw', () => {
-    assert.deepEqual(ENTRY_POINTS, ['src/index.ts', 'src/testing/index.ts', 'src/elf/reader.ts', 'src/gen/index.ts', 'src/internal.ts']);
+    assert.deepEqual(ENTRY_POINTS, ['src/index.ts', 'src/testing/index.ts', 'src/elf/index.ts', 'src/gen/index.ts', 'src/internal.ts']);
     const result = walk(ENTRY_POINTS.map((f) => join(root, f)));
     assert.deepEqual(result.problems, []);
     // The walk found what it is meant to check (a renamed export must not silently escape it).

@@ -16,9 +16,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InvalidArgumentError } from '../../index.js';
-import { openElfFile } from '../../elf/file.js';
-import { ElfFile } from '../../elf/reader.js';
-import { findNeeded, isLibraryName, systemLibDirs } from '../../elf/resolve.js';
+import { ElfFile, findNeeded, isLibraryName, openElfFile, systemLibDirs } from '../../elf/index.js';
 
 /** How many libraries the breadth-first search opens at most. */
 const MAX_LIBRARIES = 256;

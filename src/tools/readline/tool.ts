@@ -16,7 +16,7 @@ import { requireTracingPrivileges } from '../common/privileges.js';
 import type { ToolIO } from '../common/runtime.js';
 import { decodeLineRecord, jsonLine, tableHeader, tableRow, toLineRecord, type LineRecord } from './event.js';
 import { loadReadline } from './gen/readline.js';
-import { findProgram } from '../../elf/resolve.js';
+import { findProgram } from '../../elf/index.js';
 import { locateReadline, looksLikeLibrary, runsProgram, type ReadlineTarget } from './locate.js';
 import type { ReadlineOptions } from './options.js';
 
