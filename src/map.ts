@@ -72,6 +72,9 @@ function updateFlags(f: UpdateFlags): number {
   }
 }
 
+/** What a keyless map's key adds to a batch of keys. */
+const NO_BYTES = new Uint8Array(0);
+
 function roundUp8(n: number): number {
   return (n + 7) & ~7;
 }
@@ -301,7 +304,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const keys = new Uint8Array(list.length * this.keySize);
     const values = new Uint8Array(list.length * vsize);
     list.forEach(([k, v], i) => {
-      keys.set(this.#encodeKey(k), i * this.keySize);
+      keys.set(this.#encodeKey(k) ?? NO_BYTES, i * this.keySize);
       values.set(this.#encodeValue(v), i * vsize);
     });
     const r = mapBatch('MAP_UPDATE_BATCH', { fd, inBatch: null, outBatch: null, keys, values, count: list.length, elemFlags: updateFlags(flags) });
@@ -317,7 +320,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const list = [...keysIn];
     if (list.length === 0) return 0;
     const keys = new Uint8Array(list.length * this.keySize);
-    list.forEach((k, i) => keys.set(this.#encodeKey(k), i * this.keySize));
+    list.forEach((k, i) => keys.set(this.#encodeKey(k) ?? NO_BYTES, i * this.keySize));
     // The kernel stops at the first missing key (ENOENT, `count` = keys deleted before it): skip
     // that key and go on with the rest, so every present key is deleted and counted.
     let deleted = 0;
@@ -428,7 +431,13 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     if (!KEYLESS.has(this.type)) throw new InvalidArgumentError(`${op}() needs a queue, stack or bloom filter; map ${this.name} is a ${this.type}`);
   }
 
-  #encodeKey(key: KeyIn<K>): Uint8Array {
+  #encodeKey(key: KeyIn<K>): Uint8Array | null {
+    // Keyless maps (queue, stack, bloom filter, ring buffer) take a NULL key: the kernel refuses any
+    // key pointer for them with EINVAL, which would hide the errno the operation really gets.
+    if (this.keySize === 0) {
+      if (key instanceof Uint8Array && key.length !== 0) throw new InvalidArgumentError(`map ${this.name}: has no key, got ${key.length} key bytes`);
+      return null;
+    }
     if (this.type === 'lpm_trie' && typeof key === 'string') {
       this.#keyBuf.set(lpmKey(key, this.keySize));
       return this.#keyBuf;
