@@ -307,7 +307,9 @@ export class PerfEvent implements KernelObject, Waitable {
     v.setUint16(6, recSize, true);
     v.setUint32(8, rawSize, true);
     rec.set(sample, 12);
-    this.#put(head, rec);
+    // The padding to 8 bytes is skipped, not written (perf_output_sample's __output_skip): it
+    // keeps whatever an earlier record left there once the ring has wrapped.
+    this.#put(head, rec.subarray(0, 12 + sample.length));
     writeU64(this.#meta, DATA_HEAD, head + recSize);
     this.#sinceWakeup += this.watermark ? recSize : 1;
     const every = this.watermark ? (this.wakeupEvents || size / 2) : Math.max(1, this.wakeupEvents);
