@@ -36,6 +36,8 @@ command -v go >/dev/null 2>&1 || missing+=(golang-go)
 # xdp-tools' compiled objects (xdp-filter, xdpdump) and libxdp's (AF_XDP default program).
 [ -f /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o ] || missing+=(xdp-tools)
 [ -f /usr/lib/x86_64-linux-gnu/bpf/xsk_def_xdp_prog.o ] || missing+=(libxdp1)
+# The kernel's samples/bpf network programs, built at test time by scripts/build-kernel-samples.sh.
+[ -f /usr/src/linux-source-6.1.tar.xz ] || missing+=(linux-source-6.1)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -2,8 +2,9 @@
  * The emulator agrees with the kernel on public programs it was not written against: the
  * compiled XDP objects Debian ships in xdp-tools (xdp-filter's ten variants, xdpdump's capture
  * program) and libxdp (its multi-program dispatcher, the AF_XDP default program, both
- * versions), loaded from /usr/lib/x86_64-linux-gnu/bpf at test time (scripts/setup.sh installs
- * the packages; nothing is vendored). Each runs on generated frames in several map or
+ * versions), loaded from /usr/lib/x86_64-linux-gnu/bpf at test time, and the kernel's own
+ * samples/bpf network programs (XDP, tc, socket filters), built from Debian's linux-source-6.1 by
+ * scripts/build-kernel-samples.sh (scripts/setup.sh installs the packages; nothing is vendored). Each runs on generated frames in several map or
  * configuration set-ups; every input's verdict and packet, and the maps and perf records after,
  * must be the same in both backends.
  */
@@ -16,7 +17,8 @@ import { Collection } from '../../src/collection.js';
 import { possibleCpus } from '../../src/cpus.js';
 import type { Program } from '../../src/program.js';
 import { mulberry32 } from '../../src/testing/fuzz.js';
-import { kernelTest } from '../helpers/index.js';
+import { kernelTest, ROOT } from '../helpers/index.js';
+import type { ProgType } from '../../src/sys/constants.js';
 import { both, differences, PerfRings, show } from '../helpers/emulator-diff.js';
 
 /** Where Debian's libxdp1 and xdp-tools put their BPF objects. */
@@ -53,10 +55,19 @@ function frame(rnd: Rnd): Uint8Array {
   const mac = () => (rnd() < 0.8 ? pick(rnd, MACS) : bytes(rnd, 6));
   b.push(...mac(), ...mac());
   const kind = rnd();
-  let ethertype = kind < 0.45 ? 0x0800 : kind < 0.75 ? 0x86dd : kind < 0.82 ? 0x0806 : kind < 0.9 ? 0x8100 : Math.floor(rnd() * 0x10000);
-  if (ethertype === 0x8100) {
-    b.push(0x81, 0x00, ...bytes(rnd, 2));
-    ethertype = rnd() < 0.5 ? 0x0800 : 0x86dd;
+  let ethertype = kind < 0.45 ? 0x0800 : kind < 0.72 ? 0x86dd : kind < 0.78 ? 0x0806 : kind < 0.86 ? 0x8100 : kind < 0.9 ? 0x88a8 : kind < 0.93 ? 0x8847 : Math.floor(rnd() * 0x10000);
+  if (ethertype === 0x8100 || ethertype === 0x88a8) {
+    b.push(ethertype >> 8, ethertype & 0xff, ...bytes(rnd, 2));
+    ethertype = rnd() < 0.2 ? 0x8100 : rnd() < 0.5 ? 0x0800 : 0x86dd;
+  } else if (ethertype === 0x8847) {
+    // MPLS: one or two labels, then IPv4 (or junk).
+    b.push(0x88, 0x47, ...bytes(rnd, 2), 0, 64);
+    if (rnd() < 0.5) b.push(...bytes(rnd, 2), 1, 64);
+    else b[b.length - 2] = 1;
+    ethertype = 0x0800;
+    const ip = b.length;
+    b.push(0x45, 0, 0, 0, ...bytes(rnd, 4), 64, 17, 0, 0, ...pick(rnd, IPV4), ...pick(rnd, IPV4), 0, 53, 0, 53, 0, 8, 0, 0);
+    return Uint8Array.from(b.slice(0, rnd() < 0.2 ? ip + Math.floor(rnd() * 28) : b.length));
   }
   b.push(ethertype >> 8, ethertype & 0xff);
   let proto = pick(rnd, [6, 6, 17, 17, 1, 58, 0, 44, Math.floor(rnd() * 256)]);
@@ -248,6 +259,84 @@ describe('libxdp: dispatcher and AF_XDP default program', kernelTest, () => {
         try {
           const p = coll.programs.get('xsk_def_prog')!;
           return { inputs: inputs.map(([f, ctx]) => run(p, f, ctx)), after: [...coll.variables].map(([n, v]) => [n, show(v.get())]) };
+        } finally {
+          coll.close();
+        }
+      });
+    });
+  }
+});
+
+/** The kernel's samples/bpf objects, built by scripts/build-kernel-samples.sh. */
+const sample = (name: string): string => {
+  const path = join(ROOT, 'test', 'bpf', 'build', 'kernel-samples', `${name}.o`);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build:bpf (needs apt-get install linux-source-6.1)`);
+  return path;
+};
+
+/** Every map's entries after the runs: per-CPU values summed, raw bytes in hex. */
+function dumpMaps(coll: Collection): unknown[] {
+  const out: unknown[] = [];
+  for (const [name, m] of coll.maps) {
+    if (['prog_array', 'devmap', 'devmap_hash'].includes(m.info().type)) continue;
+    const rows: [string, unknown][] = [];
+    for (const k of m.keys()) {
+      const key = k instanceof Uint8Array ? Buffer.from(k).toString('hex') : show(k);
+      rows.push([key, m.isPerCpu ? sumPerCpu(m.lookup(k as never)) : show(m.lookup(k as never))]);
+    }
+    out.push([name, rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))]);
+  }
+  return out;
+}
+
+/** The samples' sections predate libbpf's names: the type each program has in its loader. */
+const SAMPLES: [string, ProgType, number, Record<string, number>?][] = [
+  // xdp_adjust_tail answers IPv4 frames over max_pcktsz with ICMP "fragmentation needed" (XDP_TX).
+  ['xdp1_kern', 'xdp', 2000], ['xdp2_kern', 'xdp', 2000], ['xdp_adjust_tail_kern', 'xdp', 2000, { max_pcktsz: 80 }], ['xdp_tx_iptunnel_kern', 'xdp', 2000],
+  ['tcbpf1_kern', 'sched_cls', 1000], ['parse_simple', 'sched_cls', 2000], ['parse_varlen', 'sched_cls', 2000], ['parse_ldabs', 'sched_cls', 2000],
+  ['sockex1_kern', 'socket_filter', 2000], ['sockex2_kern', 'socket_filter', 2000], ['sockex3_kern', 'socket_filter', 2000],
+];
+
+describe('the kernel\'s samples/bpf network programs, built from linux-source-6.1', kernelTest, () => {
+  for (const [name, type, count, vars] of SAMPLES) {
+    it(`${name}: ${count} frames through every program of the object`, async (t) => {
+      const frames = Array.from({ length: count }, (_, i) => frame(mulberry32(i * 7 + name.length * 1009)));
+      await compare(t, name, async () => {
+        const spec = await CollectionSpec.fromFile(sample(name));
+        for (const p of spec.programs.values()) p.type = type;
+        for (const [v, x] of Object.entries(vars ?? {})) spec.variables.get(v)!.set(x);
+        // bpf_clone_redirect is not emulated: it transmits a copy of the packet (docs/testing.md).
+        for (const n of [...spec.programs.keys()]) if (n.includes('clone_redirect')) spec.programs.delete(n);
+        const coll = await Collection.load(spec);
+        try {
+          // sockex3: the parsers are tail calls at the index their section names (socket/N).
+          const jmp = coll.maps.get('jmp_table');
+          if (jmp) {
+            for (const [n, p] of coll.programs) {
+              const at = /\/(\d+)$/.exec(spec.programs.get(n)!.sectionName);
+              if (at && at[1] !== '0') jmp.update(Number(at[1]), new Uint8Array(new Uint32Array([p.fd]).buffer));
+            }
+          }
+          // xdp_tx_iptunnel: a tunnel for two of the pool's addresses (struct vip -> struct iptnl_info).
+          const tnl = coll.maps.get('vip2tnl');
+          if (tnl) {
+            for (const [addr, port, proto] of [[IPV4[0]!, 80, 6], [IPV4[2]!, 53, 17], [IPV4[1]!, 443, 6]] as const) {
+              const key = new Uint8Array(24);
+              key.set(addr, 0);
+              new DataView(key.buffer).setUint16(16, port, false);
+              new DataView(key.buffer).setUint16(18, 2, true);
+              key[20] = proto;
+              const val = new Uint8Array(40);
+              val.set([172, 16, 0, 1], 0);
+              val.set([172, 16, 0, 2], 16);
+              new DataView(val.buffer).setUint16(32, 2, true);
+              val.set([2, 0, 0, 0, 0, 9], 34);
+              tnl.update(key, val);
+            }
+          }
+          const progs = [...coll.programs].filter(([n]) => !/\/[1-9]\d*$/.test(spec.programs.get(n)!.sectionName));
+          const inputs = frames.map((f) => progs.map(([, p]) => run(p, f)));
+          return { inputs, after: dumpMaps(coll) };
         } finally {
           coll.close();
         }
