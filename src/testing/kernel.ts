@@ -1166,6 +1166,9 @@ export class EmulatedKernel implements Native, ObjectHost {
     vm.skb = setup.skbState;
     vm.isXdp = setup.xdp;
     vm.cpu = cpu;
+    // cgroup_skb: 0 or 1, egress (BPF_CGROUP_INET_EGRESS) 0..3 (check_return_code).
+    vm.retRange = type === 'cgroup_skb' ? [0, prog.expectedAttachType === 1 ? 3 : 1] : undefined;
+    vm.retRangeOf = type;
     const runs = Math.max(1, repeat);
     const start = process.hrtime.bigint();
     for (let i = 0; i < runs; i++) vm.run(prog.code, setup.ctx);

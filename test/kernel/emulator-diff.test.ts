@@ -548,7 +548,7 @@ describe('test-run semantics per program type', kernelTest, () => {
   it('context fields the verifier refuses are refused at load: every offset and size, per program type', async () => {
     await agree(() => {
       const out: unknown[] = [];
-      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local'] as const) {
         for (let off = 0; off < 196; off += 2) {
           for (const [size, op] of [['b', 'r'], ['h', 'r'], ['w', 'r'], ['dw', 'r'], ['w', 'w'], ['dw', 'w']] as const) {
             const bytes = { b: 1, h: 2, w: 4, dw: 8 }[size];
