@@ -95,6 +95,16 @@ function frame(rnd: Rnd): Uint8Array {
   return Uint8Array.from(b.slice(0, len));
 }
 
+/** struct xdp_md for ctx_in: data 0, data_end `n`, the ingress device and its RX queue. */
+function xdpMd(ifindex: number, queue: number, n: number): Uint8Array {
+  const b = new Uint8Array(24);
+  const v = new DataView(b.buffer);
+  v.setUint32(4, n, true);
+  v.setUint32(12, ifindex, true);
+  v.setUint32(16, queue, true);
+  return b;
+}
+
 /** A test run's outcome per input: verdict and packet, or the error code. */
 type Outcome = { retval: number; data: string; ctx?: string } | string;
 
@@ -197,14 +207,7 @@ describe('xdp-tools: xdpdump capture program', kernelTest, () => {
           const perf = coll.maps.get('xdpdump_perf_map')!;
           rings.fds.forEach((fd, cpu) => perf.update(cpu, new Uint8Array(new Uint32Array([fd]).buffer)));
           const p = coll.programs.get('xdpdump')!;
-          const ctx = (n: number) => {
-            const md = new Uint8Array(24);
-            const v = new DataView(md.buffer);
-            v.setUint32(4, n, true);
-            v.setUint32(12, ingress, true);
-            return md;
-          };
-          const inputs = frames.map((f) => [run(p, f, ingress ? ctx(f.length) : undefined), rings.read()]);
+          const inputs = frames.map((f) => [run(p, f, ingress ? xdpMd(ingress, 0, f.length) : undefined), rings.read()]);
           return { inputs, after: null };
         } finally {
           rings.close();
@@ -241,18 +244,10 @@ describe('libxdp: dispatcher and AF_XDP default program', kernelTest, () => {
   for (const name of ['xsk_def_xdp_prog.o', 'xsk_def_xdp_prog_5.3.o']) {
     it(`${name}: 300 frames with contexts naming no device, lo and bad queues`, async (t) => {
       const rnd = mulberry32(name.length);
-      const md = (ifindex: number, queue: number, n: number) => {
-        const b = new Uint8Array(24);
-        const v = new DataView(b.buffer);
-        v.setUint32(4, n, true);
-        v.setUint32(12, ifindex, true);
-        v.setUint32(16, queue, true);
-        return b;
-      };
       const inputs = Array.from({ length: 300 }, () => {
         const f = frame(rnd);
         const [ifindex, queue] = pick(rnd, [[0, 0], [1, 0], [1, 1], [0, 3], [0x7ffffff0, 0], [-1, 0]] as const);
-        return [f, ifindex < 0 ? undefined : md(ifindex, queue, f.length)] as const;
+        return [f, ifindex < 0 ? undefined : xdpMd(ifindex, queue, f.length)] as const;
       });
       await compare(t, name, async () => {
         const coll = await Collection.load(await specOf(name));
