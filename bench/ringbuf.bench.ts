@@ -5,6 +5,8 @@
  *   cilium/ebpf     ringbuf.Reader.ReadInto with one reused Record (bench/go/cilium-consumer; Debian's 0.9.1)
  *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each record's
  *                   fields read through `batch.view` (a DataView) at `batch.offsets[i]`
+ *   bpfkit records  batches() with typed records read in place by batch.records(): a function returning
+ *                   the record's seq, and the BTF codec of struct record (a decoded object per record)
  *   bpfkit batch    RingBufReader.consumeBatch / readBatch: ready records as one zero-copy view, in
  *                   batches of at most 4096 records (maxRecords), and (drain only) all in one batch
  *   bpfkit copy     `for await (const rec of reader)`: one promise and one Uint8Array copy per record
@@ -49,8 +51,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  Collection, CollectionSpec, onlineCpus, RingBufReader, type Program, type RingBufBatch,
+  codecFor, Collection, CollectionSpec, onlineCpus, RingBufReader, type Codec, type Program, type RingBufBatch,
 } from '../src/index.js';
+import { BtfBuilder } from '../test/helpers/btf-builder.js';
 import { bpffs, buildBpf, buildC, buildGo, reportMany, type MultiRow } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_RB_ROUNDS'] ?? 10);
@@ -165,6 +168,36 @@ const drainBatches: Drain = async (reader, t) => {
     t.sum += sum;
     t.count += count;
     if ((left -= count) === 0) break; // the ring is empty now: the next step would wait
+  }
+};
+
+/** Typed records in place: batch.records() with a function reading the record's `seq` (a number). */
+const readSeq = (v: DataView, at: number): number => v.getUint32(at, true);
+const drainRecordsFn: Drain = async (reader, t) => {
+  let left = RECORDS;
+  for await (const batch of reader.batches()) {
+    let sum = 0;
+    for (const seq of batch.records(readSeq)) sum += seq;
+    t.sum += sum;
+    t.count += batch.count;
+    if ((left -= batch.count) === 0) break;
+  }
+};
+
+/**
+ * Typed records in place through the object's BTF: codecFor(struct record) decodes every record
+ * into { seq: bigint, fill: bigint[7] } (9 allocations a record): what a decoded object costs.
+ */
+let recordCodec: Codec<{ seq: bigint }> | undefined;
+const drainRecordsCodec: Drain = async (reader, t) => {
+  let left = RECORDS;
+  const codec = recordCodec!;
+  for await (const batch of reader.batches()) {
+    let sum = 0;
+    for (const rec of batch.records(codec)) sum += Number(rec.seq);
+    t.sum += sum;
+    t.count += batch.count;
+    if ((left -= batch.count) === 0) break;
   }
 };
 
@@ -361,6 +394,14 @@ try {
   const ciliumRounds = goConsumer ? nativeDrain('cilium/ebpf', goConsumer, ['ringbuf']) : [];
   const batchesRounds = await bpfkitDrain(drainBatches);
   const batchRounds = await bpfkitDrain(drainBatchCapped);
+  // struct record { __u64 seq; __u64 fill[7]; } (the object's BTF does not carry it: clang emits
+  // only the types that maps and functions name).
+  const bb = new BtfBuilder();
+  const u64 = bb.int('unsigned long long', 8, false);
+  const recordType = bb.struct('struct', 'record', 64, [['seq', u64, 0], ['fill', bb.array(u64, 7), 64]]);
+  recordCodec = codecFor(bb.build(), recordType) as Codec<{ seq: bigint }>;
+  const typedRounds = await bpfkitDrain(drainRecordsFn);
+  const codecRounds = await bpfkitDrain(drainRecordsCodec);
   const mid = (xs: number[]): number | undefined => (xs.length ? median(xs) / 1e6 : undefined);
   const libbpf = mid(libbpfRounds)!;
   const cilium = mid(ciliumRounds);
@@ -372,6 +413,8 @@ try {
   const sync = median(await bpfkitDrain(drainReadSync)) / 1e6;
   reportMany(`Drain a pre-filled ring, ${RECORDS} records per round (median of ${ROUNDS} rounds; M records/s, higher is better)`, ['libbpf', 'cilium/ebpf'], [
     { what: 'for await (const batch of reader.batches()) (default)', bpfkit: batches, baselines, unit: 'M rec/s' },
+    { what: 'batches() + batch.records((v, at) => v.getUint32(at, true))', bpfkit: mid(typedRounds)!, baselines, unit: 'M rec/s' },
+    { what: 'batches() + batch.records(codecFor(struct record))', bpfkit: mid(codecRounds)!, baselines, unit: 'M rec/s' },
     { what: `consumeBatch({ maxRecords: ${BATCH} })`, bpfkit: batch, baselines, unit: 'M rec/s' },
     { what: 'consumeBatch(), all in one batch', bpfkit: whole, baselines, unit: 'M rec/s' },
     { what: 'for await (const rec of reader) (per record, copies)', bpfkit: copy, baselines, unit: 'M rec/s' },
@@ -386,7 +429,10 @@ try {
     (ciliumRounds.length ? `, cilium/ebpf ${best(ciliumRounds).toFixed(1)}` : '') +
     `, batches() ${best(batchesRounds).toFixed(1)} (${(best(batchesRounds) / best(libbpfRounds)).toFixed(2)}x libbpf` +
     (ciliumRounds.length ? `, ${(best(batchesRounds) / best(ciliumRounds)).toFixed(2)}x cilium/ebpf` : '') +
-    `), consumeBatch ${best(batchRounds).toFixed(1)} (${(best(batchRounds) / best(libbpfRounds)).toFixed(2)}x libbpf)`);
+    `), records(fn) ${best(typedRounds).toFixed(1)} (${(best(typedRounds) / best(libbpfRounds)).toFixed(2)}x libbpf` +
+    (ciliumRounds.length ? `, ${(best(typedRounds) / best(ciliumRounds)).toFixed(2)}x cilium/ebpf` : '') +
+    `), records(codec) ${best(codecRounds).toFixed(1)}` +
+    `, consumeBatch ${best(batchRounds).toFixed(1)} (${(best(batchRounds) / best(libbpfRounds)).toFixed(2)}x libbpf)`);
 
   if (LIVE_RUNS > 0) {
     const live = await liveRows();

@@ -35,7 +35,25 @@ const ROOTS = [
   'struct bpf_sysctl', 'struct bpf_sockopt', 'struct bpf_cgroup_dev_ctx', 'struct bpf_fib_lookup',
   'struct bpf_tunnel_key', 'struct bpf_perf_event_value', 'struct bpf_stack_build_id',
   'enum bpf_cmd', 'enum bpf_map_type', 'enum bpf_prog_type', 'enum bpf_attach_type', 'enum bpf_link_type',
+  'enum bpf_stats_type', 'enum perf_type_id', 'enum perf_sw_ids', 'enum perf_event_sample_format', 'enum perf_event_type',
+  'struct bpf_ringbuf_hdr',
+  // uapi's anonymous enums, by the name of their first value (named in ANONYMOUS_ENUM).
+  'enum BPF_ANY', 'enum BPF_F_NO_PREALLOC', 'enum BPF_RB_NO_WAKEUP', 'enum BPF_RB_AVAIL_DATA', 'enum BPF_RINGBUF_BUSY_BIT',
 ];
+
+// An anonymous enum has no name in C: the module names it after what its values are for.
+const ANONYMOUS_ENUM = {
+  BPF_ANY: 'bpf_update_flags', BPF_F_NO_PREALLOC: 'bpf_map_create_flags', BPF_RB_NO_WAKEUP: 'bpf_rb_wakeup_flags',
+  BPF_RB_AVAIL_DATA: 'bpf_rb_query_flags', BPF_RINGBUF_BUSY_BIT: 'bpf_ringbuf_hdr_bits',
+};
+
+/** A root's type in `btf`: by kind and name, or an anonymous enum by its first value's name. */
+function findRoot(btf, kind, name) {
+  if (kind === 'enum' && name in ANONYMOUS_ENUM) {
+    return btf.types.find((t) => (t.kind === 'enum' || t.kind === 'enum64') && !t.name && t.values[0]?.name === name);
+  }
+  return btf.byName(name).find((x) => x.kind === kind || (kind === 'enum' && x.kind === 'enum64'));
+}
 
 // union bpf_attr's anonymous structs have no name in C; the kernel's comments name them by the
 // commands that use them. Keyed by the name of their first field. A kernel that adds another
@@ -105,9 +123,9 @@ function renumber(t, map) {
 function cut(Btf, kernel) {
   const ids = ROOTS.map((root) => {
     const { kind, name } = splitRoot(root);
-    const found = kernel.byName(name, kind);
-    if (found.length === 0) throw new Error(`${root} is not in this kernel's BTF`);
-    return found[0].id;
+    const found = findRoot(kernel, kind, name);
+    if (!found) throw new Error(`${root} is not in this kernel's BTF`);
+    return found.id;
   });
   const order = closure(kernel, ids);
   const map = new Map(order.map((old, i) => [old, i + 1]));
@@ -186,13 +204,13 @@ function collect(btf, { lenient = false } = {}) {
   const out = [];
   for (const root of ROOTS) {
     const { kind, name } = splitRoot(root);
-    const t = btf.byName(name).find((x) => x.kind === kind || (kind === 'enum' && x.kind === 'enum64'));
+    const t = findRoot(btf, kind, name);
     if (!t) {
       if (lenient) continue;
       throw new Error(`${root} is missing from the BTF: run --refresh`);
     }
     if (kind === 'enum') {
-      out.push({ root, name, values: t.values.map((v) => [v.name, v.value]) });
+      out.push({ root, name: ANONYMOUS_ENUM[name] ?? name, values: t.values.map((v) => [v.name, v.value]) });
     } else if (name === 'bpf_attr') {
       const groups = [];
       for (const m of t.members) {
@@ -223,7 +241,8 @@ function emit(collected) {
   ];
   for (const c of collected) {
     if (c.values) {
-      out.push(`/** \`enum ${c.name}\`. */`, `export const ${c.name} = {`);
+      const what = c.root.split(' ')[1] in ANONYMOUS_ENUM ? `uapi's anonymous enum of ${c.root.split(' ')[1]}` : `\`enum ${c.name}\``;
+      out.push(`/** ${what}. */`, `export const ${c.name} = {`);
       for (const [n, v] of c.values) out.push(`  ${n}: ${v},`);
       out.push('} as const;', '');
     } else if (c.groups) {

@@ -47,6 +47,7 @@ export { attachSocketFilter } from './link/socket-filter.js';
 export { attachPerfEvent, type PerfEventOptions, type SoftwareEvent, type HardwareEvent } from './link/perf-event.js';
 export {
   RingBufReader, type RingBufReaderOptions, type RingBufBatch, type ConsumeBatchOptions, type ReadOptions,
+  type RecordBatch, type RecordReader, type RecordReadFn,
 } from './ringbuf.js';
 export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './perf.js';
 export { readDrops } from './drops.js';

@@ -74,8 +74,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   readonly maxEntries: number;
   readonly flags: number;
   readonly #fd: FD;
-  readonly #key: Codec;
-  readonly #value: Codec;
+  /** Key and value codecs, built on first use: a load creates many maps whose values it never decodes. */
+  #keyCodec: Codec | undefined;
+  #valueCodec: Codec | undefined;
+  readonly #codecs: { btf?: Btf | undefined; keyTypeId?: number; valueTypeId?: number } | undefined;
   readonly #perCpu: boolean;
   readonly #cpus: number;
   /** Per-CPU values sit 8-byte aligned, one slot per possible CPU. */
@@ -98,8 +100,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.#perCpu = PER_CPU.has(info.type);
     this.#cpus = this.#perCpu ? possibleCpus() : 1;
     this.#stride = this.#perCpu ? roundUp8(info.valueSize) : info.valueSize;
-    this.#key = pickCodec(info.keySize, codecs?.btf, codecs?.keyTypeId ?? 0, 'key');
-    this.#value = pickCodec(info.valueSize, codecs?.btf, codecs?.valueTypeId ?? 0, 'value');
+    this.#codecs = codecs;
     this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
     this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
   }
@@ -147,6 +148,14 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     }
   }
 
+  get #key(): Codec {
+    return (this.#keyCodec ??= pickCodec(this.keySize, this.#codecs?.btf, this.#codecs?.keyTypeId ?? 0, 'key'));
+  }
+
+  get #value(): Codec {
+    return (this.#valueCodec ??= pickCodec(this.valueSize, this.#codecs?.btf, this.#codecs?.valueTypeId ?? 0, 'value'));
+  }
+
   /** The map's file descriptor (throws after close()). */
   get fd(): number {
     return this.#fd.value;
@@ -170,9 +179,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** The raw value bytes (all CPUs' slots for per-CPU maps), or undefined when absent. */
   lookupBytes(key: KeyIn<K>): Uint8Array | undefined {
-    const k = this.#encodeKey(key);
-    const out = new Uint8Array(this.#stride * this.#cpus);
-    return mapLookupElem(this.#fd.value, k, out) ? out : undefined;
+    // Into the reused buffer, then copied: a fresh small array handed to the addon would be moved
+    // off the V8 heap on every call, which costs more than the copy.
+    return mapLookupElem(this.#fd.value, this.#encodeKey(key), this.#valBuf) ? this.#valBuf.slice(0, this.#stride * this.#cpus) : undefined;
   }
 
   /** Creates or replaces an entry. flags: 'any' (default), 'noexist' (fail if present), 'exist' (fail if absent). */
@@ -335,13 +344,19 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   *#rawKeys(): Generator<Uint8Array> {
     if (KEYLESS.has(this.type)) throw new InvalidArgumentError(`map ${this.name} is a ${this.type}: it has no keys; use pop() or peek()`);
     const fd = this.#fd.value;
+    // Two buffers of this walk's own, taking turns as the previous and the next key (callers
+    // decode or copy each key before the next step; the map's shared buffers stay free for
+    // what the loop body does).
     let prev: Uint8Array | null = null;
+    let next: Uint8Array = new Uint8Array(this.keySize);
+    let spare: Uint8Array = new Uint8Array(this.keySize);
     // get_next_key restarts from the first key when `prev` was deleted meanwhile; bound the walk.
     for (let n = 0; n <= this.maxEntries * 2 + 16; n++) {
-      const next = new Uint8Array(this.keySize);
       if (!mapGetNextKey(fd, prev, next)) return;
       yield next;
       prev = next;
+      next = spare;
+      spare = prev;
     }
   }
 
@@ -409,10 +424,15 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   #encodeKey(key: KeyIn<K>): Uint8Array {
-    if (this.type === 'lpm_trie' && typeof key === 'string') return lpmKey(key, this.keySize);
+    if (this.type === 'lpm_trie' && typeof key === 'string') {
+      this.#keyBuf.set(lpmKey(key, this.keySize));
+      return this.#keyBuf;
+    }
     if (key instanceof Uint8Array) {
       if (key.length !== this.keySize) throw new InvalidArgumentError(`map ${this.name}: key must be ${this.keySize} bytes, got ${key.length}`);
-      return key;
+      // Copied into the map's own buffer: the caller's array may be a fresh one per call.
+      this.#keyBuf.set(key);
+      return this.#keyBuf;
     }
     return this.#key.encode(key, this.#keyBuf.fill(0), 0);
   }
@@ -422,17 +442,20 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       if (value instanceof Uint8Array && value.length !== this.valueSize) {
         throw new InvalidArgumentError(`map ${this.name}: value must be ${this.valueSize} bytes, got ${value.length}`);
       }
-      return this.#value.encode(value, new Uint8Array(this.valueSize), 0);
+      // Encoded into the reused buffer (used only within one call, like #keyBuf).
+      const out = this.#valBuf.length === this.valueSize ? this.#valBuf : this.#valBuf.subarray(0, this.valueSize);
+      return this.#value.encode(value, out.fill(0), 0);
     }
     const total = this.#stride * this.#cpus;
     if (value instanceof Uint8Array) {
       if (value.length !== total) throw new InvalidArgumentError(`per-CPU map ${this.name}: raw value must be ${total} bytes (${this.#cpus} CPUs × ${this.#stride}), got ${value.length}`);
-      return value;
+      this.#valBuf.set(value);
+      return this.#valBuf;
     }
     if (!Array.isArray(value) || value.length !== this.#cpus) {
       throw new InvalidArgumentError(`per-CPU map ${this.name}: value must be an array of ${this.#cpus} values, one per possible CPU`);
     }
-    const out = new Uint8Array(total);
+    const out = this.#valBuf.fill(0);
     value.forEach((v, cpu) => this.#value.encode(v, out, cpu * this.#stride));
     return out;
   }

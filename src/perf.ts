@@ -33,7 +33,7 @@ import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './erro
 import type { BpfMap } from './map.js';
 import { native } from './native.js';
 import { RingPosition, Slab } from './ring-copy.js';
-import { NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions } from './ringbuf.js';
+import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
 import type { FD } from './sys/fd.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE,
@@ -70,14 +70,18 @@ export type PerfRecord<T = Uint8Array> = PerfSample<T> | PerfLost;
  * LOST records among this batch's records report. A LOST record comes in front of the first
  * sample that fit after the drop, so the drop happened before some sample of this batch (or, in
  * a batch with `count` 0, before the next sample of this CPU). 0 when there was none.
+ *
+ * How batches are cut (batches(), consumeBatch(), readBatch()): one CPU's ring per batch, rings
+ * served in turn; at most `maxRecords` samples, never past the end of the ring's data area. A
+ * sample that wraps around that end comes alone, as a copy in a scratch buffer (reused by the
+ * next batch). consumeBatch() and readBatch() count samples plus LOST records. The ring's space
+ * is handed back (data_tail written) when the batch is settled; closing the reader meanwhile is
+ * allowed, nothing is written to the ring then. With a `decode` option, records that earlier
+ * reads took out of a ring are queued decoded: taking a batch then throws InvalidArgumentError
+ * until they are read. Not available for overwritable readers.
  */
-export interface PerfBatch {
+export interface PerfBatch extends RecordBatch {
   readonly cpu: number;
-  readonly data: Uint8Array;
-  /** A DataView of the same bytes as `data`. */
-  readonly view: DataView;
-  readonly offsets: Uint32Array;
-  readonly lengths: Uint32Array;
   /** Samples in the batch (may be 0 when the batch only reports `lost`). */
   readonly count: number;
   readonly lost: number;
@@ -143,6 +147,13 @@ const SAMPLE_DATA = PERF_EVENT_HEADER_SIZE + 4;
 /** Slab offsets of copied runs are 4 modulo 8, so that sample data (12 bytes into an 8-aligned record) lands 8-aligned. */
 const COPY_PHASE = 4;
 
+/** A PerfBatch: the first `count` entries of `index`, samples of `cpu`'s ring. */
+class CpuBatch extends Batch implements PerfBatch {
+  constructor(readonly cpu: number, data: Uint8Array, index: BatchIndex, count: number, readonly lost: number) {
+    super(data, new DataView(data.buffer, data.byteOffset, data.byteLength), index.offsets.subarray(0, count), index.lengths.subarray(0, count), count);
+  }
+}
+
 function u32Bytes(n: number): Uint8Array {
   return new Uint8Array(Uint32Array.of(n).buffer);
 }
@@ -192,9 +203,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
   #next = 0;
   #paused = false;
   /** Forward rings: records taken out of a ring and not returned yet, queue[head..len). */
-  #queue: (PerfRecord<T> | undefined)[] = [];
-  #qHead = 0;
-  #qLen = 0;
+  readonly #queue = new CopyQueue<PerfRecord<T>>();
   /** A decoder's error, thrown by the read that reaches it (after the queued records before it). */
   #failure: { error: unknown } | undefined;
   #slab: Slab | undefined;
@@ -206,8 +215,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
   #heldRecords = 0;
   #heldNext = 0;
   /** consumeBatch(): sample offsets and lengths, grown as needed. */
-  #offsets = new Uint32Array(1024);
-  #lengths = new Uint32Array(1024);
+  readonly #index = new BatchIndex(1024);
 
   constructor(map: BpfMap, options: PerfReaderOptions<T> = {}) {
     super();
@@ -326,54 +334,6 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
     this.#paused = false;
   }
 
-  /**
-   * Hands a batch of samples of one CPU's ring (at most `maxRecords` samples, default all that
-   * are ready up to the end of the ring's data area) to `callback` as one zero-copy view into the
-   * ring, and returns how many records it delivered: samples plus LOST records (0, without
-   * calling back, when none was ready). Rings are served in turn, one batch per call. A batch
-   * stops at the end of the ring's data area; a sample that wraps around it comes alone, as a
-   * copy in a scratch buffer (reused by the next batch). LOST records among the batch's records
-   * are summed into `batch.lost` (a batch may then have `count` 0).
-   *
-   * The ring's space is handed back to the kernel (data_tail written) when the callback returns
-   * or throws (the error then propagates): `batch.data` and the views derived from it are valid
-   * only during the call. Copy what you keep. Closing the reader in the callback is allowed;
-   * nothing is written to the ring then.
-   *
-   * Records that earlier reads (read(), readSync(), iteration) took out of a ring and queued come
-   * first, as a batch of their own viewing the slab holding their copies. With a `decode` option
-   * such queued records are already decoded: consumeBatch() then throws InvalidArgumentError
-   * until they are read. Not available for overwritable readers.
-   */
-  consumeBatch(callback: (batch: PerfBatch) => void, options: ConsumeBatchOptions = {}): number {
-    this.checkOpen();
-    const max = options.maxRecords ?? Infinity;
-    if (!(max >= 1)) throw new InvalidArgumentError(`maxRecords must be at least 1, got ${max}`);
-    const batch = this.hold(max);
-    if (batch === undefined) return 0;
-    const records = this.#heldRecords;
-    try {
-      callback(batch);
-    } finally {
-      this.settleHeld(batch);
-    }
-    return records;
-  }
-
-  /**
-   * Waits until records are ready, then consumes them as consumeBatch() does. Resolves with the
-   * number of records passed to the callback (at least 1), or 0 once the reader is closed.
-   */
-  async readBatch(callback: (batch: PerfBatch) => void, options: ReadOptions & ConsumeBatchOptions = {}): Promise<number> {
-    this.checkOpen();
-    const waitOptions: ReadOptions = options.signal ? { signal: options.signal } : {};
-    for (;;) {
-      if (!(await this.wait(waitOptions))) return 0;
-      const got = this.consumeBatch(callback, options);
-      if (got > 0) return got;
-    }
-  }
-
   /** holdBatch() for one ring: undefined when it had nothing to deliver. */
   #holdRing(ring: CpuRing, max: number): PerfBatch | undefined {
     for (;;) {
@@ -417,16 +377,13 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
           if (at + raw + baseOff > size) { // wraps around the end: alone, in scratch
             if (count > 0) break;
             scratch = this.#sampleView(ring, off, recSize);
-            this.#offsets[0] = 0;
-            this.#lengths[0] = raw;
+            this.#index.set(0, 0, raw);
             count = 1;
             records++;
             rel += recSize;
             break;
           }
-          if (count === this.#offsets.length) this.#grow();
-          this.#offsets[count] = at;
-          this.#lengths[count] = raw;
+          this.#index.set(count, at, raw);
           end = at + raw;
           count++;
           records++;
@@ -445,17 +402,14 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       this.#heldRing = ring;
       this.#heldTail = tail + rel;
       this.#heldRecords = records;
-      return {
-        cpu: ring.cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
-        offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost,
-      };
+      return new CpuBatch(ring.cpu, data, this.#index, count, lost);
     }
   }
 
   /** holdBatch() with records queued by earlier reads (copying mode): up to `max` samples of one slab. */
   #holdQueued(max: number): PerfBatch {
-    const q = this.#queue;
-    const head = this.#qHead;
+    const q = this.#queue.items;
+    const head = this.#queue.head;
     const cpu = q[head]!.cpu;
     let buffer: ArrayBufferLike | undefined;
     let base = 0;
@@ -463,7 +417,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
     let lost = 0;
     let records = 0;
     let end = 0;
-    while (head + records < this.#qLen && count < max) {
+    while (head + records < this.#queue.len && count < max) {
       const rec = q[head + records]!;
       if (rec.lost !== undefined) {
         lost += rec.lost;
@@ -475,9 +429,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
         } else if (data.buffer !== buffer) {
           break;
         }
-        if (count === this.#offsets.length) this.#grow();
-        this.#offsets[count] = data.byteOffset - base;
-        this.#lengths[count] = data.byteLength;
+        this.#index.set(count, data.byteOffset - base, data.byteLength);
         end = data.byteOffset + data.byteLength - base;
         count++;
       }
@@ -486,42 +438,28 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
     this.#heldRing = undefined;
     this.#heldRecords = records;
     const data = buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer, base, end);
-    return {
-      cpu, data, view: new DataView(data.buffer, data.byteOffset, data.byteLength),
-      offsets: this.#offsets.subarray(0, count), lengths: this.#lengths.subarray(0, count), count, lost,
-    };
-  }
-
-  #grow(): void {
-    const o = new Uint32Array(this.#offsets.length * 2);
-    const l = new Uint32Array(this.#lengths.length * 2);
-    o.set(this.#offsets);
-    l.set(this.#lengths);
-    this.#offsets = o;
-    this.#lengths = l;
+    return new CpuBatch(cpu, data, this.#index, count, lost);
   }
 
   protected take(): PerfRecord<T> | None {
     this.checkOpen();
     this.settleHeld();
     if (this.overwritable) return this.#takeBackward();
-    if (this.#qHead === this.#qLen) {
+    if (!this.#queue.pending) {
       if (this.#failure === undefined && !this.#fill()) return NONE;
-      if (this.#qHead === this.#qLen) {
+      if (!this.#queue.pending) {
         const { error } = this.#failure!;
         this.#failure = undefined;
         throw error;
       }
     }
-    const rec = this.#queue[this.#qHead]!;
-    this.#queue[this.#qHead++] = undefined;
-    return rec;
+    return this.#queue.shift();
   }
 
   protected ready(): boolean {
     this.checkOpen();
     this.settleHeld();
-    if (this.#qHead < this.#qLen || this.#failure !== undefined) return true;
+    if (this.#queue.pending || this.#failure !== undefined) return true;
     for (const ring of this.#rings) {
       if (this.overwritable) {
         if (ring.queue.length > 0 || BigInt.asUintN(64, Atomics.load(ring.meta, DATA_HEAD)) !== ring.prevHead) return true;
@@ -537,7 +475,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
   protected holdBatch(max: number): PerfBatch | undefined {
     this.checkOpen();
     if (this.overwritable) throw new InvalidArgumentError('batches and consumeBatch() are not available on an overwritable PerfReader');
-    if (this.#qHead < this.#qLen || this.#failure !== undefined) {
+    if (this.#queue.pending || this.#failure !== undefined) {
       if (!this.#copy) {
         throw new InvalidArgumentError('decoded records taken out of the ring by earlier reads are queued; read them before taking batches');
       }
@@ -564,10 +502,11 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       this.#next = this.#heldNext;
       return;
     }
-    const q = this.#queue;
-    const head = this.#qHead;
-    for (let i = 0; i < this.#heldRecords; i++) q[head + i] = undefined;
-    this.#qHead = head + this.#heldRecords;
+    this.#queue.drop(this.#heldRecords);
+  }
+
+  protected delivered(): number {
+    return this.#heldRecords;
   }
 
   protected pollFds(): number[] {
@@ -576,8 +515,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
 
   protected release(): void {
     this.#teardown();
-    this.#queue = [];
-    this.#qHead = this.#qLen = 0;
+    this.#queue.clear();
     this.#failure = undefined;
     this.#slab = undefined;
   }
@@ -605,7 +543,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
 
   /** Forward rings, with the queue empty: queues a batch from the next ring (in turn) that has records. */
   #fill(): boolean {
-    this.#qHead = this.#qLen = 0;
+    this.#queue.reset();
     const rings = this.#rings;
     const n = rings.length;
     for (let k = 0; k < n; k++) {
@@ -677,7 +615,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       const words = slab.words;
       const buffer = slab.buffer;
       const cpu = ring.cpu;
-      const q = this.#queue;
+      const q = this.#queue.items;
       let count = 0;
       for (let p = at; p < at + span;) {
         const w = p >> 2;
@@ -692,7 +630,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
         }
         p += size;
       }
-      this.#qLen = count;
+      this.#queue.len = count;
       if (count > 0) return true;
       // Only records of other types: look again.
     }
@@ -712,7 +650,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       const words = ring.words;
       const mask = ring.mask;
       const cpu = ring.cpu;
-      const q = this.#queue;
+      const q = this.#queue.items;
       let count = 0;
       let rel = 0;
       let n = 0;
@@ -738,7 +676,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
           }
           q[count++] = { cpu, data };
           if (this.closed) { // the decoder closed the reader: the ring is gone
-            this.#qLen = count;
+            this.#queue.len = count;
             return true;
           }
         } else if (type === PERF_RECORD_LOST) {
@@ -747,7 +685,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
         }
       }
       this.#setTail(ring, tail + rel);
-      this.#qLen = count;
+      this.#queue.len = count;
       if (count > 0 || this.#failure !== undefined) return true;
     }
   }

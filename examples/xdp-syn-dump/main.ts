@@ -15,7 +15,7 @@
  * constant (.rodata) before the verifier sees the program, and decodeSynEvent() reads the event.
  */
 import { endianness } from 'node:os';
-import { attachXdp, BpfkitError, PerfReader, type Link, type PerfRecord } from 'bpfkit';
+import { attachXdp, BpfkitError, PerfReader, type Link, type PerfBatch } from 'bpfkit';
 import {
   exampleObject, grouped, interfaceArg, isMain, loadExample, parseCommandLine, requireCapabilities, runCommand, UsageError,
   xdpModeArg, type RunOptions,
@@ -236,21 +236,25 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
     if (options.signal?.aborted) stop.abort();
     let packets = 0;
     let lost = 0;
-    const handle = (rec: PerfRecord): void => {
-      if (rec.lost !== undefined) {
-        lost += rec.lost;
-        out.write(`lost ${grouped(rec.lost)} SYN events on CPU ${rec.cpu} (its perf ring was full)\n`);
-        return;
+    // One CPU's samples at a time, read in place (valid until the next step); parseSynEvent copies
+    // what it keeps. The losses a batch reports happened before its samples.
+    const handle = (batch: PerfBatch): void => {
+      if (batch.lost > 0) {
+        lost += batch.lost;
+        out.write(`lost ${grouped(batch.lost)} SYN events on CPU ${batch.cpu} (its perf ring was full)\n`);
       }
-      if (count !== undefined && packets >= count) return;
-      const ev = parseSynEvent(rec.data);
-      packets++;
-      out.write(`${describe(ev, toWall(ev.monotonicNs))}\n${hexdump(ev.packet)}\n`);
-      if (count !== undefined && packets >= count) stop.abort();
+      const { data, offsets, lengths } = batch;
+      for (let i = 0; i < batch.count; i++) {
+        if (count !== undefined && packets >= count) return;
+        const ev = parseSynEvent(data.subarray(offsets[i]!, offsets[i]! + lengths[i]!));
+        packets++;
+        out.write(`${describe(ev, toWall(ev.monotonicNs))}\n${hexdump(ev.packet)}\n`);
+        if (count !== undefined && packets >= count) stop.abort();
+      }
     };
     try {
-      for await (const rec of reader.records({ signal: stop.signal })) {
-        handle(rec);
+      for await (const batch of reader.batches({ signal: stop.signal })) {
+        handle(batch);
         if (stop.signal.aborted) break;
       }
     } catch (e) {
@@ -262,7 +266,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
     link.close();
     link = undefined;
     // What arrived before the program was detached is still in the rings.
-    for (let rec = reader.readSync(); rec !== undefined; rec = reader.readSync()) handle(rec);
+    while (reader.consumeBatch(handle) > 0) { /* until the rings are empty */ }
     out.write(`${TOOL}: detached from ${iface.name}; ${grouped(packets)} SYN packet${packets === 1 ? '' : 's'} dumped, ${grouped(lost)} lost\n`);
     return 0;
   } finally {

@@ -1314,3 +1314,152 @@ export const bpf_link_type = {
   BPF_LINK_TYPE_SOCKMAP: 14,
   __MAX_BPF_LINK_TYPE: 15,
 } as const;
+
+/** `enum bpf_stats_type`. */
+export const bpf_stats_type = {
+  BPF_STATS_RUN_TIME: 0,
+} as const;
+
+/** `enum perf_type_id`. */
+export const perf_type_id = {
+  PERF_TYPE_HARDWARE: 0,
+  PERF_TYPE_SOFTWARE: 1,
+  PERF_TYPE_TRACEPOINT: 2,
+  PERF_TYPE_HW_CACHE: 3,
+  PERF_TYPE_RAW: 4,
+  PERF_TYPE_BREAKPOINT: 5,
+  PERF_TYPE_MAX: 6,
+} as const;
+
+/** `enum perf_sw_ids`. */
+export const perf_sw_ids = {
+  PERF_COUNT_SW_CPU_CLOCK: 0,
+  PERF_COUNT_SW_TASK_CLOCK: 1,
+  PERF_COUNT_SW_PAGE_FAULTS: 2,
+  PERF_COUNT_SW_CONTEXT_SWITCHES: 3,
+  PERF_COUNT_SW_CPU_MIGRATIONS: 4,
+  PERF_COUNT_SW_PAGE_FAULTS_MIN: 5,
+  PERF_COUNT_SW_PAGE_FAULTS_MAJ: 6,
+  PERF_COUNT_SW_ALIGNMENT_FAULTS: 7,
+  PERF_COUNT_SW_EMULATION_FAULTS: 8,
+  PERF_COUNT_SW_DUMMY: 9,
+  PERF_COUNT_SW_BPF_OUTPUT: 10,
+  PERF_COUNT_SW_CGROUP_SWITCHES: 11,
+  PERF_COUNT_SW_MAX: 12,
+} as const;
+
+/** `enum perf_event_sample_format`. */
+export const perf_event_sample_format = {
+  PERF_SAMPLE_IP: 1,
+  PERF_SAMPLE_TID: 2,
+  PERF_SAMPLE_TIME: 4,
+  PERF_SAMPLE_ADDR: 8,
+  PERF_SAMPLE_READ: 16,
+  PERF_SAMPLE_CALLCHAIN: 32,
+  PERF_SAMPLE_ID: 64,
+  PERF_SAMPLE_CPU: 128,
+  PERF_SAMPLE_PERIOD: 256,
+  PERF_SAMPLE_STREAM_ID: 512,
+  PERF_SAMPLE_RAW: 1024,
+  PERF_SAMPLE_BRANCH_STACK: 2048,
+  PERF_SAMPLE_REGS_USER: 4096,
+  PERF_SAMPLE_STACK_USER: 8192,
+  PERF_SAMPLE_WEIGHT: 16384,
+  PERF_SAMPLE_DATA_SRC: 32768,
+  PERF_SAMPLE_IDENTIFIER: 65536,
+  PERF_SAMPLE_TRANSACTION: 131072,
+  PERF_SAMPLE_REGS_INTR: 262144,
+  PERF_SAMPLE_PHYS_ADDR: 524288,
+  PERF_SAMPLE_AUX: 1048576,
+  PERF_SAMPLE_CGROUP: 2097152,
+  PERF_SAMPLE_DATA_PAGE_SIZE: 4194304,
+  PERF_SAMPLE_CODE_PAGE_SIZE: 8388608,
+  PERF_SAMPLE_WEIGHT_STRUCT: 16777216,
+  PERF_SAMPLE_MAX: 33554432,
+} as const;
+
+/** `enum perf_event_type`. */
+export const perf_event_type = {
+  PERF_RECORD_MMAP: 1,
+  PERF_RECORD_LOST: 2,
+  PERF_RECORD_COMM: 3,
+  PERF_RECORD_EXIT: 4,
+  PERF_RECORD_THROTTLE: 5,
+  PERF_RECORD_UNTHROTTLE: 6,
+  PERF_RECORD_FORK: 7,
+  PERF_RECORD_READ: 8,
+  PERF_RECORD_SAMPLE: 9,
+  PERF_RECORD_MMAP2: 10,
+  PERF_RECORD_AUX: 11,
+  PERF_RECORD_ITRACE_START: 12,
+  PERF_RECORD_LOST_SAMPLES: 13,
+  PERF_RECORD_SWITCH: 14,
+  PERF_RECORD_SWITCH_CPU_WIDE: 15,
+  PERF_RECORD_NAMESPACES: 16,
+  PERF_RECORD_KSYMBOL: 17,
+  PERF_RECORD_BPF_EVENT: 18,
+  PERF_RECORD_CGROUP: 19,
+  PERF_RECORD_TEXT_POKE: 20,
+  PERF_RECORD_AUX_OUTPUT_HW_ID: 21,
+  PERF_RECORD_MAX: 22,
+} as const;
+
+/** `struct bpf_ringbuf_hdr`. */
+export const bpf_ringbuf_hdr = {
+  $size: 8,
+  len: 0,
+  pg_off: 4,
+  $sizeof: { len: 4, pg_off: 4 },
+} as const;
+
+/** uapi's anonymous enum of BPF_ANY. */
+export const bpf_update_flags = {
+  BPF_ANY: 0,
+  BPF_NOEXIST: 1,
+  BPF_EXIST: 2,
+  BPF_F_LOCK: 4,
+} as const;
+
+/** uapi's anonymous enum of BPF_F_NO_PREALLOC. */
+export const bpf_map_create_flags = {
+  BPF_F_NO_PREALLOC: 1,
+  BPF_F_NO_COMMON_LRU: 2,
+  BPF_F_NUMA_NODE: 4,
+  BPF_F_RDONLY: 8,
+  BPF_F_WRONLY: 16,
+  BPF_F_STACK_BUILD_ID: 32,
+  BPF_F_ZERO_SEED: 64,
+  BPF_F_RDONLY_PROG: 128,
+  BPF_F_WRONLY_PROG: 256,
+  BPF_F_CLONE: 512,
+  BPF_F_MMAPABLE: 1024,
+  BPF_F_PRESERVE_ELEMS: 2048,
+  BPF_F_INNER_MAP: 4096,
+  BPF_F_LINK: 8192,
+  BPF_F_PATH_FD: 16384,
+  BPF_F_VTYPE_BTF_OBJ_FD: 32768,
+  BPF_F_TOKEN_FD: 65536,
+  BPF_F_SEGV_ON_FAULT: 131072,
+  BPF_F_NO_USER_CONV: 262144,
+} as const;
+
+/** uapi's anonymous enum of BPF_RB_NO_WAKEUP. */
+export const bpf_rb_wakeup_flags = {
+  BPF_RB_NO_WAKEUP: 1,
+  BPF_RB_FORCE_WAKEUP: 2,
+} as const;
+
+/** uapi's anonymous enum of BPF_RB_AVAIL_DATA. */
+export const bpf_rb_query_flags = {
+  BPF_RB_AVAIL_DATA: 0,
+  BPF_RB_RING_SIZE: 1,
+  BPF_RB_CONS_POS: 2,
+  BPF_RB_PROD_POS: 3,
+} as const;
+
+/** uapi's anonymous enum of BPF_RINGBUF_BUSY_BIT. */
+export const bpf_ringbuf_hdr_bits = {
+  BPF_RINGBUF_BUSY_BIT: 2147483648,
+  BPF_RINGBUF_DISCARD_BIT: 1073741824,
+  BPF_RINGBUF_HDR_SZ: 8,
+} as const;

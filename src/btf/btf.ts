@@ -160,8 +160,17 @@ class StringTable {
   #index: Map<string, number> | undefined;
   #searches = 0;
 
-  /** Copies `source`, so the table neither pins nor sees later writes to the caller's buffer. */
-  constructor(source: Uint8Array, readonly start: number, readonly base: StringTable | undefined) {
+  /**
+   * Copies `source`, so the table neither pins nor sees later writes to the caller's buffer; with
+   * `adopt`, keeps it as it is when STRING_PAD zero bytes follow it in its ArrayBuffer.
+   */
+  constructor(source: Uint8Array, readonly start: number, readonly base: StringTable | undefined, adopt = false) {
+    const end = source.byteOffset + source.length;
+    if (adopt && end + STRING_PAD <= source.buffer.byteLength && new Uint8Array(source.buffer, end, STRING_PAD).every((b) => b === 0)) {
+      this.bytes = source;
+      this.view = new DataView(source.buffer, source.byteOffset, source.length + STRING_PAD);
+      return;
+    }
     const storage = Buffer.allocUnsafeSlow(source.length + STRING_PAD);
     storage.set(source);
     storage.fill(0, source.length);
@@ -314,14 +323,14 @@ function checkSection(bytes: Uint8Array, what: string, start: number, len: numbe
   }
 }
 
-function readStrings(bytes: Uint8Array, h: BtfHeader, baseTable: StringTable | undefined): StringTable {
+function readStrings(bytes: Uint8Array, h: BtfHeader, baseTable: StringTable | undefined, adopt = false): StringTable {
   const own = bytes.subarray(h.strStart, h.strEnd);
   if (own.length > BTF_MAX_NAME_OFFSET) throw new BtfError(`BTF string section is ${own.length} bytes, over the kernel's limit`);
   if (baseTable === undefined && (own.length === 0 || own[0] !== 0)) {
     throw new BtfError('BTF string section must start with an empty string (NUL byte)');
   }
   if (own.length > 0 && own[own.length - 1] !== 0) throw new BtfError('BTF string section is not NUL-terminated');
-  return new StringTable(own, baseTable?.end ?? 0, baseTable);
+  return new StringTable(own, baseTable?.end ?? 0, baseTable, adopt);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,6 +357,13 @@ interface Scan {
 }
 
 /** The type section copied into host-order words; a trailing partial word is left out. */
+/** The type section as words over the blob's own memory when it is host-ordered and 4-byte aligned, else a copy. */
+function adoptWords(bytes: Uint8Array, start: number, len: number, littleEndian: boolean): Uint32Array {
+  const from = bytes.byteOffset + start;
+  if (littleEndian !== HOST_LITTLE_ENDIAN || from % 4 !== 0) return copyWords(bytes, start, len, littleEndian);
+  return new Uint32Array(bytes.buffer, from, len >>> 2);
+}
+
 function copyWords(bytes: Uint8Array, start: number, len: number, littleEndian: boolean): Uint32Array {
   const from = bytes.byteOffset + start;
   const words = new Uint32Array(bytes.buffer.slice(from, from + (len - (len % 4))));
@@ -1072,6 +1088,13 @@ function naturalAlign(size: number): number {
 export interface BtfParseOptions {
   /** The BTF this one is split from (vmlinux, for a module's BTF). */
   readonly base?: Btf;
+  /**
+   * parseKernel only: keep the blob's own memory instead of copying it (where its byte order and
+   * alignment allow; the string section needs 4 zero bytes after it in the same ArrayBuffer).
+   * The caller must never change the buffer afterwards: for a blob just read from
+   * /sys/kernel/btf that nothing else holds.
+   */
+  readonly adopt?: boolean;
 }
 
 export interface BtfMarshalOptions {
@@ -1156,10 +1179,11 @@ export class Btf {
     const base = options?.base;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const header = readHeader(bytes, view);
-    const strings = readStrings(bytes, header, base && base.#strings);
+    const adopt = fromKernel && options?.adopt === true;
+    const strings = readStrings(bytes, header, base && base.#strings, adopt);
     const firstId = base?.length ?? 1;
     const typeLen = header.typeEnd - header.typeStart;
-    const words = copyWords(bytes, header.typeStart, typeLen, header.littleEndian);
+    const words = adopt ? adoptWords(bytes, header.typeStart, typeLen, header.littleEndian) : copyWords(bytes, header.typeStart, typeLen, header.littleEndian);
     if (fromKernel) {
       const offsets = recordOffsets(words, typeLen, firstId);
       return new Btf(strings, base, header.littleEndian, { words, offsets }, offsets.length, undefined, undefined);

@@ -21,6 +21,11 @@ export interface Codec<T = unknown> {
   /** Decodes `size` bytes at `offset` (the buffer may be longer, e.g. per-CPU slots). */
   decode(bytes: Uint8Array, offset?: number): T;
   /**
+   * Decodes `size` bytes of `view` at `offset` in place, without copying them first: for records
+   * read where they lie, e.g. a ring buffer batch's `view` at `offsets[i]` (see RecordBatch.records).
+   */
+  read(view: DataView, offset?: number): T;
+  /**
    * Encodes into `out` at `offset` (returning `out`), or into a fresh zero-filled buffer of `size`.
    * A Uint8Array of exactly `size` bytes is taken as the raw encoding.
    */
@@ -235,7 +240,7 @@ function byteArrayNode(n: number, typeName: string, element: Node | undefined): 
     new FieldError(`${len} ${what} do not fit ${typeName} (${n} bytes)`);
   return {
     size: n,
-    read: (dv, o) => new Uint8Array(dv.buffer, o, n).slice(),
+    read: (dv, o) => new Uint8Array(dv.buffer, dv.byteOffset + o, n).slice(),
     write: (dv, o, v) => {
       if (v instanceof Uint8Array) {
         if (v.length > n) throw tooLong(v.length, 'bytes');
@@ -729,6 +734,15 @@ function checkOffset(offset: number): void {
   if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
 }
 
+/** Checks that `view` holds `size` bytes at `offset` (Codec.read). */
+function checkView(view: DataView, offset: number, size: number): void {
+  if (!(view instanceof DataView)) throw new InvalidArgumentError(`expected a DataView, got ${describe(view)}`);
+  if (offset !== 0) checkOffset(offset);
+  if (view.byteLength - offset < size) {
+    throw new InvalidArgumentError(`expected ${size} bytes at offset ${offset}, got ${Math.max(0, view.byteLength - offset)}`);
+  }
+}
+
 /** Where a codec reads and writes: a private buffer, so one DataView serves every call. */
 class Scratch {
   readonly bytes: Uint8Array;
@@ -762,6 +776,10 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       else dst.set(bytes.subarray(offset, offset + size));
       // Reading runs no caller code, so the scratch buffer cannot be re-entered here.
       return node.read(mine.view, 0) as T;
+    },
+    read(view: DataView, offset = 0): T {
+      checkView(view, offset, size);
+      return node.read(view, offset) as T;
     },
     encode(value: T | Uint8Array, out?: Uint8Array, offset = 0): Uint8Array {
       if (offset !== 0) checkOffset(offset);
@@ -830,6 +848,10 @@ export function rawCodec(size: number): Codec<Uint8Array> {
         throw new InvalidArgumentError(`expected ${size} bytes${at}, got ${Math.max(0, bytes.length - offset)}`);
       }
       return new Uint8Array(bytes.subarray(offset, offset + size));
+    },
+    read(view: DataView, offset = 0): Uint8Array {
+      checkView(view, offset, size);
+      return new Uint8Array(view.buffer, view.byteOffset + offset, size).slice();
     },
     encode(value: Uint8Array, out?: Uint8Array, offset = 0): Uint8Array {
       if (offset !== 0) checkOffset(offset);

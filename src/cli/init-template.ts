@@ -162,8 +162,7 @@ async function main(): Promise<void> {
     const program = counter.programs.countExec;
     const link = attachTracepoint(program, 'syscalls', 'sys_enter_execve');
     try {
-      // Records come out of the ring buffer decoded by the generated decoder.
-      const reader = new RingBufReader(counter.maps.events, { decode: (view) => decodeExecEvent(view) });
+      const reader = new RingBufReader(counter.maps.events);
       const stop = (): void => reader.close(); // ends the for-await loop below
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -172,8 +171,13 @@ async function main(): Promise<void> {
         \`(program id \${program.info().id}, link id \${link.info().id}); Ctrl-C to stop\`);
       console.log(['PID'.padEnd(8), 'UID'.padEnd(6), 'COMM'.padEnd(16), 'FILENAME'].join(' '));
       try {
-        for await (const e of reader) {
-          console.log([String(e.pid).padEnd(8), String(e.uid).padEnd(6), cString(e.comm).padEnd(16), cString(e.filename)].join(' '));
+        // A batch of records at a time (one promise per batch), valid until the next step: the
+        // generated decoder reads each record where it lies in the ring.
+        for await (const batch of reader.batches()) {
+          for (let i = 0; i < batch.count; i++) {
+            const e = decodeExecEvent(batch.data, batch.offsets[i]!);
+            console.log([String(e.pid).padEnd(8), String(e.uid).padEnd(6), cString(e.comm).padEnd(16), cString(e.filename)].join(' '));
+          }
         }
       } finally {
         clearInterval(timer);

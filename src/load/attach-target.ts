@@ -3,7 +3,7 @@
  * their target's BTF id at load. The id comes from the kernel's vmlinux BTF, under the name the
  * kernel gives each kind of target.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { NotSupportedError, SpecError } from '../errors.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
@@ -15,7 +15,7 @@ export function kernelBtf(): Btf {
   if (!vmlinux) {
     try {
       // Written and checked by the kernel itself: no second whole-section check.
-      vmlinux = Btf.parseKernel(readVmlinux());
+      vmlinux = Btf.parseKernel(readVmlinux(), { adopt: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new NotSupportedError('kernel BTF (/sys/kernel/btf/vmlinux)', 'the kernel was built without CONFIG_DEBUG_INFO_BTF', '5.4');
@@ -31,8 +31,25 @@ export function parsedKernelBtf(): Btf | undefined {
   return vmlinux;
 }
 
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+/**
+ * The blob in a buffer of its own with zero bytes after it, which Btf.parseKernel can keep
+ * without copying (5 MB or more). sysfs gives the file's size; if the read disagrees, a plain read.
+ */
 function readVmlinux(): Uint8Array {
-  return readFileSync('/sys/kernel/btf/vmlinux');
+  const fd = openSync(VMLINUX, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const spare = 8;
+    const buf = Buffer.alloc(size + spare);
+    let n = 0;
+    for (let r = 1; n < size && r > 0; n += r) r = readSync(fd, buf, n, size - n, n);
+    if (n === size && size > 0 && readSync(fd, buf, size, 1, size) === 0) return buf.subarray(0, size);
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(VMLINUX);
 }
 
 /** The kernel BTF id a program must attach to, or 0 when its type needs none. */

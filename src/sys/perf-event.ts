@@ -12,7 +12,7 @@ import { offsetofend } from '../abi/layout.js';
 import { cstr } from '../abi/cstring.js';
 import { Attr } from './attr.js';
 import { FD } from './fd.js';
-import { perf_event_attr } from '../abi/uapi.js';
+import { perf_event_attr, perf_event_header, perf_event_mmap_page } from '../abi/uapi.js';
 
 /**
  * sizeof(struct perf_event_attr) up to config3 (PERF_ATTR_SIZE_VER8, Linux 6.3): the size bpfkit
@@ -53,13 +53,13 @@ export const PERF_FLAG_PID_CGROUP = 1 << 2;
 export const PERF_FLAG_FD_CLOEXEC = 1 << 3;
 
 /** struct perf_event_mmap_page: where the ring's control words sit in the first mapped page. */
-export const PERF_MMAP_DATA_HEAD = 1024;
-export const PERF_MMAP_DATA_TAIL = 1032;
-export const PERF_MMAP_DATA_OFFSET = 1040;
-export const PERF_MMAP_DATA_SIZE = 1048;
+export const PERF_MMAP_DATA_HEAD = perf_event_mmap_page.data_head;
+export const PERF_MMAP_DATA_TAIL = perf_event_mmap_page.data_tail;
+export const PERF_MMAP_DATA_OFFSET = perf_event_mmap_page.data_offset;
+export const PERF_MMAP_DATA_SIZE = perf_event_mmap_page.data_size;
 
 /** sizeof(struct perf_event_header): u32 type, u16 misc, u16 size. */
-export const PERF_EVENT_HEADER_SIZE = 8;
+export const PERF_EVENT_HEADER_SIZE = perf_event_header.$size;
 
 // asm-generic/ioctl.h: dir in bits 30-31 (1 = _IOC_WRITE), size in bits 16-29, type 8-15, nr 0-7.
 const IOC_NONE = 0;

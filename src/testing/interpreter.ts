@@ -437,14 +437,14 @@ export class Vm {
 
   // ---- running ----------------------------------------------------------------------------------
 
-  /**
-   * Runs `code` from its first instruction with r1 pointing at the context. r0 is left in
-   * rh[0]:rl[0].
-   */
   /** The return values the verifier allows at the main program's exit (cgroup_skb), and for what. */
   retRange: readonly [number, number] | undefined;
   retRangeOf = '';
 
+  /**
+   * Runs `code` from its first instruction with r1 pointing at the context. r0 is left in
+   * rh[0]:rl[0].
+   */
   run(code: Code, ctx: Region | undefined, ctxValue?: bigint): void {
     this.runId++;
     this.nregions = 0;
@@ -519,11 +519,7 @@ export class Vm {
     const frames = this.#frames;
     const base = frames.length;
     let code = startCode;
-    let op = code.op;
-    let dst = code.dst;
-    let src = code.src;
-    let off = code.off;
-    let imm = code.imm;
+    let { op, dst, src, off, imm } = code;
     let pc = startPc;
     let count = 0;
     const budget = this.#remaining;
@@ -532,19 +528,24 @@ export class Vm {
         if (++count > budget) throw new Trap(`the run executed more than ${this.env.maxInstructions} instructions (an endless loop?)`);
         const c = op[pc]!;
         const d = dst[pc]!;
-        switch (c & 7) {
+        // The 64-bit source operand of ALU64, JMP, ST and STX, as low and high words: a register (the
+        // BPF_X bit of ALU64/JMP; STX's class bit), or imm sign-extended.
+        const cls = c & 7;
+        let sl = 0;
+        let sh = 0;
+        if (cls === 0x07 || cls === 0x05 || cls === 0x03 || cls === 0x02) {
+          if (cls & 4 ? c & 8 : c & 1) {
+            const s = src[pc]!;
+            sl = rl[s]!;
+            sh = rh[s]!;
+          } else {
+            const k = imm[pc]!;
+            sl = k >>> 0;
+            sh = k < 0 ? 0xffffffff : 0;
+          }
+        }
+        switch (cls) {
           case 0x07: { // ALU64
-            let sh: number;
-            let sl: number;
-            if (c & 8) {
-              const s = src[pc]!;
-              sl = rl[s]!;
-              sh = rh[s]!;
-            } else {
-              const k = imm[pc]!;
-              sl = k >>> 0;
-              sh = k < 0 ? 0xffffffff : 0;
-            }
             switch (c & 0xf0) {
               case 0x00: { // add
                 const t = rl[d]! + sl;
@@ -619,7 +620,7 @@ export class Vm {
               if (this.tailTarget) {
                 code = this.tailTarget;
                 this.tailTarget = undefined;
-                op = code.op; dst = code.dst; src = code.src; off = code.off; imm = code.imm;
+                ({ op, dst, src, off, imm } = code);
                 pc = 0;
                 continue;
               }
@@ -638,7 +639,7 @@ export class Vm {
               }
               this.#depth--;
               code = f.code;
-              op = code.op; dst = code.dst; src = code.src; off = code.off; imm = code.imm;
+              ({ op, dst, src, off, imm } = code);
               pc = f.retPc;
               continue;
             }
@@ -650,17 +651,6 @@ export class Vm {
             }
             let taken: boolean;
             if ((c & 7) === 0x05) {
-              let sh: number;
-              let sl: number;
-              if (c & 8) {
-                const s = src[pc]!;
-                sl = rl[s]!;
-                sh = rh[s]!;
-              } else {
-                const k = imm[pc]!;
-                sl = k >>> 0;
-                sh = k < 0 ? 0xffffffff : 0;
-              }
               taken = cond64(o, rh[d]!, rl[d]!, sh, sl);
             } else {
               taken = cond32(o, rl[d]!, c & 8 ? rl[src[pc]!]! : imm[pc]! >>> 0);
@@ -707,17 +697,8 @@ export class Vm {
               const why = r.store(o, size);
               if (why) throw new Trap(why);
             }
-            let lo: number;
-            let hi: number;
-            if (c & 1) {
-              const s = src[pc]!;
-              lo = rl[s]!;
-              hi = rh[s]!;
-            } else {
-              const k = imm[pc]!;
-              lo = k >>> 0;
-              hi = k < 0 ? 0xffffffff : 0;
-            }
+            const lo = sl;
+            const hi = sh;
             const b = r.bytes;
             b[o] = lo;
             if (size > 1) {

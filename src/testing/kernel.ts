@@ -12,6 +12,9 @@
  * (interpreter.ts) on their own bytecode. What it does not emulate is answered with -EOPNOTSUPP
  * (attaching programs, links, sockets, perf events other than BPF output).
  *
+ * Attrs and the structs handed back are read and written by field name through the generated
+ * layouts of src/abi/uapi.ts (attr.ts), the ones the library encodes with: no offset is written here.
+ *
  * File descriptors start at 2,000,000 so they can never be mistaken for (and close) real ones when
  * a test switches back to the real kernel.
  */
@@ -22,8 +25,18 @@ import { InvalidArgumentError } from '../errors.js';
 import { possibleCpus } from '../cpus.js';
 import { resetFeatureCache } from '../features.js';
 import { setNative, type Native, type NativePoller, type PointerRefs } from '../native.js';
-import { MAP_TYPES, PROG_TYPES } from '../sys/constants.js';
-import { E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, ENOTSUPP, ENOTTY, ENXIO, EOPNOTSUPP, EPERM, EAFNOSUPPORT } from '../abi/errno.js';
+import { PROG_TYPES } from '../sys/constants.js';
+import {
+  bpf_attr, bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info, bpf_map_info, bpf_map_type, bpf_prog_info, bpf_prog_type, bpf_stats_type,
+  btf_header, perf_event_attr, perf_sw_ids, perf_type_id,
+} from '../abi/uapi.js';
+import { offsetofend } from '../abi/layout.js';
+import { PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_PAUSE_OUTPUT } from '../sys/perf-event.js';
+import { AttrReader, StructWriter, attrOf } from './attr.js';
+import {
+  E2BIG, EACCES, EAFNOSUPPORT, EAGAIN, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, ENOSPC, ENOSYS, ENOTDIR, ENOTEMPTY,
+  ENOTSUPP, ENOTTY, ENXIO, EOPNOTSUPP, EPERM,
+} from '../abi/errno.js';
 import { HELPERS } from './helpers.js';
 import { Vm, type Task, type VmEnv } from './interpreter.js';
 import { load, programTag, gplCompatible, type Code } from './loader.js';
@@ -33,7 +46,7 @@ import type { KernelObject, ObjectHost } from './objects.js';
 import { PAGE_SIZE, PerfEvent, RingbufMap, type Waitable, type Watcher } from './rings.js';
 import { createNetMap } from './devmaps.js';
 import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
-import { PSEUDO } from '../asm/isa.js';
+import { CLS, MODE, PSEUDO, SIZE } from '../asm/isa.js';
 import { kernelBehaviour, type KernelBehaviour } from './version.js';
 
 export interface EmulatedKernelOptions {
@@ -130,10 +143,14 @@ export class EmuProgram implements ProgRef {
   xlated(): Uint8Array {
     const out = this.code.bytes.slice();
     const v = new DataView(out.buffer);
+    const [srcBit, srcWidth] = bpf_insn.$bits.src_reg;
+    const srcMask = ((1 << srcWidth) - 1) << (srcBit & 7);
     this.code.ld.forEach((t, pc) => {
       if (!t || t.kind === 'func') return;
-      out[pc * 8 + 1] = (out[pc * 8 + 1]! & 0x0f) | ((t.kind === 'map' ? PSEUDO.MAP_FD : PSEUDO.MAP_VALUE) << 4);
-      v.setInt32(pc * 8 + 4, t.map.id, true);
+      const at = pc * bpf_insn.$size;
+      const regs = at + (srcBit >> 3);
+      out[regs] = (out[regs]! & ~srcMask) | ((t.kind === 'map' ? PSEUDO.MAP_FD : PSEUDO.MAP_VALUE) << (srcBit & 7));
+      v.setInt32(at + bpf_insn.imm, t.map.id, true);
     });
     return out;
   }
@@ -167,65 +184,26 @@ interface FdEntry {
   flags: number;
 }
 
-/** Reads an attr buffer and the buffers its pointer fields point to (PointerRefs). */
-class AttrReader {
-  readonly view: DataView;
-  constructor(readonly bytes: Uint8Array, readonly refs: PointerRefs | undefined) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  u32(o: number): number {
-    return o + 4 <= this.bytes.length ? this.view.getUint32(o, true) : 0;
-  }
-  u64(o: number): bigint {
-    return o + 8 <= this.bytes.length ? this.view.getBigUint64(o, true) : 0n;
-  }
-  setU32(o: number, v: number): void {
-    if (o + 4 <= this.bytes.length) this.view.setUint32(o, v >>> 0, true);
-  }
-  str(o: number, len: number): string {
-    const b = this.bytes.subarray(o, Math.min(o + len, this.bytes.length));
-    const end = b.indexOf(0);
-    return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
-  }
-  /** The buffer behind a pointer field of `holder` (the attr itself by default), or null for NULL. */
-  ptr(o: number, holder: Uint8Array | null = null): Uint8Array | null {
-    const refs = this.refs;
-    if (!refs) return null;
-    for (let i = refs.length - 3; i >= 0; i -= 3) {
-      const h = refs[i] as ArrayBufferView | null;
-      const same = holder === null ? h === null || sameView(h, this.bytes) : h !== null && sameView(h, holder);
-      if (same && refs[i + 1] === o) {
-        const b = refs[i + 2] as ArrayBufferView | null;
-        return b ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : null;
-      }
-    }
-    return null;
-  }
-  /** `len` bytes at a pointer field; -EFAULT when the buffer is missing or short. */
-  need(o: number, len: number, holder: Uint8Array | null = null): Uint8Array | number {
-    const b = this.ptr(o, holder);
-    if (len === 0) return b ?? new Uint8Array(0);
-    if (!b || b.length < len) return -EFAULT;
-    return b.subarray(0, len);
-  }
-}
+type ElemAttr = AttrReader<typeof bpf_attr.map_elem>;
+type ObjAttr = AttrReader<typeof bpf_attr.obj>;
+type IdAttr = AttrReader<typeof bpf_attr.get_id>;
 
-/** The same memory (pointer fields of nested structs name their holder by the view). */
-function sameView(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+/** An element command's 64-bit flags as a number: a bit above 31 becomes one unknown bit, so the flag checks refuse it. */
+function elemFlags(a: ElemAttr): number {
+  const f = a.u64('flags');
+  return Number(f & 0xffffffffn) | (f >> 32n ? 0x10000 : 0);
 }
 
 const FD_BASE = 2_000_000;
 const UV_READABLE = 1;
 const ERRNO_TEXT: Record<number, string> = {
-  1: 'Operation not permitted', 2: 'No such file or directory', 6: 'No such device or address', 7: 'Argument list too long',
-  9: 'Bad file descriptor', 11: 'Resource temporarily unavailable', 12: 'Cannot allocate memory', 13: 'Permission denied',
-  14: 'Bad address', 16: 'Device or resource busy', 17: 'File exists', 19: 'No such device', 20: 'Not a directory',
-  22: 'Invalid argument', 25: 'Inappropriate ioctl for device', 28: 'No space left on device', 38: 'Function not implemented',
-  95: 'Operation not supported', 97: 'Address family not supported by protocol',
+  [EPERM]: 'Operation not permitted', [ENOENT]: 'No such file or directory', [ENXIO]: 'No such device or address',
+  [E2BIG]: 'Argument list too long', [EBADF]: 'Bad file descriptor', [EAGAIN]: 'Resource temporarily unavailable',
+  [ENOMEM]: 'Cannot allocate memory', [EACCES]: 'Permission denied', [EFAULT]: 'Bad address', [EBUSY]: 'Device or resource busy',
+  [EEXIST]: 'File exists', [ENODEV]: 'No such device', [ENOTDIR]: 'Not a directory', [EINVAL]: 'Invalid argument',
+  [ENOTTY]: 'Inappropriate ioctl for device', [ENOSPC]: 'No space left on device', [ENOSYS]: 'Function not implemented',
+  [EOPNOTSUPP]: 'Operation not supported', [EAFNOSUPPORT]: 'Address family not supported by protocol',
 };
-
-const T = (name: string) => (MAP_TYPES as readonly string[]).indexOf(name);
 
 export class EmulatedKernel implements Native, ObjectHost {
   readonly cpus: number;
@@ -516,16 +494,15 @@ export class EmulatedKernel implements Native, ObjectHost {
   }
 
   perfEventOpen(attr: Uint8Array, _refs: PointerRefs | null, pid: number, cpu: number, _groupFd: number, _flags: number): number {
-    const a = new AttrReader(attr, undefined);
-    const type = a.u32(0);
-    const config = a.u64(8);
-    if (type !== 1 || config !== 10n) return -EOPNOTSUPP;
+    const a = new AttrReader(perf_event_attr, attr, undefined);
+    const type = a.u32('type');
+    const config = a.u64('config');
+    if (type !== perf_type_id.PERF_TYPE_SOFTWARE || config !== BigInt(perf_sw_ids.PERF_COUNT_SW_BPF_OUTPUT)) return -EOPNOTSUPP;
     if (cpu < 0 ? pid === -1 : cpu >= this.cpus) return -EINVAL;
-    const bits = a.u64(40);
-    if (bits & (1n << 27n)) return -EINVAL; // write_backward (overwritable rings) is not emulated
+    if (a.bit('write_backward')) return -EINVAL; // overwritable rings are not emulated
     const ev = new PerfEvent({
-      id: this.#ids.perf++, cpu, type, config, sampleType: a.u64(24), wakeupEvents: a.u32(48),
-      watermark: (bits & (1n << 14n)) !== 0n, disabled: (bits & 1n) !== 0n,
+      id: this.#ids.perf++, cpu, type, config, sampleType: a.u64('sample_type'), wakeupEvents: a.u32('wakeup_events'),
+      watermark: a.bit('watermark'), disabled: a.bit('disabled'),
     });
     return this.#newFd(ev);
   }
@@ -535,9 +512,9 @@ export class EmulatedKernel implements Native, ObjectHost {
     if (!e) return -EBADF;
     if (!(e.obj instanceof PerfEvent)) return -ENOTTY;
     switch (request >>> 0) {
-      case 0x2400: e.obj.enabled = true; return 0; // PERF_EVENT_IOC_ENABLE
-      case 0x2401: e.obj.enabled = false; return 0; // PERF_EVENT_IOC_DISABLE
-      case 0x40042409: e.obj.paused = typeof arg === 'number' && arg !== 0; return 0; // PERF_EVENT_IOC_PAUSE_OUTPUT
+      case PERF_EVENT_IOC_ENABLE: e.obj.enabled = true; return 0;
+      case PERF_EVENT_IOC_DISABLE: e.obj.enabled = false; return 0;
+      case PERF_EVENT_IOC_PAUSE_OUTPUT: e.obj.paused = typeof arg === 'number' && arg !== 0; return 0;
       default: return -EOPNOTSUPP; // PERF_EVENT_IOC_SET_BPF and the rest: attaching is not emulated
     }
   }
@@ -592,34 +569,39 @@ export class EmulatedKernel implements Native, ObjectHost {
   // ---- bpf() ------------------------------------------------------------------------------------
 
   bpf(cmd: number, attrBytes: Uint8Array, refs?: PointerRefs): number {
-    const a = new AttrReader(attrBytes, refs);
+    const C = bpf_cmd;
     switch (cmd) {
-      case 0: return this.#mapCreate(a);
-      case 1: return this.#mapLookup(a, false);
-      case 2: return this.#mapUpdate(a);
-      case 3: return this.#mapDelete(a);
-      case 4: return this.#mapGetNextKey(a);
-      case 5: return this.#progLoad(a);
-      case 6: return this.#objPin(a);
-      case 7: return this.#objGet(a);
-      case 10: return this.#testRun(a);
-      case 11: return this.#nextId(a, this.#progs);
-      case 12: return this.#nextId(a, this.#maps);
-      case 13: return this.#fdById(a, this.#progs, false);
-      case 14: return this.#fdById(a, this.#maps, true);
-      case 15: return this.#objInfo(a);
-      case 18: return this.#btfLoad(a);
-      case 19: return this.#fdById(a, this.#btfs, false);
-      case 21: return this.#mapLookup(a, true);
-      case 22: return this.#mapFreeze(a);
-      case 23: return this.#nextId(a, this.#btfs);
-      case 24: case 25: case 26: case 27: return this.#batch(cmd, a);
-      case 30: return -ENOENT; // LINK_GET_FD_BY_ID: there are no links
-      case 31: return -ENOENT; // LINK_GET_NEXT_ID
-      case 32: return this.#enableStats(a);
-      case 35: return this.#progBindMap(a);
+      case C.BPF_MAP_CREATE: return this.#mapCreate(attrOf(C.BPF_MAP_CREATE, attrBytes, refs));
+      case C.BPF_MAP_LOOKUP_ELEM: return this.#mapLookup(attrOf(C.BPF_MAP_LOOKUP_ELEM, attrBytes, refs), false);
+      case C.BPF_MAP_UPDATE_ELEM: return this.#mapUpdate(attrOf(C.BPF_MAP_UPDATE_ELEM, attrBytes, refs));
+      case C.BPF_MAP_DELETE_ELEM: return this.#mapDelete(attrOf(C.BPF_MAP_DELETE_ELEM, attrBytes, refs));
+      case C.BPF_MAP_GET_NEXT_KEY: return this.#mapGetNextKey(attrOf(C.BPF_MAP_GET_NEXT_KEY, attrBytes, refs));
+      case C.BPF_PROG_LOAD: return this.#progLoad(attrOf(C.BPF_PROG_LOAD, attrBytes, refs));
+      case C.BPF_OBJ_PIN: return this.#objPin(attrOf(C.BPF_OBJ_PIN, attrBytes, refs));
+      case C.BPF_OBJ_GET: return this.#objGet(attrOf(C.BPF_OBJ_GET, attrBytes, refs));
+      case C.BPF_PROG_TEST_RUN: return this.#testRun(attrOf(C.BPF_PROG_TEST_RUN, attrBytes, refs));
+      case C.BPF_PROG_GET_NEXT_ID: return this.#nextId(attrOf(C.BPF_PROG_GET_NEXT_ID, attrBytes, refs), this.#progs);
+      case C.BPF_MAP_GET_NEXT_ID: return this.#nextId(attrOf(C.BPF_MAP_GET_NEXT_ID, attrBytes, refs), this.#maps);
+      case C.BPF_PROG_GET_FD_BY_ID: return this.#fdById(attrOf(C.BPF_PROG_GET_FD_BY_ID, attrBytes, refs), this.#progs, 'prog_id');
+      case C.BPF_MAP_GET_FD_BY_ID: return this.#fdById(attrOf(C.BPF_MAP_GET_FD_BY_ID, attrBytes, refs), this.#maps, 'map_id');
+      case C.BPF_OBJ_GET_INFO_BY_FD: return this.#objInfo(attrOf(C.BPF_OBJ_GET_INFO_BY_FD, attrBytes, refs));
+      case C.BPF_BTF_LOAD: return this.#btfLoad(attrOf(C.BPF_BTF_LOAD, attrBytes, refs));
+      case C.BPF_BTF_GET_FD_BY_ID: return this.#fdById(attrOf(C.BPF_BTF_GET_FD_BY_ID, attrBytes, refs), this.#btfs, 'btf_id');
+      case C.BPF_MAP_LOOKUP_AND_DELETE_ELEM: return this.#mapLookup(attrOf(C.BPF_MAP_LOOKUP_AND_DELETE_ELEM, attrBytes, refs), true);
+      case C.BPF_MAP_FREEZE: return this.#mapFreeze(attrOf(C.BPF_MAP_FREEZE, attrBytes, refs));
+      case C.BPF_BTF_GET_NEXT_ID: return this.#nextId(attrOf(C.BPF_BTF_GET_NEXT_ID, attrBytes, refs), this.#btfs);
+      case C.BPF_MAP_LOOKUP_BATCH:
+      case C.BPF_MAP_LOOKUP_AND_DELETE_BATCH:
+      case C.BPF_MAP_UPDATE_BATCH:
+      case C.BPF_MAP_DELETE_BATCH:
+        return this.#batch(cmd, attrOf(cmd, attrBytes, refs));
+      case C.BPF_LINK_GET_FD_BY_ID: return -ENOENT; // there are no links
+      case C.BPF_LINK_GET_NEXT_ID: return -ENOENT;
+      case C.BPF_ENABLE_STATS: return this.#enableStats(attrOf(C.BPF_ENABLE_STATS, attrBytes, refs));
+      case C.BPF_PROG_BIND_MAP: return this.#progBindMap(attrOf(C.BPF_PROG_BIND_MAP, attrBytes, refs));
       default:
-        return cmd >= 0 && cmd <= 36 ? -EOPNOTSUPP : -EINVAL;
+        // A command this kernel knows but the emulator does not implement (attaching, links, ...).
+        return cmd >= 0 && cmd < C.__MAX_BPF_CMD ? -EOPNOTSUPP : -EINVAL;
     }
   }
 
@@ -637,24 +619,27 @@ export class EmulatedKernel implements Native, ObjectHost {
     return e.obj as EmuProgram;
   }
 
-  #mapCreate(a: AttrReader): number {
+  #mapCreate(a: AttrReader<typeof bpf_attr.map_create>): number {
     const p: MapParams = {
-      type: a.u32(0), keySize: a.u32(4), valueSize: a.u32(8), maxEntries: a.u32(12), flags: a.u32(16),
-      name: a.str(28, 16), numaNode: a.u32(24), btfId: 0, btfKeyTypeId: a.u32(52), btfValueTypeId: a.u32(56),
-      btfVmlinuxValueTypeId: a.u32(60), mapExtra: a.u64(64),
+      type: a.u32('map_type'), keySize: a.u32('key_size'), valueSize: a.u32('value_size'), maxEntries: a.u32('max_entries'),
+      flags: a.u32('map_flags'), name: a.str('map_name'), numaNode: a.u32('numa_node'), btfId: 0,
+      btfKeyTypeId: a.u32('btf_key_type_id'), btfValueTypeId: a.u32('btf_value_type_id'),
+      btfVmlinuxValueTypeId: a.u32('btf_vmlinux_value_type_id'), mapExtra: a.u64('map_extra'),
     };
-    if (a.bytes.length >= 44 && a.bytes.subarray(28, 44).indexOf(0) < 0) return -EINVAL; // the name must end within 16 bytes
+    const name = a.raw('map_name');
+    if (name.length === bpf_attr.map_create.$sizeof.map_name && name.indexOf(0) < 0) return -EINVAL; // the name must end within BPF_OBJ_NAME_LEN
     let innerMap: EmuMap | undefined;
-    const innerFd = a.u32(20);
+    const innerFd = a.u32('inner_map_fd');
     const t = p.type;
-    if (t === T('array_of_maps') || t === T('hash_of_maps')) {
+    const M = bpf_map_type;
+    if (t === M.BPF_MAP_TYPE_ARRAY_OF_MAPS || t === M.BPF_MAP_TYPE_HASH_OF_MAPS) {
       const inner = this.#mapOf(innerFd);
       if (typeof inner === 'number') return inner;
       innerMap = inner.map;
     }
     let btf: EmuBtf | undefined;
     if (p.btfKeyTypeId || p.btfValueTypeId || p.btfVmlinuxValueTypeId) {
-      const e = this.#fds.get(a.u32(48));
+      const e = this.#fds.get(a.u32('btf_fd'));
       if (!e) return -EBADF;
       if (!(e.obj instanceof EmuBtf)) return -EINVAL;
       btf = e.obj;
@@ -667,7 +652,7 @@ export class EmulatedKernel implements Native, ObjectHost {
         }
       };
       if (!check(p.btfKeyTypeId, p.keySize) || !check(p.btfValueTypeId, p.valueSize)) return -EINVAL;
-      if (t === T('ringbuf') || t === T('perf_event_array') || t === T('prog_array') || t === T('array_of_maps') || t === T('hash_of_maps')) return -EINVAL;
+      if (t === M.BPF_MAP_TYPE_RINGBUF || t === M.BPF_MAP_TYPE_PERF_EVENT_ARRAY || t === M.BPF_MAP_TYPE_PROG_ARRAY || t === M.BPF_MAP_TYPE_ARRAY_OF_MAPS || t === M.BPF_MAP_TYPE_HASH_OF_MAPS) return -EINVAL;
       p.btfId = btf.id;
     }
     const m = createMap(p, { host: this, innerMap, ringbuf: (params) => new RingbufMap(this, params), netMap: (type, params) => createNetMap(type, params, this) });
@@ -677,11 +662,11 @@ export class EmulatedKernel implements Native, ObjectHost {
     return this.#newFd(m, 0);
   }
 
-  #mapLookup(a: AttrReader, andDelete: boolean): number {
-    const r = this.#mapOf(a.u32(0));
+  #mapLookup(a: ElemAttr, andDelete: boolean): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     const { map, flags: fdFlags } = r;
-    const flags = Number(a.u64(24) & 0xffffffffn) | (a.u64(24) >> 32n ? 0x10000 : 0);
+    const flags = elemFlags(a);
     if (andDelete) {
       const queue = map.type === 'queue' || map.type === 'stack';
       if (flags && queue) return -EINVAL;
@@ -696,9 +681,9 @@ export class EmulatedKernel implements Native, ObjectHost {
       if (err) return err;
     }
     if (flags & BPF_F_LOCK) return -EINVAL;
-    const key = map.keySize ? a.need(8, map.keySize) : null;
+    const key = map.keySize ? a.need('key', map.keySize) : null;
     if (typeof key === 'number') return key;
-    const out = a.need(16, map.sysValueSize);
+    const out = a.need('value', map.sysValueSize);
     if (typeof out === 'number') return out;
     const tmp = new Uint8Array(map.sysValueSize);
     const res = andDelete ? map.sysLookupAndDelete(key, tmp, flags) : map.sysLookup(key, tmp);
@@ -707,43 +692,43 @@ export class EmulatedKernel implements Native, ObjectHost {
     return 0;
   }
 
-  #mapUpdate(a: AttrReader): number {
-    const r = this.#mapOf(a.u32(0));
+  #mapUpdate(a: ElemAttr): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     const { map } = r;
-    const flags = Number(a.u64(24) & 0xffffffffn) | (a.u64(24) >> 32n ? 0x10000 : 0);
+    const flags = elemFlags(a);
     if (flags & BPF_F_LOCK) return -EINVAL;
     const err = sysAccess(map, r.flags, true);
     if (err) return err;
-    const key = map.keySize ? a.need(8, map.keySize) : null;
+    const key = map.keySize ? a.need('key', map.keySize) : null;
     if (typeof key === 'number') return key;
-    const value = a.need(16, map.sysValueSize);
+    const value = a.need('value', map.sysValueSize);
     if (typeof value === 'number') return value;
     return map.sysUpdate(key, value, flags);
   }
 
-  #mapDelete(a: AttrReader): number {
-    const r = this.#mapOf(a.u32(0));
+  #mapDelete(a: ElemAttr): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     const err = sysAccess(r.map, r.flags, true);
     if (err) return err;
-    const key = r.map.keySize ? a.need(8, r.map.keySize) : null;
+    const key = r.map.keySize ? a.need('key', r.map.keySize) : null;
     if (typeof key === 'number') return key;
     return r.map.sysDelete(key);
   }
 
-  #mapGetNextKey(a: AttrReader): number {
-    const r = this.#mapOf(a.u32(0));
+  #mapGetNextKey(a: ElemAttr): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     const err = sysAccess(r.map, r.flags, false);
     if (err) return err;
-    const given = a.ptr(8);
+    const given = a.ptr('key');
     let key: Uint8Array | null = null;
     if (given && r.map.keySize) {
       if (given.length < r.map.keySize) return -EFAULT;
       key = given.subarray(0, r.map.keySize);
     }
-    const out = a.need(16, r.map.keySize);
+    const out = a.need('next_key', r.map.keySize);
     if (typeof out === 'number') return out;
     const tmp = new Uint8Array(r.map.keySize);
     const res = r.map.sysGetNextKey(key, tmp);
@@ -752,8 +737,8 @@ export class EmulatedKernel implements Native, ObjectHost {
     return 0;
   }
 
-  #mapFreeze(a: AttrReader): number {
-    const r = this.#mapOf(a.u32(0));
+  #mapFreeze(a: ElemAttr): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     if (r.map.type === 'struct_ops') return -ENOTSUPP;
     // A frozen map's fd is no longer writable (map_get_sys_perms): where freezing checks that first,
@@ -764,17 +749,18 @@ export class EmulatedKernel implements Native, ObjectHost {
     return 0;
   }
 
-  #batch(cmd: number, a: AttrReader): number {
-    const r = this.#mapOf(a.u32(36));
+  #batch(cmd: number, a: AttrReader<typeof bpf_attr.batch>): number {
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
     const { map } = r;
-    const count = a.u32(32);
-    const lookup = cmd === 24 || cmd === 25;
-    const del = cmd === 25 || cmd === 27;
+    const count = a.u32('count');
+    const C = bpf_cmd;
+    const lookup = cmd === C.BPF_MAP_LOOKUP_BATCH || cmd === C.BPF_MAP_LOOKUP_AND_DELETE_BATCH;
+    const del = cmd === C.BPF_MAP_LOOKUP_AND_DELETE_BATCH || cmd === C.BPF_MAP_DELETE_BATCH;
     const isArray = map instanceof ArrayMap;
     if (!map.batchable || (isArray && del)) return -ENOTSUPP;
-    if (a.u64(48) !== 0n) return -EINVAL;
-    const elemFlags = Number(a.u64(40) & 0xffffffffn);
+    if (a.u64('flags') !== 0n) return -EINVAL;
+    const elemFlags = Number(a.u64('elem_flags') & 0xffffffffn);
     let err = lookup ? sysAccess(map, r.flags, false) : 0;
     if (!err && (del || !lookup)) err = sysAccess(map, r.flags, true);
     if (err) return err;
@@ -783,10 +769,10 @@ export class EmulatedKernel implements Native, ObjectHost {
     const vs = map.sysValueSize;
     if (lookup) {
       if (elemFlags & ~BPF_F_LOCK) return -EINVAL;
-      const inBatch = a.ptr(0);
-      const cursor = cmd === 24 && inBatch && inBatch.length >= 4 ? new DataView(inBatch.buffer, inBatch.byteOffset, 4).getUint32(0, true) : 0;
-      const keysOut = a.need(16, count * ks);
-      const valsOut = a.need(24, count * vs);
+      const inBatch = a.ptr('in_batch');
+      const cursor = cmd === C.BPF_MAP_LOOKUP_BATCH && inBatch && inBatch.length >= 4 ? new DataView(inBatch.buffer, inBatch.byteOffset, 4).getUint32(0, true) : 0;
+      const keysOut = a.need('keys', count * ks);
+      const valsOut = a.need('values', count * vs);
       if (typeof keysOut === 'number') return keysOut;
       if (typeof valsOut === 'number') return valsOut;
       // The batch token is a position in the iteration order (lookup-and-delete always starts over).
@@ -800,17 +786,17 @@ export class EmulatedKernel implements Native, ObjectHost {
         if (del) map.sysDelete(k);
         n++;
       }
-      a.setU32(32, n);
+      a.setU32('count', n);
       const next = del ? 0 : cursor + keys.length;
-      const outBatch = a.ptr(8);
+      const outBatch = a.ptr('out_batch');
       if (outBatch && outBatch.length >= 4) new DataView(outBatch.buffer, outBatch.byteOffset, 4).setUint32(0, next, true);
       return n === 0 || map.keysFrom(next, 1).length === 0 ? -ENOENT : 0;
     }
-    const keysIn = a.need(16, count * ks);
+    const keysIn = a.need('keys', count * ks);
     if (typeof keysIn === 'number') return keysIn;
     let valsIn: Uint8Array | null = null;
     if (!del) {
-      const v = a.need(24, count * vs);
+      const v = a.need('values', count * vs);
       if (typeof v === 'number') return v;
       valsIn = v;
     }
@@ -821,44 +807,31 @@ export class EmulatedKernel implements Native, ObjectHost {
       res = del ? map.sysDelete(k) : map.sysUpdate(k, valsIn!.subarray(n * vs, (n + 1) * vs), elemFlags);
       if (res < 0) break;
     }
-    a.setU32(32, n);
+    a.setU32('count', n);
     return res < 0 ? res : 0;
   }
 
-  #writeLog(a: AttrReader, log: string, bufOff: number, sizeOff: number, trueSizeOff: number): boolean {
-    const buf = a.ptr(bufOff);
-    const size = a.u32(sizeOff);
-    const bytes = new TextEncoder().encode(log);
-    a.setU32(trueSizeOff, bytes.length + 1);
-    if (!buf || size === 0) return true;
-    const room = Math.min(size, buf.length);
-    const n = Math.min(bytes.length, room - 1);
-    buf.set(bytes.subarray(0, n));
-    buf[n] = 0;
-    return bytes.length + 1 <= room;
-  }
-
-  #progLoad(a: AttrReader): number {
-    const progType = a.u32(0);
-    if (progType === 0 || progType >= PROG_TYPES.length) return -EINVAL;
-    const n = a.u32(4);
-    const insns = a.need(8, n * 8);
+  #progLoad(a: AttrReader<typeof bpf_attr.prog_load>): number {
+    const progType = a.u32('prog_type');
+    if (progType === bpf_prog_type.BPF_PROG_TYPE_UNSPEC || progType >= bpf_prog_type.__MAX_BPF_PROG_TYPE) return -EINVAL;
+    const n = a.u32('insn_cnt');
+    const insns = a.need('insns', n * bpf_insn.$size);
     if (typeof insns === 'number') return insns;
-    const licenseBuf = a.ptr(16);
+    const licenseBuf = a.ptr('license');
     const license = licenseBuf ? new TextDecoder().decode(licenseBuf.subarray(0, Math.max(0, licenseBuf.indexOf(0)))) : '';
-    const logLevel = a.u32(24);
-    const logSize = a.u32(28);
-    const logBuf = a.ptr(32);
+    const logLevel = a.u32('log_level');
+    const logSize = a.u32('log_size');
+    const logBuf = a.ptr('log_buf');
     // bpf_verifier_log_attr_valid: buffer and size together, a buffer needs a level, known level bits.
     if (!!logBuf !== !!logSize || (logBuf && !logLevel) || logLevel & ~0xf || logSize > 0x3fffffff) return -EINVAL;
-    const name = a.str(48, 16);
+    const name = a.str('prog_name');
     if (!/^[A-Za-z0-9_.]*$/.test(name)) return -EINVAL;
-    const progFlags = a.u32(44);
+    const progFlags = a.u32('prog_flags');
     if (progFlags & ~0x7ff) return -EINVAL;
     let btf: EmuBtf | undefined;
-    const btfFd = a.u32(72);
-    const funcInfoCnt = a.u32(88);
-    const lineInfoCnt = a.u32(104);
+    const btfFd = a.u32('prog_btf_fd');
+    const funcInfoCnt = a.u32('func_info_cnt');
+    const lineInfoCnt = a.u32('line_info_cnt');
     if (btfFd) {
       const e = this.#fds.get(btfFd);
       if (!e) return -EBADF;
@@ -867,15 +840,15 @@ export class EmulatedKernel implements Native, ObjectHost {
     } else if (funcInfoCnt || lineInfoCnt) {
       return -EINVAL;
     }
-    const fdArrayBuf = a.ptr(120);
+    const fdArrayBuf = a.ptr('fd_array');
     const fdArray = fdArrayBuf ? new Int32Array(fdArrayBuf.buffer.slice(fdArrayBuf.byteOffset, fdArrayBuf.byteOffset + (fdArrayBuf.byteLength & ~3))) : null;
-    const funcRec = a.u32(76);
-    const lineRec = a.u32(92);
+    const funcRec = a.u32('func_info_rec_size');
+    const lineRec = a.u32('line_info_rec_size');
     const res = load(
       {
-        progType, insns: insns.slice(), license, name, expectedAttachType: a.u32(68), progFlags, btf: btf?.bytes,
-        funcInfo: a.ptr(80)?.subarray(0, funcInfoCnt * funcRec) ?? null, funcInfoRecSize: funcRec,
-        lineInfo: a.ptr(96)?.subarray(0, lineInfoCnt * lineRec) ?? null, lineInfoRecSize: lineRec, fdArray,
+        progType, insns: insns.slice(), license, name, expectedAttachType: a.u32('expected_attach_type'), progFlags, btf: btf?.bytes,
+        funcInfo: a.ptr('func_info')?.subarray(0, funcInfoCnt * funcRec) ?? null, funcInfoRecSize: funcRec,
+        lineInfo: a.ptr('line_info')?.subarray(0, lineInfoCnt * lineRec) ?? null, lineInfoRecSize: lineRec, fdArray,
         kernel: this.behaviour,
       },
       (fd) => {
@@ -884,14 +857,14 @@ export class EmulatedKernel implements Native, ObjectHost {
       },
     );
     if (!res.ok) {
-      if (logLevel) this.#writeLog(a, res.log, 32, 28, 140);
+      if (logLevel) a.writeLog(res.log, 'log_buf', 'log_size', 'log_true_size');
       return -res.errno;
     }
-    if (logLevel && !this.#writeLog(a, res.log, 32, 28, 140)) return -ENOSPC;
+    if (logLevel && !a.writeLog(res.log, 'log_buf', 'log_size', 'log_true_size')) return -ENOSPC;
     for (const m of res.maps) this.acquire(m);
     const prog = new EmuProgram(this, {
       progType, name, code: res.code, maps: res.maps, tag: programTag(insns, this.behaviour.tagHash), gpl: gplCompatible(license), loadTime: this.#clock(),
-      uid: process.getuid?.() ?? 0, btfId: btf?.id ?? 0, expectedAttachType: a.u32(68), flags: progFlags, nFuncInfo: funcInfoCnt,
+      uid: process.getuid?.() ?? 0, btfId: btf?.id ?? 0, expectedAttachType: a.u32('expected_attach_type'), flags: progFlags, nFuncInfo: funcInfoCnt,
       nLineInfo: lineInfoCnt,
     });
     prog.id = this.#ids.prog++;
@@ -899,18 +872,18 @@ export class EmulatedKernel implements Native, ObjectHost {
     return this.#newFd(prog);
   }
 
-  #btfLoad(a: AttrReader): number {
-    const size = a.u32(16);
+  #btfLoad(a: AttrReader<typeof bpf_attr.btf_load>): number {
+    const size = a.u32('btf_size');
     if (size > 16 << 20) return -E2BIG;
-    const bytes = a.need(0, size);
+    const bytes = a.need('btf', size);
     if (typeof bytes === 'number') return bytes;
     let btf: Btf;
     try {
-      if (size < 24 || bytes[0] !== 0x9f || bytes[1] !== 0xeb) throw new Error('Invalid magic');
+      if (size < btf_header.$size || bytes[0] !== 0x9f || bytes[1] !== 0xeb) throw new Error('Invalid magic');
       btf = Btf.parse(bytes);
       btf.validate(); // the kernel resolves every type at BPF_BTF_LOAD
     } catch (e) {
-      if (a.u32(24)) this.#writeLog(a, `${(e as Error).message}\n`, 8, 20, 28);
+      if (a.u32('btf_log_level')) a.writeLog(`${(e as Error).message}\n`, 'btf_log_buf', 'btf_log_size', 'btf_log_true_size');
       return -EINVAL;
     }
     const obj = new EmuBtf(bytes.slice(), btf);
@@ -932,8 +905,8 @@ export class EmulatedKernel implements Native, ObjectHost {
     }
   }
 
-  #path(a: AttrReader): string | number {
-    const buf = a.ptr(0);
+  #path(a: ObjAttr): string | number {
+    const buf = a.ptr('pathname');
     if (!buf) return -EFAULT;
     const end = buf.indexOf(0);
     const raw = new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
@@ -941,10 +914,10 @@ export class EmulatedKernel implements Native, ObjectHost {
     return posix.normalize(raw);
   }
 
-  #objPin(a: AttrReader): number {
+  #objPin(a: ObjAttr): number {
     const p = this.#path(a);
     if (typeof p === 'number') return p;
-    const e = this.#fds.get(a.u32(8));
+    const e = this.#fds.get(a.u32('bpf_fd'));
     if (!e) return -EBADF;
     if (e.obj.kind !== 'map' && e.obj.kind !== 'prog') return -EINVAL;
     if (!this.#dirExists(posix.dirname(p))) return -ENOENT;
@@ -956,10 +929,10 @@ export class EmulatedKernel implements Native, ObjectHost {
     return 0;
   }
 
-  #objGet(a: AttrReader): number {
+  #objGet(a: ObjAttr): number {
     const p = this.#path(a);
     if (typeof p === 'number') return p;
-    const flags = a.u32(12);
+    const flags = a.u32('file_flags');
     if (flags & ~(F.RDONLY | F.WRONLY) || (flags & F.RDONLY && flags & F.WRONLY)) return -EINVAL;
     const obj = this.#pins.get(p);
     if (!obj) {
@@ -971,35 +944,35 @@ export class EmulatedKernel implements Native, ObjectHost {
     return this.#newFd(obj, flags);
   }
 
-  #nextId(a: AttrReader, table: Map<number, KernelObject>): number {
-    const start = a.u32(0);
+  #nextId(a: IdAttr, table: Map<number, KernelObject>): number {
+    const start = a.u32('start_id');
     let next = 0;
     for (const id of table.keys()) if (id > start && (next === 0 || id < next)) next = id;
     if (!next) return -ENOENT;
-    a.setU32(4, next);
+    a.setU32('next_id', next);
     return 0;
   }
 
-  #fdById(a: AttrReader, table: Map<number, KernelObject>, isMap: boolean): number {
-    const flags = a.u32(8);
-    if (isMap ? flags & ~(F.RDONLY | F.WRONLY) : flags) return -EINVAL;
-    const obj = table.get(a.u32(0));
+  #fdById(a: IdAttr, table: Map<number, KernelObject>, id: 'prog_id' | 'map_id' | 'btf_id'): number {
+    const flags = a.u32('open_flags');
+    if (id === 'map_id' ? flags & ~(F.RDONLY | F.WRONLY) : flags) return -EINVAL;
+    const obj = table.get(a.u32(id));
     if (!obj) return -ENOENT;
     return this.#newFd(obj, flags);
   }
 
-  #enableStats(a: AttrReader): number {
-    if (a.u32(0) !== 0) return -EINVAL;
+  #enableStats(a: AttrReader<typeof bpf_attr.enable_stats>): number {
+    if (a.u32('type') !== bpf_stats_type.BPF_STATS_RUN_TIME) return -EINVAL;
     this.#statsHandles++;
     return this.#newFd(new StatsHandle(() => this.#statsHandles--));
   }
 
-  #progBindMap(a: AttrReader): number {
-    const prog = this.#progOf(a.u32(0));
+  #progBindMap(a: AttrReader<typeof bpf_attr.prog_bind_map>): number {
+    const prog = this.#progOf(a.u32('prog_fd'));
     if (typeof prog === 'number') return prog;
-    const r = this.#mapOf(a.u32(4));
+    const r = this.#mapOf(a.u32('map_fd'));
     if (typeof r === 'number') return r;
-    if (a.u32(8)) return -EINVAL;
+    if (a.u32('flags')) return -EINVAL;
     if (!prog.maps.includes(r.map)) {
       prog.maps.push(r.map);
       this.acquire(r.map);
@@ -1009,103 +982,83 @@ export class EmulatedKernel implements Native, ObjectHost {
 
   // ---- BPF_OBJ_GET_INFO_BY_FD ---------------------------------------------------------------------
 
-  #objInfo(a: AttrReader): number {
-    const e = this.#fds.get(a.u32(0));
+  #objInfo(a: AttrReader<typeof bpf_attr.info>): number {
+    const e = this.#fds.get(a.u32('bpf_fd'));
     if (!e) return -EBADF;
-    const ulen = a.u32(4);
-    const info = a.ptr(8);
+    const ulen = a.u32('info_len');
+    const info = a.ptr('info');
     if (!info || info.length < ulen) return -EFAULT;
     const obj = e.obj;
-    const size = obj.kind === 'map' ? 88 : obj.kind === 'prog' ? 232 : obj.kind === 'btf' ? 32 : 0;
+    // What this kernel fills in: bpf_map_info up to map_extra (the hash fields are for signed maps).
+    const size = obj.kind === 'map' ? offsetofend(bpf_map_info, 'map_extra') : obj.kind === 'prog' ? bpf_prog_info.$size : obj.kind === 'btf' ? bpf_btf_info.$size : 0;
     if (!size) return -EINVAL;
     for (let i = size; i < ulen; i++) if (info[i] !== 0) return -E2BIG;
     const len = Math.min(ulen, size);
-    const user = new DataView(info.buffer, info.byteOffset, len);
-    const out = new Uint8Array(size);
-    const v = new DataView(out.buffer);
-    const inUser = (o: number, n: number) => o + n <= len;
+    // The fields user space set (counts and pointers of arrays it wants filled), as far as it passed them.
+    const user = info.subarray(0, len);
+    let out: Uint8Array;
     if (obj instanceof EmuMap) {
       const p = obj.params;
-      v.setUint32(0, p.type, true);
-      v.setUint32(4, obj.id, true);
-      v.setUint32(8, p.keySize, true);
-      v.setUint32(12, p.valueSize, true);
-      v.setUint32(16, p.maxEntries, true);
-      v.setUint32(20, p.flags, true);
-      out.set(new TextEncoder().encode(p.name).subarray(0, 15), 24);
-      v.setUint32(44, p.btfVmlinuxValueTypeId, true);
-      v.setUint32(64, p.btfId, true);
-      v.setUint32(68, p.btfKeyTypeId, true);
-      v.setUint32(72, p.btfValueTypeId, true);
-      v.setBigUint64(80, p.mapExtra, true);
+      out = new StructWriter(bpf_map_info, size)
+        .u32('type', p.type).u32('id', obj.id).u32('key_size', p.keySize).u32('value_size', p.valueSize)
+        .u32('max_entries', p.maxEntries).u32('map_flags', p.flags).set('name', new TextEncoder().encode(p.name), true)
+        .u32('btf_vmlinux_value_type_id', p.btfVmlinuxValueTypeId).u32('btf_id', p.btfId)
+        .u32('btf_key_type_id', p.btfKeyTypeId).u32('btf_value_type_id', p.btfValueTypeId).u64('map_extra', p.mapExtra).bytes;
     } else if (obj instanceof EmuProgram) {
-      v.setUint32(0, obj.progType, true);
-      v.setUint32(4, obj.id, true);
       const f = obj.facts;
-      out.set(f.tag, 8);
+      const u = a.inner(bpf_prog_info, user);
       const xlated = obj.xlated();
-      v.setUint32(20, xlated.length, true);
-      if (inUser(20, 4) && inUser(32, 8)) {
-        const want = user.getUint32(20, true);
-        const dst = a.ptr(32, info);
-        if (want && dst) dst.set(xlated.subarray(0, Math.min(want, xlated.length, dst.length)));
+      const want = u.u32('xlated_prog_len');
+      const insnsTo = u.ptr('xlated_prog_insns');
+      if (want && insnsTo) insnsTo.set(xlated.subarray(0, Math.min(want, xlated.length, insnsTo.length)));
+      const nIds = u.u32('nr_map_ids');
+      const idsTo = u.ptr('map_ids');
+      if (nIds && idsTo) {
+        const ids = new DataView(idsTo.buffer, idsTo.byteOffset, idsTo.byteLength);
+        obj.maps.slice(0, Math.min(nIds, idsTo.byteLength / 4)).forEach((m, i) => ids.setUint32(i * 4, m.id, true));
       }
-      v.setBigUint64(40, f.loadTime, true);
-      v.setUint32(48, f.uid, true);
-      v.setUint32(52, obj.maps.length, true);
-      if (inUser(52, 4) && inUser(56, 8)) {
-        const want = user.getUint32(52, true);
-        const dst = a.ptr(56, info);
-        if (want && dst) {
-          const ids = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
-          obj.maps.slice(0, Math.min(want, dst.byteLength / 4)).forEach((m, i) => ids.setUint32(i * 4, m.id, true));
-        }
-      }
-      out.set(new TextEncoder().encode(obj.name).subarray(0, 15), 64);
-      v.setUint32(84, f.gpl ? 1 : 0, true);
-      v.setUint32(128, f.btfId, true);
-      v.setUint32(132, f.nFuncInfo ? 8 : 0, true);
-      v.setUint32(144, f.nFuncInfo, true);
-      v.setUint32(148, f.nLineInfo, true);
-      v.setUint32(172, f.nLineInfo ? 16 : 0, true);
-      v.setBigUint64(192, obj.runTimeNs, true);
-      v.setBigUint64(200, obj.runCount, true);
-      v.setUint32(216, instructionCount(obj.code), true);
+      out = new StructWriter(bpf_prog_info)
+        .u32('type', obj.progType).u32('id', obj.id).set('tag', f.tag).u32('xlated_prog_len', xlated.length)
+        .u64('load_time', f.loadTime).u32('created_by_uid', f.uid).u32('nr_map_ids', obj.maps.length)
+        .set('name', new TextEncoder().encode(obj.name), true).bit('gpl_compatible', f.gpl).u32('btf_id', f.btfId)
+        .u32('func_info_rec_size', f.nFuncInfo ? bpf_func_info.$size : 0).u32('nr_func_info', f.nFuncInfo)
+        .u32('nr_line_info', f.nLineInfo).u32('line_info_rec_size', f.nLineInfo ? bpf_line_info.$size : 0)
+        .u64('run_time_ns', obj.runTimeNs).u64('run_cnt', obj.runCount).u32('verified_insns', instructionCount(obj.code)).bytes;
     } else if (obj instanceof EmuBtf) {
-      v.setUint32(8, obj.bytes.length, true);
-      if (inUser(8, 4)) {
-        const want = user.getUint32(8, true);
-        const dst = a.ptr(0, info);
-        if (want && dst) dst.set(obj.bytes.subarray(0, Math.min(want, obj.bytes.length, dst.length)));
-      }
-      v.setUint32(12, obj.id, true);
+      const u = a.inner(bpf_btf_info, user);
+      const want = u.u32('btf_size');
+      const to = u.ptr('btf');
+      if (want && to) to.set(obj.bytes.subarray(0, Math.min(want, obj.bytes.length, to.length)));
+      out = new StructWriter(bpf_btf_info).u32('btf_size', obj.bytes.length).u32('id', obj.id).bytes;
+    } else {
+      return -EINVAL;
     }
     info.set(out.subarray(0, len));
-    a.setU32(4, len);
+    a.setU32('info_len', len);
     return 0;
   }
 
   // ---- BPF_PROG_TEST_RUN --------------------------------------------------------------------------
 
-  #testRun(a: AttrReader): number {
-    const prog = this.#progOf(a.u32(0));
+  #testRun(a: AttrReader<typeof bpf_attr.test>): number {
+    const prog = this.#progOf(a.u32('prog_fd'));
     if (typeof prog === 'number') return prog;
-    const dataSizeIn = a.u32(8);
-    const dataSizeOut = a.u32(12);
-    const repeat = a.u32(32);
-    const ctxSizeIn = a.u32(40);
-    const ctxSizeOut = a.u32(44);
-    const flags = a.u32(64);
-    const cpuArg = a.u32(68);
-    const batch = a.u32(72);
+    const dataSizeIn = a.u32('data_size_in');
+    const dataSizeOut = a.u32('data_size_out');
+    const repeat = a.u32('repeat');
+    const ctxSizeIn = a.u32('ctx_size_in');
+    const ctxSizeOut = a.u32('ctx_size_out');
+    const flags = a.u32('flags');
+    const cpuArg = a.u32('cpu');
+    const batch = a.u32('batch_size');
     // bpf_prog_test_run (syscall.c): a context pointer and its size come together.
-    if (!!ctxSizeIn !== !!a.ptr(48) || !!ctxSizeOut !== !!a.ptr(56)) return -EINVAL;
-    const dataIn = dataSizeIn ? a.need(16, dataSizeIn) : null;
+    if (!!ctxSizeIn !== !!a.ptr('ctx_in') || !!ctxSizeOut !== !!a.ptr('ctx_out')) return -EINVAL;
+    const dataIn = dataSizeIn ? a.need('data_in', dataSizeIn) : null;
     if (typeof dataIn === 'number') return dataIn;
-    const ctxIn = ctxSizeIn ? a.need(48, ctxSizeIn) : null;
+    const ctxIn = ctxSizeIn ? a.need('ctx_in', ctxSizeIn) : null;
     if (typeof ctxIn === 'number') return ctxIn;
-    const dataOut = a.ptr(24);
-    const ctxOut = a.ptr(56);
+    const dataOut = a.ptr('data_out');
+    const ctxOut = a.ptr('ctx_out');
     const type = PROG_TYPES[prog.progType];
     const vm = this.#vm;
     let cpu = this.cpu;
@@ -1116,7 +1069,7 @@ export class EmulatedKernel implements Native, ObjectHost {
         if (flags & 2) return -EOPNOTSUPP; // live frames are not emulated
         if (batch) return -EINVAL;
         // Measured on 6.18: XDP takes a context only from ctx_in (ctx_out alone is left untouched).
-        setup = xdpSetup(vm, dataIn ?? new Uint8Array(0), ctxIn, !!a.ptr(48));
+        setup = xdpSetup(vm, dataIn ?? new Uint8Array(0), ctxIn, !!a.ptr('ctx_in'));
         break;
       case 'sched_cls':
       case 'sched_act':
@@ -1127,13 +1080,13 @@ export class EmulatedKernel implements Native, ObjectHost {
       case 'lwt_xmit':
       case 'lwt_seg6local':
         if (flags || cpuArg || batch) return -EINVAL;
-        setup = skbSetup(vm, dataIn ?? new Uint8Array(0), ctxIn, !!(a.ptr(48) || ctxOut), type === 'sched_cls' || type === 'sched_act');
+        setup = skbSetup(vm, dataIn ?? new Uint8Array(0), ctxIn, !!(a.ptr('ctx_in') || ctxOut), type === 'sched_cls' || type === 'sched_act');
         break;
       case 'raw_tracepoint':
       case 'raw_tracepoint_writable':
         // bpf_prog_test_run_raw_tp's order: unsupported fields, the context's size (against what
         // the program reads), the CPU without BPF_F_TEST_RUN_ON_CPU, then the CPU itself.
-        if (a.ptr(16) || dataOut || ctxOut || a.u32(36) || repeat || batch) return -EINVAL;
+        if (a.ptr('data_in') || dataOut || ctxOut || a.u32('duration') || repeat || batch) return -EINVAL;
         if (ctxSizeIn < prog.code.maxCtxOffset || ctxSizeIn > 96) return -EINVAL;
         if (!(flags & 1) && cpuArg) return -EINVAL;
         if (flags & 1 && cpuArg !== this.cpu) {
@@ -1177,13 +1130,13 @@ export class EmulatedKernel implements Native, ObjectHost {
       prog.runCount += BigInt(runs);
       prog.runTimeNs += elapsed;
     }
-    a.setU32(4, vm.rl[0]!);
+    a.setU32('retval', vm.rl[0]!);
     const perRun = elapsed / BigInt(runs);
-    a.setU32(36, perRun > 0xffffffffn ? 0xffffffff : Number(perRun));
+    a.setU32('duration', perRun > 0xffffffffn ? 0xffffffff : Number(perRun));
     const { data, ctx } = setup.finish();
     let err = 0;
     if (data) {
-      a.setU32(12, data.length);
+      a.setU32('data_size_out', data.length);
       if (dataOut) {
         const room = dataSizeOut ? Math.min(dataSizeOut, dataOut.length) : dataOut.length;
         if (data.length > room) err = -ENOSPC;
@@ -1192,7 +1145,7 @@ export class EmulatedKernel implements Native, ObjectHost {
     }
     if (type === 'syscall' && ctxIn && ctx) ctxIn.set(ctx.subarray(0, ctxIn.length));
     if (ctx && ctxOut && type !== 'syscall') {
-      a.setU32(44, ctx.length);
+      a.setU32('ctx_size_out', ctx.length);
       const room = Math.min(ctxSizeOut, ctxOut.length);
       if (ctx.length > room) err = -ENOSPC;
       ctxOut.set(ctx.subarray(0, Math.min(room, ctx.length)));
@@ -1204,7 +1157,8 @@ export class EmulatedKernel implements Native, ObjectHost {
 /** Instructions as the verifier counts them: an ld_imm64 (two slots) is one. */
 function instructionCount(code: Code): number {
   let n = 0;
-  for (let i = 0; i < code.n; i++, n++) if (code.op[i] === 0x18) i++;
+  const ldImm64 = CLS.LD | MODE.IMM | SIZE.DW;
+  for (let i = 0; i < code.n; i++, n++) if (code.op[i] === ldImm64) i++;
   return n;
 }
 

@@ -14,6 +14,7 @@ import { attachType as attachTypes, progType as progTypes, type ProgType } from 
 import { FD } from '../sys/fd.js';
 import { assemble, type Item } from './asm.js';
 import { functionStarts } from '../asm/isa.js';
+import { bpf_func_info } from '../abi/uapi.js';
 
 export interface LoadAssemblyOptions {
   /** Program type; default 'xdp'. */
@@ -33,11 +34,12 @@ export function functionInfo(insns: Uint8Array): { btf: Uint8Array; funcInfo: Ui
     { kind: 'func_proto', id: 2, name: '', returnType: 1, params: [] },
   ];
   starts.forEach((_, k) => types.push({ kind: 'func', id: 3 + k, name: k === 0 ? 'main' : `f${k}`, type: 2, linkage: k === 0 ? 'global' : 'static' }));
-  const funcInfo = new Uint8Array(starts.length * 8);
+  const FI = bpf_func_info;
+  const funcInfo = new Uint8Array(starts.length * FI.$size);
   const v = new DataView(funcInfo.buffer);
   starts.forEach((at, k) => {
-    v.setUint32(k * 8, at, true);
-    v.setUint32(k * 8 + 4, 3 + k, true);
+    v.setUint32(k * FI.$size + FI.insn_off, at, true);
+    v.setUint32(k * FI.$size + FI.type_id, 3 + k, true);
   });
   return { btf: Btf.fromTypes(types).marshal(), funcInfo, count: starts.length };
 }

@@ -18,6 +18,7 @@ import { E2BIG, EACCES, EBADF, EINVAL } from '../abi/errno.js';
 import { HELPERS } from './helpers.js';
 import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
 import { PROG_TYPES, attachType } from '../sys/constants.js';
+import { bpf_func_info, bpf_line_info } from '../abi/uapi.js';
 import { ctxRefusal } from './ctxrules.js';
 import type { KernelBehaviour } from './version.js';
 
@@ -249,12 +250,12 @@ function checkFuncInfo(req: LoadRequest, ld: (LdTarget | undefined)[]): string |
   const hasCallback = ld.some((t) => t?.kind === 'func');
   const cnt = req.funcInfo && req.funcInfoRecSize ? Math.floor(req.funcInfo.byteLength / req.funcInfoRecSize) : 0;
   if (cnt === 0) return hasCallback ? 'missing btf func_info' : undefined;
-  if (req.funcInfoRecSize < 8) return `invalid func info rec size ${req.funcInfoRecSize}`;
+  if (req.funcInfoRecSize < bpf_func_info.$size) return `invalid func info rec size ${req.funcInfoRecSize}`;
   const starts = functionStarts(req.insns);
   if (cnt !== starts.length) return 'number of funcs in func_info doesn\'t match number of subprogs';
   const v = new DataView(req.funcInfo!.buffer, req.funcInfo!.byteOffset, req.funcInfo!.byteLength);
   for (let k = 0; k < cnt; k++) {
-    const off = v.getUint32(k * req.funcInfoRecSize, true);
+    const off = v.getUint32(k * req.funcInfoRecSize + bpf_func_info.insn_off, true);
     if (off !== starts[k]) return k === 0 && off !== 0 ? 'nonzero insn_off 0 for the first func info record' : 'func_info BTF section doesn\'t match subprog layout in BPF program';
   }
   return undefined;
@@ -294,25 +295,27 @@ function debugInfo(req: LoadRequest): { lines: Map<number, string>; funcs: Map<n
   } catch {
     return { lines, funcs };
   }
-  if (req.lineInfo && req.lineInfoRecSize >= 16) {
+  const L = bpf_line_info;
+  if (req.lineInfo && req.lineInfoRecSize >= L.$size) {
     const v = new DataView(req.lineInfo.buffer, req.lineInfo.byteOffset, req.lineInfo.byteLength);
-    for (let o = 0; o + 16 <= req.lineInfo.byteLength; o += req.lineInfoRecSize) {
+    for (let o = 0; o + L.$size <= req.lineInfo.byteLength; o += req.lineInfoRecSize) {
       try {
-        const pc = v.getUint32(o, true);
-        const file = btf.string(v.getUint32(o + 4, true));
-        const text = btf.string(v.getUint32(o + 8, true)).trim();
-        const lineCol = v.getUint32(o + 12, true);
+        const pc = v.getUint32(o + L.insn_off, true);
+        const file = btf.string(v.getUint32(o + L.file_name_off, true));
+        const text = btf.string(v.getUint32(o + L.line_off, true)).trim();
+        const lineCol = v.getUint32(o + L.line_col, true);
         lines.set(pc, `${file.split('/').pop()}:${lineCol >>> 10}: ${text}`);
       } catch {
         // a record we cannot read only costs the message its source line
       }
     }
   }
-  if (req.funcInfo && req.funcInfoRecSize >= 8) {
+  const FI = bpf_func_info;
+  if (req.funcInfo && req.funcInfoRecSize >= FI.$size) {
     const v = new DataView(req.funcInfo.buffer, req.funcInfo.byteOffset, req.funcInfo.byteLength);
-    for (let o = 0; o + 8 <= req.funcInfo.byteLength; o += req.funcInfoRecSize) {
+    for (let o = 0; o + FI.$size <= req.funcInfo.byteLength; o += req.funcInfoRecSize) {
       try {
-        funcs.set(v.getUint32(o, true), btf.type(v.getUint32(o + 4, true)).name);
+        funcs.set(v.getUint32(o + FI.insn_off, true), btf.type(v.getUint32(o + FI.type_id, true)).name);
       } catch {
         // as above
       }

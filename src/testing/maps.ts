@@ -14,16 +14,17 @@
 import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, ENOTSUPP, EPERM } from '../abi/errno.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { MAP_TYPES, type MapType } from '../sys/constants.js';
+import { bpf_map_create_flags, bpf_map_type, bpf_update_flags } from '../abi/uapi.js';
 
-export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
-export const BPF_EXIST = 2;
-export const BPF_F_LOCK = 4;
+export const { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK } = bpf_update_flags;
 
+/** BPF_MAP_CREATE's map_flags (and the fd modes BPF_F_RDONLY/WRONLY), without their BPF_F_ prefix. */
+const MF = bpf_map_create_flags;
 export const F = {
-  NO_PREALLOC: 1 << 0, NO_COMMON_LRU: 1 << 1, NUMA_NODE: 1 << 2, RDONLY: 1 << 3, WRONLY: 1 << 4, STACK_BUILD_ID: 1 << 5,
-  ZERO_SEED: 1 << 6, RDONLY_PROG: 1 << 7, WRONLY_PROG: 1 << 8, CLONE: 1 << 9, MMAPABLE: 1 << 10, PRESERVE_ELEMS: 1 << 11,
-  INNER_MAP: 1 << 12,
+  NO_PREALLOC: MF.BPF_F_NO_PREALLOC, NO_COMMON_LRU: MF.BPF_F_NO_COMMON_LRU, NUMA_NODE: MF.BPF_F_NUMA_NODE,
+  RDONLY: MF.BPF_F_RDONLY, WRONLY: MF.BPF_F_WRONLY, STACK_BUILD_ID: MF.BPF_F_STACK_BUILD_ID, ZERO_SEED: MF.BPF_F_ZERO_SEED,
+  RDONLY_PROG: MF.BPF_F_RDONLY_PROG, WRONLY_PROG: MF.BPF_F_WRONLY_PROG, CLONE: MF.BPF_F_CLONE, MMAPABLE: MF.BPF_F_MMAPABLE,
+  PRESERVE_ELEMS: MF.BPF_F_PRESERVE_ELEMS, INNER_MAP: MF.BPF_F_INNER_MAP,
 } as const;
 const ACCESS = F.RDONLY | F.WRONLY | F.RDONLY_PROG | F.WRONLY_PROG;
 
@@ -221,7 +222,7 @@ export class ArrayMap extends EmuMap {
 
   constructor(host: ObjectHost, p: MapParams) {
     super(host, p);
-    this.#percpu = p.type === MAP_TYPES.indexOf('percpu_array');
+    this.#percpu = p.type === bpf_map_type.BPF_MAP_TYPE_PERCPU_ARRAY;
     this.#elem = round8(p.valueSize);
     const cpus = this.#percpu ? host.cpus : 1;
     if (p.flags & F.MMAPABLE) this.#flat = new Uint8Array(Math.ceil((this.#elem * p.maxEntries) / PAGE_SIZE) * PAGE_SIZE);
@@ -919,8 +920,6 @@ export class BloomFilter extends EmuMap {
 
 // ---- creation -----------------------------------------------------------------------------------
 
-const T = (name: MapType) => MAP_TYPES.indexOf(name);
-
 export interface CreateContext {
   host: ObjectHost;
   /** Device, CPU and socket maps (devmaps.ts, which builds on this module). */
@@ -1016,7 +1015,7 @@ export function createMap(p: MapParams, ctx: CreateContext): EmuMap | number {
 }
 
 function isMapInMap(m: EmuMap): boolean {
-  return m.typeNum === T('array_of_maps') || m.typeNum === T('hash_of_maps');
+  return m.typeNum === bpf_map_type.BPF_MAP_TYPE_ARRAY_OF_MAPS || m.typeNum === bpf_map_type.BPF_MAP_TYPE_HASH_OF_MAPS;
 }
 
 /** Whether user space may read (lookup) or write (update/delete) a map through an fd opened with `fdFlags`. */

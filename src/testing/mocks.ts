@@ -54,14 +54,14 @@ function canonical(v: unknown): string {
 
 const KEYLESS = new Set<MapType>(['queue', 'stack', 'bloom_filter']);
 
+/** What describes a map (name, type, sizes, flags): declared once, on BpfMap. */
+type MapDescription = Pick<BpfMap, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags'>;
+
+// MockMap's description fields are BpfMap's (merged in here, set in the constructor).
+export interface MockMap<K = unknown, V = unknown> extends MapDescription {}
+
 /** An in-memory map with BpfMap's methods. Keys are compared by value (numbers, bigints, bytes, objects). */
 export class MockMap<K = unknown, V = unknown> implements MapLike<K, V> {
-  readonly name: string;
-  readonly type: MapType;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
-  readonly flags: number;
   /** Every call, in order. */
   readonly calls: MapCall[] = [];
   readonly #entries = new Map<string, [K, V]>();
@@ -73,12 +73,12 @@ export class MockMap<K = unknown, V = unknown> implements MapLike<K, V> {
   #pinned: string | undefined;
 
   constructor(options: MockMapOptions<K, V> = {}) {
-    this.name = options.name ?? 'mock';
-    this.type = options.type ?? 'hash';
-    this.keySize = options.keySize ?? (KEYLESS.has(this.type) ? 0 : 4);
-    this.valueSize = options.valueSize ?? 8;
-    this.maxEntries = options.maxEntries ?? 1024;
-    this.flags = options.flags ?? 0;
+    const type = options.type ?? 'hash';
+    const description: MapDescription = {
+      name: options.name ?? 'mock', type, keySize: options.keySize ?? (KEYLESS.has(type) ? 0 : 4), valueSize: options.valueSize ?? 8,
+      maxEntries: options.maxEntries ?? 1024, flags: options.flags ?? 0,
+    };
+    Object.assign(this, description);
     for (const [k, v] of options.entries ?? []) this.#entries.set(canonical(k), [k, v]);
   }
 

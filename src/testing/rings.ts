@@ -9,7 +9,7 @@
  *   u32 pg_off }` and the sample, padded to 8 bytes. The double mapping is emulated by writing every
  *   byte to both copies.
  * - perf event rings (perf_event_open of PERF_COUNT_SW_BPF_OUTPUT): a perf_event_mmap_page with
- *   data_head/data_tail at 1024/1032, then 2^n data pages holding PERF_RECORD_SAMPLE records
+ *   data_head/data_tail (placed by the generated perf_event_mmap_page layout), then 2^n data pages holding PERF_RECORD_SAMPLE records
  *   (`{ u32 type; u16 misc; u16 size } u32 raw_size; raw...`) and PERF_RECORD_LOST after drops.
  *
  * Both wake their pollers the way the kernel wakes epoll: ring buffers when the consumer has caught
@@ -18,13 +18,17 @@
 import { EmuMap, type MapParams } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { E2BIG, EAGAIN, EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from '../abi/errno.js';
+import {
+  bpf_rb_query_flags, bpf_rb_wakeup_flags, bpf_ringbuf_hdr, bpf_ringbuf_hdr_bits, perf_event_header, perf_event_mmap_page,
+  perf_event_sample_format, perf_event_type, perf_sw_ids, perf_type_id,
+} from '../abi/uapi.js';
 
 export const PAGE_SIZE = 4096;
-export const RINGBUF_BUSY_BIT = 1 << 31;
-export const RINGBUF_DISCARD_BIT = 1 << 30;
-export const RINGBUF_HDR_SZ = 8;
-export const BPF_RB_NO_WAKEUP = 1;
-export const BPF_RB_FORCE_WAKEUP = 2;
+// The header bits as a signed 32-bit mask, as `h & BUSY` of a getUint32 needs them.
+export const RINGBUF_BUSY_BIT = bpf_ringbuf_hdr_bits.BPF_RINGBUF_BUSY_BIT | 0;
+export const RINGBUF_DISCARD_BIT = bpf_ringbuf_hdr_bits.BPF_RINGBUF_DISCARD_BIT;
+export const RINGBUF_HDR_SZ = bpf_ringbuf_hdr_bits.BPF_RINGBUF_HDR_SZ;
+export const { BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP } = bpf_rb_wakeup_flags;
 /** Where the data area starts, in pages from the start of the kernel's struct bpf_ringbuf (pg_off of headers). */
 const RINGBUF_DATA_PGOFF = 3;
 
@@ -105,14 +109,14 @@ export class RingbufMap extends EmuMap implements Waitable {
 
   #header(pos: number): number {
     const at = pos & this.mask;
-    return new DataView(this.producerPages, PAGE_SIZE + at, 4).getUint32(0, true);
+    return new DataView(this.producerPages, PAGE_SIZE + at + bpf_ringbuf_hdr.len, 4).getUint32(0, true);
   }
 
   #setHeader(pos: number, len: number, pgOff: number): void {
-    const h = new Uint8Array(8);
+    const h = new Uint8Array(bpf_ringbuf_hdr.$size);
     const v = new DataView(h.buffer);
-    v.setUint32(0, len >>> 0, true);
-    v.setUint32(4, pgOff, true);
+    v.setUint32(bpf_ringbuf_hdr.len, len >>> 0, true);
+    v.setUint32(bpf_ringbuf_hdr.pg_off, pgOff, true);
     this.#write(pos, h);
   }
 
@@ -156,11 +160,12 @@ export class RingbufMap extends EmuMap implements Waitable {
 
   /** bpf_ringbuf_query. */
   query(flags: number): number {
+    const Q = bpf_rb_query_flags;
     switch (flags) {
-      case 0: return this.producerPos - this.consumerPos;
-      case 1: return this.size;
-      case 2: return this.consumerPos;
-      case 3: return this.producerPos;
+      case Q.BPF_RB_AVAIL_DATA: return this.producerPos - this.consumerPos;
+      case Q.BPF_RB_RING_SIZE: return this.size;
+      case Q.BPF_RB_CONS_POS: return this.consumerPos;
+      case Q.BPF_RB_PROD_POS: return this.producerPos;
       default: return 0;
     }
   }
@@ -202,17 +207,18 @@ export class RingbufMap extends EmuMap implements Waitable {
 
 // ---- perf events --------------------------------------------------------------------------------
 
-export const PERF_TYPE_SOFTWARE = 1;
-export const PERF_COUNT_SW_BPF_OUTPUT = 10;
-export const PERF_SAMPLE_RAW = 1 << 10;
-export const PERF_RECORD_LOST = 2;
-export const PERF_RECORD_SAMPLE = 9;
-/** header.misc of samples taken in kernel context (a BPF program's output). */
+export const { PERF_TYPE_SOFTWARE } = perf_type_id;
+export const { PERF_COUNT_SW_BPF_OUTPUT } = perf_sw_ids;
+export const { PERF_SAMPLE_RAW } = perf_event_sample_format;
+export const { PERF_RECORD_LOST, PERF_RECORD_SAMPLE } = perf_event_type;
+/** header.misc of samples taken in kernel context (a BPF program's output); a #define, not in BTF. */
 const PERF_RECORD_MISC_KERNEL = 1;
-const DATA_HEAD = 1024;
-const DATA_TAIL = 1032;
-const DATA_OFFSET = 1040;
-const DATA_SIZE = 1048;
+const { data_head: DATA_HEAD, data_tail: DATA_TAIL, data_offset: DATA_OFFSET, data_size: DATA_SIZE } = perf_event_mmap_page;
+const H = perf_event_header;
+/** PERF_RECORD_LOST: the header, then u64 id and u64 lost. */
+const LOST_SIZE = H.$size + 8 + 8;
+/** PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW: the header, then u32 size and the raw bytes. */
+const RAW_SIZE_FIELD = 4;
 
 /** A perf event of type software/BPF_OUTPUT, bound to one CPU, with its mmap ring once mapped. */
 export class PerfEvent implements KernelObject, Waitable {
@@ -282,34 +288,34 @@ export class PerfEvent implements KernelObject, Waitable {
     const size = this.#data.length;
     let head = readU64(this.#meta, DATA_HEAD);
     const tail = readU64(this.#meta, DATA_TAIL);
-    const rawSize = ((sample.length + 4 + 7) & ~7) - 4;
-    const recSize = 8 + 4 + rawSize;
-    const lostSize = this.lost > 0 ? 24 : 0;
+    const rawSize = ((sample.length + RAW_SIZE_FIELD + 7) & ~7) - RAW_SIZE_FIELD;
+    const recSize = H.$size + RAW_SIZE_FIELD + rawSize;
+    const lostSize = this.lost > 0 ? LOST_SIZE : 0;
     if (head + lostSize + recSize - tail > size) {
       this.lost++;
       return -ENOSPC;
     }
     if (lostSize) {
-      const rec = new Uint8Array(24);
+      const rec = new Uint8Array(LOST_SIZE);
       const v = new DataView(rec.buffer);
-      v.setUint32(0, PERF_RECORD_LOST, true);
-      v.setUint16(6, 24, true);
-      v.setBigUint64(8, BigInt(this.id), true);
-      v.setBigUint64(16, BigInt(this.lost), true);
+      v.setUint32(H.type, PERF_RECORD_LOST, true);
+      v.setUint16(H.size, LOST_SIZE, true);
+      v.setBigUint64(H.$size, BigInt(this.id), true);
+      v.setBigUint64(H.$size + 8, BigInt(this.lost), true);
       this.#put(head, rec);
-      head += 24;
+      head += LOST_SIZE;
       this.lost = 0;
     }
     const rec = new Uint8Array(recSize);
     const v = new DataView(rec.buffer);
-    v.setUint32(0, PERF_RECORD_SAMPLE, true);
-    v.setUint16(4, PERF_RECORD_MISC_KERNEL, true);
-    v.setUint16(6, recSize, true);
-    v.setUint32(8, rawSize, true);
-    rec.set(sample, 12);
+    v.setUint32(H.type, PERF_RECORD_SAMPLE, true);
+    v.setUint16(H.misc, PERF_RECORD_MISC_KERNEL, true);
+    v.setUint16(H.size, recSize, true);
+    v.setUint32(H.$size, rawSize, true);
+    rec.set(sample, H.$size + RAW_SIZE_FIELD);
     // The padding to 8 bytes is skipped, not written (perf_output_sample's __output_skip): it
     // keeps whatever an earlier record left there once the ring has wrapped.
-    this.#put(head, rec.subarray(0, 12 + sample.length));
+    this.#put(head, rec.subarray(0, H.$size + RAW_SIZE_FIELD + sample.length));
     writeU64(this.#meta, DATA_HEAD, head + recSize);
     this.#sinceWakeup += this.watermark ? recSize : 1;
     const every = this.watermark ? (this.wakeupEvents || size / 2) : Math.max(1, this.wakeupEvents);

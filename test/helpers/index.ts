@@ -45,24 +45,40 @@ function mountedAt(path: string, fstype: string): boolean {
  * Tests (and the library under test, which mounts what it needs as root) may mount bpffs and
  * tracefs on a machine that had neither. What a test process found unmounted it unmounts again
  * when it exits, so the suite leaves the machine's mounts as it found them: bpffs only when
- * nothing but the kernel's own preload files (maps.debug, progs.debug) is left in it.
+ * nothing but the kernel's own preload files (maps.debug, progs.debug) is left in it. A test
+ * process ended by SIGINT, SIGTERM or SIGHUP (a run stopped by hand) does the same before it dies
+ * of the signal: the 'exit' event does not come then.
  */
 const unmountedAtStart = [
   { path: '/sys/fs/bpf', fstype: 'bpf' },
   { path: '/sys/kernel/tracing', fstype: 'tracefs' },
 ].filter((m) => isRoot && !mountedAt(m.path, m.fstype));
-if (unmountedAtStart.length > 0) {
-  process.on('exit', () => {
-    for (const m of unmountedAtStart) {
-      if (!mountedAt(m.path, m.fstype)) continue;
-      if (m.fstype === 'bpf' && readdirSync(m.path).some((n) => n !== 'maps.debug' && n !== 'progs.debug')) continue;
-      try {
-        execFileSync('umount', [m.path], { stdio: 'ignore' });
-      } catch {
-        // Busy (a child still holds it): leave it rather than fail the run.
-      }
+
+function restoreMounts(): void {
+  for (const m of unmountedAtStart) {
+    if (!mountedAt(m.path, m.fstype)) continue;
+    if (m.fstype === 'bpf' && readdirSync(m.path).some((n) => n !== 'maps.debug' && n !== 'progs.debug')) continue;
+    try {
+      execFileSync('umount', [m.path], { stdio: 'ignore' });
+    } catch {
+      // Busy (a child still holds it): leave it rather than fail the run.
     }
-  });
+  }
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+function onStopSignal(signal: NodeJS.Signals): void {
+  restoreMounts();
+  for (const s of STOP_SIGNALS) process.removeListener(s, onStopSignal);
+  // Raised again: the library's own handler (links to detach) takes it if it is there, else the
+  // default action ends the process with this signal, as it would have without this handler.
+  process.kill(process.pid, signal);
+}
+
+if (unmountedAtStart.length > 0) {
+  process.on('exit', restoreMounts);
+  for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
 }
 
 /** Mounts bpffs at /sys/fs/bpf if it is not mounted; returns a fresh directory for this test's pins. */

@@ -842,6 +842,39 @@ test('raw bytes: Uint8Array keys and values of the right size are accepted', ker
   });
 });
 
+test('raw bytes: results are the caller\'s own copies, and the caller\'s buffers are not kept (the map reuses its own)', kernelTest, async () => {
+  await withMaps((o) => {
+    const m = o.map<number, bigint>('hash_map');
+    const key = u32le(7);
+    const value = u64le(70n);
+    m.update(key, value);
+    key.set(u32le(8));
+    value.set(u64le(80n));
+    m.update(key, value); // the same arrays, new contents: a second entry
+    assert.equal(m.lookup(7), 70n);
+    assert.equal(m.lookup(8), 80n);
+    const a = m.lookupBytes(7)!;
+    const b = m.lookupBytes(8)!;
+    assert.notEqual(a.buffer, b.buffer);
+    assert.deepEqual([a, b], [u64le(70n), u64le(80n)]);
+    a.fill(0xff); // changing a result changes nothing else
+    assert.deepEqual(m.lookupBytes(7), u64le(70n));
+    assert.deepEqual(b, u64le(80n));
+
+    // The walk's keys stay what they were while the loop body uses the map (its lookups, with
+    // the map's own buffers, run between the walk's get_next_key calls).
+    for (let k = 100; k < 110; k++) m.update(k, BigInt(k));
+    const seen: [number, bigint][] = [];
+    for (const [k, v] of m.entries()) {
+      seen.push([k, v]);
+      assert.equal(m.lookup(k), v);
+      assert.equal(m.lookup(k === 7 ? 8 : 7), k === 7 ? 80n : 70n);
+      assert.deepEqual(m.lookupBytes(u32le(k)), u64le(v));
+    }
+    assert.deepEqual(seen.sort(([x], [y]) => x - y), [[7, 70n], [8, 80n], ...Array.from({ length: 10 }, (_, i): [number, bigint] => [100 + i, BigInt(100 + i)])]);
+  });
+});
+
 test('raw bytes: keys and values of the wrong size are rejected with InvalidArgumentError', kernelTest, async () => {
   await withMaps((o) => {
     const m = o.map<number, bigint>('hash_map');

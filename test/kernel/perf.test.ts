@@ -706,6 +706,8 @@ describe('PerfReader.batches', () => {
             assert.equal(b.view.getUint32(b.offsets[i]! + 8, true), keys[i]);
             got.push(keys[i]!);
           }
+          // records() reads the same fields in place, one per sample.
+          assert.deepEqual([...b.records((v: DataView, at: number) => v.getUint32(at + 8, true))], keys);
           if (got.length === key) break;
           step = await it.next();
         }

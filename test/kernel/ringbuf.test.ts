@@ -16,6 +16,8 @@ import {
   ClosedError, Collection, CollectionSpec, InvalidArgumentError, RingBufReader, type BpfMap, type Program, type RingBufBatch,
 } from '../../src/index.js';
 import { native } from '../../src/native.js';
+import { codecFor, type Codec } from '../../src/btf/codec.js';
+import { BtfBuilder } from '../helpers/btf-builder.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
 
 const RB_MAGIC = 0x52494e47;
@@ -565,6 +567,29 @@ describe('RingBufReader', () => {
     assert.deepEqual(counts[1], counts[0]);
   });
 
+  test('batches cut runs of equal records where lengths change, at maxRecords and past discards', kt, async () => {
+    await withReader(async (f, reader) => {
+      // Runs of equal headers (the scan strides over them) broken by other lengths and discards.
+      const lengths = [16, 16, 16, 24, 24, 5, 16, 16, 16, 16];
+      lengths.forEach((len, i) => assert.equal(f.output.testRun({ data: cmd(len, 40 + i) }).retval, len));
+      assert.equal(f.discard.testRun({ data: cmd(3, 60) }).retval, 2); // 16-byte records: kept, discarded, kept
+      const expected = [...lengths.map((len, i) => pattern(len, 40 + i)), null, null];
+      const got: Uint8Array[] = [];
+      const offsets: number[][] = [];
+      const take = (b: RingBufBatch): void => {
+        offsets.push([...b.offsets]);
+        for (let i = 0; i < b.count; i++) got.push(b.data.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
+      };
+      assert.equal(reader.consumeBatch(take, { maxRecords: 2 }), 2, 'stops inside the first run');
+      assert.equal(reader.consumeBatch(take, { maxRecords: 4 }), 4, 'one record of the first run, the second run, one of 5 bytes');
+      assert.equal(reader.consumeBatch(take), 6, 'the rest: a run of four, then the run that a discarded record splits');
+      assert.deepEqual(offsets, [[8, 32], [8, 32, 64, 96], [8, 32, 56, 80, 104, 152]]);
+      got.slice(0, lengths.length).forEach((rec, i) => assert.deepEqual(rec, expected[i], `record ${i} (${lengths[i]} bytes)`));
+      assert.deepEqual(got.slice(lengths.length).map((b) => parseRec(b).seq), [0, 2]);
+      assert.equal(reader.available, 0);
+    });
+  });
+
   test('discarded records at the end of a batch stay in the ring until the next scan', kt, async () => {
     await withReader(async (f, reader) => {
       // seq 0 and 2 submitted, 1 and 3 discarded.
@@ -720,6 +745,42 @@ describe('RingBufReader.batches', () => {
       assert.deepEqual(await it.return!(), { value: undefined, done: true });
       assert.equal(reader.available, 0, 'return() consumes the held batch');
       assert.deepEqual(await it.next(), { value: undefined, done: true });
+    });
+  });
+
+  test('batch.records() reads typed records in place, with a function or a BTF codec', kt, async () => {
+    await withReader(async (f, reader) => {
+      // struct rec { __u32 seq; __u32 tag; __u32 count; __u32 magic; }, as test/bpf/ringbuf.bpf.c writes it.
+      const b = new BtfBuilder();
+      const u32 = b.int('unsigned int', 4, false);
+      const rec = b.struct('struct', 'rec', 16, [['seq', u32, 0], ['tag', u32, 32], ['count', u32, 64], ['magic', u32, 96]]);
+      const codec = codecFor(b.build(), rec) as Codec<Rec>;
+      assert.equal(f.discard.testRun({ data: cmd(9, 21) }).retval, 5);
+      assert.equal(submit(f, 3, 22), 3);
+      const it = reader.batches({ maxRecords: 6 });
+      const seen: string[] = [];
+      let step = await it.next();
+      const first: RingBufBatch = step.value!;
+      // A function gets the view, the record's offset and length; the same iterator object each time.
+      const fromFn = [...first.records((v, at, len) => `${v.getUint32(at + 4, true)}:${v.getUint32(at, true)}/${len}`)];
+      assert.deepEqual(fromFn, ['21:0/16', '21:2/16', '21:4/16', '21:6/16', '21:8/16', '22:0/16']);
+      const its = first.records(codec);
+      assert.equal(its[Symbol.iterator](), its);
+      for (const r of its) seen.push(`${r.tag}:${r.seq}:${r.count}:${r.magic === RB_MAGIC}`);
+      assert.deepEqual(its.next(), { value: undefined, done: true });
+      step = await it.next();
+      for (const r of step.value!.records(codec)) seen.push(`${r.tag}:${r.seq}:${r.count}:${r.magic === RB_MAGIC}`);
+      assert.deepEqual(seen, [
+        '21:0:9:true', '21:2:9:true', '21:4:9:true', '21:6:9:true', '21:8:9:true', '22:0:3:true', '22:1:3:true', '22:2:3:true',
+      ]);
+      // A record shorter than the codec's type: the codec's clear error, not a read past the record's batch.
+      assert.equal(submit(f, 1, 23), 1);
+      step = await it.next();
+      const bigId = b.struct('struct', 'big', 40, [['seq', u32, 0]]);
+      const big = codecFor(b.build(), bigId);
+      assert.throws(() => [...step.value!.records(big)], (e: unknown) => e instanceof InvalidArgumentError && /expected 40 bytes at offset 8, got 16/.test(e.message));
+      await it.return!();
+      assert.equal(reader.available, 0);
     });
   });
 

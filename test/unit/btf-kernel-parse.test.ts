@@ -29,6 +29,31 @@ test('parseKernel and parse agree on the running kernel\'s vmlinux BTF', { skip:
   assert.equal(k.byName('task_struct', 'struct').length, 1);
 });
 
+test('parseKernel with adopt: the same types whether the blob\'s memory is kept (padded, aligned) or copied (unpadded, unaligned)', () => {
+  const bytes = CollectionSpec.fromBuffer(readFileSync(obj('core_task'))).btf!.marshal();
+  const copied = Btf.parse(bytes);
+  const padded = new Uint8Array(bytes.length + 8);
+  padded.set(bytes);
+  const unaligned = new Uint8Array(bytes.length + 9).subarray(1, bytes.length + 1);
+  unaligned.set(bytes);
+  for (const blob of [padded.subarray(0, bytes.length), unaligned, Uint8Array.from(bytes)]) {
+    const k = Btf.parseKernel(blob, { adopt: true });
+    sameTypes(k, copied);
+    assert.deepEqual(k.byName('task_struct').map((t) => t.id), copied.byName('task_struct').map((t) => t.id));
+  }
+  // Kept, not copied: a byte changed before a type is first decoded shows in it (which is why the
+  // caller must leave the buffer alone); without adopt it does not.
+  const id = copied.byName('task_struct')[0]!.id;
+  const textAt = (b: Uint8Array): number => Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf('task_struct\0', 0, 'latin1');
+  for (const adopt of [true, false]) {
+    const mem = new Uint8Array(bytes.length + 8);
+    mem.set(bytes);
+    const k = Btf.parseKernel(mem.subarray(0, bytes.length), { adopt });
+    mem[textAt(mem)] = 'T'.charCodeAt(0);
+    assert.equal(k.type(id).name, adopt ? 'Task_struct' : 'task_struct');
+  }
+});
+
 test('parseKernel: an unknown kind or a record past the end is a BtfError', () => {
   const btf = Btf.fromTypes([{ kind: 'void', id: 0, name: '' }, { kind: 'ptr', id: 1, name: '', type: 0 }]);
   const good = btf.marshal();

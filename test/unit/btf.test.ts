@@ -673,6 +673,37 @@ test('byName on parsed BTF finds each of many names (hash chains)', () => {
   assert.deepEqual(btf.byName('n1'), []);
 });
 
+test('byName finds a name stored twice and from inside longer strings, the same before and after it hashes every name', () => {
+  // Strings: "" "dup" "int" "dup" "xdup" "ydup___v1": "dup" at 1 and 9, inside "xdup" at 14, "dup___v1" at 19.
+  const strings = Buffer.from('\0dup\0int\0dup\0xdup\0ydup___v1\0');
+  const words = [
+    5, BTF_KIND.INT << 24, 4, intEnc(1, 0, 32), // 1: int
+    1, BTF_KIND.TYPEDEF << 24, 1, // 2: dup (first copy)
+    9, BTF_KIND.STRUCT << 24, 0, // 3: dup (second copy)
+    14, BTF_KIND.TYPEDEF << 24, 1, // 4: dup (inside "xdup")
+    13, BTF_KIND.TYPEDEF << 24, 1, // 5: xdup
+    18, BTF_KIND.STRUCT << 24, 0, // 6: ydup___v1
+    19, BTF_KIND.TYPEDEF << 24, 6, // 7: dup___v1 (inside it)
+  ];
+  const b = new RawBtf();
+  b.words.push(...words);
+  for (const parse of [Btf.parse, Btf.parseKernel]) {
+    const btf = parse(b.bytes({ strings }));
+    const ids = (name: string): number[] => btf.byName(name).map((t) => t.id);
+    const expect = (): void => {
+      assert.deepEqual(ids('dup'), [2, 3, 4]);
+      assert.deepEqual(ids('xdup'), [5]);
+      assert.deepEqual(ids('dup___v1'), [7]);
+      assert.deepEqual(ids('up'), []);
+      assert.deepEqual(btf.byName('dup', 'struct').map((t) => t.id), [3]);
+    };
+    expect(); // found by searching the string text
+    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [6, 7]);
+    for (let i = 0; i < 70; i++) assert.deepEqual(ids(`missing${i}`), []);
+    expect(); // found through the hash of every name
+  }
+});
+
 test('split BTF: byName and name fragments find own types named by base string offsets', () => {
   const baseRaw = new RawBtf();
   baseRaw.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1

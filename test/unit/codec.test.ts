@@ -191,6 +191,25 @@ describe('codecFor: structs, arrays, typedefs', () => {
     assert.equal(cString(v['comm'] as Uint8Array), 'bash');
   });
 
+  it('read() decodes in place from a DataView that starts inside its buffer, at an offset', () => {
+    // Two records behind 24 bytes of something else, as in a ring buffer batch's view.
+    const buf = new Uint8Array(24 + 8 + 56 + 56);
+    buf.set(layout, 24 + 8);
+    const second = c.encode({ ...value, a: 99, comm: 'zsh' });
+    buf.set(second, 24 + 8 + 56);
+    const view = new DataView(buf.buffer, 24, buf.length - 24);
+    assert.deepEqual(c.read(view, 8), value);
+    const v2 = c.read(view, 64) as Record<string, unknown>;
+    assert.equal(v2['a'], 99);
+    assert.equal(cString(v2['comm'] as Uint8Array), 'zsh', 'char arrays are read relative to the view, not its buffer');
+    buf[24 + 8 + 16] = 0x7a;
+    assert.equal(cString((c.read(view, 8) as Record<string, unknown>)['comm'] as Uint8Array), 'zash');
+    throwsInvalid(() => c.read(view, 65), 'expected 56 bytes at offset 65, got 55');
+    throwsInvalid(() => c.read(view, -1), 'offset must be a non-negative integer, got -1');
+    throwsInvalid(() => c.read(buf as unknown as DataView, 0), 'expected a DataView, got a Uint8Array');
+    assert.deepEqual(rawCodec(3).read(view, 8 + 16), bytes(0x7a, 0x61, 0x73));
+  });
+
   it('zeroes missing members and padding, ignores padding on decode', () => {
     assert.deepEqual(c.encode({}), new Uint8Array(56));
     const ci = codecFor(btf, inner);

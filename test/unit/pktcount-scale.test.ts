@@ -51,3 +51,43 @@ test('SnapshotBuilder.build on 20,000 flows: top entries and sources as a full s
   assert.deepEqual(snap.sources.map((s) => [s.src, s.packets]), wantSources);
   assert.equal(snap.flows, 20_000);
 });
+
+test('SnapshotBuilder.build over many reads: rates per flow and per source as packets since the previous read, when flows and sources come and go', () => {
+  const r = rng(7);
+  const addr = (i: number): Uint8Array => {
+    const a = new Uint8Array(16);
+    if (i % 2 === 0) a.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, i]);
+    else a.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, i]);
+    return a;
+  };
+  const text = (i: number): string => (i % 2 === 0 ? `10.0.0.${i}` : `fd00::${i.toString(16)}`);
+  // 6 sources x 4 flows; each read keeps a random subset, counts grow (or restart from a small number).
+  const counts = new Map<string, number>();
+  let prev = new Map<string, number>();
+  const b = new SnapshotBuilder({ iface: 'x', mode: 'auto', demo: false, intervalMs: 1000, maxEntries: 100, top: 100, excluded: [], startedAt: 0 });
+  for (let read = 1; read <= 12; read++) {
+    const flows: FlowSample[] = [];
+    const want = new Map<string, number>();
+    const wantSrc = new Map<string, number>();
+    const next = new Map<string, number>();
+    for (let s = 0; s < 6; s++) {
+      if (r() < 0.2) continue; // the whole source is absent from this read
+      for (let p = 0; p < 4; p++) {
+        if (r() < 0.3) continue;
+        const id = `${s}/${p}`;
+        const c = r() < 0.1 ? 1 + Math.floor(r() * 3) : (counts.get(id) ?? 0) + Math.floor(r() * 50);
+        counts.set(id, c);
+        flows.push({ family: s % 2 === 0 ? 4 : 6, saddr: addr(s), srcPort: 1000 + p, dstPort: 80, proto: p % 2 ? 17 : 6, packets: c, bytes: c });
+        const before = prev.get(id);
+        const d = before !== undefined && before <= c ? c - before : c;
+        want.set(`${text(s)}:${1000 + p}`, d / 2);
+        wantSrc.set(text(s), (wantSrc.get(text(s)) ?? 0) + d / 2);
+        next.set(id, c);
+      }
+    }
+    prev = next;
+    const snap = b.build(flows, ZERO_TOTALS, read * 2000);
+    assert.deepEqual(new Map(snap.entries.map((e) => [`${e.src}:${String(e.srcPort)}`, e.rate])), new Map([...want].map(([k, v]) => [k, Math.round(v * 100) / 100])), `read ${read}`);
+    assert.deepEqual(new Map(snap.sources.map((e) => [e.src, e.rate])), new Map([...wantSrc].map(([k, v]) => [k, Math.round(v * 100) / 100])), `read ${read}`);
+  }
+});

@@ -4,6 +4,8 @@
  * tool is stopped while watching the kernel side's drop counters.
  */
 
+import type { RecordBatch } from '../../index.js';
+
 /**
  * A decoder for records that hold a struct of `size` bytes cut after its used part (at least its
  * first `headerSize` bytes): each record is copied into a zeroed struct-sized buffer, which
@@ -20,10 +22,11 @@ export function paddedDecoder<T>(tool: string, size: number, headerSize: number,
   };
 }
 
-/** A ring buffer reader, as the tools use it: records until it is closed. */
+/** A ring buffer reader, as the tools use it: batches of records until it is closed. */
 export interface RecordSource {
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  batches(): AsyncIterableIterator<RecordBatch>;
   close(): void;
+  readonly closed: boolean;
 }
 
 export interface ReadLoop {
@@ -49,9 +52,15 @@ export async function readUntilAborted(reader: RecordSource, signal: AbortSignal
   try {
     loop.onReady?.();
     if (signal.aborted) return;
-    for await (const record of reader) {
-      loop.onRecord(record);
-      if (signal.aborted) break;
+    // A batch at a time (one promise per batch); each record is handed over as a view into the
+    // ring, valid during the call. Stopping closes the reader, which unmaps the ring: no record
+    // of the batch is touched after that.
+    read: for await (const batch of reader.batches()) {
+      const { data, offsets, lengths } = batch;
+      for (let i = 0; i < batch.count; i++) {
+        loop.onRecord(data.subarray(offsets[i]!, offsets[i]! + lengths[i]!));
+        if (signal.aborted || reader.closed) break read;
+      }
     }
     loop.checkDrops();
   } finally {

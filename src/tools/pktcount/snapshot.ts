@@ -143,10 +143,6 @@ export function flowLabel(e: Pick<FlowEntry, 'src' | 'srcPort' | 'dstPort'>): st
   return `${formatEndpoint(e.src, e.srcPort)} => :${e.dstPort}`;
 }
 
-function flowId(proto: number | string, src: string, srcPort: number, dstPort: number): string {
-  return `${proto}|${src}|${srcPort}|${dstPort}`;
-}
-
 function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
@@ -183,18 +179,102 @@ export interface SnapshotContext {
   readonly startedAt: number;
 }
 
+/** A flow's protocol and ports as one number (proto * 2^32 + sport * 2^16 + dport, below 2^40). */
+function portsKey(f: FlowSample): number {
+  return f.proto * 0x1_0000_0000 + f.srcPort * 0x10000 + f.dstPort;
+}
+
+/**
+ * What the builder keeps per source address between reads: its text, and the packet counts of its
+ * flows at the read where it was last seen and at the one before. The first flow of a source sits
+ * in fields, further ones in a map: a big table is mostly one flow per source, and a Map per
+ * source per read would cost more than the rest of the build.
+ */
+class SourceState {
+  /** Read number of `first*`/`more`; the `prev*` ones are from the read before it, if `prevRead` says so. */
+  read = 0;
+  prevRead = 0;
+  firstKey = -1;
+  firstPackets = 0;
+  more: Map<number, number> | undefined;
+  prevFirstKey = -1;
+  prevFirstPackets = 0;
+  prevMore: Map<number, number> | undefined;
+  /** This read's sums over the source's flows. */
+  packets = 0;
+  rate = 0;
+  flows = 0;
+
+  constructor(readonly text: string, readonly family: 4 | 6) {}
+
+  /** Starts read `read` for this source: what was current becomes the previous read's counts. */
+  begin(read: number): void {
+    if (this.read === read - 1) {
+      this.prevRead = this.read;
+      this.prevFirstKey = this.firstKey;
+      this.prevFirstPackets = this.firstPackets;
+      this.prevMore = this.more;
+    } else {
+      this.prevRead = 0;
+      this.prevFirstKey = -1;
+      this.prevMore = undefined;
+    }
+    this.read = read;
+    this.firstKey = -1;
+    this.more = undefined;
+    this.packets = 0;
+    this.rate = 0;
+    this.flows = 0;
+  }
+
+  /** Packets of flow `key` at the previous read, or undefined when it was not there. */
+  before(key: number): number | undefined {
+    if (this.prevRead === 0) return undefined;
+    if (this.prevFirstKey === key) return this.prevFirstPackets;
+    return this.prevMore?.get(key);
+  }
+
+  record(key: number, packets: number): void {
+    if (this.firstKey === -1) {
+      this.firstKey = key;
+      this.firstPackets = packets;
+    } else {
+      (this.more ??= new Map()).set(key, packets);
+    }
+  }
+}
+
+/** The indexes of the `n` largest of `values` (at least; ties at the cut all included), unordered. */
+function largest(values: Float64Array, n: number): number[] {
+  if (n <= 0 || values.length === 0) return [];
+  const out: number[] = [];
+  if (values.length <= n) {
+    for (let i = 0; i < values.length; i++) out.push(i);
+    return out;
+  }
+  const least = values.slice().sort()[values.length - n]!;
+  for (let i = 0; i < values.length; i++) if (values[i]! >= least) out.push(i);
+  return out;
+}
+
 /**
  * Turns successive reads of the flow table into snapshots. Rates are packets since the previous
  * read divided by the time actually elapsed; a flow that is new since then (or was evicted and
  * came back) had all its packets in that time.
+ *
+ * A table of 50,000 flows is read every interval, so a read allocates per flow only what it must:
+ * sources are remembered (with their text) between reads, flows are identified by numbers, and
+ * only the top rows become objects.
  */
 export class SnapshotBuilder {
   readonly #ctx: SnapshotContext;
-  #prev = new Map<string, number>();
   #prevTotals: Totals = ZERO_TOTALS;
   #prevTime: number;
-  /** IPv4 sources as text by their 32-bit value, kept between reads: a big table repeats them. */
-  readonly #v4Text = new Map<number, string>();
+  /** Reads so far (1 on the first build). */
+  #read = 0;
+  /** Sources by their IPv4 address as a 32-bit number, and by the 16 bytes of an IPv6 one. */
+  readonly #v4 = new Map<number, SourceState>();
+  readonly #v6 = new Map<string, SourceState>();
 
   constructor(ctx: SnapshotContext) {
     this.#ctx = ctx;
@@ -205,49 +285,72 @@ export class SnapshotBuilder {
     const ctx = this.#ctx;
     const aggregate = ctx.aggregate ?? 'flow';
     const dt = Math.max(now - this.#prevTime, 1) / 1000;
-    const next = new Map<string, number>();
-    const all: FlowEntry[] = [];
-    /** --aggregate dport: the kernel keeps a row per family; one row per port and protocol here. */
-    const perPort = new Map<string, { -readonly [K in keyof FlowEntry]: FlowEntry[K] }>();
-    const bySource = new Map<string, { family: 4 | 6; packets: number; rate: number; flows: number }>();
-    if (this.#v4Text.size > 2 * flows.length + 1024) this.#v4Text.clear();
-    for (const f of flows) {
+    const read = ++this.#read;
+    const count = flows.length;
+    /** Per flow: its source, and packets since the previous read. */
+    const sourceOf: SourceState[] = new Array(count);
+    const packets = new Float64Array(count);
+    const delta = new Float64Array(count);
+    /** Sources seen in this read, in first-seen order. */
+    const seen: SourceState[] = [];
+    for (let i = 0; i < count; i++) {
+      const f = flows[i]!;
       const src = this.#source(f);
-      const id = flowId(f.proto, src, f.srcPort, f.dstPort);
-      const before = this.#prev.get(id);
-      const delta = before !== undefined && before <= f.packets ? f.packets - before : f.packets;
-      next.set(id, f.packets);
-      const rate = round2(delta / dt);
-      if (aggregate === 'dport') {
-        // No source to show or to sum by: one row per port and protocol.
-        const key = `${f.proto}|${f.dstPort}`;
+      if (src.read !== read) {
+        src.begin(read);
+        seen.push(src);
+      }
+      const key = portsKey(f);
+      const before = src.before(key);
+      const d = before !== undefined && before <= f.packets ? f.packets - before : f.packets;
+      src.record(key, f.packets);
+      src.packets += f.packets;
+      src.rate += d / dt;
+      src.flows++;
+      sourceOf[i] = src;
+      packets[i] = f.packets;
+      delta[i] = d;
+    }
+    this.#forget(read, count);
+
+    let entries: FlowEntry[];
+    let sources: SourceEntry[];
+    if (aggregate === 'dport') {
+      // No source to show or to sum by: one row per port and protocol (the kernel keeps one per family).
+      const perPort = new Map<number, { -readonly [K in keyof FlowEntry]: FlowEntry[K] }>();
+      for (let i = 0; i < count; i++) {
+        const f = flows[i]!;
+        const key = f.proto * 0x10000 + f.dstPort;
         const row = perPort.get(key);
         if (row) {
           row.packets += f.packets;
           row.bytes += f.bytes;
-          row.rate = round2(row.rate + delta / dt);
+          row.rate = round2(row.rate + delta[i]! / dt);
         } else {
-          perPort.set(key, { src: ANY, srcPort: ANY, dstPort: f.dstPort, proto: protoName(f.proto), packets: f.packets, bytes: f.bytes, rate });
+          perPort.set(key, { src: ANY, srcPort: ANY, dstPort: f.dstPort, proto: protoName(f.proto), packets: f.packets, bytes: f.bytes, rate: round2(delta[i]! / dt) });
         }
-        continue;
       }
-      all.push({
-        src, srcPort: aggregate === 'flow' ? f.srcPort : ANY, dstPort: aggregate === 'src' ? ANY : f.dstPort,
-        proto: protoName(f.proto), family: f.family, packets: f.packets, bytes: f.bytes, rate,
+      entries = topByPackets([...perPort.values()], ctx.top, compareFlows);
+      sources = [];
+    } else {
+      // Only flows with at least the n-th largest count can be in the top n: only they become rows.
+      const rows = largest(packets, ctx.top).map((i): FlowEntry => {
+        const f = flows[i]!;
+        return {
+          src: sourceOf[i]!.text, srcPort: aggregate === 'flow' ? f.srcPort : ANY, dstPort: aggregate === 'src' ? ANY : f.dstPort,
+          proto: protoName(f.proto), family: f.family, packets: f.packets, bytes: f.bytes, rate: round2(delta[i]! / dt),
+        };
       });
-      const s = bySource.get(src);
-      if (s) {
-        s.packets += f.packets;
-        s.rate += delta / dt;
-        s.flows++;
-      } else {
-        bySource.set(src, { family: f.family, packets: f.packets, rate: delta / dt, flows: 1 });
-      }
+      entries = rows.sort(compareFlows).slice(0, ctx.top);
+      const sourcePackets = Float64Array.from(seen, (x) => x.packets);
+      sources = largest(sourcePackets, ctx.top)
+        .map((i): SourceEntry => {
+          const x = seen[i]!;
+          return { src: x.text, family: x.family, packets: x.packets, rate: round2(x.rate), flows: x.flows };
+        })
+        .sort((a, b) => b.packets - a.packets || b.rate - a.rate || (a.src < b.src ? -1 : 1))
+        .slice(0, ctx.top);
     }
-    all.push(...perPort.values());
-    const sources: SourceEntry[] = topByPackets(
-      [...bySource.entries()].map(([src, s]) => ({ src, family: s.family, packets: s.packets, rate: round2(s.rate), flows: s.flows })),
-      ctx.top, (a, b) => b.packets - a.packets || b.rate - a.rate || (a.src < b.src ? -1 : 1));
     const p = this.#prevTotals;
     const rateOf = (now_: number, before: number): number => round2(Math.max(0, now_ - before) / dt);
     const snap: Snapshot = {
@@ -259,7 +362,7 @@ export class SnapshotBuilder {
       intervalMs: ctx.intervalMs,
       startedAt: new Date(ctx.startedAt).toISOString(),
       uptimeMs: Math.max(0, now - ctx.startedAt),
-      flows: flows.length,
+      flows: count,
       maxEntries: ctx.maxEntries,
       totals,
       rates: {
@@ -267,27 +370,45 @@ export class SnapshotBuilder {
         counted: rateOf(totals.counted, p.counted),
         excluded: rateOf(totals.excluded, p.excluded),
       },
-      entries: topByPackets(all, ctx.top, compareFlows),
+      entries,
       sources,
       excluded: [...ctx.excluded],
     };
-    this.#prev = next;
     this.#prevTotals = totals;
     this.#prevTime = now;
     return snap;
   }
 
-  #source(f: FlowSample): string {
-    if (f.family !== 4) return formatAddress(f.saddr, f.family);
+  #source(f: FlowSample): SourceState {
     const a = f.saddr;
-    const o = a.length === 16 ? 12 : 0;
-    const n = ((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0;
-    let text = this.#v4Text.get(n);
-    if (text === undefined) {
-      text = formatAddress(a, 4);
-      this.#v4Text.set(n, text);
+    if (f.family === 4) {
+      const o = a.length === 16 ? 12 : 0;
+      const n = ((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0;
+      let s = this.#v4.get(n);
+      if (s === undefined) {
+        s = new SourceState(formatAddress(a, 4), 4);
+        this.#v4.set(n, s);
+      }
+      return s;
     }
-    return text;
+    const bytes = String.fromCharCode(
+      (a[0]! << 8) | a[1]!, (a[2]! << 8) | a[3]!, (a[4]! << 8) | a[5]!, (a[6]! << 8) | a[7]!,
+      (a[8]! << 8) | a[9]!, (a[10]! << 8) | a[11]!, (a[12]! << 8) | a[13]!, (a[14]! << 8) | a[15]!,
+    );
+    let s = this.#v6.get(bytes);
+    if (s === undefined) {
+      s = new SourceState(formatAddress(a, f.family), f.family);
+      this.#v6.set(bytes, s);
+    }
+    return s;
+  }
+
+  /** Drops sources absent from this read once the caches hold far more than the table. */
+  #forget(read: number, flows: number): void {
+    if (this.#v4.size + this.#v6.size <= 2 * flows + 1024) return;
+    for (const cache of [this.#v4, this.#v6] as Map<unknown, SourceState>[]) {
+      for (const [k, s] of cache) if (s.read !== read) cache.delete(k);
+    }
   }
 }
 

@@ -201,7 +201,11 @@ export async function runSession(options: PktcountOptions, io: ToolIO, signal: A
       const due = Math.min(startedAt + tick * options.intervalMs, until);
       await sleep(due - Date.now(), signal);
       if (signal.aborted) break;
-      last = builder.build(counter.readFlows(), counter.readTotals());
+      const flows = counter.readFlows();
+      const totals = counter.readTotals();
+      // Requests that arrived during the read are answered before the build holds the loop again.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      last = builder.build(flows, totals);
       if (options.json) io.out(`${JSON.stringify(last)}\n`);
       else if (!options.quiet) io.out(formatSnapshot(last));
       server?.submit(last);
