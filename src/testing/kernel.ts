@@ -681,6 +681,8 @@ export class EmulatedKernel implements Native, ObjectHost {
       if (err) return err;
     }
     if (flags & BPF_F_LOCK) return -EINVAL;
+    // __bpf_copy_key: a key pointer for a map without keys (ringbuf, queue, ...) is EINVAL.
+    if (!map.keySize && a.ptr('key')?.length) return -EINVAL;
     const key = map.keySize ? a.need('key', map.keySize) : null;
     if (typeof key === 'number') return key;
     const out = a.need('value', map.sysValueSize);
