@@ -159,3 +159,6 @@ echo "build-bpf: $built built, $skipped up to date, $failed failed"
 if [[ $failed -ne 0 ]]; then
 	exit 1
 fi
+
+# The kernel's own samples/bpf network programs, for the emulator comparison.
+bash "$ROOT/scripts/build-kernel-samples.sh"

@@ -32,6 +32,12 @@ command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 # The cilium/ebpf (Go) baselines of the reader benchmarks (bench/go/); no test needs them.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/cilium/ebpf ] || missing+=(golang-github-cilium-ebpf-dev)
+# Public XDP programs the emulator is compared against (test/kernel/emulator-public.test.ts):
+# xdp-tools' compiled objects (xdp-filter, xdpdump) and libxdp's (AF_XDP default program).
+[ -f /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o ] || missing+=(xdp-tools)
+[ -f /usr/lib/x86_64-linux-gnu/bpf/xsk_def_xdp_prog.o ] || missing+=(libxdp1)
+# The kernel's samples/bpf network programs, built at test time by scripts/build-kernel-samples.sh.
+[ -f /usr/src/linux-source-6.1.tar.xz ] || missing+=(linux-source-6.1)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,7 +1,8 @@
 /**
  * The verifier's context access rules (the *_is_valid_access functions of net/core/filter.c) for the
- * program types whose test runs the emulator runs with packets: a load, or a store, of a field the
- * verifier refuses is refused at load with its words, instead of reading 0 in a run.
+ * program types whose test runs the emulator runs with packets (XDP, tc, socket filter, cgroup_skb,
+ * lwt): a load, or a store, of a field the verifier refuses is refused at load with its words,
+ * instead of reading 0 in a run.
  */
 import type { CtxAccess } from './ctxaccess.js';
 
@@ -39,6 +40,15 @@ export function ctxRefusal(type: string, expectedAttachType: number, xdpDevmap: 
       if ([72, 140, 160].some((f) => inRange(off, f, f + 4))) return true;
       if ((inRange(off, 92, 132) && a.size !== 4) || inRange(off, 180, 184)) return true; // socket addresses: whole fields; no tstamp_type
       if (write && !(inRange(off, 8, 12) || inRange(off, 32, 36) || inRange(off, 48, 68) || inRange(off, 152, 160))) return true;
+      return !skbCommon(a);
+    case 'lwt_in':
+    case 'lwt_out':
+    case 'lwt_xmit':
+    case 'lwt_seg6local':
+      // lwt_is_valid_access: no tc_classid, socket addresses, data_meta, tstamp, wire_len, hwtstamp
+      // (nor tstamp_type); writes only to mark, priority and cb.
+      if ([72, 140, 160].some((f) => inRange(off, f, f + 4)) || FAMILY_TO_LOCAL_PORT(off) || inRange(off, 152, 160) || inRange(off, 180, 192)) return true;
+      if (write && !(inRange(off, 8, 12) || inRange(off, 32, 36) || inRange(off, 48, 68))) return true;
       return !skbCommon(a);
     case 'sched_cls':
     case 'sched_act':

@@ -64,6 +64,15 @@ export class RedirectMap extends EmuMap {
     return 0;
   }
 
+  /**
+   * bpf_map_lookup_elem from a program (devmaps only; the verifier refuses it on a cpumap): the
+   * slot's struct bpf_devmap_val, ifindex and program id, read-only (devmaps are BPF_F_RDONLY_PROG).
+   */
+  override lookup(key: Uint8Array): Uint8Array | null {
+    const out = new Uint8Array(this.valueSize);
+    return this.sysLookup(key, out) === 0 ? out : null;
+  }
+
   override sysUpdate(key: Uint8Array | null, value: Uint8Array, flags: number): number {
     const i = key ? u32At(key) : 0;
     const v = u32At(value, 0);
@@ -171,6 +180,7 @@ export class SocketMap extends EmuMap {
 }
 
 const DEV_FLAGS = (1 << 2) | (1 << 3) | (1 << 4); // NUMA_NODE | RDONLY | WRONLY
+const BPF_F_RDONLY_PROG = 1 << 7;
 
 /** BPF_MAP_CREATE's checks for these map types (dev_map_alloc_check, cpu_map_alloc, sock_map_alloc, ...). */
 export function createNetMap(type: string, p: MapParams, host: NetHost): EmuMap | number {
@@ -178,7 +188,9 @@ export function createNetMap(type: string, p: MapParams, host: NetHost): EmuMap 
     case 'devmap':
     case 'devmap_hash':
       if (p.maxEntries === 0 || p.keySize !== 4 || (p.valueSize !== 4 && p.valueSize !== 8) || p.flags & ~DEV_FLAGS) return -EINVAL;
-      return new RedirectMap(host, p);
+      // dev_map_init_map adds BPF_F_RDONLY_PROG: programs read a slot's value, never write it
+      // (and the map's info shows the flag).
+      return new RedirectMap(host, { ...p, flags: p.flags | BPF_F_RDONLY_PROG });
     case 'cpumap':
       if (p.maxEntries === 0 || p.keySize !== 4 || (p.valueSize !== 4 && p.valueSize !== 8) || p.flags & ~(1 << 2)) return -EINVAL;
       if (p.maxEntries > 8192) return -E2BIG; // NR_CPUS of a distribution kernel

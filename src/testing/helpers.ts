@@ -69,7 +69,9 @@ function found(vm: Vm, map: EmuMap, f: Found): void {
 
 function mapLookup(vm: Vm): void {
   const map = mapArg(vm, 1, 1);
-  forbid(map, [...KEYED, 'array_of_maps', 'hash_of_maps'], 1);
+  // Device and socket maps answer lookups too (check_map_func_compatibility); the socket maps
+  // of the emulator hold no socket, so theirs find nothing.
+  forbid(map, [...KEYED, 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'xskmap', 'sockmap', 'sockhash'], 1);
   found(vm, map, map.lookup(mem(vm, 2, map.keySize, false, 1, 'key'), vm.cpu));
 }
 

@@ -441,6 +441,10 @@ export class Vm {
 
   // ---- running ----------------------------------------------------------------------------------
 
+  /** The return values the verifier allows at the main program's exit (cgroup_skb), and for what. */
+  retRange: readonly [number, number] | undefined;
+  retRangeOf = '';
+
   /**
    * Runs `code` from its first instruction with r1 pointing at the context. r0 is left in
    * rh[0]:rl[0].
@@ -628,7 +632,10 @@ export class Vm {
               continue;
             }
             if (o === 0x90) { // exit
-              if (frames.length === base) return;
+              if (frames.length === base) {
+                if (this.retRange && this.#depth === 0) this.#checkReturn();
+                return;
+              }
               const f = frames.pop()!;
               for (let i = 0; i < 5; i++) {
                 rl[6 + i] = f.saved[i * 2]!;
@@ -737,6 +744,19 @@ export class Vm {
     } finally {
       this.#remaining -= count;
       this.executed += count;
+    }
+  }
+
+  /**
+   * The verifier's check_return_code, at run time: a value outside the program type's range at the
+   * main program's exit means the verifier would have refused the program.
+   */
+  #checkReturn(): void {
+    const [lo, hi] = this.retRange!;
+    const r0 = this.rh[0] ? -1 : this.rl[0]!;
+    if (r0 < lo || r0 > hi) {
+      const v = (BigInt(this.rh[0]!) << 32n) | BigInt(this.rl[0]!);
+      throw new Trap(`the program returns ${BigInt.asIntN(64, v)}: the verifier refuses a ${this.retRangeOf} program that may return a value outside [${lo}, ${hi}] (it checks every exit at load)`);
     }
   }
 

@@ -694,6 +694,8 @@ export class EmulatedKernel implements Native, ObjectHost {
       if (err) return err;
     }
     if (flags & BPF_F_LOCK) return -EINVAL;
+    // __bpf_copy_key: a key pointer for a map without keys (ringbuf, queue, ...) is EINVAL.
+    if (!map.keySize && a.ptr('key')?.length) return -EINVAL;
     const key = map.keySize ? a.need('key', map.keySize) : null;
     if (typeof key === 'number') return key;
     const out = a.need('value', map.sysValueSize);
@@ -1132,6 +1134,9 @@ export class EmulatedKernel implements Native, ObjectHost {
     vm.skb = setup.skbState;
     vm.isXdp = setup.xdp;
     vm.cpu = cpu;
+    // cgroup_skb: 0 or 1, egress (BPF_CGROUP_INET_EGRESS) 0..3 (check_return_code).
+    vm.retRange = type === 'cgroup_skb' ? [0, prog.expectedAttachType === 1 ? 3 : 1] : undefined;
+    vm.retRangeOf = type;
     const runs = Math.max(1, repeat);
     const start = process.hrtime.bigint();
     for (let i = 0; i < runs; i++) vm.run(prog.code, setup.ctx);

@@ -313,7 +313,9 @@ export class PerfEvent implements KernelObject, Waitable {
     v.setUint16(H.size, recSize, true);
     v.setUint32(H.$size, rawSize, true);
     rec.set(sample, H.$size + RAW_SIZE_FIELD);
-    this.#put(head, rec);
+    // The padding to 8 bytes is skipped, not written (perf_output_sample's __output_skip): it
+    // keeps whatever an earlier record left there once the ring has wrapped.
+    this.#put(head, rec.subarray(0, H.$size + RAW_SIZE_FIELD + sample.length));
     writeU64(this.#meta, DATA_HEAD, head + recSize);
     this.#sinceWakeup += this.watermark ? recSize : 1;
     const every = this.watermark ? (this.wakeupEvents || size / 2) : Math.max(1, this.wakeupEvents);

@@ -15,7 +15,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { asm, assemble, disassemble, label, loadAssembly, readInsn, useEmulatedKernel, type Item } from '../../src/testing/index.js';
+import { asm, assemble, disassemble, label, loadAssembly, readInsn, type Item } from '../../src/testing/index.js';
 import { FUZZ_VALUE_SIZE, fuzzProgram, mulberry32 } from '../../src/testing/fuzz.js';
 import { CollectionSpec } from '../../src/collection-spec.js';
 import { Collection } from '../../src/collection.js';
@@ -27,47 +27,8 @@ import { mapBatch } from '../../src/sys/bpf.js';
 import { VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/collection-spec.js';
 import { kernelTest, obj } from '../helpers/index.js';
+import { agree, both, bpfOutputEvent } from '../helpers/emulator-diff.js';
 import { haveCpuV4 } from '../../src/features.js';
-import { release } from 'node:os';
-
-async function both<T>(scenario: () => T | Promise<T>): Promise<{ kernel: T; emulator: T }> {
-  const kernel = await scenario();
-  // The emulator imitates the release this machine runs (program tags, errnos, limits differ).
-  const emu = useEmulatedKernel({ kernel: release() });
-  try {
-    return { kernel, emulator: await scenario() };
-  } finally {
-    emu.restore();
-  }
-}
-
-/** JSON with bigints and byte arrays spelled out, for difference reports. */
-function show(v: unknown): string {
-  return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x));
-}
-
-/**
- * Where two results differ, element by element when both are arrays of the same length: an
- * assertion's own diff elides most of a long list, and a guest's log is all a matrix run leaves.
- */
-function differences(emulator: unknown, kernel: unknown): string {
-  if (!Array.isArray(emulator) || !Array.isArray(kernel) || emulator.length !== kernel.length) return `kernel   ${show(kernel)}\nemulator ${show(emulator)}`;
-  const out: string[] = [];
-  for (let i = 0; i < kernel.length; i++) {
-    if (show(emulator[i]) !== show(kernel[i])) out.push(`[${i}] kernel   ${show(kernel[i])}\n[${i}] emulator ${show(emulator[i])}`);
-  }
-  return `${out.length} of ${kernel.length} differ (kernel ${release()}):\n${out.slice(0, 60).join('\n')}`;
-}
-
-async function agree<T>(scenario: () => T | Promise<T>, what?: string): Promise<T> {
-  const r = await both(scenario);
-  try {
-    assert.deepEqual(r.emulator, r.kernel);
-  } catch {
-    assert.fail(`${what ? `${what}: ` : ''}${differences(r.emulator, r.kernel)}`);
-  }
-  return r.kernel;
-}
 
 function spec(type: MapSpec['type'], keySize: number, valueSize: number, maxEntries: number, flags = 0, innerMap?: MapSpec): MapSpec {
   return {
@@ -587,7 +548,7 @@ describe('test-run semantics per program type', kernelTest, () => {
   it('context fields the verifier refuses are refused at load: every offset and size, per program type', async () => {
     await agree(() => {
       const out: unknown[] = [];
-      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb'] as const) {
+      for (const type of ['xdp', 'sched_cls', 'socket_filter', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local'] as const) {
         for (let off = 0; off < 196; off += 2) {
           for (const [size, op] of [['b', 'r'], ['h', 'r'], ['w', 'r'], ['dw', 'r'], ['w', 'w'], ['dw', 'w']] as const) {
             const bytes = { b: 1, h: 2, w: 4, dw: 8 }[size];
@@ -859,6 +820,33 @@ describe('redirect and socket maps, maps of maps', kernelTest, () => {
     });
   });
 
+  it('bpf_map_lookup_elem from XDP on devmaps and an xskmap: the slot\'s ifindex and program id, or NULL', async () => {
+    await agree(() => {
+      const out: unknown[] = [];
+      const maps: BpfMap[] = [];
+      for (const [type, v] of [['devmap', 4], ['devmap', 8], ['devmap_hash', 4], ['devmap_hash', 8], ['xskmap', 4]] as const) {
+        const m = BpfMap.create(spec(type, 4, v, 8));
+        maps.push(m);
+        if (type.startsWith('devmap')) {
+          m.update(u32s(1), v === 4 ? u32s(1) : u32s(1, 0xffffffff));
+          m.update(u32s(6), v === 4 ? u32s(1) : u32s(1, 0xffffffff));
+        }
+        // The key is the packet's first byte; the value's words come back as ifindex | id << 16.
+        const p = mustLoad([
+          asm.ldx('w', 'r2', 'r1', 0), asm.ldx('w', 'r3', 'r1', 4), asm.mov64('r0', 2000), asm.mov64('r4', 'r2'), asm.alu64('add', 'r4', 1),
+          asm.jmp('gt', 'r4', 'r3', 'out'), asm.ldx('b', 'r2', 'r2', 0), asm.stx('w', 'r10', -4, 'r2'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -4),
+          ...asm.ldMapFd('r1', m.fd), asm.call(1), asm.mov64('r1', 'r0'), asm.mov64('r0', 1000), asm.jmp('eq', 'r1', 0, 'out'),
+          asm.ldx('w', 'r0', 'r1', 0), ...(v === 8 ? [asm.ldx('w', 'r2', 'r1', 4), asm.alu64('lsh', 'r2', 16), asm.alu64('or', 'r0', 'r2')] : []),
+          label('out'), asm.exit(),
+        ]);
+        out.push([type, v, m.info().flags, [0, 1, 6, 7, 200].map((k) => run(p, Uint8Array.of(k, ...new Uint8Array(63))))]);
+        p.close();
+      }
+      for (const m of maps) m.close();
+      return out;
+    });
+  });
+
   it('inner maps against the template: max_entries only for arrays or without BPF_F_INNER_MAP', async () => {
     await agree(() => {
       const out: unknown[] = [];
@@ -1036,18 +1024,6 @@ describe('program loading', kernelTest, () => {
 });
 
 describe('perf event arrays and pollers', kernelTest, () => {
-  /** perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT, sample_type RAW, wakeup_events 1) on `cpu`. */
-  function bpfOutputEvent(cpu: number): number {
-    const attr = new Uint8Array(128);
-    const v = new DataView(attr.buffer);
-    v.setUint32(0, 1, true);
-    v.setUint32(4, 128, true);
-    v.setBigUint64(8, 10n, true);
-    v.setBigUint64(24, 1n << 10n, true);
-    v.setUint32(48, 1, true);
-    return native().perfEventOpen(attr, null, -1, cpu, -1, 0);
-  }
-
   it('bpf_perf_event_output: the same records (PERF_RECORD_SAMPLE, then PERF_RECORD_LOST after drops)', async () => {
     await agree(() => {
       const n = native();

@@ -549,7 +549,7 @@ describe('PerfReader (emulated kernel)', () => {
       assert.equal(data.byteOffset % 8, 0, `sample ${k} is 8-byte aligned`);
       assert.equal(data.byteLength, rawSize(lengthOf(k)));
       check(data, k, lengthOf(k), `sample ${k}`);
-      assert.ok(data.subarray(lengthOf(k)).every((b) => b === 0), `sample ${k}: the emulator's zero padding`);
+      // The padding past the sample is whatever the ring held there, as in the kernel (not zeroed).
       assert.equal(data.buffer.byteLength, SLAB_SIZE);
       slabs.add(data.buffer);
     }

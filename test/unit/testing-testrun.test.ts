@@ -65,6 +65,25 @@ function withProg<T>(items: readonly Item[], type: ProgType, f: (p: Program) => 
 }
 
 describe('skb test runs', () => {
+  it('cgroup_skb: a return value outside [0, 1] stops the run at the exit, naming the range; 0 and 1 run', () => {
+    // r0 = the first byte of the network header (cgroup_skb runs see the frame past Ethernet).
+    withProg([asm.mov64('r6', 'r1'), asm.ldx('w', 'r2', 'r1', 76), asm.ldx('w', 'r3', 'r1', 80), asm.mov64('r0', 0), asm.mov64('r4', 'r2'), asm.alu64('add', 'r4', 1),
+      asm.jmp('gt', 'r4', 'r3', 'out'), asm.ldx('b', 'r0', 'r2', 0), label('out'), asm.exit()], 'cgroup_skb', (p) => {
+      const run = (first: number) => {
+        const f = frame(60, 0x800);
+        f[14] = first;
+        return outcome(() => p.testRun({ data: f }).retval);
+      };
+      assert.deepEqual([run(0), run(1)], [0, 1]);
+      const two = frame(60, 0x800);
+      two[14] = 2;
+      assert.throws(() => p.testRun({ data: two }),
+        (e: Error & { code?: string; insn?: number }) => e.code === 'ERR_BPFKIT_EMULATOR_FAULT' && e.insn === 8 && /returns 2: the verifier refuses a cgroup_skb program that may return a value outside \[0, 1\]/.test(e.message));
+    });
+    // Other program types take any value.
+    withProg([asm.mov64('r0', 7), asm.exit()], 'sched_cls', (p) => assert.equal(p.testRun({ data: frame(60, 0x800) }).retval, 7));
+  });
+
   it('IPv4 frames shorter than 34 bytes and IPv6 frames shorter than 54 are refused with EINVAL', () => {
     for (const type of ['sched_cls', 'socket_filter', 'cgroup_skb', 'lwt_in'] as const) {
       withProg([asm.mov64('r0', 1), asm.exit()], type, (p) => {
