@@ -461,6 +461,20 @@ test('queue: values pushed from user space pop in FIFO order, peek does not remo
   });
 });
 
+test('keyless maps: the key-taking operations pass the kernel no key pointer (queue lookup peeks; a 4-byte key is refused)', kernelTest, async () => {
+  // A key pointer for a map with key_size 0 gets EINVAL from every element command, whatever it does.
+  await withMaps((o) => {
+    const q = o.map<never, number>('queue');
+    q.push(41);
+    q.push(42);
+    assert.deepEqual([...q.lookupBytes(new Uint8Array(0))!], [41, 0, 0, 0]);
+    assert.equal(q.peek(), 41, 'lookup did not remove');
+    assert.equal(q.lookupAndDelete(new Uint8Array(0) as never), 41);
+    assert.equal(q.pop(), 42);
+    assert.throws(() => q.lookupBytes(new Uint8Array(4)), invalidArgument);
+  });
+});
+
 test('queue: popping or peeking an empty queue gives undefined', kernelTest, async () => {
   await withMaps((o) => {
     const q = o.map<never, number>('queue');
