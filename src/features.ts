@@ -14,9 +14,9 @@
  * saying what is missing: a kernel too old (from whether the kernel's own BTF knows the attach
  * type), a config option, or a security policy. EPERM is conclusive only as root (a refusal by
  * policy); without privileges it says nothing and is thrown.
- *
- * src/probes.ts, where the hook probes lived, re-exports this module for its importers.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { EBADF, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP, EPERM } from './abi/errno.js';
 import { BpfkitError, BpfSyscallError, NotSupportedError } from './errors.js';
 import type { Btf } from './btf/btf.js';
@@ -26,7 +26,8 @@ import { attachType, mapType, progType, type AttachType, type MapType, type Prog
 import { native } from './native.js';
 import { securityState } from './securityfs.js';
 import { linkCreateRaw, rawTracepointOpenRaw } from './link/sys.js';
-import { kprobeSupport } from './link/kprobe.js';
+import { pmuType } from './link/pmu.js';
+import { tryTracefsRoot } from './link/tracefs.js';
 
 const cache = new Map<string, boolean>();
 
@@ -273,6 +274,14 @@ export function kernelKnowsAttachType(uapiName: string): boolean | undefined {
 
 function close(fd: number): void {
   native().close(fd);
+}
+
+/** Whether the kernel can attach kprobes: the kprobe PMU, or tracefs kprobe_events. */
+export function kprobeSupport(): 'pmu' | 'tracefs' | undefined {
+  if (pmuType('kprobe') !== undefined) return 'pmu';
+  const root = tryTracefsRoot();
+  if (root && existsSync(join(root, 'kprobe_events'))) return 'tracefs';
+  return undefined;
 }
 
 /** Whether kprobes can attach (the kprobe PMU or tracefs kprobe_events). */

@@ -29,12 +29,12 @@ export { attach, type AttachOptions } from './link/attach.js';
 export { attachTracepoint, type TracepointOptions } from './link/tracepoint.js';
 export { tracepointId } from './link/tracefs.js';
 export { attachRawTracepoint, attachTracing, type RawTracepointOptions } from './link/raw-tracepoint.js';
-export { attachKprobe, attachKsyscall, kprobeSupport, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
+export { attachKprobe, attachKsyscall, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
 export { attachUprobe, resolveBinaryPath, symbolFileOffset, type UprobeOptions } from './link/uprobe.js';
 export { attachKprobeMulti, resolveKernelPattern, type KprobeMultiOptions } from './link/kprobe-multi.js';
 export { attachUprobeMulti, resolveBinaryPattern, type UprobeMultiOptions } from './link/uprobe-multi.js';
 export {
-  haveKprobes, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
+  haveKprobes, kprobeSupport, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
   haveBpfLsm, haveTcx, haveIterator, hookSupport, linkInfoHas, kernelKnowsAttachType, type TracingAttach,
 } from './features.js';
 export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import type { Program } from '../program.js';
-import { hookSupport } from '../probes.js';
+import { hookSupport } from '../features.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';

@@ -4,14 +4,13 @@
  * kernels without it, a probe event written to tracefs kprobe_events. A kernel built without
  * CONFIG_KPROBES has neither, and attaching throws NotSupportedError.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
 import { pmuConfigShift, pmuType } from './pmu.js';
-import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
+import { kprobeSupport } from '../features.js';
+import { createLegacyProbe, legacyProbeName } from './tracefs.js';
 import { kernelSymbols } from '../load/kallsyms.js';
 
 /**
@@ -25,14 +24,6 @@ export interface KprobeOptions {
   offset?: number;
   /** bpf_cookie for bpf_get_attach_cookie() (5.15+). */
   cookie?: bigint;
-}
-
-/** Whether the kernel can attach kprobes: the kprobe PMU, or tracefs kprobe_events. */
-export function kprobeSupport(): 'pmu' | 'tracefs' | undefined {
-  if (pmuType('kprobe') !== undefined) return 'pmu';
-  const root = tryTracefsRoot();
-  if (root && existsSync(join(root, 'kprobe_events'))) return 'tracefs';
-  return undefined;
 }
 
 function noKprobes(): NotSupportedError {

@@ -16,7 +16,7 @@ import { FD } from '../sys/fd.js';
 import { attachCgroup } from './cgroup.js';
 import { FdLink, requireProgramType, type Link } from './link.js';
 import { check, rawTracepointOpenRaw } from './sys.js';
-import { lsmRefusal } from '../probes.js';
+import { lsmRefusal } from '../features.js';
 import { bpfLsmActive } from '../securityfs.js';
 
 /**

@@ -8,7 +8,7 @@ import { FD } from '../sys/fd.js';
 import { FdLink, requireProgramType } from './link.js';
 import { bpfLsmActive } from '../securityfs.js';
 import { check, rawTracepointOpenRaw } from './sys.js';
-import { lsmRefusal, trampolineRefusal } from '../probes.js';
+import { lsmRefusal, trampolineRefusal } from '../features.js';
 
 /**
  * Options of {@link attachRawTracepoint} and {@link attachTracing}: a BPF cookie (raw tracepoints:

@@ -5,7 +5,7 @@
  * and no filter (of anyone) is left on it.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import { haveTcx } from '../probes.js';
+import { haveTcx } from '../features.js';
 import type { Program } from '../program.js';
 import { FD } from '../sys/fd.js';
 import { resolveInterface } from './iface.js';

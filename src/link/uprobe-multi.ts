@@ -12,7 +12,7 @@ import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
 import { STT, SHN_UNDEF } from '../elf/reader.js';
 import type { Program } from '../program.js';
-import { hookSupport } from '../probes.js';
+import { hookSupport } from '../features.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';

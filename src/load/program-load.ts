@@ -17,7 +17,7 @@ import { attachType as attachTypeNames, progType as progTypeNames } from '../sys
 import { FD } from '../sys/fd.js';
 import { kernelObjectName } from '../map.js';
 import { attachBtfId, kernelBtf } from './attach-target.js';
-import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../probes.js';
+import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../features.js';
 
 /**
  * How programs are loaded (CollectionOptions.programs): the verifier log level and size, and the

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readLinkInfo } from '../../src/link/sys.js';
 import { getFdById, getNextId } from '../../src/sys/bpf.js';
-import { haveTcx } from '../../src/probes.js';
+import { haveTcx } from '../../src/features.js';
 import { isRoot, kernelTest, patient, ROOT } from '../helpers/index.js';
 import { assertProgramGone, LINK_TEST_PORT, sleep, startEcho, stopChild } from '../fixtures/link-env.js';
 import { addNamespace, assertNetworkGone, deleteNamespaces, macOf, PID_TAG } from '../fixtures/net.js';

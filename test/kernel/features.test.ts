@@ -6,7 +6,7 @@ import { BpfkitError } from '../../src/errors.js';
 import {
   haveBpfLsm, haveKprobeMulti, haveKprobes, haveKprobeSession, haveTcx, haveTrampolines, haveUprobeMulti, haveUprobeSession, hookSupport,
   linkInfoHas, resetHookProbeCache,
-} from '../../src/probes.js';
+} from '../../src/features.js';
 
 test('probes answer for this kernel (6.18): common map and program types exist', kernelTest, () => {
   resetFeatureCache();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { globMatch, isGlob } from '../../src/link/glob.js';
 import { matchSection } from '../../src/spec/section-names.js';
 import { BpfSyscallError, NotSupportedError } from '../../src/errors.js';
-import { haveKprobeMulti, haveKprobeSession, haveTcx, haveUprobeMulti, hookSupport, resetHookProbeCache } from '../../src/probes.js';
+import { haveKprobeMulti, haveKprobeSession, haveTcx, haveUprobeMulti, hookSupport, resetHookProbeCache } from '../../src/features.js';
 import { setNative, type Native } from '../../src/native.js';
 
 test('glob patterns match as libbpf matches symbol names', () => {
