@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Btf } from '../src/btf/btf.js';
-import { Collection } from '../src/collection.js';
-import { CollectionSpec } from '../src/collection-spec.js';
+import { Collection } from '../src/load/collection.js';
+import { CollectionSpec } from '../src/spec/collection-spec.js';
 import { buildC, report, ROOT, timeNs, type Row } from './common.js';
 
 const PARSES = Number(process.env['BENCH_PARSES'] ?? 20);

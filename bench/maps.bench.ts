@@ -6,9 +6,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Collection } from '../src/collection.js';
-import { CollectionSpec } from '../src/collection-spec.js';
-import type { BpfMap } from '../src/map.js';
+import { Collection } from '../src/load/collection.js';
+import { CollectionSpec } from '../src/spec/collection-spec.js';
+import type { BpfMap } from '../src/objects/map.js';
 import { buildBpf, buildC, report, type Row } from './common.js';
 
 const N = Number(process.env['BENCH_MAP_ENTRIES'] ?? 1 << 20);

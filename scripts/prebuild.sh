@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the native addon for every target the package ships prebuilt, in prebuildify's layout that
-# node-gyp-build selects from at run time (src/native.ts):
+# node-gyp-build selects from at run time (src/sys/native.ts):
 #
 #   prebuilds/linux-x64/node.napi.glibc.node     gcc
 #   prebuilds/linux-arm64/node.napi.glibc.node   aarch64-linux-gnu-gcc (Debian: gcc-aarch64-linux-gnu)

@@ -3,23 +3,23 @@
  *
  * @module bpfkit
  */
-export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './collection-spec.js';
-export { Collection, type CollectionOptions } from './collection.js';
-export { Variable } from './variable.js';
-export { BpfMap, type KeyIn, type MapInfo, type UpdateFlags } from './map.js';
-export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.js';
+export { CollectionSpec, VariableSpec, type MapSpec, type ProgramSpec } from './spec/collection-spec.js';
+export { Collection, type CollectionOptions } from './load/collection.js';
+export { Variable } from './objects/variable.js';
+export { BpfMap, type KeyIn, type MapInfo, type UpdateFlags } from './objects/map.js';
+export { Program, type ProgramInfo, type TestRunOptions, type TestRunResult } from './objects/program.js';
 export {
   BpfkitError, BpfSyscallError, BtfError, ClosedError, ElfError, InvalidArgumentError, NotSupportedError,
   SpecError, VerifierError, type BpfkitErrorCode, type ErrnoCode,
 } from './errors.js';
 export { Btf, type BtfMarshalOptions, type BtfParseOptions } from './btf/btf.js';
 export { codecFor, cString, type Codec, type CodecOptions } from './btf/codec.js';
-export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './cidr.js';
-export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './features.js';
-export { possibleCpus, onlineCpus } from './cpus.js';
-export { enableStats, type StatsHandle } from './stats.js';
+export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './objects/cidr.js';
+export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './kernel/features.js';
+export { possibleCpus, onlineCpus } from './sys/cpus.js';
+export { enableStats, type StatsHandle } from './objects/stats.js';
 export { resolveInterface } from './link/iface.js';
-export type { MapType, ProgType, AttachType } from './sys/constants.js';
+export type { MapType, ProgType, AttachType } from './abi/constants.js';
 export type { ProgramLoadOptions } from './load/program-load.js';
 export { CoreRelocationError } from './btf/core.js';
 export {
@@ -27,7 +27,7 @@ export {
 } from './link/link.js';
 export { attach, type AttachOptions } from './link/attach.js';
 export { attachTracepoint, type TracepointOptions } from './link/tracepoint.js';
-export { tracepointId } from './link/tracefs.js';
+export { tracepointId } from './sys/tracefs.js';
 export { attachRawTracepoint, attachTracing, type RawTracepointOptions } from './link/raw-tracepoint.js';
 export { attachKprobe, attachKsyscall, syscallSymbol, type KprobeOptions } from './link/kprobe.js';
 export { attachUprobe, resolveBinaryPath, symbolFileOffset, type UprobeOptions } from './link/uprobe.js';
@@ -36,7 +36,7 @@ export { attachUprobeMulti, resolveBinaryPattern, type UprobeMultiOptions } from
 export {
   haveKprobes, kprobeSupport, haveKprobeMulti, haveKprobeSession, haveUprobeMulti, haveUprobeSession, haveTrampolines, haveTracingAttach,
   haveBpfLsm, haveTcx, haveIterator, hookSupport, linkInfoHas, kernelKnowsAttachType, type TracingAttach,
-} from './features.js';
+} from './kernel/features.js';
 export { attachXdp, type XdpMode, type XdpOptions } from './link/xdp.js';
 export { attachTc, type TcDirection, type TcOptions } from './link/tc.js';
 export { attachCgroup, type CgroupOptions } from './link/cgroup.js';
@@ -45,9 +45,9 @@ export { attachPerfEvent, type PerfEventOptions, type SoftwareEvent, type Hardwa
 export {
   RingBufReader, type RingBufReaderOptions, type RingBufBatch, type ConsumeBatchOptions, type ReadOptions,
   type RecordBatch, type RecordReader, type RecordReadFn,
-} from './ringbuf.js';
-export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './perf.js';
-export { readDrops } from './drops.js';
+} from './readers/ringbuf.js';
+export { PerfReader, type PerfReaderOptions, type PerfRecord, type PerfSample, type PerfLost } from './readers/perf.js';
+export { readDrops } from './readers/drops.js';
 export { generate, type GenerateOptions } from './gen/module.js';
 export { dumpC, dumpJson, type DumpCOptions } from './btf/dump-c.js';
 export { disassembleSpec, disassembleInstructions, type DisassembleOptions } from './asm/disasm.js';
@@ -58,4 +58,4 @@ export {
 export { attachSkLookup } from './link/sk-lookup.js';
 export { attachIter, readIterator, readPinnedIterator, IterLink, type IterOptions, type CgroupIterOrder } from './link/iter.js';
 export { attachLsm, type LsmOptions } from './link/lsm.js';
-export type { PerfBatch } from './perf.js';
+export type { PerfBatch } from './readers/perf.js';

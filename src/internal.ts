@@ -16,7 +16,7 @@
  * unions, byte orders) and the load wiring. Stable for generated code: names are only added.
  */
 export * as genRuntime from './gen/runtime.js';
-export { native, setNative, type Native } from './native.js';
+export { native, setNative, type Native } from './sys/native.js';
 export { applyCoreRelocations, type CoreRelocationResult } from './btf/core.js';
 export { sanitizeBtfForKernel } from './load/btf-sanitize.js';
 export { ExternResolver } from './load/externs.js';

@@ -21,7 +21,7 @@
  * loading helpers) is not written into it: it calls bpfkit's `genRuntime` (src/gen/runtime.ts),
  * imported from the same specifier as the rest of bpfkit, so every module shares one tested copy.
  */
-import { CollectionSpec, type MapSpec, type ProgramSpec, type VariableSpec } from '../collection-spec.js';
+import { CollectionSpec, type MapSpec, type ProgramSpec, type VariableSpec } from '../spec/collection-spec.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Btf } from '../btf/btf.js';
 import { checkSameProgram, targetOf } from './byte-order.js';

@@ -23,11 +23,11 @@
  * leaves zeros), `p` the path of the enclosing object and `m` the member's segment of it (`'.name'`,
  * an index, or `''`) for messages, `c` the C spelling of the member's type for messages.
  */
-import { Collection, type CollectionOptions } from '../collection.js';
-import { CollectionSpec } from '../collection-spec.js';
+import { Collection, type CollectionOptions } from '../load/collection.js';
+import { CollectionSpec } from '../spec/collection-spec.js';
 import { InvalidArgumentError, SpecError } from '../errors.js';
-import type { BpfMap } from '../map.js';
-import type { Program } from '../program.js';
+import type { BpfMap } from '../objects/map.js';
+import type { Program } from '../objects/program.js';
 
 /** A member's segment of a message's path: `'.name'`, an array index, or `''` for the root. */
 export type Segment = string | number;

@@ -6,9 +6,9 @@
  * (`usdt//usr/bin/python3:python:function__entry`); iterators name what they walk (`iter/task`).
  */
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
-import { setAttachByKind, type Program } from '../program.js';
+import { setAttachByKind, type Program } from '../objects/program.js';
 import { matchSection, type AttachKind } from '../spec/section-names.js';
-import type { AttachType, ProgType } from '../sys/constants.js';
+import type { AttachType, ProgType } from '../abi/constants.js';
 import { attachCgroup } from './cgroup.js';
 import { attachIter, type IterOptions } from './iter.js';
 import { attachKprobe, attachKsyscall } from './kprobe.js';

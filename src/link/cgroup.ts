@@ -6,12 +6,12 @@
 import { EINVAL } from '../abi/errno.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { getFdById } from '../sys/bpf.js';
-import type { AttachType, ProgType } from '../sys/constants.js';
+import type { AttachType, ProgType } from '../abi/constants.js';
 import { FD } from '../sys/fd.js';
 import { DetachLink, FdLink, programId, requireProgramType, type Link } from './link.js';
-import { BPF_F_ALLOW_MULTI, linkCreateRaw, progAttachRaw, progDetachRaw } from './sys.js';
+import { BPF_F_ALLOW_MULTI, linkCreateRaw, progAttachRaw, progDetachRaw } from '../sys/link.js';
 
 /** Options of {@link attachCgroup}: BPF_PROG_ATTACH even where cgroup links exist (Linux 5.7). */
 export interface CgroupOptions {

@@ -12,11 +12,11 @@
 import { EACCES, EBADF, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
 import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { offsetofend } from '../abi/layout.js';
 import { Attr } from '../sys/attr.js';
 import { bpfRaw } from '../sys/bpf.js';
-import { attachType as attachTypeNames } from '../sys/constants.js';
+import { attachType as attachTypeNames } from '../abi/constants.js';
 import { FD } from '../sys/fd.js';
 import { bpf_attr, bpf_iter_link_info } from '../abi/uapi.js';
 import { FdLink, requireProgramType } from './link.js';

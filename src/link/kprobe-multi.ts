@@ -13,14 +13,14 @@ import { E2BIG, EBUSY, EINVAL, ENOENT, EPERM, ESRCH } from '../abi/errno.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import type { Program } from '../program.js';
-import { hookSupport } from '../features.js';
+import type { Program } from '../objects/program.js';
+import { hookSupport } from '../kernel/features.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
 import { multiProbeAttachType } from './multi-probe.js';
-import { BPF_F_KPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
-import { tracefsRoot } from './tracefs.js';
+import { BPF_F_KPROBE_MULTI_RETURN, linkCreateRaw } from '../sys/link.js';
+import { tracefsRoot } from '../sys/tracefs.js';
 
 /**
  * Options of {@link attachKprobeMulti}: return probes, sessions (Linux 6.10), one cookie per

@@ -5,13 +5,13 @@
  * CONFIG_KPROBES has neither, and attaching throws NotSupportedError.
  */
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
-import { pmuConfigShift, pmuType } from './pmu.js';
-import { kprobeSupport } from '../features.js';
-import { createLegacyProbe, legacyProbeName } from './tracefs.js';
-import { kernelSymbols } from '../load/kallsyms.js';
+import { pmuConfigShift, pmuType } from '../sys/pmu.js';
+import { kprobeSupport } from '../kernel/features.js';
+import { createLegacyProbe, legacyProbeName } from '../sys/tracefs.js';
+import { kernelSymbols } from '../kernel/kallsyms.js';
 
 /**
  * Options of {@link attachKprobe}: return probe, offset into the function, BPF cookie (Linux

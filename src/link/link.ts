@@ -18,15 +18,15 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { detachAtExit, forget } from './cleanup.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
-import { readProgramInfo } from '../program-info.js';
-import { PinnableFd, Pinning } from '../pinning.js';
+import type { Program } from '../objects/program.js';
+import { readProgramInfo } from '../objects/program-info.js';
+import { PinnableFd, Pinning } from '../objects/pinning.js';
 import { getFdById, objGet } from '../sys/bpf.js';
-import type { ProgType } from '../sys/constants.js';
+import type { ProgType } from '../abi/constants.js';
 import { FD } from '../sys/fd.js';
-import { native } from '../native.js';
+import { native } from '../sys/native.js';
 import { PERF_EVENT_IOC_DISABLE, perfEventEnable, perfEventSetBpf } from '../sys/perf-event.js';
-import { linkCreateRaw, linkDetachRaw, linkUpdate, perfEventKindOf, readLinkInfo, type RawLinkInfo } from './sys.js';
+import { linkCreateRaw, linkDetachRaw, linkUpdate, perfEventKindOf, readLinkInfo, type RawLinkInfo } from '../sys/link.js';
 
 /** What the kernel says about a link (struct bpf_link_info), or what bpfkit knows of an attachment without one. */
 export type LinkInfo = Readonly<RawLinkInfo>;

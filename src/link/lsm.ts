@@ -11,13 +11,13 @@
  */
 import { EINVAL, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { FD } from '../sys/fd.js';
 import { attachCgroup } from './cgroup.js';
 import { FdLink, requireProgramType, type Link } from './link.js';
-import { check, rawTracepointOpenRaw } from './sys.js';
-import { lsmRefusal } from '../features.js';
-import { bpfLsmActive } from '../securityfs.js';
+import { check, rawTracepointOpenRaw } from '../sys/link.js';
+import { lsmRefusal } from '../kernel/features.js';
+import { bpfLsmActive } from '../sys/securityfs.js';
 
 /**
  * Options of {@link attachLsm}: a cgroup for per-cgroup LSM programs (lsm_cgroup, Linux 6.0) and a

@@ -3,7 +3,7 @@
  * session) and the check that it was loaded with it, as the kernel takes no other.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 
 /**
  * The attach type of a `kprobe`/`uprobe` multi or session attachment, checked against the one the

@@ -9,7 +9,7 @@
  */
 import { EAGAIN } from '../abi/errno.js';
 import { BpfkitError, BpfSyscallError } from '../errors.js';
-import { native } from '../native.js';
+import { native } from '../sys/native.js';
 import { cString } from '../abi/cstring.js';
 import type { Layout } from '../abi/layout.js';
 import { ifinfomsg as IFINFOMSG, nlattr, nlmsgerr, nlmsghdr, sockaddr_nl, tcmsg as TCMSG } from '../abi/uapi.js';

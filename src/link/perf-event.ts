@@ -3,8 +3,8 @@
  * (or one), each with the program attached. The result is a LinkSet of PerfEventLinks.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { onlineCpus } from '../cpus.js';
-import type { Program } from '../program.js';
+import { onlineCpus } from '../sys/cpus.js';
+import type { Program } from '../objects/program.js';
 import { attachPerfEventFd, LinkSet, requireProgramType, type Link, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '../sys/perf-event.js';
 

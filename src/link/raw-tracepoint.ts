@@ -3,12 +3,12 @@
  * fixed at load (tp_btf, fentry, fexit, fmod_ret, lsm): BPF_RAW_TRACEPOINT_OPEN gives a bpf_link.
  */
 import { InvalidArgumentError, NotSupportedError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { FD } from '../sys/fd.js';
 import { FdLink, requireProgramType } from './link.js';
-import { bpfLsmActive } from '../securityfs.js';
-import { check, rawTracepointOpenRaw } from './sys.js';
-import { lsmRefusal, trampolineRefusal } from '../features.js';
+import { bpfLsmActive } from '../sys/securityfs.js';
+import { check, rawTracepointOpenRaw } from '../sys/link.js';
+import { lsmRefusal, trampolineRefusal } from '../kernel/features.js';
 
 /**
  * Options of {@link attachRawTracepoint} and {@link attachTracing}: a BPF cookie (raw tracepoints:

@@ -8,11 +8,11 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import type { Program } from '../program.js';
-import type { AttachType } from '../sys/constants.js';
+import type { Program } from '../objects/program.js';
+import type { AttachType } from '../abi/constants.js';
 import { FD } from '../sys/fd.js';
 import { FdLink, requireProgramType } from './link.js';
-import { linkCreateRaw } from './sys.js';
+import { linkCreateRaw } from '../sys/link.js';
 
 function netnsHint(errno: number, attachType: AttachType, netns: string): string | undefined {
   switch (errno) {

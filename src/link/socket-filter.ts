@@ -3,8 +3,8 @@
  * kernel keeps the program while the socket has it, so the Program may be closed meanwhile.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import { native } from '../native.js';
-import type { Program } from '../program.js';
+import { native } from '../sys/native.js';
+import type { Program } from '../objects/program.js';
 import { DetachLink, programId, requireProgramType, type Link } from './link.js';
 
 const SOL_SOCKET = 1;

@@ -5,15 +5,15 @@
  * and no filter (of anyone) is left on it.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import { haveTcx } from '../features.js';
-import type { Program } from '../program.js';
+import { haveTcx } from '../kernel/features.js';
+import type { Program } from '../objects/program.js';
 import { FD } from '../sys/fd.js';
 import { resolveInterface } from './iface.js';
 import { DetachLink, FdLink, programId, requireProgramType, type Link } from './link.js';
 import {
   clsactAdd, clsactDelete, tcFilterAddBpf, tcFilterDelete, tcFilterList, TC_H_EGRESS_PARENT, TC_H_INGRESS_PARENT,
 } from './netlink.js';
-import { linkCreateRaw } from './sys.js';
+import { linkCreateRaw } from '../sys/link.js';
 
 /** Which side of an interface a tc program sees: packets received (`ingress`) or sent (`egress`). */
 export type TcDirection = 'ingress' | 'egress';

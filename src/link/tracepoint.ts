@@ -2,10 +2,10 @@
  * Tracepoints (`SEC("tracepoint/<category>/<name>")`): a perf event of type PERF_TYPE_TRACEPOINT
  * whose config is the tracepoint's id from tracefs, with the program attached to it.
  */
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
-import { tracepointId } from './tracefs.js';
+import { tracepointId } from '../sys/tracefs.js';
 
 /** Options of {@link attachTracepoint}: a BPF cookie (Linux 5.15). */
 export interface TracepointOptions {

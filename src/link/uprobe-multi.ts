@@ -11,13 +11,13 @@ import { EBADF, EINVAL, EPERM, ESRCH } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
 import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
 import { STT, SHN_UNDEF } from '../elf/reader.js';
-import type { Program } from '../program.js';
-import { hookSupport } from '../features.js';
+import type { Program } from '../objects/program.js';
+import { hookSupport } from '../kernel/features.js';
 import { FD } from '../sys/fd.js';
 import { globMatch, isGlob } from './glob.js';
 import { FdLink, requireProgramType } from './link.js';
 import { multiProbeAttachType } from './multi-probe.js';
-import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from './sys.js';
+import { BPF_F_UPROBE_MULTI_RETURN, linkCreateRaw } from '../sys/link.js';
 import { resolveBinaryPath, symbolFileOffset } from './uprobe.js';
 
 /**

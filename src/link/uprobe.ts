@@ -8,11 +8,11 @@ import { InvalidArgumentError, NotSupportedError } from '../errors.js';
 import { openElfFile, symbolFileOffsetIn } from '../elf/file.js';
 import { SHN_UNDEF, STT } from '../elf/reader.js';
 import { resolveBinary } from '../elf/resolve.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { attachPerfEventFd, requireProgramType, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../sys/perf-event.js';
-import { pmuConfigShift, pmuType } from './pmu.js';
-import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from './tracefs.js';
+import { pmuConfigShift, pmuType } from '../sys/pmu.js';
+import { createLegacyProbe, legacyProbeName, tryTracefsRoot } from '../sys/tracefs.js';
 
 /**
  * Options of {@link attachUprobe}: process, return probe, offset, reference counter (USDT

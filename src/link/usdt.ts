@@ -26,9 +26,9 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { BpfkitError, ElfError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import { openElfFile } from '../elf/file.js';
 import { ElfFile, ET, SHN_UNDEF, SHT } from '../elf/reader.js';
-import { BpfMap } from '../map.js';
-import type { Program } from '../program.js';
-import { readProgramInfo } from '../program-info.js';
+import { BpfMap } from '../objects/map.js';
+import type { Program } from '../objects/program.js';
+import { readProgramInfo } from '../objects/program-info.js';
 import { LinkSet, requireProgramType, type Link, type LinkInfo, type PerfEventLink } from './link.js';
 import { attachUprobe, resolveBinaryPath } from './uprobe.js';
 

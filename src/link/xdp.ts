@@ -5,13 +5,13 @@
  */
 import { EINVAL } from '../abi/errno.js';
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import type { Program } from '../program.js';
+import type { Program } from '../objects/program.js';
 import { getFdById } from '../sys/bpf.js';
 import { FD } from '../sys/fd.js';
 import { resolveInterface } from './iface.js';
 import { DetachLink, FdLink, programId, requireProgramType, type Link } from './link.js';
 import { xdpAttachNetlink, xdpDetachNetlink, XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE } from './netlink.js';
-import { linkCreateRaw } from './sys.js';
+import { linkCreateRaw } from '../sys/link.js';
 
 /** 'skb' (generic, any interface), 'native' (in the driver), 'offload' (on the NIC). */
 export type XdpMode = 'skb' | 'generic' | 'native' | 'drv' | 'offload' | 'hw';

@@ -27,11 +27,11 @@ import { kconfigLayout, type KconfigLayout, type KconfigSlot } from './btf-sanit
 import type { BtfDatasec, BtfType } from '../btf/types.js';
 import { Insns, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
 import { SpecError } from '../errors.js';
-import { BpfMap } from '../map.js';
+import { BpfMap } from '../objects/map.js';
 import type { ExternReference, ProgramSpec } from '../spec/program-spec.js';
-import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../sys/constants.js';
-import { kernelBtf, parsedKernelBtf } from './attach-target.js';
-import { KernelSymbols, kernelSymbols, scanKallsyms } from './kallsyms.js';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../abi/constants.js';
+import { kernelBtf, parsedKernelBtf } from '../kernel/attach-target.js';
+import { KernelSymbols, kernelSymbols, scanKallsyms } from '../kernel/kallsyms.js';
 
 /** What resolving externs needs from the world; ExternResolver is the real one, tests pass fakes. */
 export interface ExternEnvironment {

@@ -10,14 +10,14 @@ import { BpfSyscallError, EmulatorNotSupportedError, NotSupportedError, SpecErro
 import { Insns, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from '../asm/insn.js';
 import { applyCoreRelocations, explainCoreFailure, type CoreRelocationResult } from '../btf/core.js';
 import { ExternResolver, explainExternFailure, type ExternResult } from './externs.js';
-import { Program } from '../program.js';
+import { Program } from '../objects/program.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
 import { progLoadRaw, type ProgLoadAttr } from '../sys/bpf.js';
-import { attachType as attachTypeNames, progType as progTypeNames } from '../sys/constants.js';
+import { attachType as attachTypeNames, progType as progTypeNames } from '../abi/constants.js';
 import { FD } from '../sys/fd.js';
-import { kernelObjectName } from '../map.js';
-import { attachBtfId, kernelBtf } from './attach-target.js';
-import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../features.js';
+import { kernelObjectName } from '../objects/map.js';
+import { attachBtfId, kernelBtf } from '../kernel/attach-target.js';
+import { iteratorRefusal, lsmRefusal, trampolineRefusal } from '../kernel/features.js';
 
 /**
  * How programs are loaded (CollectionOptions.programs): the verifier log level and size, and the

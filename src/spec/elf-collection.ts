@@ -14,7 +14,7 @@ import { INSN_SIZE, Insns, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC } from '../asm/insn.
 import {
   BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, LIBBPF_PIN_BY_NAME,
   mapType as mapTypeNames, type MapType,
-} from '../sys/constants.js';
+} from '../abi/constants.js';
 import type { MapSpec, MapSlotInit } from './map-spec.js';
 import type { ExternReference, MapReference, ProgramSpec } from './program-spec.js';
 import { matchSection, type SectionMatch } from './section-names.js';

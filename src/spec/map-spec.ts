@@ -4,7 +4,7 @@
  * (`spec.maps.get('counts')!.maxEntries = 65536`).
  */
 import type { Btf } from '../btf/btf.js';
-import type { MapType } from '../sys/constants.js';
+import type { MapType } from '../abi/constants.js';
 
 export type Pinning = 'none' | 'by_name';
 

@@ -5,7 +5,7 @@
  */
 import type { Btf } from '../btf/btf.js';
 import type { CoreRelo, FuncInfo, LineInfo } from '../btf/types.js';
-import type { AttachType, ProgType } from '../sys/constants.js';
+import type { AttachType, ProgType } from '../abi/constants.js';
 import type { AttachKind } from './section-names.js';
 
 /** An ld_imm64 that must receive a map's fd (kind 'map') or the address of a map value ('value'). */

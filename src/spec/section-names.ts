@@ -4,7 +4,7 @@
  * in '+' take a target after a '/' (`tracepoint/syscalls/sys_enter_execve`); the others must match
  * exactly. A leading '?' on a section marks the program as not loaded by default.
  */
-import type { AttachType, ProgType } from '../sys/constants.js';
+import type { AttachType, ProgType } from '../abi/constants.js';
 
 export interface SectionDef {
   /** The convention as libbpf spells it, e.g. "kprobe+". */

@@ -3,7 +3,7 @@
  * uapi layouts in `bpf.ts`; pointer fields are recorded as (offset, buffer) pairs that the native
  * layer patches with real addresses, so JavaScript never handles an address.
  */
-import type { PointerRefs } from '../native.js';
+import type { PointerRefs } from './native.js';
 
 export class Attr {
   readonly bytes: Uint8Array;

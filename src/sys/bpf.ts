@@ -5,14 +5,14 @@
  */
 import { EAGAIN, ENOENT } from '../abi/errno.js';
 import { BpfSyscallError } from '../errors.js';
-import { native } from '../native.js';
+import { native } from './native.js';
 import { offsetofend } from '../abi/layout.js';
 import { cstr } from '../abi/cstring.js';
 import { Attr } from './attr.js';
-import { BPF_CMD } from './constants.js';
+import { BPF_CMD } from '../abi/constants.js';
 import { bpf_attr } from '../abi/uapi.js';
 import { FD } from './fd.js';
-import { ensureBpffsFor } from '../bpffs.js';
+import { ensureBpffsFor } from './bpffs.js';
 
 type CmdName = keyof typeof BPF_CMD;
 

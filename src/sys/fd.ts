@@ -4,7 +4,7 @@
  * memory for the life of the process.
  */
 import { ClosedError } from '../errors.js';
-import { native } from '../native.js';
+import { native } from './native.js';
 
 const leaked = new FinalizationRegistry<number>((fd) => {
   try { native().close(fd); } catch { /* process is going away */ }

@@ -2,12 +2,12 @@
  * perf_event_open(2): the `struct perf_event_attr` layout (PERF_ATTR_SIZE_VER8, 136 bytes; offsets generated), the
  * ioctl numbers computed from their _IO/_IOW definitions, and the constants the perf buffer reader
  * and the tracepoint/kprobe/uprobe/perf event links need. This is bpfkit's one perf_event_attr
- * builder: the perf buffer (src/perf.ts) and the attach code (src/link/*) both lay out their
+ * builder: the perf buffer (src/readers/perf.ts) and the attach code (src/link/*) both lay out their
  * events here. Like `bpf.ts`, this module only lays out bytes and makes calls; what the events
  * mean is up to its callers.
  */
 import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
-import { native } from '../native.js';
+import { native } from './native.js';
 import { offsetofend } from '../abi/layout.js';
 import { cstr } from '../abi/cstring.js';
 import { Attr } from './attr.js';

@@ -7,7 +7,7 @@
  */
 import type { Layout } from '../abi/layout.js';
 import { bpf_attr, bpf_cmd } from '../abi/uapi.js';
-import type { PointerRefs } from '../native.js';
+import type { PointerRefs } from '../sys/native.js';
 import { EFAULT } from '../abi/errno.js';
 
 /** The scalar fields of a layout (those with a size), by name. */

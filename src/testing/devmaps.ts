@@ -8,7 +8,7 @@
 import { E2BIG, EBADF, EEXIST, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSOCK, EOPNOTSUPP, EOVERFLOW } from '../abi/errno.js';
 import { EmuMap, arrayNextKey, keyId, putU32, u32At, type MapParams, type ProgRef } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
-import { PROG_TYPES, attachType as attachTypes } from '../sys/constants.js';
+import { PROG_TYPES, attachType as attachTypes } from '../abi/constants.js';
 
 const BPF_NOEXIST = 1;
 const BPF_EXIST = 2;

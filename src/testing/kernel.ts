@@ -1,5 +1,5 @@
 /**
- * An emulated kernel behind bpfkit's own syscall seam (`Native`, see src/native.ts): install it with
+ * An emulated kernel behind bpfkit's own syscall seam (`Native`, see src/sys/native.ts): install it with
  * `useEmulatedKernel()` and everything the library does — creating maps, loading programs,
  * BPF_PROG_TEST_RUN, pinning, reading ring buffers through mmap — runs in this process against
  * in-memory objects, without root, a BPF-capable kernel or the native addon. Code under test keeps
@@ -22,10 +22,10 @@ import { posix } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { InvalidArgumentError } from '../errors.js';
-import { possibleCpus } from '../cpus.js';
-import { resetFeatureCache } from '../features.js';
-import { setNative, type Native, type NativePoller, type PointerRefs } from '../native.js';
-import { PROG_TYPES } from '../sys/constants.js';
+import { possibleCpus } from '../sys/cpus.js';
+import { resetFeatureCache } from '../kernel/features.js';
+import { setNative, type Native, type NativePoller, type PointerRefs } from '../sys/native.js';
+import { PROG_TYPES } from '../abi/constants.js';
 import {
   bpf_attr, bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info, bpf_map_info, bpf_map_type, bpf_prog_info, bpf_prog_type, bpf_stats_type,
   btf_header, perf_event_attr, perf_sw_ids, perf_type_id,

@@ -17,7 +17,7 @@ import { ArrayMap, EmuMap, FdArrayMap, type ProgRef } from './maps.js';
 import { E2BIG, EACCES, EBADF, EINVAL } from '../abi/errno.js';
 import { HELPERS } from './helpers.js';
 import { ctxAccesses, maxCtxOffset } from './ctxaccess.js';
-import { PROG_TYPES, attachType } from '../sys/constants.js';
+import { PROG_TYPES, attachType } from '../abi/constants.js';
 import { bpf_func_info, bpf_line_info } from '../abi/uapi.js';
 import { ctxRefusal } from './ctxrules.js';
 import type { KernelBehaviour } from './version.js';

@@ -13,7 +13,7 @@
  */
 import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, ENOTSUPP, EPERM } from '../abi/errno.js';
 import type { KernelObject, ObjectHost } from './objects.js';
-import { MAP_TYPES, type MapType } from '../sys/constants.js';
+import { MAP_TYPES, type MapType } from '../abi/constants.js';
 import { bpf_map_create_flags, bpf_map_type, bpf_update_flags } from '../abi/uapi.js';
 
 export const { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK } = bpf_update_flags;

@@ -9,9 +9,9 @@
  * both the real objects and these.
  */
 import { BpfSyscallError, ClosedError, InvalidArgumentError } from '../errors.js';
-import type { BpfMap, MapInfo, UpdateFlags } from '../map.js';
-import type { Program, ProgramInfo, TestRunOptions, TestRunResult } from '../program.js';
-import type { MapType, ProgType } from '../sys/constants.js';
+import type { BpfMap, MapInfo, UpdateFlags } from '../objects/map.js';
+import type { Program, ProgramInfo, TestRunOptions, TestRunResult } from '../objects/program.js';
+import type { MapType, ProgType } from '../abi/constants.js';
 
 /** The public surface of BpfMap. */
 export type MapLike<K = unknown, V = unknown> = Pick<BpfMap<K, V>,

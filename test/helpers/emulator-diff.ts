@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { release } from 'node:os';
 import { useEmulatedKernel } from '../../src/testing/index.js';
-import { native } from '../../src/native.js';
+import { native } from '../../src/sys/native.js';
 
 export async function both<T>(scenario: () => T | Promise<T>): Promise<{ kernel: T; emulator: T }> {
   const kernel = await scenario();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { BpfMap, Collection, CollectionSpec } from '../../src/index.js';
-import { bpffsMounts, BPFFS } from '../../src/bpffs.js';
+import { bpffsMounts, BPFFS } from '../../src/sys/bpffs.js';
 import { kernelTest, obj } from '../helpers/index.js';
 
 // Unmounting bpffs is only safe when nothing is pinned there (a fresh machine, CI): elsewhere the

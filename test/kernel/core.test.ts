@@ -24,12 +24,12 @@ import { Collection, CollectionSpec, VerifierError, type Program } from '../../s
 import { applyCoreRelocations } from '../../src/btf/core.js';
 import { sanitizeBtfForKernel } from '../../src/load/btf-sanitize.js';
 import type { BtfStruct } from '../../src/btf/types.js';
-import { onlineCpus } from '../../src/cpus.js';
-import { kernelBtf } from '../../src/load/attach-target.js';
+import { onlineCpus } from '../../src/sys/cpus.js';
+import { kernelBtf } from '../../src/kernel/attach-target.js';
 import { loadBtf } from '../../src/load/btf-load.js';
 import { btfLoadRaw } from '../../src/sys/bpf.js';
 import { ExternResolver, kernelVersionCode, readKallsyms, readKernelConfig } from '../../src/load/externs.js';
-import { native } from '../../src/native.js';
+import { native } from '../../src/sys/native.js';
 import { kernelTest, obj, onCI, ROOT } from '../helpers/index.js';
 
 // --- helpers ---------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ test('differential: libbpf and bpfkit leave the kernel with the same programs an
           const m = coll.maps.get(mapName);
           assert.ok(m, `${name}: bpfkit created map ${mapName} as libbpf did`);
           const i = m.info();
-          const { mapType: types } = await import('../../src/sys/constants.js');
+          const { mapType: types } = await import('../../src/abi/constants.js');
           assert.deepEqual([types.number(i.type as never), i.keySize, i.valueSize, i.maxEntries, i.flags], def, `${name}/${mapName}: type, key size, value size, max_entries, flags`);
           maps++;
         }

@@ -17,18 +17,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { asm, assemble, disassemble, label, loadAssembly, readInsn, type Item } from '../../src/testing/index.js';
 import { FUZZ_VALUE_SIZE, fuzzProgram, mulberry32 } from '../../src/testing/fuzz.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
-import { Collection } from '../../src/collection.js';
-import { BpfMap } from '../../src/map.js';
-import type { Program } from '../../src/program.js';
-import { native } from '../../src/native.js';
-import { possibleCpus } from '../../src/cpus.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
+import { Collection } from '../../src/load/collection.js';
+import { BpfMap } from '../../src/objects/map.js';
+import type { Program } from '../../src/objects/program.js';
+import { native } from '../../src/sys/native.js';
+import { possibleCpus } from '../../src/sys/cpus.js';
 import { mapBatch } from '../../src/sys/bpf.js';
 import { VerifierError } from '../../src/errors.js';
-import type { MapSpec } from '../../src/collection-spec.js';
+import type { MapSpec } from '../../src/spec/collection-spec.js';
 import { kernelTest, obj } from '../helpers/index.js';
 import { agree, both, bpfOutputEvent } from '../helpers/emulator-diff.js';
-import { haveCpuV4 } from '../../src/features.js';
+import { haveCpuV4 } from '../../src/kernel/features.js';
 
 function spec(type: MapSpec['type'], keySize: number, valueSize: number, maxEntries: number, flags = 0, innerMap?: MapSpec): MapSpec {
   return {

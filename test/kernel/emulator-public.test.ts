@@ -12,13 +12,13 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CollectionSpec } from '../../src/collection-spec.js';
-import { Collection } from '../../src/collection.js';
-import { possibleCpus } from '../../src/cpus.js';
-import type { Program } from '../../src/program.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
+import { Collection } from '../../src/load/collection.js';
+import { possibleCpus } from '../../src/sys/cpus.js';
+import type { Program } from '../../src/objects/program.js';
 import { mulberry32 } from '../../src/testing/fuzz.js';
 import { kernelTest, ROOT } from '../helpers/index.js';
-import type { ProgType } from '../../src/sys/constants.js';
+import type { ProgType } from '../../src/abi/constants.js';
 import { both, differences, PerfRings, show } from '../helpers/emulator-diff.js';
 
 /** Where Debian's libxdp1 and xdp-tools put their BPF objects. */

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { haveMapType, haveProgramHelper, haveProgramType, resetFeatureCache } from '../../src/features.js';
+import { haveMapType, haveProgramHelper, haveProgramType, resetFeatureCache } from '../../src/kernel/features.js';
 import { kernelTest } from '../helpers/index.js';
 import { BpfkitError } from '../../src/errors.js';
 import {
   haveBpfLsm, haveKprobeMulti, haveKprobes, haveKprobeSession, haveTcx, haveTrampolines, haveUprobeMulti, haveUprobeSession, hookSupport,
   linkInfoHas, resetHookProbeCache,
-} from '../../src/features.js';
+} from '../../src/kernel/features.js';
 
 test('probes answer for this kernel (6.18): common map and program types exist', kernelTest, () => {
   resetFeatureCache();

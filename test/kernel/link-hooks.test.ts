@@ -2,7 +2,7 @@
  * Every kernel-function hook, attached for real where the kernel has it and refused clearly where
  * it does not: kprobe, kretprobe, ksyscall, kprobe.multi, kretprobe.multi, kprobe.session,
  * uprobe.multi, uretprobe.multi, uprobe.session, fentry, fexit, fmod_ret, lsm and tp_btf. Each test
- * asks a runtime probe (src/probes.ts, src/features.ts) which path to take, never the kernel version: where the
+ * asks a runtime probe (src/probes.ts, src/kernel/features.ts) which path to take, never the kernel version: where the
  * probe says yes, the hook is attached, seen to fire on mkdir(2) calls the test makes (counted for
  * this process only), and seen to stop after close(); where it says no, attaching (or loading)
  * throws the NotSupportedError the probe describes.
@@ -18,7 +18,7 @@ import {
   haveKprobeMulti, haveKprobes, haveKprobeSession, haveProgramType, haveTracingAttach, haveTrampolines, haveUprobeMulti, haveUprobeSession, hookSupport,
   InvalidArgumentError, linkInfoHas, NotSupportedError, resolveKernelPattern, symbolFileOffset, type Link,
 } from '../../src/index.js';
-import { bpfLsmActive } from '../../src/securityfs.js';
+import { bpfLsmActive } from '../../src/sys/securityfs.js';
 import { kernelTest, obj, ROOT } from '../helpers/index.js';
 import { assertProgramGone } from '../fixtures/link-env.js';
 

@@ -13,7 +13,7 @@ import {
   attach, attachTc, attachXdp, Collection, CollectionSpec, FdLink, InvalidArgumentError, NotSupportedError, type Link,
 } from '../../src/index.js';
 import { tcFilterList, TC_H_EGRESS_PARENT, TC_H_INGRESS_PARENT, xdpQuery } from '../../src/link/netlink.js';
-import { haveTcx } from '../../src/features.js';
+import { haveTcx } from '../../src/kernel/features.js';
 import { kernelTest, obj } from '../helpers/index.js';
 import {
   assertProgramGone, assertTopologyGone, count, createTwoNamespaces, hasClsact, loadCounters, pingUdp, prog, SLOT,

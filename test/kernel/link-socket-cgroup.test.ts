@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { attach, attachCgroup, attachSocketFilter, BpfSyscallError, FdLink, NotSupportedError, type Link } from '../../src/index.js';
-import { native } from '../../src/native.js';
+import { native } from '../../src/sys/native.js';
 import { kernelTest, patient } from '../helpers/index.js';
 import { assertProgramGone, count, LINK_TEST_PORT, loadCounters, prog, SLOT, sleep, UDP_FIXTURE } from '../fixtures/link-env.js';
 import { createCgroup, removeCgroup } from '../fixtures/net.js';

@@ -14,11 +14,11 @@ import {
   attach, attachPerfEvent, attachRawTracepoint, attachTracepoint, attachUprobe,
   FdLink, InvalidArgumentError, Link, LinkSet, NotSupportedError, PerfEventLink, resolveBinaryPath, symbolFileOffset,
 } from '../../src/index.js';
-import { onlineCpus } from '../../src/cpus.js';
+import { onlineCpus } from '../../src/sys/cpus.js';
 import { Collection, CollectionSpec } from '../../src/index.js';
 import { attachPerfEventFd } from '../../src/link/link.js';
 import { perfEventOpen, PERF_TYPE_TRACEPOINT } from '../../src/sys/perf-event.js';
-import { tracepointId } from '../../src/link/tracefs.js';
+import { tracepointId } from '../../src/sys/tracefs.js';
 import { bpffsDir, kernelTest, obj, ROOT } from '../helpers/index.js';
 import { assertProgramGone, count, loadCounters, prog, SLOT, sleep } from '../fixtures/link-env.js';
 

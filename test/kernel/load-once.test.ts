@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { Collection } from '../../src/collection.js';
+import { Collection } from '../../src/load/collection.js';
 import { specExecsnoop } from '../../src/tools/execsnoop/gen/execsnoop.js';
 import { kernelTest } from '../helpers/index.js';
 

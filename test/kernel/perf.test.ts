@@ -16,7 +16,7 @@ import {
   ClosedError, Collection, CollectionSpec, InvalidArgumentError, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfReaderOptions, type PerfRecord,
   type Program,
 } from '../../src/index.js';
-import { native } from '../../src/native.js';
+import { native } from '../../src/sys/native.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
 
 const OP_PERF_OUTPUT = 0x0d;
@@ -124,7 +124,7 @@ function label(r: PerfRecord): string {
   return r.lost !== undefined ? `lost ${r.lost}` : String(sample(r).event.key);
 }
 
-/** Bytes of a 64 KiB slab that copies are views into (src/ring-copy.ts). */
+/** Bytes of a 64 KiB slab that copies are views into (src/readers/ring-copy.ts). */
 const SLAB_BYTES = 64 * 1024;
 
 const DIST_INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));

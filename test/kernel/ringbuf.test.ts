@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import {
   ClosedError, Collection, CollectionSpec, InvalidArgumentError, RingBufReader, type BpfMap, type Program, type RingBufBatch,
 } from '../../src/index.js';
-import { native } from '../../src/native.js';
+import { native } from '../../src/sys/native.js';
 import { codecFor, type Codec } from '../../src/btf/codec.js';
 import { BtfBuilder } from '../helpers/btf-builder.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
@@ -118,7 +118,7 @@ function batchRecs(b: RingBufBatch): Rec[] {
   return out;
 }
 
-/** Bytes of a 64 KiB slab that copies are views into (src/ring-copy.ts). */
+/** Bytes of a 64 KiB slab that copies are views into (src/readers/ring-copy.ts). */
 const SLAB_BYTES = 64 * 1024;
 
 /** The compiled library, for child processes. */

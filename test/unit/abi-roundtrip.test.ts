@@ -1,6 +1,6 @@
 /**
  * The library and the emulated kernel agree on every bpf() attr, field by field: each command the
- * library issues is encoded by the library's own syscall functions (src/sys/bpf.ts, src/link/sys.ts)
+ * library issues is encoded by the library's own syscall functions (src/sys/bpf.ts, src/sys/link.ts)
  * into a recording Native, then decoded by the emulator's decoder (src/testing/attr.ts: the layout
  * it picks for the command, read field by field) and compared with the values given. A field that
  * either side places elsewhere, a command mapped to the wrong union member, or a library command
@@ -8,14 +8,14 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setNative, type Native } from '../../src/native.js';
+import { setNative, type Native } from '../../src/sys/native.js';
 import {
   btfLoadRaw, enableStats, getFdById, getNextId, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey,
   mapLookupAndDeleteElem, mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, objPin, progLoadRaw, progTestRun, bpfRaw,
 } from '../../src/sys/bpf.js';
-import { linkCreateRaw, linkDetachRaw, linkUpdate, progAttachRaw, progDetachRaw, rawTracepointOpenRaw } from '../../src/link/sys.js';
+import { linkCreateRaw, linkDetachRaw, linkUpdate, progAttachRaw, progDetachRaw, rawTracepointOpenRaw } from '../../src/sys/link.js';
 import { Attr } from '../../src/sys/attr.js';
-import { ATTACH_TYPES, BPF_CMD, LINK_TYPES, MAP_TYPES, PROG_TYPES, attachType } from '../../src/sys/constants.js';
+import { ATTACH_TYPES, BPF_CMD, LINK_TYPES, MAP_TYPES, PROG_TYPES, attachType } from '../../src/abi/constants.js';
 import {
   bpf_attach_type, bpf_attr, bpf_cmd, bpf_link_type, bpf_map_type, bpf_prog_info, bpf_prog_type, perf_event_attr,
 } from '../../src/abi/uapi.js';

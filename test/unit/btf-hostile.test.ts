@@ -13,7 +13,7 @@ import { Btf, BTF_MAX_DEPTH } from '../../src/btf/btf.js';
 import { codecFor } from '../../src/btf/codec.js';
 import { dumpC } from '../../src/btf/dump-c.js';
 import { disassembleInstructions, disassembleSpec } from '../../src/asm/disasm.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
 import { BpfkitError, BtfError, ElfError, InvalidArgumentError, SpecError } from '../../src/errors.js';
 import { BtfBuilder } from '../helpers/btf-builder.js';
 import { btfRecords, btfSectionOffset, funcSymbolOffsets } from '../helpers/btf-raw.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Btf } from '../../src/btf/btf.js';
 import { BtfError } from '../../src/errors.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
 import { obj } from '../helpers/index.js';
 
 function sameTypes(a: Btf, b: Btf, step = 1): void {

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
-import { formatLpmKey, lpmKey, parseCidr } from '../../src/cidr.js';
+import { formatLpmKey, lpmKey, parseCidr } from '../../src/objects/cidr.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 function bytes(...xs: number[]): Uint8Array {

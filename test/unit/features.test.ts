@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { haveMapType, haveProgramType, resetFeatureCache } from "../../src/features.js";
-import { setNative, type Native } from '../../src/native.js';
-import { kernelChargesMemlock } from '../../src/rlimit.js';
+import { haveMapType, haveProgramType, resetFeatureCache } from "../../src/kernel/features.js";
+import { setNative, type Native } from '../../src/sys/native.js';
+import { kernelChargesMemlock } from '../../src/sys/rlimit.js';
 import { BpfSyscallError } from '../../src/errors.js';
 
 /** A syscall layer that answers bpf() from a script and counts the calls. */

@@ -12,7 +12,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { runGen, runGenOnce } from '../../src/cli/gen.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
 import { ElfFile, EM_BPF } from '../../src/elf/reader.js';
 import { InvalidArgumentError, SpecError } from '../../src/errors.js';
 import { checkSameProgram, targetOf } from '../../src/gen/byte-order.js';

@@ -279,7 +279,7 @@ describe('gen: generated codecs match codecFor', () => {
   it('gentest.bpf.c: every map type, decoded and encoded like its map would', needsClang, async () => {
     const out = join(dir, 'gentest');
     await runGenOnce({ ident: 'gentest', input: GENTEST_C, outDir: out, types: ['gen_event'] });
-    const { CollectionSpec } = await import('../../src/collection-spec.js');
+    const { CollectionSpec } = await import('../../src/spec/collection-spec.js');
     const spec = CollectionSpec.fromBuffer(readFileSync(join(out, 'gentest.bpf.o')));
     const btf = spec.btf!;
     const names = ['gen_value', 'gen_key', 'gen_counters', 'gen_event', 'gen_payload', 'gen_addr'];

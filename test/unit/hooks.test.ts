@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { globMatch, isGlob } from '../../src/link/glob.js';
 import { matchSection } from '../../src/spec/section-names.js';
 import { BpfSyscallError, NotSupportedError } from '../../src/errors.js';
-import { haveKprobeMulti, haveKprobeSession, haveTcx, haveUprobeMulti, hookSupport, resetHookProbeCache } from '../../src/features.js';
-import { setNative, type Native } from '../../src/native.js';
+import { haveKprobeMulti, haveKprobeSession, haveTcx, haveUprobeMulti, hookSupport, resetHookProbeCache } from '../../src/kernel/features.js';
+import { setNative, type Native } from '../../src/sys/native.js';
 
 test('glob patterns match as libbpf matches symbol names', () => {
   assert.equal(isGlob('tcp_v4_connect'), false);

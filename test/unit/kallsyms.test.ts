@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KernelSymbols, scanKallsyms, type KallsymsSource } from '../../src/load/kallsyms.js';
+import { KernelSymbols, scanKallsyms, type KallsymsSource } from '../../src/kernel/kallsyms.js';
 import { ExternResolver } from '../../src/load/externs.js';
 import { Btf } from '../../src/btf/btf.js';
 

@@ -1,6 +1,6 @@
-// The layers of src/ point one way: no runtime import cycles, and the pure parsing layers never
-// reach the syscall layer. Read from the sources' import statements (type-only imports vanish at
-// compile time and are left out).
+// The layers of src/ point one way: no runtime import cycles (type-only imports vanish at compile
+// time and are left out of that check), every folder a layer that imports only the layers below
+// it, and the CLI and tools on the public entry points only. Read from the sources' imports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -87,20 +87,101 @@ test('the cycle finder finds a cycle (so the test above can fail)', () => {
   assert.deepEqual(runtimeImports(join(SRC, 'x.ts'), "import type { A } from './a.js';\nimport { type B } from './b.js';\nimport { C } from './c.js';\n"), ['c.ts']);
 });
 
-// The pure layers: object parsing and the kernel ABI as data. They may import each other, errors.ts
-// and sys/constants.ts (names of kernel enums, no syscalls), never the syscall layer or live objects.
-const PURE = ['abi/', 'elf/', 'btf/', 'asm/', 'spec/'];
-const PURE_ALSO = ['errors.ts', 'sys/constants.ts'];
+// The layers, bottom up; the folder tree is this list. A file imports its own folder and the layers
+// below it, never one above: the pure ones (the kernel ABI as data, object parsing) never reach a
+// syscall; live objects never reach the loader, attach code or the readers. Type-only imports
+// count too, but for the few listed in TYPE_UP. The CLI and the tools (the top) have their own
+// rule below: only the public entry points.
+export const LAYERS: readonly (readonly string[])[] = [
+  ['errors.ts', 'abi/'], // errors, and the kernel ABI as data (layouts, enums, errno names, C strings)
+  ['elf/', 'btf/', 'asm/', 'spec/'], // pure object parsing: no kernel needed; these may use each other
+  ['sys/'], // the syscalls and the addon behind them, kernel filesystems (bpffs, tracefs, PMUs)
+  ['kernel/'], // facts about the running kernel: feature and hook probes, its BTF, kallsyms
+  ['objects/'], // live maps and programs
+  ['load/'], // specs into live objects: relocation, externs, verifier logs, the Collection
+  ['link/', 'readers/'], // attaching programs; reading ring and perf buffers (not each other)
+  ['gen/'], // typed bindings: the generator and the runtime its output uses
+  ['index.ts', 'internal.ts', 'testing/'], // the entry points, and the emulated kernel
+  ['cli/', 'tools/'], // commands, on the public API only (see privateImports)
+];
 
-test('the pure layers (abi, elf, btf, asm, spec) never import the syscall layer or live objects', () => {
+/** Where a src-relative file sits: its layer's rank and the folder (or root file) it belongs to. */
+export function placeOf(file: string): { rank: number; home: string } | undefined {
+  for (const [rank, homes] of LAYERS.entries()) {
+    const home = homes.find((h) => (h.endsWith('/') ? file.startsWith(h) : file === h));
+    if (home) return { rank, home };
+  }
+  return undefined;
+}
+
+/** Type-only imports that point up, each with why: they vanish at compile time. */
+const TYPE_UP: Record<string, string> = {
+  'objects/program.ts -> link/attach.ts': 'Program.attach() takes AttachOptions; link/attach.ts installs the code',
+  'objects/program.ts -> link/link.ts': 'Program.attach() returns a Link',
+  'load/collection.ts -> link/attach.ts': 'Collection.attachAll() takes AttachOptions per program',
+  'load/collection.ts -> link/link.ts': 'Collection.attachAll() returns Links',
+};
+
+interface Import {
+  dep: string;
+  typeOnly: boolean;
+}
+
+/** Every static import of one file, runtime and type-only, as src-relative paths. */
+export function allImports(file: string, text: string): Import[] {
+  const runtime = new Set(runtimeImports(file, text));
+  return [...text.matchAll(STATEMENT)].map((m) => {
+    const dep = relative(SRC, resolve(dirname(file), m[3]!.replace(/\.js$/, '.ts')));
+    return { dep, typeOnly: !runtime.has(dep) };
+  });
+}
+
+/** What breaks the layering in a set of files' imports, as sentences. */
+export function layerProblems(files: ReadonlyMap<string, readonly Import[]>): string[] {
+  const top = LAYERS.length - 1;
   const problems: string[] = [];
-  for (const [file, deps] of graph()) {
-    if (!PURE.some((l) => file.startsWith(l))) continue;
-    for (const d of deps) {
-      if (!PURE.some((l) => d.startsWith(l)) && !PURE_ALSO.includes(d)) problems.push(`${file} imports ${d}`);
+  for (const [file, deps] of files) {
+    const from = placeOf(file);
+    if (!from) {
+      problems.push(`${file} is in no layer: put it in one of the folders of LAYERS`);
+      continue;
+    }
+    if (from.rank === top) continue;
+    for (const { dep, typeOnly } of deps) {
+      const to = placeOf(dep);
+      if (!to || to.home === from.home) continue;
+      if (to.rank > from.rank && !(typeOnly && TYPE_UP[`${file} -> ${dep}`])) {
+        problems.push(`${file} (${from.home}) imports ${dep} (${to.home}), a layer above it`);
+      } else if (to.rank === from.rank && from.rank !== 1) {
+        problems.push(`${file} (${from.home}) imports ${dep} (${to.home}), a sibling layer`);
+      }
     }
   }
-  assert.deepEqual(problems, []);
+  return problems;
+}
+
+test('src/ is layered: every file sits in a layer folder and imports only its own folder or the layers below', () => {
+  const files = new Map(sources(SRC).map((f) => [relative(SRC, f), allImports(f, readFileSync(f, 'utf8'))] as const));
+  assert.deepEqual(layerProblems(files), []);
+});
+
+test('the layer check finds what breaks the rules (so the test above can fail)', () => {
+  const files = new Map<string, Import[]>([
+    ['btf/btf.ts', [{ dep: 'sys/bpf.ts', typeOnly: false }, { dep: 'elf/reader.ts', typeOnly: false }]],
+    ['objects/map.ts', [{ dep: 'link/xdp.ts', typeOnly: true }, { dep: 'kernel/btf.ts', typeOnly: false }]],
+    ['objects/program.ts', [{ dep: 'link/link.ts', typeOnly: true }, { dep: 'link/attach.ts', typeOnly: false }]],
+    ['link/xdp.ts', [{ dep: 'readers/ringbuf.ts', typeOnly: false }]],
+    ['stray.ts', []],
+  ]);
+  assert.deepEqual(layerProblems(files), [
+    'btf/btf.ts (btf/) imports sys/bpf.ts (sys/), a layer above it',
+    'objects/map.ts (objects/) imports link/xdp.ts (link/), a layer above it',
+    'objects/program.ts (objects/) imports link/attach.ts (link/), a layer above it',
+    'link/xdp.ts (link/) imports readers/ringbuf.ts (readers/), a sibling layer',
+    'stray.ts is in no layer: put it in one of the folders of LAYERS',
+  ]);
+  const text = "import type { A } from './a.js';\nimport { B } from '../b.js';\n";
+  assert.deepEqual(allImports(join(SRC, 'x', 'y.ts'), text), [{ dep: 'x/a.ts', typeOnly: true }, { dep: 'b.ts', typeOnly: false }]);
 });
 
 // The CLI and the tools are users of the library: they import it only through the package's entry

@@ -7,11 +7,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Btf } from '../../src/btf/btf.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
-import { Collection } from '../../src/collection.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
+import { Collection } from '../../src/load/collection.js';
 import { SpecError } from '../../src/errors.js';
 import { ulongField } from '../../src/spec/elf-collection.js';
-import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../../src/sys/constants.js';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../../src/abi/constants.js';
 import { useEmulatedKernel } from '../../src/testing/index.js';
 import { BtfBuilder } from '../helpers/btf-builder.js';
 import { objBytes } from '../helpers/index.js';

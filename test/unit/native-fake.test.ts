@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BpfSyscallError, Collection, CollectionSpec, VerifierError } from '../../src/index.js';
 import { setNative, type Native } from '../../src/internal.js';
-import { BPF_CMD } from '../../src/sys/constants.js';
+import { BPF_CMD } from '../../src/abi/constants.js';
 import { objBytes } from '../helpers/index.js';
 
 const EPERM = 1;

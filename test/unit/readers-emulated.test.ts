@@ -16,10 +16,10 @@ import { runInNewContext } from 'node:vm';
 import { useEmulatedKernel } from '../../src/testing/index.js';
 import { RingbufMap, PerfEvent } from '../../src/testing/rings.js';
 import { FdArrayMap } from '../../src/testing/maps.js';
-import { BpfMap } from '../../src/map.js';
+import { BpfMap } from '../../src/objects/map.js';
 import { ClosedError, InvalidArgumentError, PerfReader, RingBufReader, type PerfBatch, type PerfRecord, type RingBufBatch } from '../../src/index.js';
-import { SLAB_SIZE } from '../../src/ring-copy.js';
-import type { MapSpec } from '../../src/collection-spec.js';
+import { SLAB_SIZE } from '../../src/readers/ring-copy.js';
+import type { MapSpec } from '../../src/spec/collection-spec.js';
 
 const kernel = useEmulatedKernel({ cpus: 2 });
 setFlagsFromString('--expose-gc');

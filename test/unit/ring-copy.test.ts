@@ -1,11 +1,11 @@
 /**
  * The pieces the ring buffer and perf readers share for copying records out of a ring
- * (src/ring-copy.ts): slabs that copies are carved from, and u64 ring positions read and written
+ * (src/readers/ring-copy.ts): slabs that copies are carved from, and u64 ring positions read and written
  * through their low 32 bits.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingPosition, Slab, SLAB_SIZE } from '../../src/ring-copy.js';
+import { RingPosition, Slab, SLAB_SIZE } from '../../src/readers/ring-copy.js';
 
 const TWO_32 = 2 ** 32;
 

@@ -11,12 +11,12 @@ import assert from 'node:assert/strict';
 import { EmulatedKernel, EmulatorFault, asm, assemble, label, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
 import { FUZZ_REGS, FUZZ_VALUE_SIZE, fuzzBody, fuzzProgram, mulberry32 } from '../../src/testing/fuzz.js';
 import { readInsn } from '../../src/asm/isa.js';
-import { BpfMap } from '../../src/map.js';
-import type { Program } from '../../src/program.js';
-import { setNative } from '../../src/native.js';
+import { BpfMap } from '../../src/objects/map.js';
+import type { Program } from '../../src/objects/program.js';
+import { setNative } from '../../src/sys/native.js';
 import { NotSupportedError, VerifierError } from '../../src/errors.js';
-import type { MapSpec } from '../../src/collection-spec.js';
-import type { ProgType } from '../../src/sys/constants.js';
+import type { MapSpec } from '../../src/spec/collection-spec.js';
+import type { ProgType } from '../../src/abi/constants.js';
 
 const kernel = useEmulatedKernel();
 

@@ -8,12 +8,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProbeMemory, asm, label, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
-import { BpfMap } from '../../src/map.js';
-import { Program } from '../../src/program.js';
+import { BpfMap } from '../../src/objects/map.js';
+import { Program } from '../../src/objects/program.js';
 import { getNextId, mapBatch } from '../../src/sys/bpf.js';
-import { native } from '../../src/native.js';
-import { haveMapType, haveProgramHelper, haveProgramType } from '../../src/features.js';
-import type { MapSpec } from '../../src/collection-spec.js';
+import { native } from '../../src/sys/native.js';
+import { haveMapType, haveProgramHelper, haveProgramType } from '../../src/kernel/features.js';
+import type { MapSpec } from '../../src/spec/collection-spec.js';
 
 const memory = new ProbeMemory({ currentTask: 0xffff888000100000n });
 // Pins go to an emulated bpffs outside /sys/fs/bpf, where the library would check (and, as root, mount) the real one.

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockMap, MockProgram, useEmulatedKernel, type MapLike, type ProgramLike } from '../../src/testing/index.js';
-import { BpfMap } from '../../src/map.js';
+import { BpfMap } from '../../src/objects/map.js';
 import { BpfSyscallError, ClosedError } from '../../src/errors.js';
 
 useEmulatedKernel();

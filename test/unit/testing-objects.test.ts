@@ -8,12 +8,12 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { useEmulatedKernel } from '../../src/testing/index.js';
-import { CollectionSpec } from '../../src/collection-spec.js';
-import { Collection } from '../../src/collection.js';
-import { native } from '../../src/native.js';
-import type { BpfMap } from '../../src/map.js';
-import { RingBufReader } from '../../src/ringbuf.js';
-import { PerfReader } from '../../src/perf.js';
+import { CollectionSpec } from '../../src/spec/collection-spec.js';
+import { Collection } from '../../src/load/collection.js';
+import { native } from '../../src/sys/native.js';
+import type { BpfMap } from '../../src/objects/map.js';
+import { RingBufReader } from '../../src/readers/ringbuf.js';
+import { PerfReader } from '../../src/readers/perf.js';
 import { obj, ipv4Packet } from '../helpers/index.js';
 
 const kernel = useEmulatedKernel();

@@ -7,12 +7,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmulatedKernel, asm, label, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
-import { setNative } from '../../src/native.js';
+import { setNative } from '../../src/sys/native.js';
 import { VerifierError } from '../../src/errors.js';
-import type { ProgType } from '../../src/sys/constants.js';
-import type { Program } from '../../src/program.js';
-import { BpfMap } from '../../src/map.js';
-import type { MapSpec } from '../../src/collection-spec.js';
+import type { ProgType } from '../../src/abi/constants.js';
+import type { Program } from '../../src/objects/program.js';
+import { BpfMap } from '../../src/objects/map.js';
+import type { MapSpec } from '../../src/spec/collection-spec.js';
 
 const kernel = useEmulatedKernel({ netdevs: [{ ifindex: 7, name: 'veth0', mac: Uint8Array.from([2, 0, 0, 0, 0, 7]) }] });
 
@@ -333,7 +333,7 @@ describe('device maps and redirects', () => {
   });
 
   it('a devmap holds known devices; bpf_redirect_map returns XDP_REDIRECT for an entry and the flags\' low bits otherwise', async () => {
-    const { BpfMap } = await import('../../src/map.js');
+    const { BpfMap } = await import('../../src/objects/map.js');
     const dev = BpfMap.create(mapSpec('devmap'));
     try {
       assert.equal(done(() => dev.update(u32s(0), u32s(7))), 'ok');
@@ -354,7 +354,7 @@ describe('device maps and redirects', () => {
   });
 
   it('a cpumap takes queue sizes for possible CPUs', async () => {
-    const { BpfMap } = await import('../../src/map.js');
+    const { BpfMap } = await import('../../src/objects/map.js');
     const cpu = BpfMap.create(mapSpec('cpumap'));
     try {
       assert.equal(done(() => cpu.update(u32s(0), u32s(64))), 'ok');
@@ -368,7 +368,7 @@ describe('device maps and redirects', () => {
 
 describe('memory follows what a test touches', () => {
   it('a 33.5M-entry array allocates nothing until used, then only the chunks a program touches; elements stay bounded', async () => {
-    const { BpfMap } = await import('../../src/map.js');
+    const { BpfMap } = await import('../../src/objects/map.js');
     const m = BpfMap.create({
       name: 'big', type: 'percpu_array', keySize: 4, valueSize: 12, maxEntries: 33_554_432, flags: 0, numaNode: 0, mapExtra: 0n, pinning: 'none', btf: undefined,
       keyTypeId: 0, valueTypeId: 0, innerMap: undefined, contents: [], data: undefined, freeze: false, section: '',

@@ -5,23 +5,23 @@
  * load leaves nothing behind.
  */
 import { readFileSync } from 'node:fs';
-import { Btf } from './btf/btf.js';
-import { pinExists } from './bpffs.js';
+import { Btf } from '../btf/btf.js';
+import { pinExists } from '../sys/bpffs.js';
 import { join } from 'node:path';
-import type { CollectionSpec, MapSpec, ProgramSpec } from './collection-spec.js';
-import { SpecError } from './errors.js';
-import { loadBtf } from './load/btf-load.js';
-import { ExternResolver } from './load/externs.js';
-import { kernelBtf as runningKernelBtf } from './load/attach-target.js';
-import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './load/program-load.js';
-import { BpfMap } from './map.js';
-import type { Program } from './program.js';
-import type { AttachOptions } from './link/attach.js';
-import type { Link } from './link/link.js';
-import { raiseMemlockLimit } from './rlimit.js';
-import { LazyDataSection, Variable } from './variable.js';
-import { possibleCpus } from './cpus.js';
-import type { FD } from './sys/fd.js';
+import type { CollectionSpec, MapSpec, ProgramSpec } from '../spec/collection-spec.js';
+import { SpecError } from '../errors.js';
+import { loadBtf } from './btf-load.js';
+import { ExternResolver } from './externs.js';
+import { kernelBtf as runningKernelBtf } from '../kernel/attach-target.js';
+import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './program-load.js';
+import { BpfMap } from '../objects/map.js';
+import type { Program } from '../objects/program.js';
+import type { AttachOptions } from '../link/attach.js';
+import type { Link } from '../link/link.js';
+import { raiseMemlockLimit } from '../sys/rlimit.js';
+import { LazyDataSection, Variable } from '../objects/variable.js';
+import { possibleCpus } from '../sys/cpus.js';
+import type { FD } from '../sys/fd.js';
 
 /**
  * Options of {@link Collection.load}: which programs to load and how, where pinned maps live, maps

@@ -3,16 +3,16 @@
  * without touching the kernel. Edit it freely, then hand it to `Collection.load`.
  */
 import { readFile } from 'node:fs/promises';
-import type { Btf } from './btf/btf.js';
-import { codecFor } from './btf/codec.js';
-import type { BtfExt } from './btf/types.js';
-import { BpfkitError, InvalidArgumentError, SpecError } from './errors.js';
-import { copyMapSpec, type MapSpec } from './spec/map-spec.js';
-import { copyProgramSpec, type ProgramSpec } from './spec/program-spec.js';
-import { parseObject, type ParsedObject, type VariableLocation } from './spec/elf-collection.js';
+import type { Btf } from '../btf/btf.js';
+import { codecFor } from '../btf/codec.js';
+import type { BtfExt } from '../btf/types.js';
+import { BpfkitError, InvalidArgumentError, SpecError } from '../errors.js';
+import { copyMapSpec, type MapSpec } from './map-spec.js';
+import { copyProgramSpec, type ProgramSpec } from './program-spec.js';
+import { parseObject, type ParsedObject, type VariableLocation } from './elf-collection.js';
 
-export type { MapSpec } from './spec/map-spec.js';
-export type { ProgramSpec } from './spec/program-spec.js';
+export type { MapSpec } from './map-spec.js';
+export type { ProgramSpec } from './program-spec.js';
 
 /**
  * A global variable of the object (`.data`, `.rodata`, `.bss` and their `.*` variants). Setting it

@@ -2,11 +2,11 @@
  * What the kernel says about a loaded program (BPF_OBJ_GET_INFO_BY_FD into struct bpf_prog_info),
  * read by fd: used by Program and by the link layer, which must not import Program's module.
  */
-import { cString } from './abi/cstring.js';
-import { bpf_prog_info } from './abi/uapi.js';
-import { Attr } from './sys/attr.js';
-import { objGetInfoByFd } from './sys/bpf.js';
-import { progType as progTypeNames, type ProgType } from './sys/constants.js';
+import { cString } from '../abi/cstring.js';
+import { bpf_prog_info } from '../abi/uapi.js';
+import { Attr } from '../sys/attr.js';
+import { objGetInfoByFd } from '../sys/bpf.js';
+import { progType as progTypeNames, type ProgType } from '../abi/constants.js';
 
 /**
  * What the kernel says about a loaded program (BPF_OBJ_GET_INFO_BY_FD, Requires Linux 4.13): type,

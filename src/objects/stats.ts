@@ -2,8 +2,8 @@
  * Run-time statistics of programs (run count and time in ProgramInfo) are off by default because
  * they cost a little per run. enableStats() turns them on until the returned handle is closed.
  */
-import { enableStats as enable } from './sys/bpf.js';
-import { BPF_STATS_RUN_TIME } from './sys/constants.js';
+import { enableStats as enable } from '../sys/bpf.js';
+import { BPF_STATS_RUN_TIME } from '../abi/constants.js';
 
 /** Keeps program run statistics on until closed (see {@link enableStats}). */
 export interface StatsHandle extends Disposable {

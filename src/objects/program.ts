@@ -2,16 +2,16 @@
  * A BPF program loaded in the kernel: run it with BPF_PROG_TEST_RUN, read what the kernel says
  * about it, pin it. Attaching lives in the link modules.
  */
-import { BpfkitError, BpfSyscallError, InvalidArgumentError } from './errors.js';
-import { getFdById, objGet, progTestRun } from './sys/bpf.js';
-import type { AttachType, ProgType } from './sys/constants.js';
-import { FD } from './sys/fd.js';
+import { BpfkitError, BpfSyscallError, InvalidArgumentError } from '../errors.js';
+import { getFdById, objGet, progTestRun } from '../sys/bpf.js';
+import type { AttachType, ProgType } from '../abi/constants.js';
+import { FD } from '../sys/fd.js';
 import { PinnableFd } from './pinning.js';
-import type { AttachOptions } from './link/attach.js';
-import type { Link } from './link/link.js';
+import type { AttachOptions } from '../link/attach.js';
+import type { Link } from '../link/link.js';
 import { readProgramInfo, readTranslatedInstructions, type ProgramInfo } from './program-info.js';
-import { disassembleInstructions, disassembleLoaded, type AppliedCoreRelocation } from './asm/disasm.js';
-import type { ProgramSpec } from './spec/program-spec.js';
+import { disassembleInstructions, disassembleLoaded, type AppliedCoreRelocation } from '../asm/disasm.js';
+import type { ProgramSpec } from '../spec/program-spec.js';
 
 export { readProgramInfo, type ProgramInfo } from './program-info.js';
 

@@ -2,9 +2,9 @@
  * Where a map, program or link is pinned in bpffs, and the pin/unpin calls that keep it known: one
  * home for the objects that can be pinned.
  */
-import { unpinPath } from './bpffs.js';
-import { objPin } from './sys/bpf.js';
-import type { FD } from './sys/fd.js';
+import { unpinPath } from '../sys/bpffs.js';
+import { objPin } from '../sys/bpf.js';
+import type { FD } from '../sys/fd.js';
 
 export class Pinning {
   #at: string | undefined;

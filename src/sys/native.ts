@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfkitError } from './errors.js';
+import { BpfkitError } from '../errors.js';
 
 /**
  * Pointer fields to fill just before a call, as triples [holder, byteOffset, buffer, ...]: the
@@ -68,7 +68,7 @@ export interface Native {
 
 let current: Native | undefined;
 
-/** The directory holding bpfkit's package.json and binding.gyp: two levels above dist/src/native.js. */
+/** The directory holding bpfkit's package.json and binding.gyp: two levels above dist/src/sys/native.js. */
 function packageRoot(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {

@@ -17,17 +17,17 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EBADF, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP, EPERM } from './abi/errno.js';
-import { BpfkitError, BpfSyscallError, NotSupportedError } from './errors.js';
-import type { Btf } from './btf/btf.js';
-import { kernelBtf } from './load/attach-target.js';
-import { bpfRaw, mapCreateAttr, progLoadRaw } from './sys/bpf.js';
-import { attachType, mapType, progType, type AttachType, type MapType, type ProgType } from './sys/constants.js';
-import { native } from './native.js';
-import { securityState } from './securityfs.js';
-import { linkCreateRaw, rawTracepointOpenRaw } from './link/sys.js';
-import { pmuType } from './link/pmu.js';
-import { tryTracefsRoot } from './link/tracefs.js';
+import { EBADF, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP, EPERM } from '../abi/errno.js';
+import { BpfkitError, BpfSyscallError, NotSupportedError } from '../errors.js';
+import type { Btf } from '../btf/btf.js';
+import { kernelBtf } from './attach-target.js';
+import { bpfRaw, mapCreateAttr, progLoadRaw } from '../sys/bpf.js';
+import { attachType, mapType, progType, type AttachType, type MapType, type ProgType } from '../abi/constants.js';
+import { native } from '../sys/native.js';
+import { securityState } from '../sys/securityfs.js';
+import { linkCreateRaw, rawTracepointOpenRaw } from '../sys/link.js';
+import { pmuType } from '../sys/pmu.js';
+import { tryTracefsRoot } from '../sys/tracefs.js';
 
 const cache = new Map<string, boolean>();
 

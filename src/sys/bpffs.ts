@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { BpfkitError, BpfSyscallError } from './errors.js';
+import { BpfkitError, BpfSyscallError } from '../errors.js';
 import { installedNative } from './native.js';
 
 export const BPFFS = '/sys/fs/bpf';

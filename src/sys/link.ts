@@ -7,9 +7,9 @@
 import { BpfSyscallError } from '../errors.js';
 import { offsetofend } from '../abi/layout.js';
 import { cstr, cString } from '../abi/cstring.js';
-import { Attr } from '../sys/attr.js';
-import { bpfCall, bpfRaw, objGetInfoByFd } from '../sys/bpf.js';
-import { attachType as attachTypeNames, linkType as linkTypeNames, type AttachType, type LinkType } from '../sys/constants.js';
+import { Attr } from './attr.js';
+import { bpfCall, bpfRaw, objGetInfoByFd } from './bpf.js';
+import { attachType as attachTypeNames, linkType as linkTypeNames, type AttachType, type LinkType } from '../abi/constants.js';
 import { bpf_attr, bpf_link_info } from '../abi/uapi.js';
 
 export interface LinkCreateArgs {

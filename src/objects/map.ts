@@ -3,22 +3,22 @@
  * them, for iteration); keys and values are converted by codecs compiled once from the map's BTF,
  * so callers pass and get plain JavaScript values, or raw Uint8Array bytes whenever they prefer.
  */
-import { Btf } from './btf/btf.js';
-import { codecFor, intCodec, rawCodec, type Codec } from './btf/codec.js';
+import { Btf } from '../btf/btf.js';
+import { codecFor, intCodec, rawCodec, type Codec } from '../btf/codec.js';
 import { lpmKey } from './cidr.js';
-import { possibleCpus } from './cpus.js';
-import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './errors.js';
-import type { MapSpec } from './spec/map-spec.js';
+import { possibleCpus } from '../sys/cpus.js';
+import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
+import type { MapSpec } from '../spec/map-spec.js';
 import {
   getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
   mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
-} from './sys/bpf.js';
-import { cString } from './abi/cstring.js';
-import { offsetofend } from './abi/layout.js';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType } from './sys/constants.js';
-import { FD } from './sys/fd.js';
-import { bpf_map_info } from './abi/uapi.js';
-import { btfFromKernelId } from './kernel-btf.js';
+} from '../sys/bpf.js';
+import { cString } from '../abi/cstring.js';
+import { offsetofend } from '../abi/layout.js';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, mapType as mapTypeNames, type MapType } from '../abi/constants.js';
+import { FD } from '../sys/fd.js';
+import { bpf_map_info } from '../abi/uapi.js';
+import { btfFromKernelId } from '../kernel/btf.js';
 import { PinnableFd } from './pinning.js';
 
 /**

@@ -8,8 +8,8 @@
  * @internal
  * @module
  */
-import { BpfSyscallError, ClosedError, InvalidArgumentError } from './errors.js';
-import { native, type NativePoller } from './native.js';
+import { BpfSyscallError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { native, type NativePoller } from '../sys/native.js';
 /** Records per batch of batches() unless maxRecords says otherwise: a batch this size stays in the CPU cache. */
 const DEFAULT_BATCH = 4096;
 

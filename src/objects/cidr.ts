@@ -5,7 +5,7 @@
  * IPv6), and anything past the address is zero.
  */
 import { endianness } from 'node:os';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const HOST_LE = endianness() === 'LE';
 

@@ -4,12 +4,12 @@
  * reads and writes go straight to the memory the programs use, with no syscall; otherwise through
  * map lookups and updates. `.rodata` is frozen at load: mapped read-only, and set() refuses.
  */
-import { codecFor, type Codec } from './btf/codec.js';
-import { BpfkitError, ClosedError, InvalidArgumentError } from './errors.js';
+import { codecFor, type Codec } from '../btf/codec.js';
+import { BpfkitError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { BpfMap } from './map.js';
-import { native } from './native.js';
-import type { MapSpec } from './spec/map-spec.js';
-import { BPF_F_MMAPABLE } from './sys/constants.js';
+import { native } from '../sys/native.js';
+import type { MapSpec } from '../spec/map-spec.js';
+import { BPF_F_MMAPABLE } from '../abi/constants.js';
 
 /** The memory of a data section's map, shared with the programs, when the kernel allows it. */
 export class DataSectionMapping {

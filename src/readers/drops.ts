@@ -4,8 +4,8 @@
  * (BPFKIT_DROPS_MAP); `readDrops` sums the CPUs' counters, so a tool can say how many events it
  * lost. The perf buffer's own loss reports (PERF_RECORD_LOST) come through PerfReader.
  */
-import { InvalidArgumentError } from './errors.js';
-import type { BpfMap } from './map.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { BpfMap } from '../objects/map.js';
 
 /**
  * The number of events counted in a drops map (BPFKIT_DROPS_MAP): the sum over every possible

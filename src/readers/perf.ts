@@ -28,18 +28,18 @@
  * call pause() first to freeze all rings while you read (resume() afterwards), or let each read
  * pause the one ring it snapshots for the time of the copy.
  */
-import { onlineCpus } from './cpus.js';
-import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from './errors.js';
-import type { BpfMap } from './map.js';
-import { native } from './native.js';
+import { onlineCpus } from '../sys/cpus.js';
+import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
+import type { BpfMap } from '../objects/map.js';
+import { native } from '../sys/native.js';
 import { RingPosition, Slab } from './ring-copy.js';
-import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
-import type { FD } from './sys/fd.js';
+import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './base.js';
+import type { FD } from '../sys/fd.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE,
   PERF_MMAP_DATA_TAIL, PERF_RECORD_LOST, PERF_RECORD_SAMPLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventAttr,
   perfEventDisable, perfEventEnable, perfEventOpen, perfEventPauseOutput,
-} from './sys/perf-event.js';
+} from '../sys/perf-event.js';
 
 /** A sample a program wrote with bpf_perf_event_output. */
 export interface PerfSample<T = Uint8Array> {

@@ -24,16 +24,16 @@
  *
  * The waiting machinery shared with the perf buffer reader is PollingReader (reader-base.ts).
  */
-import { BpfSyscallError, InvalidArgumentError } from './errors.js';
-import type { BpfMap } from './map.js';
-import { native } from './native.js';
-import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './reader-base.js';
+import { BpfSyscallError, InvalidArgumentError } from '../errors.js';
+import type { BpfMap } from '../objects/map.js';
+import { native } from '../sys/native.js';
+import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './base.js';
 import { RingPosition, Slab, SLAB_SIZE } from './ring-copy.js';
-import { bpf_ringbuf_hdr_bits } from './abi/uapi.js';
+import { bpf_ringbuf_hdr_bits } from '../abi/uapi.js';
 
 export {
   NONE, PollingReader, type ConsumeBatchOptions, type None, type ReadOptions, type RecordBatch, type RecordReader, type RecordReadFn,
-} from './reader-base.js';
+} from './base.js';
 
 /** BUSY: reserved, not committed yet (stop reading here); DISCARD: skip the record; the header size. */
 const { BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } = bpf_ringbuf_hdr_bits;
