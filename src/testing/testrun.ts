@@ -7,6 +7,8 @@
  * space after the run (data_out, ctx_out).
  */
 import { E2BIG, EINVAL, ENODEV, ENOMEM } from '../abi/errno.js';
+import { __sk_buff as SKB, xdp_md as XDP } from '../abi/uapi.js';
+import { inSpans, spans } from './ctxfields.js';
 import { Packet, Region, Trap, type Vm } from './interpreter.js';
 import { putU32, u32At } from './maps.js';
 
@@ -16,8 +18,8 @@ export const XDP_PACKET_HEADROOM = 256;
 export const SKB_SHINFO = 320;
 /** sizeof(struct xdp_frame): the lowest data may move to with bpf_xdp_adjust_head. */
 export const XDP_FRAME_SIZE = 40;
-export const XDP_MD_SIZE = 24;
-export const SKB_SIZE = 192;
+export const XDP_MD_SIZE = XDP.$size;
+export const SKB_SIZE = SKB.$size;
 const NET_SKB_PAD = 64;
 const PAGE_SIZE = 4096;
 const MAX_SKB_FRAGS = 17;
@@ -31,7 +33,7 @@ export function metalenInvalid(metalen: number, max: number): boolean {
 export interface SkbState {
   /** tc programs see the frame from the MAC header; the others from the network header. */
   readonly isL2: boolean;
-  /** The __sk_buff bytes (protocol at 16, pkt_type at 4, hash at 68). */
+  /** The __sk_buff bytes (fields at their uapi offsets: __sk_buff in src/abi/uapi.ts). */
   readonly ctx: Uint8Array;
   /** CHECKSUM_NONE (0) in a test run; bpf_csum_level may make it CHECKSUM_UNNECESSARY (1). */
   ipSummed: number;
@@ -87,9 +89,10 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   const linearFromCtx = vm.env.kernel.xdpLinearFromCtx;
   let linearWanted = data.length;
   if (hasCtx) {
-    metalen = u32At(md, 0);
-    const dataMeta = u32At(md, 8);
-    const dataEnd = u32At(md, 4);
+    // ctx_in's data holds the metadata length; data_end the end of the linear part.
+    metalen = u32At(md, XDP.data);
+    const dataMeta = u32At(md, XDP.data_meta);
+    const dataEnd = u32At(md, XDP.data_end);
     const endOk = linearFromCtx ? dataEnd <= data.length : dataEnd === data.length;
     if (dataMeta !== 0 || !endOk || metalen > dataEnd || metalenInvalid(metalen, vm.env.kernel.maxMetalen)) return -EINVAL;
     if (linearFromCtx && metalen > XDP_PACKET_HEADROOM - XDP_FRAME_SIZE) return -EINVAL;
@@ -98,12 +101,12 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   // The frame after the metadata must hold an Ethernet header (a linear part of 0 bytes runs, measured).
   if (data.length - (linearFromCtx ? metalen : 0) < ETH_HLEN) return -EINVAL;
   if (hasCtx) {
-    if (u32At(md, 20) !== 0) return -EINVAL;
-    const ingress = u32At(md, 12);
-    if (ingress === 0 && u32At(md, 16) !== 0) return -EINVAL;
+    if (u32At(md, XDP.egress_ifindex) !== 0) return -EINVAL;
+    const ingress = u32At(md, XDP.ingress_ifindex);
+    if (ingress === 0 && u32At(md, XDP.rx_queue_index) !== 0) return -EINVAL;
     if (ingress !== 0 && !vm.env.netdev(ingress)) return -ENODEV;
     // Emulated devices have one receive queue.
-    if (ingress !== 0 && u32At(md, 16) !== 0) return -EINVAL;
+    if (ingress !== 0 && u32At(md, XDP.rx_queue_index) !== 0) return -EINVAL;
   }
   const headroom = XDP_PACKET_HEADROOM - metalen;
   // What does not fit in the linear part goes into page-sized fragments, as the kernel does.
@@ -113,16 +116,16 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   packet.frags = data.slice(linear);
   packet.data += metalen;
   packet.sync();
-  const ifindex = u32At(md, 12) || 1;
-  const queue = u32At(md, 16);
+  const ifindex = u32At(md, XDP.ingress_ifindex) || 1;
+  const queue = u32At(md, XDP.rx_queue_index);
   const bytes = new Uint8Array(XDP_MD_SIZE);
-  putU32(bytes, 12, ifindex);
-  putU32(bytes, 16, queue);
+  putU32(bytes, XDP.ingress_ifindex, ifindex);
+  putU32(bytes, XDP.rx_queue_index, queue);
   const ctx = new Region('ctx', bytes, 'the context (struct xdp_md)');
   ctx.load = (o, size, d) => {
-    if (o < 12) {
+    if (o < XDP.ingress_ifindex) { // data, data_end, data_meta: packet pointers
       if (size !== 4 || o % 4 !== 0) throw new Trap(`invalid bpf_context access off=${o} size=${size}`);
-      vm.setPtr(d, packet.region, o === 0 ? packet.data : o === 4 ? packet.end : packet.meta);
+      vm.setPtr(d, packet.region, o === XDP.data ? packet.data : o === XDP.data_end ? packet.end : packet.meta);
       return true;
     }
     return false;
@@ -138,9 +141,9 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
       if (hasCtx) {
         // ingress_ifindex and rx_queue_index go back as they were given.
         ctxOut = md.slice();
-        putU32(ctxOut, 0, packet.data - packet.meta);
-        putU32(ctxOut, 4, packet.end - packet.meta);
-        putU32(ctxOut, 8, 0);
+        putU32(ctxOut, XDP.data, packet.data - packet.meta);
+        putU32(ctxOut, XDP.data_end, packet.end - packet.meta);
+        putU32(ctxOut, XDP.data_meta, 0);
       }
       return { data: out, ctx: ctxOut };
     },
@@ -148,20 +151,16 @@ export function xdpSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
 }
 
 /** __sk_buff fields a test run's ctx_in may set (convert___skb_to_skb: everything else must be zero). */
-const SKB_SETTABLE: readonly [number, number][] = [[8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [176, 4], [184, 8]];
+const SKB_SETTABLE = spans(SKB, 'mark', 'priority', 'ingress_ifindex', 'ifindex', 'cb', 'tstamp', 'wire_len', 'gso_segs', 'gso_size', 'hwtstamp');
 /** __sk_buff fields copied back to ctx_out (convert_skb_to___skb); the rest of ctx_out is ctx_in as given. */
-const SKB_RETURNED: readonly [number, number][] = [[8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [184, 8]];
+const SKB_RETURNED = spans(SKB, 'mark', 'priority', 'ingress_ifindex', 'ifindex', 'cb', 'tstamp', 'wire_len', 'gso_segs', 'hwtstamp');
 /** __sk_buff fields programs may write. */
-const SKB_WRITABLE: readonly [number, number][] = [[8, 4], [12, 4], [32, 4], [44, 4], [48, 20], [72, 4], [152, 8]];
+const SKB_WRITABLE = spans(SKB, 'mark', 'queue_mapping', 'priority', 'tc_index', 'cb', 'tc_classid', 'tstamp');
 /** GSO_LEGACY_MAX_SIZE and GSO_MAX_SEGS: the largest wire_len and gso_segs a test run takes. */
 const GSO_LEGACY_MAX_SIZE = 65536;
 const GSO_MAX_SEGS = 65535;
 const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
-
-function inRanges(ranges: readonly [number, number][], o: number, size: number): boolean {
-  return ranges.some(([at, len]) => o >= at && o + size <= at + len);
-}
 
 /** eth_type_trans: the packet type against the device's addresses, and the protocol (host order). */
 function ethTypeTrans(frame: Uint8Array, mac: Uint8Array, loopback: boolean): { pktType: number; protocol: number } {
@@ -188,7 +187,7 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   if (data.length < ETH_HLEN || data.length > PAGE_SIZE - NET_SKB_PAD - SKB_SHINFO) return -EINVAL;
   const sk = ctxInit(ctxIn, SKB_SIZE);
   if (typeof sk === 'number') return sk;
-  const devIndex = hasCtx && u32At(sk, 40) > 1 ? u32At(sk, 40) : 1;
+  const devIndex = hasCtx && u32At(sk, SKB.ifindex) > 1 ? u32At(sk, SKB.ifindex) : 1;
   const dev = vm.env.netdev(devIndex);
   if (!dev) return -ENODEV;
   const { pktType, protocol } = ethTypeTrans(data.length >= 16 ? data : padded(data, 16), dev.mac ?? new Uint8Array(6), devIndex === 1);
@@ -198,11 +197,11 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
   if ((protocol === ETH_P_IP && l3 < 20) || (protocol === ETH_P_IPV6 && l3 < 40)) return -EINVAL;
   const skbLen = isL2 ? data.length : l3;
   if (hasCtx) {
-    for (let i = 0; i < SKB_SIZE; i++) if (sk[i] !== 0 && !inRanges(SKB_SETTABLE, i, 1)) return -EINVAL;
-    const wireLen = u32At(sk, 160);
-    if (wireLen === 0) putU32(sk, 160, skbLen);
+    for (let i = 0; i < SKB_SIZE; i++) if (sk[i] !== 0 && !inSpans(SKB_SETTABLE, i, 1)) return -EINVAL;
+    const wireLen = u32At(sk, SKB.wire_len);
+    if (wireLen === 0) putU32(sk, SKB.wire_len, skbLen);
     else if (wireLen < skbLen || wireLen > GSO_LEGACY_MAX_SIZE) return -EINVAL;
-    if (u32At(sk, 164) > GSO_MAX_SEGS) return -EINVAL;
+    if (u32At(sk, SKB.gso_segs) > GSO_MAX_SEGS) return -EINVAL;
   }
   const input = sk.slice();
   const packet = new Packet(data, NET_SKB_PAD, 0, SKB_SHINFO, NET_SKB_PAD);
@@ -212,23 +211,23 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
     packet.sync();
   }
   const bytes = sk;
-  putU32(bytes, 4, pktType);
-  putU32(bytes, 16, (protocol >> 8) | ((protocol & 0xff) << 8));
-  putU32(bytes, 40, dev.ifindex);
+  putU32(bytes, SKB.pkt_type, pktType);
+  putU32(bytes, SKB.protocol, (protocol >> 8) | ((protocol & 0xff) << 8));
+  putU32(bytes, SKB.ifindex, dev.ifindex);
   const ctx = new Region('ctx', bytes, 'the context (struct __sk_buff)');
   ctx.load = (o, size, d) => {
-    if (o < 4) { // len, computed at the load (narrow loads take its low-order bytes)
+    if (o < SKB.len + SKB.$sizeof.len) { // len, computed at the load (narrow loads take its low-order bytes)
       const len = packet.end - packet.data;
       vm.rl[d] = size >= 4 ? len : (len >>> (o * 8)) & (size === 2 ? 0xffff : 0xff);
       vm.rh[d] = 0;
       return true;
     }
     switch (o) {
-      case 76: case 80: case 140:
+      case SKB.data: case SKB.data_end: case SKB.data_meta:
         if (size !== 4) throw new Trap(`invalid bpf_context access off=${o} size=${size}`);
-        vm.setPtr(d, packet.region, o === 76 ? packet.data : o === 80 ? packet.end : packet.meta);
+        vm.setPtr(d, packet.region, o === SKB.data ? packet.data : o === SKB.data_end ? packet.end : packet.meta);
         return true;
-      case 144: case 168: // flow_keys, sk: no socket or flow keys in a test run
+      case SKB.flow_keys: case SKB.sk: // no socket or flow keys in a test run
         vm.rl[d] = 0;
         vm.rh[d] = 0;
         return true;
@@ -236,7 +235,7 @@ export function skbSetup(vm: Vm, data: Uint8Array, ctxIn: Uint8Array | null, has
         return false;
     }
   };
-  ctx.store = (o, size) => (inRanges(SKB_WRITABLE, o, size) ? undefined : `struct __sk_buff field at offset ${o} is read-only`);
+  ctx.store = (o, size) => (inSpans(SKB_WRITABLE, o, size) ? undefined : `struct __sk_buff field at offset ${o} is read-only`);
   const skbState: SkbState = { isL2, ctx: bytes, ipSummed: 0, csumLevel: 0, tunnel: undefined };
   return {
     ctx, packet, skb: true, xdp: false, skbState,
