@@ -4,23 +4,38 @@
  * lwt): a load, or a store, of a field the verifier refuses is refused at load with its words,
  * instead of reading 0 in a run.
  */
+import { offsetofend } from '../abi/layout.js';
+import { __sk_buff as SKB, xdp_md as XDP } from '../abi/uapi.js';
+import type { FieldOf } from './attr.js';
 import type { CtxAccess } from './ctxaccess.js';
+import { inSpans, spans } from './ctxfields.js';
 
-const SKB_SIZE = 192;
+type SkbField = FieldOf<typeof SKB>;
 /** __sk_buff fields that are pointers or u64: [offset, size]; only whole-field accesses. */
-const SKB_FIXED: readonly [number, number][] = [[76, 4], [80, 4], [140, 4], [144, 8], [152, 8], [168, 8], [184, 8]];
+const SKB_FIXED = spans(SKB, 'data', 'data_end', 'data_meta', 'flow_keys', 'tstamp', 'sk', 'hwtstamp');
 const inRange = (o: number, from: number, to: number) => o >= from && o < to;
-const FAMILY_TO_LOCAL_PORT = (o: number) => inRange(o, 88, 140);
+/** Whether o falls inside the field (any of its bytes). */
+const inField = (o: number, f: SkbField) => inRange(o, SKB[f], offsetofend(SKB, f));
+/** Whether o falls from the first field's start to the last field's end. */
+const inFields = (o: number, first: SkbField, last: SkbField) => inRange(o, SKB[first], offsetofend(SKB, last));
+/** family .. local_port: the socket's addresses and ports. */
+const FAMILY_TO_LOCAL_PORT = (o: number) => inFields(o, 'family', 'local_port');
+/** tstamp_type, a u8, and the padding up to hwtstamp. */
+const TSTAMP_TYPE = (o: number) => inRange(o, SKB.tstamp_type, SKB.hwtstamp);
+/** The fields socket filters may not touch. */
+const SOCKET_FILTER_DENIED = spans(SKB, 'tc_classid', 'data', 'data_end', 'data_meta', 'tstamp', 'wire_len', 'hwtstamp');
+/** tc_classid, data_meta, wire_len: refused for cgroup_skb and lwt. */
+const CLASSID_META_WIRELEN = spans(SKB, 'tc_classid', 'data_meta', 'wire_len');
 
 /** bpf_skb_is_valid_access: bounds, alignment, cb, fixed-size fields, narrow reads of u32 fields. */
 function skbCommon(a: CtxAccess): boolean {
   const { off, size, write } = a;
-  if (off < 0 || off >= SKB_SIZE || off % size !== 0) return false;
-  if (inRange(off, 144, 152)) return false; // flow_keys: flow dissector programs only
-  if (inRange(off, 180, 184)) return off === 180 && size === 1 && !write; // tstamp_type, a u8
-  if (inRange(off, 48, 68)) return off + size <= 68;
+  if (off < 0 || off >= SKB.$size || off % size !== 0) return false;
+  if (inField(off, 'flow_keys')) return false; // flow_keys: flow dissector programs only
+  if (TSTAMP_TYPE(off)) return off === SKB.tstamp_type && size === 1 && !write; // tstamp_type, a u8
+  if (inField(off, 'cb')) return off + size <= offsetofend(SKB, 'cb');
   const fixed = SKB_FIXED.find(([at, len]) => inRange(off, at, at + len));
-  if (fixed) return off === fixed[0] && size === fixed[1] && !(off === 168 && write);
+  if (fixed) return off === fixed[0] && size === fixed[1] && !(off === SKB.sk && write);
   if (size > 4) return false;
   return !write || size === 4;
 }
@@ -30,16 +45,16 @@ export function ctxRefusal(type: string, expectedAttachType: number, xdpDevmap: 
   const { off, write } = a;
   switch (type) {
     case 'xdp':
-      if (write || off < 0 || off >= 24 || a.size !== 4 || off % 4 !== 0) return true;
-      return off === 20 && expectedAttachType !== xdpDevmap; // egress_ifindex: devmap programs only
+      if (write || off < 0 || off >= XDP.$size || a.size !== 4 || off % 4 !== 0) return true;
+      return off === XDP.egress_ifindex && expectedAttachType !== xdpDevmap; // egress_ifindex: devmap programs only
     case 'socket_filter':
-      if ([72, 76, 80, 140, 152, 160, 184].some((f) => inRange(off, f, f + (f >= 152 && f !== 160 ? 8 : 4))) || FAMILY_TO_LOCAL_PORT(off) || inRange(off, 180, 184)) return true;
-      if (write && !inRange(off, 48, 68)) return true;
+      if (inSpans(SOCKET_FILTER_DENIED, off, 1) || FAMILY_TO_LOCAL_PORT(off) || TSTAMP_TYPE(off)) return true;
+      if (write && !inField(off, 'cb')) return true;
       return !skbCommon(a);
     case 'cgroup_skb':
-      if ([72, 140, 160].some((f) => inRange(off, f, f + 4))) return true;
-      if ((inRange(off, 92, 132) && a.size !== 4) || inRange(off, 180, 184)) return true; // socket addresses: whole fields; no tstamp_type
-      if (write && !(inRange(off, 8, 12) || inRange(off, 32, 36) || inRange(off, 48, 68) || inRange(off, 152, 160))) return true;
+      if (inSpans(CLASSID_META_WIRELEN, off, 1)) return true;
+      if ((inFields(off, 'remote_ip4', 'local_ip6') && a.size !== 4) || TSTAMP_TYPE(off)) return true; // socket addresses: whole fields; no tstamp_type
+      if (write && !(inField(off, 'mark') || inField(off, 'priority') || inField(off, 'cb') || inField(off, 'tstamp'))) return true;
       return !skbCommon(a);
     case 'lwt_in':
     case 'lwt_out':
@@ -47,13 +62,13 @@ export function ctxRefusal(type: string, expectedAttachType: number, xdpDevmap: 
     case 'lwt_seg6local':
       // lwt_is_valid_access: no tc_classid, socket addresses, data_meta, tstamp, wire_len, hwtstamp
       // (nor tstamp_type); writes only to mark, priority and cb.
-      if ([72, 140, 160].some((f) => inRange(off, f, f + 4)) || FAMILY_TO_LOCAL_PORT(off) || inRange(off, 152, 160) || inRange(off, 180, 192)) return true;
-      if (write && !(inRange(off, 8, 12) || inRange(off, 32, 36) || inRange(off, 48, 68))) return true;
+      if (inSpans(CLASSID_META_WIRELEN, off, 1) || FAMILY_TO_LOCAL_PORT(off) || inField(off, 'tstamp') || inRange(off, SKB.tstamp_type, SKB.$size)) return true;
+      if (write && !(inField(off, 'mark') || inField(off, 'priority') || inField(off, 'cb'))) return true;
       return !skbCommon(a);
     case 'sched_cls':
     case 'sched_act':
       if (FAMILY_TO_LOCAL_PORT(off)) return true;
-      if (write && !(inRange(off, 8, 16) || inRange(off, 32, 36) || inRange(off, 44, 68) || inRange(off, 72, 76) || inRange(off, 152, 160))) return true;
+      if (write && !(inFields(off, 'mark', 'queue_mapping') || inField(off, 'priority') || inFields(off, 'tc_index', 'cb') || inField(off, 'tc_classid') || inField(off, 'tstamp'))) return true;
       return !skbCommon(a);
     default:
       return false;
