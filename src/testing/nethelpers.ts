@@ -6,6 +6,7 @@
  * bpf_get_hash_recalc. A test run's skb starts with ip_summed = CHECKSUM_NONE and no dst.
  */
 import { EACCES, EINVAL, EFAULT, ENOENT, ENOMEM, ENOTSUPP, EPROTO } from '../abi/errno.js';
+import { __sk_buff as SKB, bpf_tunnel_key as K } from '../abi/uapi.js';
 import { Trap, type HelperFn, type Vm } from './interpreter.js';
 import { mem, ret, size, u32, u64 } from './args.js';
 import { helperName } from '../asm/isa.js';
@@ -78,13 +79,14 @@ function skbOf(vm: Vm, id: number): SkbState {
   return vm.skb;
 }
 
+/** __sk_buff.protocol holds the __be16 in its first two bytes. */
 function protocol(s: SkbState): number {
-  return (s.ctx[16]! << 8) | s.ctx[17]!;
+  return (s.ctx[SKB.protocol]! << 8) | s.ctx[SKB.protocol + 1]!;
 }
 
 function setProtocol(s: SkbState, p: number): void {
-  s.ctx[16] = p >> 8;
-  s.ctx[17] = p & 0xff;
+  s.ctx[SKB.protocol] = p >> 8;
+  s.ctx[SKB.protocol + 1] = p & 0xff;
 }
 
 /** Bytes from skb->data to the network header (skb_network_offset). */
@@ -352,9 +354,9 @@ function skbChangeProto(vm: Vm): void {
 function skbChangeType(vm: Vm): void {
   const s = skbOf(vm, 32);
   const type = u32(vm, 2);
-  const cur = s.ctx[4]!;
+  const cur = s.ctx[SKB.pkt_type]!;
   if (cur > 3 || vm.rh[2] || type > 3) return ret(vm, -EINVAL); // skb_pkt_type_ok: up to PACKET_OTHERHOST
-  s.ctx[4] = type;
+  s.ctx[SKB.pkt_type] = type;
   ret(vm, 0);
 }
 
@@ -371,13 +373,18 @@ function getHashRecalc(vm: Vm): void {
     for (const b of addrs) h = Math.imul(h ^ b, 0x01000193) >>> 0;
     h ||= 1;
   }
-  new DataView(s.ctx.buffer, s.ctx.byteOffset).setUint32(68, h, true);
+  new DataView(s.ctx.buffer, s.ctx.byteOffset).setUint32(SKB.hash, h, true);
   ret(vm, h);
 }
 
 // ---- tunnel metadata ----------------------------------------------------------------------------
 
-const KEY_SIZE = 44;
+const KEY_SIZE = K.$size;
+/**
+ * The shorter key sizes the kernel still takes (older struct bpf_tunnel_key layouts): up to
+ * local_ipv6, tunnel_label, tunnel_ext, or remote_ipv6[1] (one u32 of the address).
+ */
+const COMPAT_KEY_SIZES: readonly number[] = [K.local_ipv6, K.tunnel_label, K.tunnel_ext, K.remote_ipv6 + 4];
 const TUNINFO_IPV6 = 1n;
 const TUNNEL_CSUM = 0x01;
 const TUNNEL_KEY = 0x04;
@@ -393,12 +400,12 @@ function setTunnelKey(vm: Vm): void {
   const from = mem(vm, 2, n, false, 21, 'key');
   // BPF_F_TUNINFO_IPV6, ZERO_CSUM_TX, DONT_FRAGMENT, SEQ_NUMBER, and NO_TUNNEL_KEY where the release knows it.
   if (flags & ~(vm.env.kernel.noTunnelKey ? 0x1fn : 0xfn)) return ret(vm, -EINVAL);
-  if (n !== KEY_SIZE && ![28, 24, 22, 8].includes(n)) return ret(vm, -EINVAL);
+  if (n !== KEY_SIZE && !COMPAT_KEY_SIZES.includes(n)) return ret(vm, -EINVAL);
   const k = new Uint8Array(KEY_SIZE);
   k.set(from.subarray(0, Math.min(n, KEY_SIZE)));
   const v = new DataView(k.buffer);
   const ipv6 = (flags & TUNINFO_IPV6) !== 0n;
-  if ((!ipv6 && v.getUint32(24, true)) || v.getUint16(22, true)) return ret(vm, -EINVAL);
+  if ((!ipv6 && v.getUint32(K.tunnel_label, true)) || v.getUint16(K.tunnel_ext, true)) return ret(vm, -EINVAL);
   let tflags = TUNNEL_KEY | TUNNEL_CSUM | TUNNEL_NOCACHE;
   if (flags & 4n) tflags |= TUNNEL_DONT_FRAGMENT;
   if (flags & 2n) tflags &= ~TUNNEL_CSUM;
@@ -411,8 +418,8 @@ function setTunnelKey(vm: Vm): void {
     return a;
   };
   s.tunnel = {
-    id: BigInt(v.getUint32(0, true)), dst: addr(4), src: addr(28), ipv6, tos: k[20]!, ttl: k[21]!,
-    label: ipv6 ? v.getUint32(24, true) & 0xfffff : 0, flags: tflags, options: new Uint8Array(0),
+    id: BigInt(v.getUint32(K.tunnel_id, true)), dst: addr(K.remote_ipv4), src: addr(K.local_ipv4), ipv6,
+    tos: k[K.tunnel_tos]!, ttl: k[K.tunnel_ttl]!, label: ipv6 ? v.getUint32(K.tunnel_label, true) & 0xfffff : 0, flags: tflags, options: new Uint8Array(0),
   };
   ret(vm, 0);
 }
@@ -431,22 +438,22 @@ function getTunnelKey(vm: Vm): void {
   const ipv6 = (flags & TUNINFO_IPV6) !== 0n;
   if (t.ipv6 !== ipv6) return fail(-EPROTO);
   if (n !== KEY_SIZE) {
-    if (n === 8 && t.ipv6) return fail(-EINVAL);
-    if (![28, 24, 22, 8].includes(n)) return fail(-EINVAL);
+    if (n === K.remote_ipv6 + 4 && t.ipv6) return fail(-EINVAL);
+    if (!COMPAT_KEY_SIZES.includes(n)) return fail(-EINVAL);
   }
   const k = new Uint8Array(KEY_SIZE);
   const v = new DataView(k.buffer);
-  v.setUint32(0, Number(t.id & 0xffffffffn), true);
-  k[20] = t.tos;
-  k[21] = t.ttl;
-  if (flags & 0x10n) v.setUint16(22, t.flags, false); // BPF_F_TUNINFO_FLAGS: __be16
+  v.setUint32(K.tunnel_id, Number(t.id & 0xffffffffn), true);
+  k[K.tunnel_tos] = t.tos;
+  k[K.tunnel_ttl] = t.ttl;
+  if (flags & 0x10n) v.setUint16(K.tunnel_flags, t.flags, false); // BPF_F_TUNINFO_FLAGS: __be16
   if (ipv6) {
-    k.set(t.src, 4);
-    k.set(t.dst, 28);
-    v.setUint32(24, t.label, true);
+    k.set(t.src, K.remote_ipv6);
+    k.set(t.dst, K.local_ipv6);
+    v.setUint32(K.tunnel_label, t.label, true);
   } else {
-    v.setUint32(4, new DataView(t.src.buffer).getUint32(0), true); // be32_to_cpu
-    v.setUint32(28, new DataView(t.dst.buffer).getUint32(0), true);
+    v.setUint32(K.remote_ipv4, new DataView(t.src.buffer).getUint32(0), true); // be32_to_cpu
+    v.setUint32(K.local_ipv4, new DataView(t.dst.buffer).getUint32(0), true);
   }
   to.set(k.subarray(0, n));
   ret(vm, 0);
