@@ -34,6 +34,7 @@ const ROOTS = [
   'struct sk_msg_md', 'struct sk_reuseport_md', 'struct bpf_sk_lookup', 'struct bpf_flow_keys',
   'struct bpf_sysctl', 'struct bpf_sockopt', 'struct bpf_cgroup_dev_ctx', 'struct bpf_fib_lookup',
   'struct bpf_tunnel_key', 'struct bpf_perf_event_value', 'struct bpf_stack_build_id',
+  'struct bpf_devmap_val', 'struct bpf_cpumap_val',
   'enum bpf_cmd', 'enum bpf_map_type', 'enum bpf_prog_type', 'enum bpf_attach_type', 'enum bpf_link_type',
   'enum bpf_stats_type', 'enum perf_type_id', 'enum perf_sw_ids', 'enum perf_event_sample_format', 'enum perf_event_type',
   'struct bpf_ringbuf_hdr',

@@ -1109,6 +1109,34 @@ export const bpf_stack_build_id = {
   $sizeof: { status: 4, build_id: 20, offset: 8, ip: 8 },
 } as const;
 
+/** `struct bpf_devmap_val`. */
+export const bpf_devmap_val = {
+  $size: 8,
+  ifindex: 0,
+  bpf_prog: {
+    $size: 4,
+    fd: 4,
+    id: 4,
+    $sizeof: { fd: 4, id: 4 },
+    $off: 4,
+  },
+  $sizeof: { ifindex: 4 },
+} as const;
+
+/** `struct bpf_cpumap_val`. */
+export const bpf_cpumap_val = {
+  $size: 8,
+  qsize: 0,
+  bpf_prog: {
+    $size: 4,
+    fd: 4,
+    id: 4,
+    $sizeof: { fd: 4, id: 4 },
+    $off: 4,
+  },
+  $sizeof: { qsize: 4 },
+} as const;
+
 /** `enum bpf_cmd`. */
 export const bpf_cmd = {
   BPF_MAP_CREATE: 0,
