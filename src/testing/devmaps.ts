@@ -9,6 +9,7 @@ import { E2BIG, EBADF, EEXIST, EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSOCK, EOPNOTS
 import { EmuMap, arrayNextKey, keyId, putU32, u32At, type MapParams, type ProgRef } from './maps.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { PROG_TYPES, attachType as attachTypes } from '../abi/constants.js';
+import { bpf_cpumap_val, bpf_devmap_val } from '../abi/uapi.js';
 
 const BPF_NOEXIST = 1;
 const BPF_EXIST = 2;
@@ -17,6 +18,23 @@ const BPF_EXIST = 2;
 export interface NetHost extends ObjectHost {
   hasNetdev(ifindex: number): boolean;
 }
+
+/**
+ * Where a map's value keeps its u32 (devmap: ifindex; cpumap: qsize) and its program (an fd going
+ * in, an id coming out), and the value size that holds the program (smaller values hold none).
+ */
+interface ValueLayout {
+  readonly first: number;
+  readonly progFd: number;
+  readonly progId: number;
+  readonly withProg: number;
+}
+const DEVMAP_VAL: ValueLayout = {
+  first: bpf_devmap_val.ifindex, progFd: bpf_devmap_val.bpf_prog.fd, progId: bpf_devmap_val.bpf_prog.id, withProg: bpf_devmap_val.$size,
+};
+const CPUMAP_VAL: ValueLayout = {
+  first: bpf_cpumap_val.qsize, progFd: bpf_cpumap_val.bpf_prog.fd, progId: bpf_cpumap_val.bpf_prog.id, withProg: bpf_cpumap_val.$size,
+};
 
 interface Slot {
   /** devmap: the ifindex; cpumap: the queue size. */
@@ -40,12 +58,14 @@ export class RedirectMap extends EmuMap {
   readonly #host: NetHost;
   readonly hashed: boolean;
   readonly cpu: boolean;
+  readonly #val: ValueLayout;
 
   constructor(host: NetHost, p: MapParams) {
     super(host, p);
     this.#host = host;
     this.hashed = this.type === 'devmap_hash';
     this.cpu = this.type === 'cpumap';
+    this.#val = this.cpu ? CPUMAP_VAL : DEVMAP_VAL;
   }
 
   /** The target of bpf_redirect_map at `index`: the ifindex (devmaps) or the CPU (cpumap), or undefined. */
@@ -59,8 +79,8 @@ export class RedirectMap extends EmuMap {
     const e = key ? this.#slots.get(keyId(key)) : undefined;
     if (!e) return -ENOENT;
     out.fill(0);
-    putU32(out, 0, e.slot.value);
-    if (this.valueSize >= 8) putU32(out, 4, e.slot.prog?.id ?? 0);
+    putU32(out, this.#val.first, e.slot.value);
+    if (this.valueSize >= this.#val.withProg) putU32(out, this.#val.progId, e.slot.prog?.id ?? 0);
     return 0;
   }
 
@@ -75,8 +95,8 @@ export class RedirectMap extends EmuMap {
 
   override sysUpdate(key: Uint8Array | null, value: Uint8Array, flags: number): number {
     const i = key ? u32At(key) : 0;
-    const v = u32At(value, 0);
-    const progFd = this.valueSize >= 8 ? u32At(value, 4) | 0 : -1;
+    const v = u32At(value, this.#val.first);
+    const progFd = this.valueSize >= this.#val.withProg ? u32At(value, this.#val.progFd) | 0 : -1;
     if (flags > BPF_EXIST) return -EINVAL;
     const id = keyId(key ?? new Uint8Array(4));
     if (this.hashed) {
