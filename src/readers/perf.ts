@@ -36,8 +36,10 @@ import { RingPosition, Slab } from './ring-copy.js';
 import { Batch, BatchIndex, CopyQueue, NONE, PollingReader, type None, type RecordBatch } from './base.js';
 import type { FD } from '../sys/fd.js';
 import {
-  PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE,
-  PERF_MMAP_DATA_TAIL, PERF_RECORD_LOST, PERF_RECORD_SAMPLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventAttr,
+  PERF_COUNT_SW_BPF_OUTPUT, PERF_EVENT_HEADER_SIZE, PERF_HEADER_SIZE_SHIFT, PERF_HEADER_SIZE_WORD, PERF_HEADER_TYPE_WORD,
+  PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_OFFSET, PERF_MMAP_DATA_SIZE, PERF_MMAP_DATA_TAIL, PERF_RECORD_LOST,
+  PERF_RECORD_LOST_LOST, PERF_RECORD_SAMPLE, PERF_RECORD_SAMPLE_RAW_DATA, PERF_RECORD_SAMPLE_RAW_SIZE, PERF_SAMPLE_RAW,
+  PERF_TYPE_SOFTWARE, perfEventAttr,
   perfEventDisable, perfEventEnable, perfEventOpen, perfEventPauseOutput,
 } from '../sys/perf-event.js';
 
@@ -150,8 +152,18 @@ const DATA_SIZE = PERF_MMAP_DATA_SIZE / 8;
 const U64 = (1n << 64n) - 1n;
 /** Records a read takes out of one ring ahead of the reads that return them. */
 const QUEUE_CAP = 1024;
+/**
+ * Record fields as word indexes from the record's first word (the rings are read as Int32Array),
+ * computed once here from the layouts in src/sys/perf-event.ts: the header's type and size words,
+ * a LOST record's u64 count (low word first) and a SAMPLE's u32 raw size.
+ */
+const TYPE_W = PERF_HEADER_TYPE_WORD;
+const SIZE_W = PERF_HEADER_SIZE_WORD;
+const SIZE_SHIFT = PERF_HEADER_SIZE_SHIFT;
+const LOST_W = PERF_RECORD_LOST_LOST >> 2;
+const RAW_SIZE_W = PERF_RECORD_SAMPLE_RAW_SIZE >> 2;
 /** A sample record: perf_event_header, then the u32 size of the raw data, then the data. */
-const SAMPLE_DATA = PERF_EVENT_HEADER_SIZE + 4;
+const SAMPLE_DATA = PERF_RECORD_SAMPLE_RAW_DATA;
 /** Slab offsets of copied runs are 4 modulo 8, so that sample data (12 bytes into an 8-aligned record) lands 8-aligned. */
 const COPY_PHASE = 4;
 
@@ -367,8 +379,8 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
         const pos = tail + rel;
         const off = pos & mask;
         const w = off >> 2;
-        const type = words[w]!;
-        const recSize = words[w + 1]! >>> 16;
+        const type = words[w + TYPE_W]!;
+        const recSize = words[w + SIZE_W]! >>> SIZE_SHIFT;
         if (recSize < PERF_EVENT_HEADER_SIZE || recSize > avail - rel) {
           if (rel > 0) break; // deliver what came before; the next batch starts at the bad header
           this.#setTail(ring, head); // resynchronise at the head
@@ -380,7 +392,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
           baseOff = off;
         }
         if (type === PERF_RECORD_SAMPLE) {
-          const body = (off + PERF_EVENT_HEADER_SIZE) & mask;
+          const body = (off + PERF_RECORD_SAMPLE_RAW_SIZE) & mask;
           const raw = Math.min(words[body >> 2]! >>> 0, recSize - SAMPLE_DATA);
           const at = pos + SAMPLE_DATA - base; // the sample's bytes, relative to the view
           if (at + raw + baseOff > size) { // wraps around the end: alone, in scratch
@@ -397,7 +409,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
           count++;
           records++;
         } else if (type === PERF_RECORD_LOST) {
-          const at = ((off + 16) & mask) >> 2;
+          const at = ((off + PERF_RECORD_LOST_LOST) & mask) >> 2;
           lost += (words[at + 1]! >>> 0) * 2 ** 32 + (words[at]! >>> 0);
           records++;
         }
@@ -579,7 +591,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
     let n = 0;
     this.#blocked = 0;
     while (rel < avail && n < QUEUE_CAP) {
-      const size = words[(((tail + rel) & mask) >> 2) + 1]! >>> 16;
+      const size = words[(((tail + rel) & mask) >> 2) + SIZE_W]! >>> SIZE_SHIFT;
       if (size < PERF_EVENT_HEADER_SIZE || size > avail - rel) {
         if (rel > 0) break; // deliver what came before; the next batch starts at the bad header
         this.#setTail(ring, tail + avail);
@@ -628,14 +640,14 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       let count = 0;
       for (let p = at; p < at + span;) {
         const w = p >> 2;
-        const type = words[w]!;
-        const size = words[w + 1]! >>> 16;
+        const type = words[w + TYPE_W]!;
+        const size = words[w + SIZE_W]! >>> SIZE_SHIFT;
         if (type === PERF_RECORD_SAMPLE) {
-          const raw = Math.min(words[w + 2]! >>> 0, size - SAMPLE_DATA);
+          const raw = Math.min(words[w + RAW_SIZE_W]! >>> 0, size - SAMPLE_DATA);
           q[count++] = { cpu, data: new Uint8Array(buffer, p + SAMPLE_DATA, raw) as unknown as T };
         } else if (type === PERF_RECORD_LOST) {
           // { u64 id; u64 lost; } after the header.
-          q[count++] = { cpu, lost: (words[w + 5]! >>> 0) * 2 ** 32 + (words[w + 4]! >>> 0) };
+          q[count++] = { cpu, lost: (words[w + LOST_W + 1]! >>> 0) * 2 ** 32 + (words[w + LOST_W]! >>> 0) };
         }
         p += size;
       }
@@ -666,8 +678,8 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       while (rel < avail && n < QUEUE_CAP) {
         const off = (tail + rel) & mask;
         const w = off >> 2;
-        const type = words[w]!;
-        const size = words[w + 1]! >>> 16;
+        const type = words[w + TYPE_W]!;
+        const size = words[w + SIZE_W]! >>> SIZE_SHIFT;
         if (size < PERF_EVENT_HEADER_SIZE || size > avail - rel) {
           if (rel > 0) break;
           this.#setTail(ring, head);
@@ -689,7 +701,7 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
             return true;
           }
         } else if (type === PERF_RECORD_LOST) {
-          const at = ((off + 16) & mask) >> 2;
+          const at = ((off + PERF_RECORD_LOST_LOST) & mask) >> 2;
           q[count++] = { cpu, lost: (words[at + 1]! >>> 0) * 2 ** 32 + (words[at]! >>> 0) };
         }
       }
@@ -707,9 +719,9 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
   /** The raw data of the SAMPLE record at `off`: a view into the ring, or a scratch copy when it wraps. */
   #sampleView(ring: CpuRing, off: number, size: number): Uint8Array {
     // { u32 size; char data[size]; } — the u32 is 8-byte aligned, so it never straddles the end.
-    const body = (off + PERF_EVENT_HEADER_SIZE) & ring.mask;
+    const body = (off + PERF_RECORD_SAMPLE_RAW_SIZE) & ring.mask;
     const raw = Math.min(ring.words[body >> 2]! >>> 0, size - SAMPLE_DATA);
-    const start = (body + 4) & ring.mask;
+    const start = (off + SAMPLE_DATA) & ring.mask;
     if (start + raw <= ring.size) return new Uint8Array(ring.mapping!, ring.dataOffset + start, raw);
     const first = ring.size - start;
     const dst = this.#scratchOf(raw);
@@ -720,9 +732,9 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
 
   /** The raw data of the SAMPLE record at `off`, copied into the slab (8-byte aligned). */
   #copySample(ring: CpuRing, off: number, size: number): Uint8Array {
-    const body = (off + PERF_EVENT_HEADER_SIZE) & ring.mask;
+    const body = (off + PERF_RECORD_SAMPLE_RAW_SIZE) & ring.mask;
     const raw = Math.min(ring.words[body >> 2]! >>> 0, size - SAMPLE_DATA);
-    const start = (body + 4) & ring.mask;
+    const start = (off + SAMPLE_DATA) & ring.mask;
     const slab = (this.#slab ??= new Slab());
     if (slab.room(0) < raw) slab.renew();
     const at = slab.take(raw, 0);
@@ -771,15 +783,15 @@ export class PerfReader<T = Uint8Array> extends PollingReader<PerfRecord<T>, Per
       let rel = 0;
       while (rel + PERF_EVENT_HEADER_SIZE <= limit) {
         const off = (startOff + rel) & ring.mask;
-        const type = ring.words[off >> 2]!;
-        const size = ring.words[(off >> 2) + 1]! >>> 16;
+        const type = ring.words[(off >> 2) + TYPE_W]!;
+        const size = ring.words[(off >> 2) + SIZE_W]! >>> SIZE_SHIFT;
         if (size < PERF_EVENT_HEADER_SIZE || rel + size > limit) break;
         if (type === PERF_RECORD_SAMPLE) {
           // The ring is paused while we are here, so a decoder may read the sample in place.
           const data = this.#copy ? this.#copySample(ring, off, size) : this.#decode(this.#sampleView(ring, off, size), ring.cpu);
           ring.queue.push({ cpu: ring.cpu, data });
         } else if (type === PERF_RECORD_LOST) {
-          const at = ((off + 16) & ring.mask) >> 2;
+          const at = ((off + PERF_RECORD_LOST_LOST) & ring.mask) >> 2;
           ring.queue.push({ cpu: ring.cpu, lost: (ring.words[at + 1]! >>> 0) * 2 ** 32 + (ring.words[at]! >>> 0) });
         }
         rel += size;

@@ -60,6 +60,30 @@ export const PERF_MMAP_DATA_SIZE = perf_event_mmap_page.data_size;
 
 /** sizeof(struct perf_event_header): u32 type, u16 misc, u16 size. */
 export const PERF_EVENT_HEADER_SIZE = perf_event_header.$size;
+/**
+ * struct perf_event_header read as the ring's u32 words (bpfkit runs on little-endian hosts only):
+ * `type` fills its word; `size`, a u16, is the high half of the word it shares with `misc`.
+ */
+export const PERF_HEADER_TYPE_WORD = perf_event_header.type >> 2;
+export const PERF_HEADER_SIZE_WORD = perf_event_header.size >> 2;
+export const PERF_HEADER_SIZE_SHIFT = (perf_event_header.size & 3) * 8;
+
+/*
+ * The bodies of the two records bpfkit reads, byte offsets from the record's start. They are not C
+ * structs (BTF has no layout for them); include/uapi/linux/perf_event.h gives them in its comments
+ * on enum perf_event_type:
+ *   PERF_RECORD_LOST:   { struct perf_event_header header; u64 id; u64 lost; struct sample_id sample_id; };
+ *   PERF_RECORD_SAMPLE: { struct perf_event_header header; ...; u32 size; char data[size]; ... };
+ * bpfkit opens its events with sample_type PERF_SAMPLE_RAW alone, so the raw size follows the header.
+ */
+/** PERF_RECORD_LOST: the u64 id of the event that lost samples. */
+export const PERF_RECORD_LOST_ID = PERF_EVENT_HEADER_SIZE;
+/** PERF_RECORD_LOST: the u64 count of lost samples. */
+export const PERF_RECORD_LOST_LOST = PERF_RECORD_LOST_ID + 8;
+/** PERF_RECORD_SAMPLE (PERF_SAMPLE_RAW only): the u32 size of the raw data. */
+export const PERF_RECORD_SAMPLE_RAW_SIZE = PERF_EVENT_HEADER_SIZE;
+/** PERF_RECORD_SAMPLE (PERF_SAMPLE_RAW only): the raw data. */
+export const PERF_RECORD_SAMPLE_RAW_DATA = PERF_RECORD_SAMPLE_RAW_SIZE + 4;
 
 // asm-generic/ioctl.h: dir in bits 30-31 (1 = _IOC_WRITE), size in bits 16-29, type 8-15, nr 0-7.
 const IOC_NONE = 0;
