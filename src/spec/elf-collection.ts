@@ -4,6 +4,8 @@
  * convention, and each program linked with the BPF functions it calls. Pure: the object's bytes
  * in, plain data out; nothing here touches the kernel.
  */
+import { bpf_map_def as MAP_DEF, bpf_map_def_legacy as MAP_DEF_LEGACY } from '../abi/bpf-map-def.js';
+import { offsetofend } from '../abi/layout.js';
 import { cString } from '../abi/cstring.js';
 import { Btf } from '../btf/btf.js';
 import { parseBtfExt } from '../btf/ext.js';
@@ -245,21 +247,21 @@ class ObjectReader {
     const syms = this.#symbols.filter((s) => s.shndx === sec.index && s.type !== STT.SECTION && s.name !== '');
     if (syms.length === 0) return;
     const defSize = Math.floor(sec.size / syms.length);
-    if (defSize < 20) throw new SpecError(`legacy maps section: ${sec.size} bytes for ${syms.length} maps is too small for struct bpf_map_def`);
+    if (defSize < MAP_DEF.$size) throw new SpecError(`legacy maps section: ${sec.size} bytes for ${syms.length} maps is too small for struct bpf_map_def`);
     const data = this.#elf.data(sec);
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     for (const sym of syms) {
-      if (sym.value + 20 > data.length) throw new SpecError(`legacy map ${sym.name} lies past the end of its section`);
+      if (sym.value + MAP_DEF.$size > data.length) throw new SpecError(`legacy map ${sym.name} lies past the end of its section`);
       const o = sym.value;
       checkLegacyTrailer(sym.name, data.subarray(o, Math.min(data.length, o + defSize)));
       const spec: MapSpec = {
         name: sym.name,
-        type: mapTypeName(view.getUint32(o, true), sym.name),
-        keySize: view.getUint32(o + 4, true),
-        valueSize: view.getUint32(o + 8, true),
-        maxEntries: view.getUint32(o + 12, true),
-        flags: view.getUint32(o + 16, true),
-        numaNode: defSize >= 28 && o + 28 <= data.length ? view.getUint32(o + 24, true) : 0,
+        type: mapTypeName(view.getUint32(o + MAP_DEF.type, true), sym.name),
+        keySize: view.getUint32(o + MAP_DEF.key_size, true),
+        valueSize: view.getUint32(o + MAP_DEF.value_size, true),
+        maxEntries: view.getUint32(o + MAP_DEF.max_entries, true),
+        flags: view.getUint32(o + MAP_DEF.map_flags, true),
+        numaNode: defSize >= NUMA_END && o + NUMA_END <= data.length ? view.getUint32(o + MAP_DEF_LEGACY.numa_node, true) : 0,
         mapExtra: 0n, pinning: 'none', btf: undefined, keyTypeId: 0, valueTypeId: 0, innerMap: undefined,
         contents: [], data: undefined, freeze: false, section: sec.name,
       };
@@ -551,10 +553,8 @@ class ObjectReader {
   }
 }
 
-/** sizeof(struct bpf_map_def): type, key_size, value_size, max_entries, map_flags. */
-const LEGACY_DEF_SIZE = 20;
-/** Where the longer layouts (samples/bpf's bpf_map_def_legacy) keep numa_node, which bpfkit reads. */
-const LEGACY_NUMA_NODE = 24;
+/** The end of numa_node in the longer layout (samples/bpf's bpf_map_def_legacy), which bpfkit reads. */
+const NUMA_END = offsetofend(MAP_DEF_LEGACY, 'numa_node');
 
 /**
  * libbpf (strict, before 1.0 dropped legacy maps) refuses a definition longer than struct
@@ -562,8 +562,8 @@ const LEGACY_NUMA_NODE = 24;
  * does the same, except for numa_node, which it honours.
  */
 function checkLegacyTrailer(name: string, def: Uint8Array): void {
-  for (let i = LEGACY_DEF_SIZE; i < def.length; i++) {
-    if (def[i] === 0 || (i >= LEGACY_NUMA_NODE && i < LEGACY_NUMA_NODE + 4)) continue;
+  for (let i = MAP_DEF.$size; i < def.length; i++) {
+    if (def[i] === 0 || (i >= MAP_DEF_LEGACY.numa_node && i < NUMA_END)) continue;
     throw new SpecError(
       `legacy map ${name}: its definition has non-zero bytes past struct bpf_map_def (at offset ${i}): ` +
       'options (such as inner_map_idx) that bpfkit, like libbpf, does not support; use a BTF map definition in SEC(".maps")',
