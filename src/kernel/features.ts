@@ -27,6 +27,7 @@ import { native } from '../sys/native.js';
 import { securityState } from '../sys/securityfs.js';
 import { linkCreateRaw, rawTracepointOpenRaw } from '../sys/link.js';
 import { pmuType } from '../sys/pmu.js';
+import { INSN_SIZE, Insns, OP_CALL } from '../asm/insn.js';
 import { tryTracefsRoot } from '../sys/tracefs.js';
 
 const cache = new Map<string, boolean>();
@@ -196,10 +197,11 @@ export function haveProgramHelper(t: ProgType, helper: number): boolean {
   return remember(`helper:${t}:${helper}`, () => {
     // call helper; mov r0, 0; exit. Arguments are garbage, so the verifier may refuse the call
     // for its arguments, which still shows the helper exists.
-    const insns = new Uint8Array(24);
-    insns.set([0x85, 0, 0, 0], 0);
-    new DataView(insns.buffer).setInt32(4, helper, true);
-    insns.set(RETURN_ZERO, 8);
+    const insns = new Uint8Array(INSN_SIZE + RETURN_ZERO.length);
+    const call = new Insns(insns);
+    insns[0] = OP_CALL;
+    call.setImm(0, helper);
+    insns.set(RETURN_ZERO, INSN_SIZE);
     const log = new Uint8Array(4096);
     const r = probeProgram(t, insns, log, progProbeShape(t));
     if (r >= 0) {
