@@ -27,7 +27,7 @@ import { native } from '../sys/native.js';
 import { securityState } from '../sys/securityfs.js';
 import { linkCreateRaw, rawTracepointOpenRaw } from '../sys/link.js';
 import { pmuType } from '../sys/pmu.js';
-import { INSN_SIZE, Insns, OP_CALL } from '../asm/insn.js';
+import { INSN_SIZE, Insns, OP_CALL, OP_EXIT } from '../asm/insn.js';
 import { tryTracefsRoot } from '../sys/tracefs.js';
 
 const cache = new Map<string, boolean>();
@@ -176,10 +176,11 @@ export function haveProgramType(t: ProgType): boolean {
  */
 export function haveCpuV4(): boolean {
   return remember('isa:v4', () => {
-    const insns = new Uint8Array(24);
+    const insns = new Uint8Array(3 * INSN_SIZE);
     insns.set([0xb7, 0x01], 0); // r1 = 0
-    insns.set([0xbf, 0x10, 8, 0], 8); // r0 = (s8)r1: BPF_ALU64 | BPF_MOV | BPF_X with off 8
-    insns.set([0x95], 16); // exit
+    insns.set([0xbf, 0x10], INSN_SIZE); // r0 = (s8)r1: BPF_ALU64 | BPF_MOV | BPF_X with off 8
+    new Insns(insns).setOff(1, 8);
+    insns.set([OP_EXIT], 2 * INSN_SIZE);
     const r = probeProgram('socket_filter', insns, null);
     if (r >= 0) {
       native().close(r);
