@@ -4,8 +4,15 @@
  * on the raw bytes in place; these helpers name the fields so the relocation code reads like the
  * uapi header.
  */
+import { bpf_insn } from '../abi/uapi.js';
 
-export const INSN_SIZE = 8;
+export const INSN_SIZE = bpf_insn.$size;
+/** struct bpf_insn, from the generated layout: the byte holding dst_reg (low nibble) and src_reg (high). */
+const REGS = bpf_insn.$bits.dst_reg[0] >> 3;
+const SRC_SHIFT = bpf_insn.$bits.src_reg[0] - bpf_insn.$bits.dst_reg[0];
+const DST_MASK = (1 << bpf_insn.$bits.dst_reg[1]) - 1;
+const OFF = bpf_insn.off;
+const IMM = bpf_insn.imm;
 
 export const BPF_CLASS = { LD: 0x00, LDX: 0x01, ST: 0x02, STX: 0x03, ALU: 0x04, JMP: 0x05, JMP32: 0x06, ALU64: 0x07 } as const;
 export const BPF_CALL = 0x80;
@@ -51,32 +58,32 @@ export class Insns {
   }
 
   dst(i: number): number {
-    return this.bytes[i * INSN_SIZE + 1]! & 0x0f;
+    return this.bytes[i * INSN_SIZE + REGS]! & DST_MASK;
   }
 
   src(i: number): number {
-    return this.bytes[i * INSN_SIZE + 1]! >> 4;
+    return this.bytes[i * INSN_SIZE + REGS]! >> SRC_SHIFT;
   }
 
   setSrc(i: number, src: number): void {
-    const b = i * INSN_SIZE + 1;
-    this.bytes[b] = (this.bytes[b]! & 0x0f) | (src << 4);
+    const b = i * INSN_SIZE + REGS;
+    this.bytes[b] = (this.bytes[b]! & DST_MASK) | (src << SRC_SHIFT);
   }
 
   off(i: number): number {
-    return this.#view.getInt16(i * INSN_SIZE + 2, true);
+    return this.#view.getInt16(i * INSN_SIZE + OFF, true);
   }
 
   setOff(i: number, v: number): void {
-    this.#view.setInt16(i * INSN_SIZE + 2, v, true);
+    this.#view.setInt16(i * INSN_SIZE + OFF, v, true);
   }
 
   imm(i: number): number {
-    return this.#view.getInt32(i * INSN_SIZE + 4, true);
+    return this.#view.getInt32(i * INSN_SIZE + IMM, true);
   }
 
   setImm(i: number, v: number): void {
-    this.#view.setInt32(i * INSN_SIZE + 4, v | 0, true);
+    this.#view.setInt32(i * INSN_SIZE + IMM, v | 0, true);
   }
 
   isLdImm64(i: number): boolean {
@@ -100,7 +107,7 @@ export class Insns {
   /** Turns instruction i into a call of an invalid helper, as libbpf does to poison it. */
   poison(i: number, marker: number): void {
     this.bytes[i * INSN_SIZE] = OP_CALL;
-    this.bytes[i * INSN_SIZE + 1] = 0;
+    this.bytes[i * INSN_SIZE + REGS] = 0;
     this.setOff(i, 0);
     this.setImm(i, marker);
   }

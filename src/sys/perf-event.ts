@@ -12,7 +12,7 @@ import { offsetofend } from '../abi/layout.js';
 import { cstr } from '../abi/cstring.js';
 import { Attr } from './attr.js';
 import { FD } from './fd.js';
-import { perf_event_attr, perf_event_header, perf_event_mmap_page } from '../abi/uapi.js';
+import { perf_event_attr, perf_event_header, perf_event_mmap_page, perf_event_sample_format, perf_event_type, perf_sw_ids, perf_type_id } from '../abi/uapi.js';
 
 /**
  * sizeof(struct perf_event_attr) up to config3 (PERF_ATTR_SIZE_VER8, Linux 6.3): the size bpfkit
@@ -23,28 +23,18 @@ export const PERF_ATTR_SIZE = offsetofend(perf_event_attr, 'config3');
 export const PERF_ATTR_SIZE_VER0 = 64;
 
 /** enum perf_type_id */
-export const PERF_TYPE_HARDWARE = 0;
-export const PERF_TYPE_SOFTWARE = 1;
-export const PERF_TYPE_TRACEPOINT = 2;
-export const PERF_TYPE_HW_CACHE = 3;
-export const PERF_TYPE_RAW = 4;
-export const PERF_TYPE_BREAKPOINT = 5;
+export const {
+  PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_BREAKPOINT,
+} = perf_type_id;
 
 /** enum perf_sw_ids (the ones bpfkit uses) */
-export const PERF_COUNT_SW_CPU_CLOCK = 0;
-export const PERF_COUNT_SW_DUMMY = 9;
-export const PERF_COUNT_SW_BPF_OUTPUT = 10;
+export const { PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_DUMMY, PERF_COUNT_SW_BPF_OUTPUT } = perf_sw_ids;
 
 /** enum perf_event_sample_format (the ones bpfkit uses) */
-export const PERF_SAMPLE_IP = 1 << 0;
-export const PERF_SAMPLE_TID = 1 << 1;
-export const PERF_SAMPLE_TIME = 1 << 2;
-export const PERF_SAMPLE_CPU = 1 << 7;
-export const PERF_SAMPLE_RAW = 1 << 10;
+export const { PERF_SAMPLE_IP, PERF_SAMPLE_TID, PERF_SAMPLE_TIME, PERF_SAMPLE_CPU, PERF_SAMPLE_RAW } = perf_event_sample_format;
 
 /** enum perf_event_type (record types in the mmap ring) */
-export const PERF_RECORD_LOST = 2;
-export const PERF_RECORD_SAMPLE = 9;
+export const { PERF_RECORD_LOST, PERF_RECORD_SAMPLE } = perf_event_type;
 
 /** perf_event_open flags */
 export const PERF_FLAG_FD_NO_GROUP = 1 << 0;

@@ -16,6 +16,7 @@
  * up with the committed record (or BPF_RB_FORCE_WAKEUP), perf rings every `wakeup_events` samples.
  */
 import { EmuMap, type MapParams } from './maps.js';
+import { PERF_RECORD_LOST_ID, PERF_RECORD_LOST_LOST, PERF_RECORD_SAMPLE_RAW_DATA, PERF_RECORD_SAMPLE_RAW_SIZE } from '../sys/perf-event.js';
 import type { KernelObject, ObjectHost } from './objects.js';
 import { E2BIG, EAGAIN, EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from '../abi/errno.js';
 import {
@@ -216,9 +217,9 @@ const PERF_RECORD_MISC_KERNEL = 1;
 const { data_head: DATA_HEAD, data_tail: DATA_TAIL, data_offset: DATA_OFFSET, data_size: DATA_SIZE } = perf_event_mmap_page;
 const H = perf_event_header;
 /** PERF_RECORD_LOST: the header, then u64 id and u64 lost. */
-const LOST_SIZE = H.$size + 8 + 8;
+const LOST_SIZE = PERF_RECORD_LOST_LOST + 8;
 /** PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW: the header, then u32 size and the raw bytes. */
-const RAW_SIZE_FIELD = 4;
+const RAW_SIZE_FIELD = PERF_RECORD_SAMPLE_RAW_DATA - PERF_RECORD_SAMPLE_RAW_SIZE;
 
 /** A perf event of type software/BPF_OUTPUT, bound to one CPU, with its mmap ring once mapped. */
 export class PerfEvent implements KernelObject, Waitable {
@@ -300,8 +301,8 @@ export class PerfEvent implements KernelObject, Waitable {
       const v = new DataView(rec.buffer);
       v.setUint32(H.type, PERF_RECORD_LOST, true);
       v.setUint16(H.size, LOST_SIZE, true);
-      v.setBigUint64(H.$size, BigInt(this.id), true);
-      v.setBigUint64(H.$size + 8, BigInt(this.lost), true);
+      v.setBigUint64(PERF_RECORD_LOST_ID, BigInt(this.id), true);
+      v.setBigUint64(PERF_RECORD_LOST_LOST, BigInt(this.lost), true);
       this.#put(head, rec);
       head += LOST_SIZE;
       this.lost = 0;
@@ -311,11 +312,11 @@ export class PerfEvent implements KernelObject, Waitable {
     v.setUint32(H.type, PERF_RECORD_SAMPLE, true);
     v.setUint16(H.misc, PERF_RECORD_MISC_KERNEL, true);
     v.setUint16(H.size, recSize, true);
-    v.setUint32(H.$size, rawSize, true);
-    rec.set(sample, H.$size + RAW_SIZE_FIELD);
+    v.setUint32(PERF_RECORD_SAMPLE_RAW_SIZE, rawSize, true);
+    rec.set(sample, PERF_RECORD_SAMPLE_RAW_DATA);
     // The padding to 8 bytes is skipped, not written (perf_output_sample's __output_skip): it
     // keeps whatever an earlier record left there once the ring has wrapped.
-    this.#put(head, rec.subarray(0, H.$size + RAW_SIZE_FIELD + sample.length));
+    this.#put(head, rec.subarray(0, PERF_RECORD_SAMPLE_RAW_DATA + sample.length));
     writeU64(this.#meta, DATA_HEAD, head + recSize);
     this.#sinceWakeup += this.watermark ? recSize : 1;
     const every = this.watermark ? (this.wakeupEvents || size / 2) : Math.max(1, this.wakeupEvents);
