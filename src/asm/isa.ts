@@ -4,6 +4,10 @@
  * disassembler in the verifier log's notation for error messages. Facts from the kernel's
  * Documentation/bpf/standardization/instruction-set.rst and uapi linux/bpf.h.
  */
+import { bpf_insn } from '../abi/uapi.js';
+
+/** struct bpf_insn's register nibbles: [bit offset, bits] (dst_reg low, src_reg high, in one byte). */
+const { dst_reg: DST_REG, src_reg: SRC_REG } = bpf_insn.$bits;
 
 export const CLS = { LD: 0x00, LDX: 0x01, ST: 0x02, STX: 0x03, ALU: 0x04, JMP: 0x05, JMP32: 0x06, ALU64: 0x07 } as const;
 export const SIZE = { W: 0x00, H: 0x08, B: 0x10, DW: 0x18 } as const;
@@ -89,9 +93,16 @@ export interface RawInsn {
  * immediate).
  */
 export function readInsn(bytes: Uint8Array, i: number): RawInsn {
-  const o = i * 8;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + o, 8);
-  return { code: bytes[o]!, dst: bytes[o + 1]! & 0x0f, src: bytes[o + 1]! >> 4, off: view.getInt16(2, true), imm: view.getInt32(4, true) };
+  const o = i * bpf_insn.$size;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + o, bpf_insn.$size);
+  const regs = bytes[o + (DST_REG[0] >> 3)]!;
+  return {
+    code: bytes[o + bpf_insn.code]!,
+    dst: regs & ((1 << DST_REG[1]) - 1),
+    src: regs >> (SRC_REG[0] - DST_REG[0]),
+    off: view.getInt16(bpf_insn.off, true),
+    imm: view.getInt32(bpf_insn.imm, true),
+  };
 }
 
 const SIZE_NAME: Record<number, string> = { 0x00: 'u32', 0x08: 'u16', 0x10: 'u8', 0x18: 'u64' };
