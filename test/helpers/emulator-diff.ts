@@ -7,11 +7,16 @@ import assert from 'node:assert/strict';
 import { release } from 'node:os';
 import { useEmulatedKernel } from '../../src/testing/index.js';
 import { native } from '../../src/sys/native.js';
+import { PERF_COUNT_SW_BPF_OUTPUT, PERF_MMAP_DATA_HEAD, PERF_MMAP_DATA_TAIL, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventAttr } from '../../src/sys/perf-event.js';
 
-export async function both<T>(scenario: () => T | Promise<T>): Promise<{ kernel: T; emulator: T }> {
+/** Where the emulated kernel's test runs execute: set `cpu` to the CPU the kernel's run was pinned to. */
+export interface BothOptions { cpu?: number }
+
+export async function both<T>(scenario: () => T | Promise<T>, options: BothOptions = {}): Promise<{ kernel: T; emulator: T }> {
   const kernel = await scenario();
   // The emulator imitates the release this machine runs (program tags, errnos, limits differ).
   const emu = useEmulatedKernel({ kernel: release() });
+  if (options.cpu !== undefined) emu.cpu = options.cpu;
   try {
     return { kernel, emulator: await scenario() };
   } finally {
@@ -37,8 +42,8 @@ export function differences(emulator: unknown, kernel: unknown): string {
   return `${out.length} of ${kernel.length} differ (kernel ${release()}):\n${out.slice(0, 60).join('\n')}`;
 }
 
-export async function agree<T>(scenario: () => T | Promise<T>, what?: string): Promise<T> {
-  const r = await both(scenario);
+export async function agree<T>(scenario: () => T | Promise<T>, what?: string, options?: BothOptions): Promise<T> {
+  const r = await both(scenario, options);
   try {
     assert.deepEqual(r.emulator, r.kernel);
   } catch {
@@ -49,14 +54,8 @@ export async function agree<T>(scenario: () => T | Promise<T>, what?: string): P
 
 /** perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT, sample_type RAW, wakeup_events 1) on `cpu`. */
 export function bpfOutputEvent(cpu: number): number {
-  const attr = new Uint8Array(128);
-  const v = new DataView(attr.buffer);
-  v.setUint32(0, 1, true);
-  v.setUint32(4, 128, true);
-  v.setBigUint64(8, 10n, true);
-  v.setBigUint64(24, 1n << 10n, true);
-  v.setUint32(48, 1, true);
-  return native().perfEventOpen(attr, null, -1, cpu, -1, 0);
+  const attr = perfEventAttr({ type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_BPF_OUTPUT, sampleType: PERF_SAMPLE_RAW, wakeupEvents: 1 });
+  return native().perfEventOpen(attr.bytes, null, -1, cpu, -1, 0);
 }
 
 /** One BPF output event per CPU with a one-page ring each, to read what programs sent. */
@@ -84,8 +83,8 @@ export class PerfRings {
       const meta = new DataView(ring, 0, 4096);
       const size = ring.byteLength - 4096;
       const data = new Uint8Array(ring, 4096);
-      const head = Number(meta.getBigUint64(1024, true));
-      let tail = Number(meta.getBigUint64(1032, true));
+      const head = Number(meta.getBigUint64(PERF_MMAP_DATA_HEAD, true));
+      let tail = Number(meta.getBigUint64(PERF_MMAP_DATA_TAIL, true));
       const recs: string[] = [];
       while (tail < head) {
         const at = tail % size;
@@ -98,7 +97,7 @@ export class PerfRings {
         recs.push(type === 2 ? `lost ${new DataView(rec.buffer).getBigUint64(16, true)}` : Buffer.from(rec).toString('hex'));
         tail += len;
       }
-      meta.setBigUint64(1032, BigInt(tail), true);
+      meta.setBigUint64(PERF_MMAP_DATA_TAIL, BigInt(tail), true);
       return recs;
     });
   }

@@ -8,13 +8,13 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfMap, BpfSyscallError, ClosedError, Collection, CollectionSpec, InvalidArgumentError, cString, onlineCpus, possibleCpus,
+  BpfMap, BpfSyscallError, ClosedError, Collection, CollectionSpec, InvalidArgumentError, cString, possibleCpus,
 } from '../../src/index.js';
 import { bpffsDir, kernelTest, obj } from '../helpers/index.js';
+import { allowedCpus, haveTaskset, onCpuSync } from '../helpers/cpus.js';
 
 // ------------------------------------------------------------------------------------ helpers --
 
@@ -134,39 +134,9 @@ async function withMaps(fn: (o: MapsObject, spec: CollectionSpec) => void | Prom
   }
 }
 
-/**
- * Per-CPU tests need to know which CPU a test run used. XDP test runs ignore the `cpu` option (the
- * kernel only honours it with BPF_F_TEST_RUN_ON_CPU, which XDP refuses), and run on the CPU of the
- * calling thread; so pin this thread with taskset(1) and restore its affinity afterwards.
- */
-const haveTaskset = spawnSync('taskset', ['--version']).status === 0;
-
-/** This thread's allowed CPUs as the kernel lists them, e.g. "0-1" or "0,2-3". */
-function allowedCpuList(): string {
-  const status = readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8');
-  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
-  assert.ok(list, 'no Cpus_allowed_list in /proc/self/task/<pid>/status');
-  return list;
-}
-
-function onCpu<T>(cpu: number, fn: () => T): T {
-  const allowed = allowedCpuList();
-  execFileSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
-  try {
-    return fn();
-  } finally {
-    execFileSync('taskset', ['-p', '-c', allowed, String(process.pid)], { stdio: 'ignore' });
-  }
-}
-
-/** Up to two online CPUs this thread may run on, to pin test runs to. */
+/** Up to two online CPUs this thread may run on, to pin test runs to (see helpers/cpus.ts). */
 function testCpus(): number[] {
-  const allowed = new Set<number>();
-  for (const part of allowedCpuList().split(',')) {
-    const [lo, hi = lo] = part.split('-').map(Number);
-    for (let c = lo!; c <= hi!; c++) allowed.add(c);
-  }
-  return onlineCpus().filter((c) => allowed.has(c)).slice(0, 2);
+  return allowedCpus().slice(0, 2);
 }
 
 function skipWithoutTaskset(t: TestContext): boolean {
@@ -328,7 +298,7 @@ test('per-CPU array: a test run adds to the slot of the CPU it ran on', kernelTe
     m.update(2, start);
     const expected = [...start];
     for (const cpu of testCpus()) {
-      const ret = onCpu(cpu, () => o.run(OP.PERCPU_ARRAY_ADD, { key: 2, val: 7 }));
+      const ret = onCpuSync(cpu, () => o.run(OP.PERCPU_ARRAY_ADD, { key: 2, val: 7 }));
       expected[cpu]! += 7n;
       assert.equal(ret, Number(expected[cpu]), `retval on CPU ${cpu}`);
       assert.deepEqual(m.lookup(2), expected, `after the run on CPU ${cpu}`);
@@ -359,9 +329,9 @@ test('per-CPU hash: user space writes all slots, the program inserts into its ow
     assert.deepEqual(m.lookup(1), mine);
 
     const [first] = testCpus();
-    assert.equal(onCpu(first!, () => o.run(OP.PERCPU_HASH_ADD, { key: 2, val: 5 })), 5);
+    assert.equal(onCpuSync(first!, () => o.run(OP.PERCPU_HASH_ADD, { key: 2, val: 5 })), 5);
     assert.deepEqual(m.lookup(2), perCpu(first!, 5n));
-    assert.equal(onCpu(first!, () => o.run(OP.PERCPU_HASH_ADD, { key: 2, val: 5 })), 10);
+    assert.equal(onCpuSync(first!, () => o.run(OP.PERCPU_HASH_ADD, { key: 2, val: 5 })), 10);
     assert.deepEqual(m.lookup(2), perCpu(first!, 10n));
     assert.deepEqual(byKey(m), [[1, mine], [2, perCpu(first!, 10n)]]);
   });
@@ -372,7 +342,7 @@ test('LRU per-CPU hash: a program update sets only the running CPU, the others r
   await withMaps((o) => {
     const m = o.map<number, bigint[]>('lru_percpu_hash');
     const cpu = testCpus().at(-1)!;
-    assert.equal(onCpu(cpu, () => o.run(OP.LRU_PERCPU_SET, { key: 1, val: 5 })), 0);
+    assert.equal(onCpuSync(cpu, () => o.run(OP.LRU_PERCPU_SET, { key: 1, val: 5 })), 0);
     assert.deepEqual(m.lookup(1), perCpu(cpu, 5n));
   });
 });

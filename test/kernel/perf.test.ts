@@ -10,7 +10,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   ClosedError, Collection, CollectionSpec, InvalidArgumentError, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfReaderOptions, type PerfRecord,
@@ -18,6 +18,7 @@ import {
 } from '../../src/index.js';
 import { native } from '../../src/sys/native.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
+import { onCpu } from '../helpers/cpus.js';
 
 const OP_PERF_OUTPUT = 0x0d;
 const MAGIC = 0x4b465042;
@@ -72,17 +73,6 @@ function drainSync(reader: PerfReader): PerfRecord[] {
   const out: PerfRecord[] = [];
   for (let r = reader.readSync(); r !== undefined; r = reader.readSync()) out.push(r);
   return out;
-}
-
-/** Runs fn with this process's main thread pinned to `cpu`, restoring the affinity afterwards. */
-async function onCpu<R>(cpu: number, fn: () => R | Promise<R>): Promise<R> {
-  const all = onlineCpus().join(',');
-  execFileSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
-  try {
-    return await fn();
-  } finally {
-    execFileSync('taskset', ['-p', '-c', all, String(process.pid)], { stdio: 'ignore' });
-  }
 }
 
 async function withReader(options: PerfReaderOptions<Uint8Array>, fn: (f: Fixture, reader: PerfReader) => Promise<void> | void): Promise<void> {
