@@ -44,6 +44,7 @@ export const BPF_CMD = {
   TOKEN_CREATE: 36,
 } as const;
 
+/** Every map type name bpfkit knows, at its `enum bpf_map_type` number (index = value). */
 export const MAP_TYPES = [
   'unspec', 'hash', 'array', 'prog_array', 'perf_event_array', 'percpu_hash', 'percpu_array',
   'stack_trace', 'cgroup_array', 'lru_hash', 'lru_percpu_hash', 'lpm_trie', 'array_of_maps',
@@ -87,6 +88,7 @@ export const MAP_TYPES = [
  */
 export type MapType = (typeof MAP_TYPES)[number];
 
+/** Every program type name bpfkit knows, at its `enum bpf_prog_type` number (index = value). */
 export const PROG_TYPES = [
   'unspec', 'socket_filter', 'kprobe', 'sched_cls', 'sched_act', 'tracepoint', 'xdp', 'perf_event',
   'cgroup_skb', 'cgroup_sock', 'lwt_in', 'lwt_out', 'lwt_xmit', 'sock_ops', 'sk_skb',
@@ -106,6 +108,7 @@ export const PROG_TYPES = [
  */
 export type ProgType = (typeof PROG_TYPES)[number];
 
+/** Every attach type name bpfkit knows, at its `enum bpf_attach_type` number (index = value). */
 export const ATTACH_TYPES = [
   'cgroup_inet_ingress', 'cgroup_inet_egress', 'cgroup_inet_sock_create', 'cgroup_sock_ops',
   'sk_skb_stream_parser', 'sk_skb_stream_verdict', 'cgroup_device', 'sk_msg_verdict',
@@ -130,10 +133,12 @@ export const ATTACH_TYPES = [
  */
 export type AttachType = (typeof ATTACH_TYPES)[number];
 
+/** Every link type name bpfkit knows, at its `enum bpf_link_type` number (index = value). */
 export const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
   'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
+/** A link type (`enum bpf_link_type`, lowercase, without BPF_LINK_TYPE_): what kind of hook a bpf_link holds. */
 export type LinkType = (typeof LINK_TYPES)[number];
 
 function lookup<T extends string>(list: readonly T[], kind: string) {

@@ -21,13 +21,13 @@ import { FD } from '../sys/fd.js';
 import { bpf_attr, bpf_iter_link_info } from '../abi/uapi.js';
 import { FdLink, requireProgramType } from './link.js';
 
-/** enum bpf_cgroup_iter_order */
-const CGROUP_ORDER = { self_only: 1, descendants_pre: 2, descendants_post: 3, ancestors_up: 4 } as const;
 /**
  * The order a cgroup iterator walks the hierarchy (Linux 6.1): the cgroup alone, its descendants
  * pre- or post-order, or its ancestors up.
  */
-export type CgroupIterOrder = keyof typeof CGROUP_ORDER;
+export type CgroupIterOrder = 'self_only' | 'descendants_pre' | 'descendants_post' | 'ancestors_up';
+/** enum bpf_cgroup_iter_order */
+const CGROUP_ORDER: Readonly<Record<CgroupIterOrder, number>> = { self_only: 1, descendants_pre: 2, descendants_post: 3, ancestors_up: 4 };
 
 /**
  * Options of {@link attachIter}: what the iterator walks: one map's elements (Linux 5.9), one

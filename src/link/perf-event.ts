@@ -8,14 +8,14 @@ import type { Program } from '../objects/program.js';
 import { attachPerfEventFd, LinkSet, requireProgramType, type Link, type PerfEventLink } from './link.js';
 import { perfEventOpen, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '../sys/perf-event.js';
 
-/** PERF_COUNT_SW_* (uapi linux/perf_event.h). */
+/** The software perf events by the names perf(1) gives them, to their PERF_COUNT_SW_* numbers (uapi linux/perf_event.h). */
 export const SOFTWARE_EVENTS = {
   'cpu-clock': 0, 'task-clock': 1, 'page-faults': 2, 'context-switches': 3, 'cpu-migrations': 4,
   'page-faults-min': 5, 'page-faults-maj': 6, 'alignment-faults': 7, 'emulation-faults': 8, dummy: 9, 'bpf-output': 10,
   'cgroup-switches': 11,
 } as const;
 
-/** PERF_COUNT_HW_*. */
+/** The hardware perf events by the names perf(1) gives them, to their PERF_COUNT_HW_* numbers. */
 export const HARDWARE_EVENTS = {
   'cpu-cycles': 0, instructions: 1, 'cache-references': 2, 'cache-misses': 3, 'branch-instructions': 4,
   'branch-misses': 5, 'bus-cycles': 6, 'stalled-cycles-frontend': 7, 'stalled-cycles-backend': 8, 'ref-cpu-cycles': 9,

@@ -32,6 +32,7 @@ export interface ParsedObject {
   readonly variables: Map<string, VariableLocation>;
 }
 
+/** Where a global variable lives: its data section's map, byte offset and size, and BTF type id. */
 export interface VariableLocation {
   readonly name: string;
   readonly map: string;

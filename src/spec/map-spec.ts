@@ -6,6 +6,7 @@
 import type { Btf } from '../btf/btf.js';
 import type { MapType } from '../abi/constants.js';
 
+/** A map's pinning (libbpf's LIBBPF_PIN_*): 'by_name' pins it at `<pinPath>/<name>` and reuses a compatible pin. */
 export type Pinning = 'none' | 'by_name';
 
 /** An initial value of a prog array or map-in-map slot: the name of a program or map. */

@@ -17,6 +17,10 @@ export interface SectionDef {
   readonly attach: AttachKind | undefined;
 }
 
+/**
+ * How a program attaches on its own (`Program.attach()`, `Collection.attachAll()`), as its ELF section
+ * name says: the hook family, e.g. 'kprobe' for `kprobe/...`, 'tc' for `tc`/`classifier`.
+ */
 export type AttachKind =
   | 'kprobe' | 'kretprobe' | 'ksyscall' | 'kretsyscall' | 'kprobe_multi' | 'kretprobe_multi'
   | 'uprobe' | 'uretprobe' | 'uprobe_multi' | 'uretprobe_multi' | 'usdt'

@@ -10,6 +10,10 @@ const leaked = new FinalizationRegistry<number>((fd) => {
   try { native().close(fd); } catch { /* process is going away */ }
 });
 
+/**
+ * An owned file descriptor of a bpfkit object (map, program, link): `value` is the number the kernel
+ * gave, `close()` releases it once.
+ */
 export class FD {
   #fd: number;
   readonly #what: string;
@@ -26,10 +30,12 @@ export class FD {
     return this.#fd;
   }
 
+  /** Whether close() was called. */
   get closed(): boolean {
     return this.#fd < 0;
   }
 
+  /** Closes the descriptor; later calls do nothing. */
   close(): void {
     if (this.#fd < 0) return;
     leaked.unregister(this);

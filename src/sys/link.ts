@@ -141,9 +141,10 @@ export const BPF_F_ALLOW_OVERRIDE = 1 << 0;
 export const BPF_F_ALLOW_MULTI = 1 << 1;
 export const BPF_F_REPLACE = 1 << 2;
 
-/** enum bpf_perf_event_type, for perf_event link info. */
-const PERF_EVENT_KINDS = ['unspec', 'uprobe', 'uretprobe', 'kprobe', 'kretprobe', 'tracepoint', 'event'] as const;
-export type PerfEventKind = (typeof PERF_EVENT_KINDS)[number];
+/** What a perf_event link's event is (`enum bpf_perf_event_type`, lowercase, without BPF_PERF_EVENT_). */
+export type PerfEventKind = 'unspec' | 'uprobe' | 'uretprobe' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'event';
+/** enum bpf_perf_event_type, for perf_event link info: index = value. */
+const PERF_EVENT_KINDS: readonly PerfEventKind[] = ['unspec', 'uprobe', 'uretprobe', 'kprobe', 'kretprobe', 'tracepoint', 'event'];
 
 /** The bpf_perf_event_type of a perf event attachment of bpfkit's kind `kind` ('perf_event' is a plain event). */
 export function perfEventKindOf(kind: string): PerfEventKind {
