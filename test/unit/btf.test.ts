@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { xorshift32 } from '../helpers/index.js';
 import { access, constants, readFile } from 'node:fs/promises';
-import { Btf, isAttributeTag, typesWithNameContaining } from '../../src/btf/btf.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { Btf, isAttributeTag, kindOf, parseRunningKernelBtf, typeIdsNamed, typesWithNameContaining, withRecordsReplaced } from '../../src/btf/btf.js';
 import { BTF_KIND } from '../../src/btf/types.js';
 import type { BtfStruct, BtfType } from '../../src/btf/types.js';
 import { BtfError } from '../../src/errors.js';
@@ -862,4 +863,106 @@ test('kernel vmlinux BTF: task_struct has pid; marshal reproduces the file', asy
 
   const loaded = await Btf.loadKernel();
   assert.equal(loaded.length, btf.length);
+});
+
+test('typeIdsNamed: exact names and name___flavor, one walk, parsed (one-byte, split, non-ASCII) and built alike', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('task_struct___a', BTF_KIND.STRUCT, 0, false, 0); // 2
+  b.type('task_struct', BTF_KIND.STRUCT, 0, false, 0); // 3
+  b.type('task_struct_x', BTF_KIND.STRUCT, 0, false, 0); // 4: a prefix only
+  b.type('task_struct', BTF_KIND.TYPEDEF, 0, false, 3); // 5: the name twice
+  b.type('u', BTF_KIND.TYPEDEF, 0, false, 1); // 6: one byte
+  b.type('u___v', BTF_KIND.TYPEDEF, 0, false, 1); // 7
+  b.type('uu', BTF_KIND.TYPEDEF, 0, false, 1); // 8
+  b.type('ü', BTF_KIND.TYPEDEF, 0, false, 1); // 9: two UTF-8 bytes
+  b.type('task_struct__b', BTF_KIND.TYPEDEF, 0, false, 1); // 10: two underscores, no flavor
+  const parsed = Btf.parse(b.bytes());
+  const built = Btf.fromTypes(parsed.types);
+  for (const btf of [parsed, Btf.parseKernel(b.bytes()), built]) {
+    const flav = typeIdsNamed(btf, ['task_struct', 'u', 'ü', 'nope', 'task_struct'], true);
+    assert.deepEqual([...flav.entries()].sort(), [['task_struct', [2, 3, 5]], ['u', [6, 7]], ['ü', [9]]]);
+    const exact = typeIdsNamed(btf, ['task_struct', 'u', 'uu', 'int']);
+    assert.deepEqual([...exact.entries()].sort(), [['int', [1]], ['task_struct', [3, 5]], ['u', [6]], ['uu', [8]]]);
+    assert.deepEqual(typeIdsNamed(btf, []).size, 0);
+  }
+  // Split BTF: base types first, own types named by base string offsets.
+  const baseRaw = new RawBtf();
+  baseRaw.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  baseRaw.type('thing___v1', BTF_KIND.STRUCT, 0, false, 0); // 2
+  const baseBlob = baseRaw.bytes();
+  const base = Btf.parse(baseBlob);
+  const baseStrLen = new DataView(baseBlob.buffer).getUint32(20, true);
+  const own = Buffer.from('\0thing\0');
+  const words = [5, BTF_KIND.TYPEDEF << 24, 1, baseStrLen + 1, BTF_KIND.STRUCT << 24, 0]; // 3: typedef thing___v1 (base string), 4: thing
+  const blob = new Uint8Array(24 + words.length * 4 + own.length);
+  const v = new DataView(blob.buffer);
+  v.setUint16(0, 0xeb9f, true); v.setUint8(2, 1); v.setUint32(4, 24, true);
+  v.setUint32(12, words.length * 4, true); v.setUint32(16, words.length * 4, true); v.setUint32(20, own.length, true);
+  words.forEach((w, i) => v.setUint32(24 + i * 4, w, true));
+  blob.set(own, 24 + words.length * 4);
+  const split = Btf.parse(blob, { base });
+  assert.deepEqual(typeIdsNamed(split, ['thing'], true).get('thing'), [2, 3, 4]);
+  assert.deepEqual(typeIdsNamed(split, ['thing']).get('thing'), [4]);
+  assert.deepEqual(typeIdsNamed(split, ['int']).get('int'), [1]);
+});
+
+test('kindOf reads a kind without decoding; withRecordsReplaced rewrites func linkage and datasec layout in place', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('', BTF_KIND.FUNC_PROTO, 0, false, 1); // 2
+  b.type('f', BTF_KIND.FUNC, 1, false, 2); // 3: global
+  b.type('v', BTF_KIND.VAR, 0, false, 1, 1); // 4
+  b.type('w', BTF_KIND.VAR, 0, false, 1, 1); // 5
+  b.type('.data', BTF_KIND.DATASEC, 2, false, 0, 4, 0, 4, 5, 0, 4); // 6: size and offsets left at 0, as clang does
+  const btf = Btf.parse(b.bytes());
+  assert.deepEqual([0, 1, 2, 3, 6].map((id) => kindOf(btf, id)), ['void', 'int', 'func_proto', 'func', 'datasec']);
+  assert.throws(() => kindOf(btf, 7), BtfError);
+  const sec = btf.type(6);
+  const f = btf.type(3);
+  assert.ok(sec.kind === 'datasec' && f.kind === 'func');
+  const fixed = withRecordsReplaced(btf, new Map<number, BtfType>([
+    [3, { ...f, linkage: 'static' }],
+    [6, { ...sec, size: 8, vars: [sec.vars[0]!, { ...sec.vars[1]!, offset: 4 }] }],
+  ]));
+  fixed.validate();
+  assert.deepEqual(fixed.type(3), { ...f, linkage: 'static' });
+  assert.deepEqual(fixed.type(6), { ...sec, size: 8, vars: [sec.vars[0], { ...sec.vars[1], offset: 4 }] });
+  assert.deepEqual(btf.type(6), sec, 'the original is untouched');
+  // Written back as rewritten, and the same as withTypes would give.
+  const again = Btf.parse(fixed.marshal());
+  assert.deepEqual(again.types, btf.withTypes(fixed.types).types);
+  const bad = (m: Map<number, BtfType>, re: RegExp) => assert.throws(() => withRecordsReplaced(btf, m), (e: unknown) => e instanceof BtfError && re.test(e.message));
+  bad(new Map([[1, { ...btf.type(1) }]]), /only func and datasec/);
+  bad(new Map([[3, { ...sec, id: 3 }]]), /is a func; its replacement must be one too/);
+  bad(new Map([[6, { ...sec, vars: [] }]]), /number of variables/);
+  bad(new Map([[6, { ...sec, name: '.bss' }]]), /keeps its name/);
+  bad(new Map([[9, { ...sec, id: 9 }]]), /not one of this BTF's own types/);
+  assert.throws(() => withRecordsReplaced(Btf.fromTypes(btf.types), new Map()), /only parsed BTF/);
+  // A section whose variable now overruns it fails validation of the rewritten records.
+  assert.throws(() => withRecordsReplaced(btf, new Map([[6, { ...sec, size: 4, vars: [sec.vars[0]!, { ...sec.vars[1]!, offset: 4 }] }]])).validate(), BtfError);
+});
+
+test('parseRunningKernelBtf decodes without re-running the per-type checks, which validate() still runs', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('loop', BTF_KIND.STRUCT, 1, false, 4, b.str('self'), 2, 0); // 2: contains itself by value
+  const blob = b.bytes();
+  const padded = new Uint8Array(blob.length + 8);
+  padded.set(blob);
+  assert.throws(() => Btf.parseKernel(blob).type(2), /contains itself/);
+  const k = parseRunningKernelBtf(padded.subarray(0, blob.length));
+  assert.equal(k.type(2).name, 'loop');
+  assert.throws(() => k.validate(), /contains itself/);
+});
+
+test('parseRunningKernelBtf and parseKernel agree on the running kernel\'s vmlinux BTF; typeIdsNamed agrees with byName', { skip: existsSync('/sys/kernel/btf/vmlinux') ? false : 'no /sys/kernel/btf/vmlinux' }, () => {
+  const bytes = readFileSync('/sys/kernel/btf/vmlinux');
+  const checked = Btf.parseKernel(bytes);
+  const k = parseRunningKernelBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
+  assert.equal(k.length, checked.length);
+  for (let id = 0; id < k.length; id += 101) assert.deepEqual(k.type(id), checked.type(id), `type ${id}`);
+  const names = ['task_struct', 'file', 'u8', 'sk_buff', 'bpf_map', 'pt_regs', 'no_such_type_here'];
+  const found = typeIdsNamed(k, names);
+  for (const n of names) assert.deepEqual(found.get(n) ?? [], checked.byName(n).map((t) => t.id), n);
 });
