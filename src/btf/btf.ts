@@ -1038,27 +1038,6 @@ function sameBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolea
 }
 
 /**
- * Sorted, disjoint global offset ranges [start, end] such that the string at any offset inside one
- * contains `fragment` (latin1 text of its UTF-8 bytes, no NUL): for each occurrence, every offset
- * from the start of its string up to the occurrence itself.
- */
-function offsetsContaining(strings: StringTable, fragment: string): { starts: number[]; ends: number[] } {
-  const tables: StringTable[] = [];
-  for (let t: StringTable | undefined = strings; t; t = t.base) tables.unshift(t);
-  const starts: number[] = [];
-  const ends: number[] = [];
-  for (const table of tables) {
-    const text = table.text;
-    for (let hit = text.indexOf(fragment); hit >= 0; hit = text.indexOf(fragment, hit + 1)) {
-      const start = table.start + (hit === 0 ? 0 : text.lastIndexOf('\0', hit - 1) + 1);
-      if (starts.length > 0 && starts[starts.length - 1] === start) ends[ends.length - 1] = table.start + hit;
-      else { starts.push(start); ends.push(table.start + hit); }
-    }
-  }
-  return { starts, ends };
-}
-
-/**
  * True when the NUL-terminated string at `bytes[at]` is `want` or, with `flavors`, `want` followed
  * by "___" (a CO-RE flavor suffix).
  */
@@ -1068,19 +1047,6 @@ function namedLike(bytes: Uint8Array, at: number, want: Uint8Array, flavors: boo
   const next = bytes[at + n];
   if (next === 0) return true;
   return flavors && next === 95 && bytes[at + n + 1] === 95 && bytes[at + n + 2] === 95;
-}
-
-function inRanges(ranges: { starts: number[]; ends: number[] }, offset: number): boolean {
-  const { starts, ends } = ranges;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (starts[mid]! > offset) hi = mid - 1;
-    else if (ends[mid]! < offset) lo = mid + 1;
-    else return true;
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1117,7 +1083,6 @@ export interface BtfMarshalOptions {
 }
 
 /** Module-internal access to Btf internals (assigned in Btf's static block). */
-let idsContaining: (btf: Btf, fragment: string) => number[];
 let markKernelChecked: (btf: Btf) => void;
 let replaceRecords: (btf: Btf, replacements: ReadonlyMap<number, BtfType>) => Btf;
 let idsNamed: (btf: Btf, names: readonly string[], flavors: boolean, out: Map<string, number[]>) => void;
@@ -1166,7 +1131,6 @@ export class Btf {
   #spellBudget = 0;
 
   static {
-    idsContaining = (btf, fragment) => btf.#ownIdsContaining(fragment);
     markKernelChecked = (btf) => { btf.#kernelChecked = true; };
     replaceRecords = (btf, replacements) => btf.#withRecordsReplaced(replacements);
     idsNamed = (btf, names, flavors, out) => btf.#ownIdsNamedAny(names, flavors, out);
@@ -1721,39 +1685,6 @@ export class Btf {
     return new Btf(this.#strings, this.base, this.littleEndian, { words, offsets: raw.offsets }, this.#count, undefined, undefined);
   }
 
-  /** Ids of own types whose name contains `fragment`, in id order. */
-  #ownIdsContaining(fragment: string): number[] {
-    const out: number[] = [];
-    const raw = this.#raw;
-    if (raw === undefined || fragment === '' || fragment.includes('\uFFFD')) {
-      for (let i = 0; i < this.#count; i++) {
-        const name = this.#ownType(i).name;
-        if (name !== '' && name.includes(fragment)) out.push(this.#firstId + i);
-      }
-      return out;
-    }
-    if (fragment.includes('\0')) return out;
-    const ranges = offsetsContaining(this.#strings, latin1(utf8Encoder.encode(fragment)));
-    let span = 0;
-    for (let r = 0; r < ranges.starts.length; r++) span += ranges.ends[r]! - ranges.starts[r]! + 1;
-    let found: number[] = [];
-    if (span > this.#count) {
-      // A common fragment: cheaper to test every type's name offset against the ranges.
-      for (let i = 0; i < this.#count; i++) if (inRanges(ranges, raw.words[raw.offsets[i]!]!)) found.push(i);
-    } else {
-      // A rare one: look up the string at each offset in the ranges by name.
-      for (let r = 0; r < ranges.starts.length; r++) {
-        for (let off = ranges.starts[r]!; off <= ranges.ends[r]!; off++) {
-          const table = this.#strings.tableFor(off)!;
-          this.#idsNamedLike(raw, table.view, table.bytes, off - table.start, found);
-        }
-      }
-      found = [...new Set(found)].sort((a, b) => a - b);
-    }
-    for (const i of found) if (this.#ownType(i).name.includes(fragment)) out.push(this.#firstId + i);
-    return out;
-  }
-
   /** The string at `offset` in the string section (the base's below its end, for split BTF). */
   string(offset: number): string {
     const table = this.#strings;
@@ -2035,17 +1966,6 @@ export class Btf {
     }
   }
 
-}
-
-/**
- * Every type whose name contains `fragment`, base types included, in id order. For parsed BTF
- * the string section is searched and only matching types are decoded, so a rare fragment (CO-RE
- * looks for "___" flavor separators) costs one scan of the strings.
- */
-export function typesWithNameContaining(btf: Btf, fragment: string): BtfType[] {
-  const found = btf.base ? typesWithNameContaining(btf.base, fragment) : [];
-  for (const id of idsContaining(btf, fragment)) found.push(btf.type(id));
-  return found;
 }
 
 /**

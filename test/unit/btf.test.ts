@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { xorshift32 } from '../helpers/index.js';
 import { access, constants, readFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { Btf, isAttributeTag, kindOf, parseRunningKernelBtf, typeIdsNamed, typesWithNameContaining, withRecordsReplaced } from '../../src/btf/btf.js';
+import { Btf, isAttributeTag, kindOf, parseRunningKernelBtf, typeIdsNamed, withRecordsReplaced } from '../../src/btf/btf.js';
 import { BTF_KIND } from '../../src/btf/types.js';
 import type { BtfStruct, BtfType } from '../../src/btf/types.js';
 import { BtfError } from '../../src/errors.js';
@@ -699,7 +699,7 @@ test('byName finds a name stored twice and from inside longer strings, the same 
       assert.deepEqual(btf.byName('dup', 'struct').map((t) => t.id), [3]);
     };
     expect(); // found by searching the string text
-    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [6, 7]);
+    assert.deepEqual(typeIdsNamed(btf, ['ydup', 'dup'], true), new Map([['ydup', [6]], ['dup', [2, 3, 4, 7]]]));
     for (let i = 0; i < 70; i++) assert.deepEqual(ids(`missing${i}`), []);
     expect(); // found through the hash of every name
   }
@@ -728,13 +728,12 @@ test('split BTF: byName and name fragments find own types named by base string o
   assert.equal(split.type(3).name, 'thing___v1');
   assert.deepEqual(split.byName('thing___v1').map((t) => t.id), [2, 3]);
   assert.deepEqual(split.byName('int').map((t) => t.id), [1, 5]);
-  assert.deepEqual(typesWithNameContaining(split, '___').map((t) => t.id), [2, 3, 4]);
-  assert.deepEqual(typesWithNameContaining(split, 'g___v2').map((t) => t.id), [4]);
-  assert.deepEqual(typesWithNameContaining(split, 'thing').map((t) => t.id), [2, 3, 4]);
-  assert.deepEqual(typesWithNameContaining(split, 'nope'), []);
+  assert.deepEqual(typeIdsNamed(split, ['thing'], true).get('thing'), [2, 3, 4]);
+  assert.deepEqual(typeIdsNamed(split, ['thing___v2']).get('thing___v2'), [4]);
+  assert.equal(typeIdsNamed(split, ['nope'], true).size, 0);
 });
 
-test('typesWithNameContaining: parsed and built BTF agree', () => {
+test('typeIdsNamed: parsed and built BTF agree, names taken from inside other strings included', () => {
   const b = new RawBtf();
   b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
   b.type('task_struct___a', BTF_KIND.STRUCT, 0, false, 0); // 2
@@ -745,12 +744,11 @@ test('typesWithNameContaining: parsed and built BTF agree', () => {
   const parsed = Btf.parse(b.bytes());
   const built = Btf.fromTypes(parsed.types);
   for (const btf of [parsed, built]) {
-    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [2, 4, 6]);
-    assert.deepEqual(typesWithNameContaining(btf, 'task').map((t) => t.id), [2, 3]);
-    assert.deepEqual(typesWithNameContaining(btf, '___ß').map((t) => t.id), [6]);
-    assert.deepEqual(typesWithNameContaining(btf, '').map((t) => t.id), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(typeIdsNamed(btf, ['task_struct', '___y', '_n', 'ü'], true), new Map([['task_struct', [2, 3]], ['___y', [4]], ['_n', [5]], ['ü', [6]]]));
+    assert.deepEqual(typeIdsNamed(btf, ['task', 'x', 'ü___ß']), new Map([['ü___ß', [6]]]));
   }
 });
+
 
 test('references are checked whichever way they point: forward, backward, into the base', () => {
   const ok = new RawBtf();
