@@ -1038,37 +1038,15 @@ function sameBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolea
 }
 
 /**
- * Sorted, disjoint global offset ranges [start, end] such that the string at any offset inside one
- * contains `fragment` (latin1 text of its UTF-8 bytes, no NUL): for each occurrence, every offset
- * from the start of its string up to the occurrence itself.
+ * True when the NUL-terminated string at `bytes[at]` is `want` or, with `flavors`, `want` followed
+ * by "___" (a CO-RE flavor suffix).
  */
-function offsetsContaining(strings: StringTable, fragment: string): { starts: number[]; ends: number[] } {
-  const tables: StringTable[] = [];
-  for (let t: StringTable | undefined = strings; t; t = t.base) tables.unshift(t);
-  const starts: number[] = [];
-  const ends: number[] = [];
-  for (const table of tables) {
-    const text = table.text;
-    for (let hit = text.indexOf(fragment); hit >= 0; hit = text.indexOf(fragment, hit + 1)) {
-      const start = table.start + (hit === 0 ? 0 : text.lastIndexOf('\0', hit - 1) + 1);
-      if (starts.length > 0 && starts[starts.length - 1] === start) ends[ends.length - 1] = table.start + hit;
-      else { starts.push(start); ends.push(table.start + hit); }
-    }
-  }
-  return { starts, ends };
-}
-
-function inRanges(ranges: { starts: number[]; ends: number[] }, offset: number): boolean {
-  const { starts, ends } = ranges;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (starts[mid]! > offset) hi = mid - 1;
-    else if (ends[mid]! < offset) lo = mid + 1;
-    else return true;
-  }
-  return false;
+function namedLike(bytes: Uint8Array, at: number, want: Uint8Array, flavors: boolean): boolean {
+  const n = want.length;
+  for (let j = 0; j < n; j++) if (bytes[at + j] !== want[j]) return false;
+  const next = bytes[at + n];
+  if (next === 0) return true;
+  return flavors && next === 95 && bytes[at + n + 1] === 95 && bytes[at + n + 2] === 95;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1105,7 +1083,9 @@ export interface BtfMarshalOptions {
 }
 
 /** Module-internal access to Btf internals (assigned in Btf's static block). */
-let idsContaining: (btf: Btf, fragment: string) => number[];
+let markKernelChecked: (btf: Btf) => void;
+let replaceRecords: (btf: Btf, replacements: ReadonlyMap<number, BtfType>) => Btf;
+let idsNamed: (btf: Btf, names: readonly string[], flavors: boolean, out: Map<string, number[]>) => void;
 let kindAt: (btf: Btf, id: number) => number;
 
 /**
@@ -1145,11 +1125,15 @@ export class Btf {
   #nameMap: Map<string, number[]> | undefined;
   /** Resolution checks of parsed types, made on first use. */
   #checks: TypeChecks | undefined;
+  /** Set for the running kernel's own vmlinux, which the kernel checked at boot: decoding skips #validate. */
+  #kernelChecked = false;
   /** Type nodes typeName may still spell in the current call (a graph may fan out exponentially). */
   #spellBudget = 0;
 
   static {
-    idsContaining = (btf, fragment) => btf.#ownIdsContaining(fragment);
+    markKernelChecked = (btf) => { btf.#kernelChecked = true; };
+    replaceRecords = (btf, replacements) => btf.#withRecordsReplaced(replacements);
+    idsNamed = (btf, names, flavors, out) => btf.#ownIdsNamedAny(names, flavors, out);
     kindAt = (btf, id) => btf.#kindAt(id);
   }
 
@@ -1279,7 +1263,7 @@ export class Btf {
 
   #decode(i: number): BtfType {
     const raw = this.#raw!;
-    this.#validate(i);
+    if (!this.#kernelChecked) this.#validate(i);
     const t = decodeRecord(raw.words, raw.offsets[i]!, this.#firstId + i, this.#strings);
     (this.#own ??= new Array<BtfType | undefined>(this.#count))[i] = t;
     return t;
@@ -1606,37 +1590,99 @@ export class Btf {
     return map;
   }
 
-  /** Ids of own types whose name contains `fragment`, in id order. */
-  #ownIdsContaining(fragment: string): number[] {
-    const out: number[] = [];
+  /**
+   * Appends to `out` (by name, in id order) the ids of own types named one of `names` or, with
+   * `flavors`, `name___` followed by anything. Parsed BTF is walked once for all the names, each
+   * record's name tested by its first four bytes before any string is compared or decoded: the
+   * kernel's ~126,000 types are never hashed or decoded for a handful of names.
+   */
+  #ownIdsNamedAny(names: readonly string[], flavors: boolean, out: Map<string, number[]>): void {
+    const add = (name: string, i: number): void => {
+      const list = out.get(name);
+      if (list) list.push(this.#firstId + i); else out.set(name, [this.#firstId + i]);
+    };
     const raw = this.#raw;
-    if (raw === undefined || fragment === '' || fragment.includes('\uFFFD')) {
-      for (let i = 0; i < this.#count; i++) {
-        const name = this.#ownType(i).name;
-        if (name !== '' && name.includes(fragment)) out.push(this.#firstId + i);
+    // The wanted names' UTF-8 bytes, chained by their first two bytes (a one-byte name under both
+    // of the pairs it can start: itself then NUL, itself then '_'). Only int32 arithmetic and typed
+    // arrays in the walk: a cold process runs it before the JIT has looked at it.
+    const wanted: { name: string; bytes: Uint8Array }[] = [];
+    const heads = new Int32Array(1 << 16).fill(-1);
+    const next: number[] = [];
+    const slow: string[] = [];
+    for (const name of names) {
+      if (raw === undefined || name === '' || name.includes('\0') || name.includes('\uFFFD')) {
+        // Built BTF, or a name whose bytes are not those of its text.
+        slow.push(name);
+        continue;
       }
-      return out;
+      const bytes = utf8Encoder.encode(name);
+      for (const second of bytes.length > 1 ? [bytes[1]!] : [0, 95]) {
+        const key = bytes[0]! | (second << 8);
+        next.push(heads[key]!);
+        heads[key] = wanted.length;
+        wanted.push({ name, bytes });
+      }
     }
-    if (fragment.includes('\0')) return out;
-    const ranges = offsetsContaining(this.#strings, latin1(utf8Encoder.encode(fragment)));
-    let span = 0;
-    for (let r = 0; r < ranges.starts.length; r++) span += ranges.ends[r]! - ranges.starts[r]! + 1;
-    let found: number[] = [];
-    if (span > this.#count) {
-      // A common fragment: cheaper to test every type's name offset against the ranges.
-      for (let i = 0; i < this.#count; i++) if (inRanges(ranges, raw.words[raw.offsets[i]!]!)) found.push(i);
-    } else {
-      // A rare one: look up the string at each offset in the ranges by name.
-      for (let r = 0; r < ranges.starts.length; r++) {
-        for (let off = ranges.starts[r]!; off <= ranges.ends[r]!; off++) {
-          const table = this.#strings.tableFor(off)!;
-          this.#idsNamedLike(raw, table.view, table.bytes, off - table.start, found);
+    if (wanted.length > 0) {
+      const { words, offsets } = raw!;
+      const strings = this.#strings;
+      const own = strings.bytes;
+      for (let i = 0; i < this.#count; i++) {
+        const off = words[offsets[i]!]!;
+        let bytes = own;
+        let at = off - strings.start;
+        if (at < 0) {
+          // Split BTF: the name lives in a base's string section.
+          const table = strings.tableFor(off);
+          if (table === undefined) continue;
+          bytes = table.bytes;
+          at = off - table.start;
+        }
+        const first = bytes[at];
+        if (first === undefined || first === 0) continue;
+        for (let e = heads[first | ((bytes[at + 1] ?? 0) << 8)]!; e !== -1; e = next[e]!) {
+          if (namedLike(bytes, at, wanted[e]!.bytes, flavors)) add(wanted[e]!.name, i);
         }
       }
-      found = [...new Set(found)].sort((a, b) => a - b);
     }
-    for (const i of found) if (this.#ownType(i).name.includes(fragment)) out.push(this.#firstId + i);
-    return out;
+    for (const name of slow) {
+      for (let i = 0; i < this.#count; i++) {
+        const own = this.#ownType(i).name;
+        if (own === name || (flavors && name !== '' && own.startsWith(`${name}___`))) add(name, i);
+      }
+    }
+  }
+
+  /** See {@link withRecordsReplaced}. */
+  #withRecordsReplaced(replacements: ReadonlyMap<number, BtfType>): Btf {
+    const raw = this.#raw;
+    if (raw === undefined) throw new BtfError('only parsed BTF can have records replaced in place; use withTypes');
+    const words = raw.words.slice();
+    for (const [id, t] of replacements) {
+      const i = id - this.#firstId;
+      if (!Number.isInteger(i) || i < 0 || i >= this.#count) throw new BtfError(`BTF type id ${id} is not one of this BTF's own types`);
+      const p = raw.offsets[i]!;
+      const info = words[p + 1]!;
+      const kind = KIND_NAMES[(info >>> 24) & 0x1f];
+      if (t.kind !== kind || t.id !== id) throw new BtfError(`BTF type ${id} is a ${kind ?? 'type'}; its replacement must be one too, with the same id`);
+      if (t.kind === 'func') {
+        const linkage = LINKAGES.indexOf(t.linkage);
+        if (linkage < 0 || t.name !== this.#ownType(i).name) throw new BtfError(`BTF type ${id}: a replaced func keeps its name and needs a known linkage`);
+        words[p + 1] = ((info & ~0xffff) | linkage) >>> 0;
+        words[p + 2] = t.type;
+      } else if (t.kind === 'datasec') {
+        if (t.vars.length !== (info & 0xffff) || t.name !== this.#ownType(i).name) throw new BtfError(`BTF type ${id}: a replaced datasec keeps its name and its number of variables`);
+        words[p + 2] = t.size;
+        t.vars.forEach((v, k) => {
+          words[p + 3 + 3 * k] = v.type;
+          words[p + 4 + 3 * k] = v.offset;
+          words[p + 5 + 3 * k] = v.size;
+        });
+      } else {
+        throw new BtfError(`BTF type ${id}: only func and datasec records can be replaced in place; use withTypes`);
+      }
+    }
+    return new Btf(this.#strings, this.base, this.littleEndian, { words, offsets: raw.offsets }, this.#count, undefined, undefined);
   }
 
   /** The string at `offset` in the string section (the base's below its end, for split BTF). */
@@ -1923,14 +1969,45 @@ export class Btf {
 }
 
 /**
- * Every type whose name contains `fragment`, base types included, in id order. For parsed BTF
- * the string section is searched and only matching types are decoded, so a rare fragment (CO-RE
- * looks for "___" flavor separators) costs one scan of the strings.
+ * Ids of the types named each of `names` (base types included, in id order) or, with `flavors`,
+ * named `name___` followed by anything (CO-RE flavors, e.g. `task_struct___v2` for
+ * `task_struct`). One walk over the types answers every name: CO-RE asks for all of an object's
+ * root names at once. Names without a type are absent from the result.
  */
-export function typesWithNameContaining(btf: Btf, fragment: string): BtfType[] {
-  const found = btf.base ? typesWithNameContaining(btf.base, fragment) : [];
-  for (const id of idsContaining(btf, fragment)) found.push(btf.type(id));
-  return found;
+export function typeIdsNamed(btf: Btf, names: readonly string[], flavors = false): Map<string, number[]> {
+  const out = btf.base ? typeIdsNamed(btf.base, names, flavors) : new Map<string, number[]>();
+  idsNamed(btf, [...new Set(names)], flavors, out);
+  return out;
+}
+
+/**
+ * The running kernel's vmlinux BTF, as just read from /sys/kernel/btf/vmlinux into a buffer
+ * nothing else holds (kept, not copied). The kernel ran every check of btf_parse_vmlinux on these
+ * bytes when it booted, the resolution checks included, so types are decoded without running them
+ * again: CO-RE decoding task_struct would otherwise check the thousands of types it holds by
+ * value. `validate()` still runs them when asked. Any other BTF goes to Btf.parse/parseKernel.
+ */
+export function parseRunningKernelBtf(bytes: Uint8Array): Btf {
+  const btf = Btf.parseKernel(bytes, { adopt: true });
+  markKernelChecked(btf);
+  return btf;
+}
+
+/** The kind of type `id`, without decoding it. */
+export function kindOf(btf: Btf, id: number): BtfKindName {
+  if (!Number.isInteger(id) || id < 0 || id >= btf.length) throw new BtfError(`BTF type id ${id} is out of range (${btf.length} types)`);
+  return id === 0 ? 'void' : KIND_NAMES[kindAt(btf, id)]!;
+}
+
+/**
+ * Parsed BTF with some of its own FUNC and DATASEC records rewritten (linkage; section size and
+ * variable offsets), every other record kept as parsed: what a loader's fixups need, without
+ * decoding and re-encoding every type as withTypes does. Each replacement keeps its record's id,
+ * kind, name and number of variables. The result shares the string table and is checked anew
+ * (its `validate()` runs on the rewritten records).
+ */
+export function withRecordsReplaced(btf: Btf, replacements: ReadonlyMap<number, BtfType>): Btf {
+  return replaceRecords(btf, replacements);
 }
 
 function checkVoid(t: BtfType | undefined): void {

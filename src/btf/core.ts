@@ -21,7 +21,7 @@
  */
 import { BpfkitError } from '../errors.js';
 import { BPF_CLASS, INSN_SIZE, Insns, OP_LD_IMM64 } from '../asm/insn.js';
-import { typesWithNameContaining, type Btf } from './btf.js';
+import { typeIdsNamed, type Btf } from './btf.js';
 import { CORE_RELO_KIND } from './types.js';
 import type { BtfEnum, BtfStruct, BtfType, CoreRelo } from './types.js';
 
@@ -96,6 +96,7 @@ export function applyCoreRelocations(
   insns: Uint8Array, relos: readonly CoreRelo[], local: Btf, target: Btf, programName: string,
 ): CoreRelocationResult[] {
   const view = new Insns(insns);
+  indexCandidates(target, rootNames(local, relos));
   const engine = new CoreEngine(local, target, programName);
   return relos.map((r) => engine.apply(view, r));
 }
@@ -503,18 +504,11 @@ function describeField(btf: Btf, rootId: number, access: readonly number[]): str
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Target types by essential name, filled one name at a time: vmlinux has ~126,000 types, and a
- * program asks about a handful. Exact names come from the target's name lookup (which decodes only
- * the types it returns); flavored target names ("task_struct___v2") from one search of its strings
- * for "___", done on the first lookup.
+ * Target types by essential name. vmlinux has ~126,000 types and an object asks about a few dozen
+ * names: those are looked up together, in one walk over the target's type records
+ * ({@link prepareCoreCandidates} does it for a whole object before its first program).
  */
-interface CandidateIndex {
-  readonly byName: Map<string, readonly number[]>;
-  /** Types whose name has a flavor suffix, by essential name. */
-  readonly flavored: ReadonlyMap<string, readonly number[]>;
-}
-
-const candidateIndexes = new WeakMap<Btf, CandidateIndex>();
+const candidateIndexes = new WeakMap<Btf, Map<string, readonly number[]>>();
 
 /** Kinds a relocation root can never be (functions, variables and BTF-only records). */
 function mayBeRoot(t: BtfType): boolean {
@@ -524,27 +518,50 @@ function mayBeRoot(t: BtfType): boolean {
   }
 }
 
+/** Finds the target's candidates for every name not looked up yet (one walk over its types). */
+function indexCandidates(target: Btf, names: Iterable<string>): Map<string, readonly number[]> {
+  let index = candidateIndexes.get(target);
+  if (!index) candidateIndexes.set(target, (index = new Map()));
+  const missing = [...new Set(names)].filter((n) => !index!.has(n));
+  if (missing.length === 0) return index;
+  // Named `name` or `name___flavor`; the essential name (up to the last separator) must be `name`.
+  const found = typeIdsNamed(target, missing, true);
+  for (const name of missing) {
+    const ids = (found.get(name) ?? []).filter((id) => {
+      const t = target.type(id);
+      return mayBeRoot(t) && essentialName(t.name) === name;
+    });
+    index.set(name, ids);
+  }
+  return index;
+}
+
 /** Ids of target types whose essential name is `name` (and whose kind may be a root), in id order. */
 function candidateIds(target: Btf, name: string): readonly number[] {
-  let index = candidateIndexes.get(target);
-  if (!index) {
-    const flavored = new Map<string, number[]>();
-    for (const t of typesWithNameContaining(target, '___')) {
-      const key = essentialName(t.name);
-      if (key === t.name || !mayBeRoot(t)) continue;
-      const list = flavored.get(key);
-      if (list) list.push(t.id); else flavored.set(key, [t.id]);
-    }
-    index = { byName: new Map(), flavored };
-    candidateIndexes.set(target, index);
+  return candidateIndexes.get(target)?.get(name) ?? indexCandidates(target, [name]).get(name)!;
+}
+
+/** Essential names of the local root types `relos` will look up in a target. */
+function rootNames(local: Btf, relos: readonly CoreRelo[]): string[] {
+  const names: string[] = [];
+  for (const r of relos) {
+    // Malformed records are reported by apply(), with the instruction they belong to.
+    if (r.kind === CORE_RELO_KIND.TYPE_ID_LOCAL || !Number.isInteger(r.typeId) || r.typeId <= 0 || r.typeId >= local.length) continue;
+    const name = local.type(r.typeId).name;
+    if (name !== '') names.push(essentialName(name));
   }
-  let ids = index.byName.get(name);
-  if (!ids) {
-    const exact = target.byName(name).filter((t) => mayBeRoot(t) && essentialName(t.name) === name).map((t) => t.id);
-    ids = exact.concat(index.flavored.get(name) ?? []).sort((a, b) => a - b);
-    index.byName.set(name, ids);
-  }
-  return ids;
+  return names;
+}
+
+/**
+ * Looks up, in one walk over `target`, the candidate types of every relocation root the given
+ * programs name, so that applying their relocations finds them ready. Optional: a name not
+ * prepared is looked up when first needed.
+ */
+export function prepareCoreCandidates(target: Btf, programs: Iterable<{ readonly btf: Btf | undefined; readonly coreRelos: readonly CoreRelo[] }>): void {
+  const names: string[] = [];
+  for (const p of programs) if (p.btf && p.coreRelos.length > 0) names.push(...rootNames(p.btf, p.coreRelos));
+  if (names.length > 0) indexCandidates(target, names);
 }
 
 /** Kinds a root type may be matched with: the same kind, or enum with enum64. */

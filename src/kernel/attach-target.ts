@@ -4,7 +4,7 @@
  * kernel gives each kind of target.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { Btf } from '../btf/btf.js';
+import { parseRunningKernelBtf, type Btf } from '../btf/btf.js';
 import { NotSupportedError, SpecError } from '../errors.js';
 import type { ProgramSpec } from '../spec/program-spec.js';
 
@@ -14,8 +14,8 @@ let vmlinux: Btf | undefined;
 export function kernelBtf(): Btf {
   if (!vmlinux) {
     try {
-      // Written and checked by the kernel itself: no second whole-section check.
-      vmlinux = Btf.parseKernel(readVmlinux(), { adopt: true });
+      // Written and checked by the kernel itself: neither a whole-section nor a per-type check.
+      vmlinux = parseRunningKernelBtf(readVmlinux());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new NotSupportedError('kernel BTF (/sys/kernel/btf/vmlinux)', 'the kernel was built without CONFIG_DEBUG_INFO_BTF', '5.4');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { CollectionSpec, MapSpec, ProgramSpec } from '../spec/collection-spec.js';
 import { SpecError } from '../errors.js';
 import { loadBtf } from './btf-load.js';
+import { prepareCoreCandidates } from '../btf/core.js';
 import { ExternResolver } from './externs.js';
 import { kernelBtf as runningKernelBtf } from '../kernel/attach-target.js';
 import { checkProgramType, loadProgram, missingMap, type ProgramLoadOptions } from './program-load.js';
@@ -150,12 +151,16 @@ export class Collection implements Disposable {
       // CO-RE needs the running kernel's BTF; parsed first, it also answers extern questions
       // (LINUX_HAS_SYSCALL_WRAPPER) that would otherwise read /proc/kallsyms. A kernel without it
       // fails later, where the relocations need it, with the error naming what is missing.
-      if (!kernelBtf && [...spec.programs.values()].some((ps) => wanted(ps, options) && ps.coreRelos.length > 0)) {
+      const relocated = [...spec.programs.values()].filter((ps) => wanted(ps, options) && ps.coreRelos.length > 0);
+      if (relocated.length > 0) {
+        let target: Btf | undefined = kernelBtf;
         try {
-          runningKernelBtf();
+          target ??= runningKernelBtf();
         } catch {
           // reported by the program that needs it
         }
+        // Every program's root types looked up in one walk over the kernel's types.
+        if (target) prepareCoreCandidates(target, relocated);
       }
       // One resolver for the object: one `.kconfig` map, kernel facts looked up once.
       externs = new ExternResolver({ btfFd: btfFdNum });

@@ -7,7 +7,7 @@
 import { bpf_map_def as MAP_DEF, bpf_map_def_legacy as MAP_DEF_LEGACY } from '../abi/bpf-map-def.js';
 import { offsetofend } from '../abi/layout.js';
 import { cString } from '../abi/cstring.js';
-import { Btf } from '../btf/btf.js';
+import { Btf, kindOf, withRecordsReplaced } from '../btf/btf.js';
 import { parseBtfExt } from '../btf/ext.js';
 import type { BtfDatasec, BtfExt, BtfStruct, BtfType, CoreRelo, FuncInfo, LineInfo } from '../btf/types.js';
 import { ElfError, SpecError } from '../errors.js';
@@ -110,10 +110,10 @@ class ObjectReader {
     const btfSec = elf.section('.BTF');
     if (btfSec) {
       const raw = Btf.parse(elf.data(btfSec));
-      // An object's BTF is small: check every type now, as the kernel will, so a bad object
-      // fails here rather than at whichever later call first touches the bad type.
-      raw.validate();
       this.#btf = fixupBtf(raw, elf, this.#symbols);
+      // An object's BTF is small: check every type now (as fixed), as the kernel will, so a bad
+      // object fails here rather than at whichever later call first touches the bad type.
+      this.#btf.validate();
       const extSec = elf.section('.BTF.ext');
       if (extSec) this.#ext = parseBtfExt(elf.data(extSec), (off) => raw.string(off));
     }
@@ -621,17 +621,19 @@ function mapTypeName(n: number, map: string): MapType {
  * - global functions with hidden visibility (`__hidden`, as in libbpf's usdt.bpf.h) become static
  *   in BTF, so the verifier checks them with their caller's context instead of as freestanding
  *   global functions (which it verifies against their declared argument types only).
- * Returns a Btf with them fixed, sharing the original string table.
+ * Returns a Btf with them fixed, sharing the original string table. Only FUNC and DATASEC records
+ * are decoded, and the fixed ones rewritten in place: the object's other types stay undecoded.
  */
 function fixupBtf(btf: Btf, elf: ElfFile, symbols: ElfSymbol[]): Btf {
-  let types: BtfType[] | undefined;
+  const fixed = new Map<number, BtfType>();
   const hidden = new Set(symbols.filter((s) => s.type === STT.FUNC && (s.bind === STB.GLOBAL || s.bind === STB.WEAK) &&
     (s.visibility === STV_HIDDEN || s.visibility === STV_INTERNAL)).map((s) => s.name));
   for (let id = 1; id < btf.length; id++) {
+    const kind = kindOf(btf, id);
+    if (kind !== 'func' && kind !== 'datasec') continue;
     const t = btf.type(id);
-    if (t.kind === 'func' && t.linkage !== 'static' && hidden.has(t.name)) {
-      types ??= btf.types.slice();
-      types[id] = { ...t, linkage: 'static' };
+    if (t.kind === 'func') {
+      if (t.linkage !== 'static' && hidden.has(t.name)) fixed.set(id, { ...t, linkage: 'static' });
       continue;
     }
     if (t.kind !== 'datasec') continue;
@@ -644,8 +646,7 @@ function fixupBtf(btf: Btf, elf: ElfFile, symbols: ElfSymbol[]): Btf {
       return sym.value === v.offset ? v : { ...v, offset: sym.value };
     });
     if (t.size === sec.size && vars.every((v, k) => v === t.vars[k])) continue;
-    types ??= btf.types.slice();
-    types[id] = { ...t, size: sec.size, vars } as BtfDatasec;
+    fixed.set(id, { ...t, size: sec.size, vars } as BtfDatasec);
   }
-  return types ? btf.withTypes(types) : btf;
+  return fixed.size > 0 ? withRecordsReplaced(btf, fixed) : btf;
 }

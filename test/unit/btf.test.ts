@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { xorshift32 } from '../helpers/index.js';
 import { access, constants, readFile } from 'node:fs/promises';
-import { Btf, isAttributeTag, typesWithNameContaining } from '../../src/btf/btf.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { Btf, isAttributeTag, kindOf, parseRunningKernelBtf, typeIdsNamed, withRecordsReplaced } from '../../src/btf/btf.js';
 import { BTF_KIND } from '../../src/btf/types.js';
 import type { BtfStruct, BtfType } from '../../src/btf/types.js';
 import { BtfError } from '../../src/errors.js';
@@ -698,7 +699,7 @@ test('byName finds a name stored twice and from inside longer strings, the same 
       assert.deepEqual(btf.byName('dup', 'struct').map((t) => t.id), [3]);
     };
     expect(); // found by searching the string text
-    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [6, 7]);
+    assert.deepEqual(typeIdsNamed(btf, ['ydup', 'dup'], true), new Map([['ydup', [6]], ['dup', [2, 3, 4, 7]]]));
     for (let i = 0; i < 70; i++) assert.deepEqual(ids(`missing${i}`), []);
     expect(); // found through the hash of every name
   }
@@ -727,13 +728,13 @@ test('split BTF: byName and name fragments find own types named by base string o
   assert.equal(split.type(3).name, 'thing___v1');
   assert.deepEqual(split.byName('thing___v1').map((t) => t.id), [2, 3]);
   assert.deepEqual(split.byName('int').map((t) => t.id), [1, 5]);
-  assert.deepEqual(typesWithNameContaining(split, '___').map((t) => t.id), [2, 3, 4]);
-  assert.deepEqual(typesWithNameContaining(split, 'g___v2').map((t) => t.id), [4]);
-  assert.deepEqual(typesWithNameContaining(split, 'thing').map((t) => t.id), [2, 3, 4]);
-  assert.deepEqual(typesWithNameContaining(split, 'nope'), []);
+  assert.deepEqual(typeIdsNamed(split, ['thing'], true).get('thing'), [2, 3, 4]);
+  assert.deepEqual(typeIdsNamed(split, ['thing___v2']).get('thing___v2'), [4]);
+  assert.deepEqual(typeIdsNamed(split, ['thing___v1', 'int']), new Map([['thing___v1', [2, 3]], ['int', [1, 5]]]));
+  assert.equal(typeIdsNamed(split, ['nope'], true).size, 0);
 });
 
-test('typesWithNameContaining: parsed and built BTF agree', () => {
+test('typeIdsNamed: parsed and built BTF agree, names taken from inside other strings included', () => {
   const b = new RawBtf();
   b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
   b.type('task_struct___a', BTF_KIND.STRUCT, 0, false, 0); // 2
@@ -744,12 +745,11 @@ test('typesWithNameContaining: parsed and built BTF agree', () => {
   const parsed = Btf.parse(b.bytes());
   const built = Btf.fromTypes(parsed.types);
   for (const btf of [parsed, built]) {
-    assert.deepEqual(typesWithNameContaining(btf, '___').map((t) => t.id), [2, 4, 6]);
-    assert.deepEqual(typesWithNameContaining(btf, 'task').map((t) => t.id), [2, 3]);
-    assert.deepEqual(typesWithNameContaining(btf, '___ß').map((t) => t.id), [6]);
-    assert.deepEqual(typesWithNameContaining(btf, '').map((t) => t.id), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(typeIdsNamed(btf, ['task_struct', '___y', '_n', 'ü'], true), new Map([['task_struct', [2, 3]], ['___y', [4]], ['_n', [5]], ['ü', [6]]]));
+    assert.deepEqual(typeIdsNamed(btf, ['task', 'x', 'ü___ß']), new Map([['ü___ß', [6]]]));
   }
 });
+
 
 test('references are checked whichever way they point: forward, backward, into the base', () => {
   const ok = new RawBtf();
@@ -862,4 +862,87 @@ test('kernel vmlinux BTF: task_struct has pid; marshal reproduces the file', asy
 
   const loaded = await Btf.loadKernel();
   assert.equal(loaded.length, btf.length);
+});
+
+test('typeIdsNamed: exact names and name___flavor, one walk, parsed (one-byte, non-ASCII) and built alike (split BTF: above)', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('task_struct___a', BTF_KIND.STRUCT, 0, false, 0); // 2
+  b.type('task_struct', BTF_KIND.STRUCT, 0, false, 0); // 3
+  b.type('task_struct_x', BTF_KIND.STRUCT, 0, false, 0); // 4: a prefix only
+  b.type('task_struct', BTF_KIND.TYPEDEF, 0, false, 3); // 5: the name twice
+  b.type('u', BTF_KIND.TYPEDEF, 0, false, 1); // 6: one byte
+  b.type('u___v', BTF_KIND.TYPEDEF, 0, false, 1); // 7
+  b.type('uu', BTF_KIND.TYPEDEF, 0, false, 1); // 8
+  b.type('ü', BTF_KIND.TYPEDEF, 0, false, 1); // 9: two UTF-8 bytes
+  b.type('task_struct__b', BTF_KIND.TYPEDEF, 0, false, 1); // 10: two underscores, no flavor
+  const parsed = Btf.parse(b.bytes());
+  const built = Btf.fromTypes(parsed.types);
+  for (const btf of [parsed, Btf.parseKernel(b.bytes()), built]) {
+    const flav = typeIdsNamed(btf, ['task_struct', 'u', 'ü', 'nope', 'task_struct'], true);
+    assert.deepEqual([...flav.entries()].sort(), [['task_struct', [2, 3, 5]], ['u', [6, 7]], ['ü', [9]]]);
+    const exact = typeIdsNamed(btf, ['task_struct', 'u', 'uu', 'int']);
+    assert.deepEqual([...exact.entries()].sort(), [['int', [1]], ['task_struct', [3, 5]], ['u', [6]], ['uu', [8]]]);
+    assert.deepEqual(typeIdsNamed(btf, []).size, 0);
+  }
+});
+
+test('kindOf reads a kind without decoding; withRecordsReplaced rewrites func linkage and datasec layout in place', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('', BTF_KIND.FUNC_PROTO, 0, false, 1); // 2
+  b.type('f', BTF_KIND.FUNC, 1, false, 2); // 3: global
+  b.type('v', BTF_KIND.VAR, 0, false, 1, 1); // 4
+  b.type('w', BTF_KIND.VAR, 0, false, 1, 1); // 5
+  b.type('.data', BTF_KIND.DATASEC, 2, false, 0, 4, 0, 4, 5, 0, 4); // 6: size and offsets left at 0, as clang does
+  const btf = Btf.parse(b.bytes());
+  assert.deepEqual([0, 1, 2, 3, 6].map((id) => kindOf(btf, id)), ['void', 'int', 'func_proto', 'func', 'datasec']);
+  assert.throws(() => kindOf(btf, 7), BtfError);
+  const sec = btf.type(6);
+  const f = btf.type(3);
+  assert.ok(sec.kind === 'datasec' && f.kind === 'func');
+  const fixed = withRecordsReplaced(btf, new Map<number, BtfType>([
+    [3, { ...f, linkage: 'static' }],
+    [6, { ...sec, size: 8, vars: [sec.vars[0]!, { ...sec.vars[1]!, offset: 4 }] }],
+  ]));
+  fixed.validate();
+  assert.deepEqual(fixed.type(3), { ...f, linkage: 'static' });
+  assert.deepEqual(fixed.type(6), { ...sec, size: 8, vars: [sec.vars[0], { ...sec.vars[1], offset: 4 }] });
+  assert.deepEqual(btf.type(6), sec, 'the original is untouched');
+  // Written back as rewritten, and the same as withTypes would give.
+  const again = Btf.parse(fixed.marshal());
+  assert.deepEqual(again.types, btf.withTypes(fixed.types).types);
+  const bad = (m: Map<number, BtfType>, re: RegExp) => assert.throws(() => withRecordsReplaced(btf, m), (e: unknown) => e instanceof BtfError && re.test(e.message));
+  bad(new Map([[1, { ...btf.type(1) }]]), /only func and datasec/);
+  bad(new Map([[3, { ...sec, id: 3 }]]), /is a func; its replacement must be one too/);
+  bad(new Map([[6, { ...sec, vars: [] }]]), /number of variables/);
+  bad(new Map([[6, { ...sec, name: '.bss' }]]), /keeps its name/);
+  bad(new Map([[9, { ...sec, id: 9 }]]), /not one of this BTF's own types/);
+  assert.throws(() => withRecordsReplaced(Btf.fromTypes(btf.types), new Map()), /only parsed BTF/);
+  // A section whose variable now overruns it fails validation of the rewritten records.
+  assert.throws(() => withRecordsReplaced(btf, new Map([[6, { ...sec, size: 4, vars: [sec.vars[0]!, { ...sec.vars[1]!, offset: 4 }] }]])).validate(), BtfError);
+});
+
+test('parseRunningKernelBtf decodes without re-running the per-type checks, which validate() still runs', () => {
+  const b = new RawBtf();
+  b.type('int', BTF_KIND.INT, 0, false, 4, intEnc(1, 0, 32)); // 1
+  b.type('loop', BTF_KIND.STRUCT, 1, false, 4, b.str('self'), 2, 0); // 2: contains itself by value
+  const blob = b.bytes();
+  const padded = new Uint8Array(blob.length + 8);
+  padded.set(blob);
+  assert.throws(() => Btf.parseKernel(blob).type(2), /contains itself/);
+  const k = parseRunningKernelBtf(padded.subarray(0, blob.length));
+  assert.equal(k.type(2).name, 'loop');
+  assert.throws(() => k.validate(), /contains itself/);
+});
+
+test('parseRunningKernelBtf and parseKernel agree on the running kernel\'s vmlinux BTF; typeIdsNamed agrees with byName', { skip: existsSync('/sys/kernel/btf/vmlinux') ? false : 'no /sys/kernel/btf/vmlinux' }, () => {
+  const bytes = readFileSync('/sys/kernel/btf/vmlinux');
+  const checked = Btf.parseKernel(bytes);
+  const k = parseRunningKernelBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
+  assert.equal(k.length, checked.length);
+  for (let id = 0; id < k.length; id += 101) assert.deepEqual(k.type(id), checked.type(id), `type ${id}`);
+  const names = ['task_struct', 'file', 'u8', 'sk_buff', 'bpf_map', 'pt_regs', 'no_such_type_here'];
+  const found = typeIdsNamed(k, names);
+  for (const n of names) assert.deepEqual(found.get(n) ?? [], checked.byName(n).map((t) => t.id), n);
 });

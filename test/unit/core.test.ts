@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Btf } from '../../src/btf/btf.js';
 import {
   applyCoreRelocations, CORE_POISON_HELPER, CoreRelocationError, essentialName, explainCoreFailure,
-  typesAreCompatible, typesMatch,
+  prepareCoreCandidates, typesAreCompatible, typesMatch,
 } from '../../src/btf/core.js';
 import { ALL_BTF_FEATURES, kconfigLayout, sanitizeBtfForKernel } from '../../src/load/btf-sanitize.js';
 import { CORE_RELO_KIND } from '../../src/btf/types.js';
@@ -147,6 +147,65 @@ test('essentialName drops the last ___flavor suffix only when it separates two n
   assert.equal(essentialName('x____y'), 'x____y', 'four underscores: no X___Y with X and Y other than _');
   assert.equal(essentialName('trailing___'), 'trailing___');
   assert.equal(essentialName('___lead'), '___lead');
+});
+
+// --- candidates in parsed kernel BTF ---------------------------------------------------------------
+
+test('candidates in parsed BTF (one walk over the records): flavors, a name twice, look-alikes that are no candidates', () => {
+  const fn = (id: number, name: string, type: number): BtfType => ({ kind: 'func', id, name, type, linkage: 'global' });
+  const built = Btf.fromTypes([
+    VOID, int(1, 'int', 4, true),
+    struct(2, 'task_struct', 16, [['pid', 1, 64]]),
+    { kind: 'func_proto', id: 3, name: '', returnType: 1, params: [] },
+    fn(4, 'task_struct', 3), // a function of that name: never a root
+    struct(5, 'task_struct_x', 16, [['pid', 1, 0]]), // the name as a prefix only
+    struct(6, 'task_struct___a___b', 16, [['pid', 1, 0]]), // essential name task_struct___a
+    struct(7, 'task_struct___v2', 16, [['tgid', 1, 0], ['pid', 1, 64]]), // a flavor
+    struct(8, 'task_struct', 16, [['pid', 1, 64]]), // the name a second time
+    struct(9, 'task_struct', 4, [['pid', 1, 0]], 'union'), // a union: no candidate for a struct
+    int(10, 'u', 1, false), // a one-byte name
+    typedef(11, 'u___x', 10),
+  ]);
+  const parsed = Btf.parse(built.marshal());
+  const seen: number[][] = [];
+  for (const target of [built, parsed, Btf.parseKernel(built.marshal())]) {
+    // All agree on offset 8, from types 2, 7 and 8; the function, task_struct_x and the union are ignored.
+    const r = aluValue(K.FIELD_BYTE_OFFSET, '0:1', 8, 3, target);
+    assert.equal(r.imm, 8);
+    assert.equal(r.r.targetTypeId, 2);
+    const wrongAtEight = Btf.fromTypes([...target.types.slice(0, 8), struct(8, 'task_struct', 16, [['pid', 1, 32]]), ...target.types.slice(9)]);
+    assert.throws(() => aluValue(K.FIELD_BYTE_OFFSET, '0:1', 8, 3, Btf.parse(wrongAtEight.marshal())), (e: unknown) =>
+      e instanceof CoreRelocationError && /ambiguous: kernel types 2 and 8/.test(e.message), 'the second task_struct is a candidate');
+    seen.push([r.r.targetTypeId]);
+  }
+  assert.deepEqual(seen, [[2], [2], [2]]);
+  // Alone, the flavor is found; a name whose essential name differs, or a prefix, is not.
+  const only = (...ts: BtfType[]) => Btf.parse(Btf.fromTypes([VOID, int(1, 'int', 4, true), ...ts]).marshal());
+  const flavorOnly = aluValue(K.FIELD_BYTE_OFFSET, '0:1', 8, 3, only(struct(2, 'task_struct___v2', 16, [['pid', 1, 96]])));
+  assert.deepEqual([flavorOnly.imm, flavorOnly.r.targetTypeId], [12, 2]);
+  assert.ok(aluValue(K.FIELD_BYTE_OFFSET, '0:1', 8, 3, only(struct(2, 'task_struct___a___b', 16, [['pid', 1, 0]]), struct(3, 'task_struct_x', 16, [['pid', 1, 0]]))).poisoned);
+  // The union of the program matches only the kernel's union.
+  assert.equal(aluValue(K.FIELD_BYTE_OFFSET, '0:0', 0, 15, parsed).r.targetTypeId, 9);
+  // A one-byte root name finds itself and its flavor.
+  const tiny = Btf.fromTypes([VOID, int(1, 'u', 1, false)]);
+  const p = program(insn(OP.MOV64_IMM, 1), insn(OP.EXIT));
+  const [sz] = applyCoreRelocations(p.bytes, [{ insnOff: 0, typeId: 1, accessStr: '0', kind: K.TYPE_EXISTS }], tiny, parsed, 'prog');
+  assert.equal(sz!.targetTypeId, 10);
+});
+
+test('prepareCoreCandidates looks up every program\'s roots first; applying afterwards gives the same results', () => {
+  const target = Btf.parse(kernel.marshal());
+  const relos = [relo(0, K.FIELD_BYTE_OFFSET, '0:1'), relo(1, K.FIELD_BYTE_OFFSET, '0:0', 9), relo(2, K.TYPE_EXISTS, '0', 6)];
+  const run = (t: Btf) => {
+    const p = program(insn(OP.ADD64_IMM, 8), insn(OP.ADD64_IMM, 0), insn(OP.MOV64_IMM, 1), insn(OP.EXIT));
+    return apply(p, relos, t).map((r) => [r.targetTypeId, r.value, r.poisoned]);
+  };
+  const fresh = run(Btf.parse(kernel.marshal()));
+  prepareCoreCandidates(target, [{ btf: local, coreRelos: relos }, { btf: undefined, coreRelos: [] }]);
+  assert.deepEqual(run(target), fresh);
+  assert.deepEqual(fresh, [[5, 1264n, false], [12, 0n, false], [0, 0n, false]]);
+  // Malformed records are left for apply() to report with their instruction.
+  prepareCoreCandidates(target, [{ btf: local, coreRelos: [relo(0, K.FIELD_BYTE_OFFSET, '0:1', 999)] }]);
 });
 
 // --- field relocations -----------------------------------------------------------------------------
