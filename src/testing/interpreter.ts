@@ -121,6 +121,12 @@ export interface Task {
   gid: number;
   comm: string;
   cgroupId: bigint;
+  /**
+   * The cgroup v2 ids from the root (level 0, id 1) down to `cgroupId`, for
+   * bpf_skb_ancestor_cgroup_id. Unset: the root alone when `cgroupId` is 1, else a cgroup
+   * directly under the root.
+   */
+  cgroupAncestors?: readonly bigint[];
 }
 
 export interface ProbeMemoryLike {
