@@ -115,10 +115,10 @@ function loadBytesRelative(vm: Vm): void {
   const offset = u32(vm, 2);
   const len = size(vm, 4);
   const to = mem(vm, 3, len, true, 68, 'to');
-  const header = u32(vm, 5);
+  const header = u32(vm, 5); // BPF_HDR_START_MAC or _NET, a u32
   // The MAC header is where data starts for tc and 14 bytes before it for the others.
   const mac = p.data + networkOffset(s) - ETH_HLEN;
-  const start = vm.rh[5] === 0 && header === 0 ? mac : vm.rh[5] === 0 && header === 1 ? mac + ETH_HLEN : undefined;
+  const start = header === 0 ? mac : header === 1 ? mac + ETH_HLEN : undefined;
   if (offset > 0xffff || start === undefined || start + offset + len > p.end) {
     to.fill(0);
     return ret(vm, -EFAULT);
@@ -141,7 +141,7 @@ function setHashField(s: SkbState, hash: number): void {
 
 /** bpf_set_hash_invalid: skb_clear_hash, so the next skb_get_hash dissects the flow again. */
 function setHashInvalid(vm: Vm): void {
-  const s = skbOf(vm, 48);
+  const s = skbOf(vm, 41);
   setHashField(s, 0);
   extra(s).hashSet = false;
   ret(vm, 0);
@@ -149,7 +149,7 @@ function setHashInvalid(vm: Vm): void {
 
 /** bpf_set_hash: a software L4 hash, which skb_get_hash then returns as it is. */
 function setHash(vm: Vm): void {
-  const s = skbOf(vm, 49);
+  const s = skbOf(vm, 48);
   setHashField(s, u32(vm, 2));
   extra(s).hashSet = true;
   ret(vm, 0);
@@ -309,6 +309,6 @@ function skbVlanPop(vm: Vm): void {
 
 export const SKB_HELPERS: Record<number, HelperFn> = {
   17: zero(17), 18: skbVlanPush, 19: skbVlanPop, 24: zero(24), 34: hashRecalc, 39: skbPullData, 40: csumUpdate,
-  46: socketCookie, 47: socketUid, 48: setHashInvalid, 49: setHash, 66: xfrmState, 68: loadBytesRelative, 79: skbCgroupId,
+  46: socketCookie, 47: socketUid, 41: setHashInvalid, 48: setHash, 66: xfrmState, 68: loadBytesRelative, 79: skbCgroupId,
   83: skbAncestorCgroupId, 97: ecnSetCe, 151: zero(151), 192: setTstamp,
 };
