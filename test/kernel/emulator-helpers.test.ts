@@ -11,7 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asm, loadAssembly, useEmulatedKernel, type Item } from '../../src/testing/index.js';
+import { createSocket } from 'node:dgram';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { asm, label, loadAssembly, useEmulatedKernel, type EmulatedSocket, type Item } from '../../src/testing/index.js';
 import { __sk_buff as SKB } from '../../src/abi/uapi.js';
 import { kernelTest } from '../helpers/index.js';
 import { agree, differences } from '../helpers/emulator-diff.js';
@@ -277,5 +279,97 @@ describe('cgroup helpers of skb test runs, emulator against kernel', kernelTest,
     }
     assert.equal(ownCgroup(), home, 'the process is back in its cgroup');
     assert.equal(existsSync(outer), false, 'the test cgroups are removed');
+  });
+});
+
+describe('socket lookups of tc and XDP programs, emulator against kernel', kernelTest, () => {
+  /** Waits for `emitter` to emit `event`. */
+  const once = (emitter: { once(e: string, f: (...a: unknown[]) => void): unknown }, event: string) => new Promise<void>((resolve) => emitter.once(event, () => resolve()));
+
+  it('sk_lookup_tcp/_udp and skc_lookup_tcp find listeners, established and bound sockets the test made, and miss the rest', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const L = (server.address() as AddressInfo).port;
+    const accepted = once(server, 'connection');
+    const client = connect(L, '127.0.0.1');
+    await Promise.all([once(client, 'connect'), accepted]);
+    const C = client.localPort!;
+    const udp = createSocket('udp4');
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    const U = udp.address().port;
+    const server6 = createServer();
+    server6.listen(0, '::1');
+    await once(server6, 'listening');
+    const L6 = (server6.address() as AddressInfo).port;
+    const sockets: EmulatedSocket[] = [
+      { protocol: 'tcp', localAddress: '127.0.0.1', localPort: L, state: 'listen' },
+      { protocol: 'tcp', localAddress: '127.0.0.1', localPort: L, remoteAddress: '127.0.0.1', remotePort: C },
+      { protocol: 'tcp', localAddress: '127.0.0.1', localPort: C, remoteAddress: '127.0.0.1', remotePort: L },
+      { protocol: 'udp', localAddress: '127.0.0.1', localPort: U },
+      { protocol: 'tcp', localAddress: '::1', localPort: L6, state: 'listen' },
+    ];
+    try {
+      const v4 = (src: string, sport: number, dst: string, dport: number) =>
+        Uint8Array.from([...src.split('.').map(Number), ...dst.split('.').map(Number), sport >> 8, sport & 0xff, dport >> 8, dport & 0xff]);
+      const v6 = (sport: number, dport: number) => {
+        const b = new Uint8Array(36);
+        b[15] = 1; // ::1
+        b[31] = 1;
+        b.set([sport >> 8, sport & 0xff, dport >> 8, dport & 0xff], 32);
+        return b;
+      };
+      const lookups: [string, number, Uint8Array, number, bigint, bigint][] = [
+        ['listener', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 12, -1n, 0n],
+        ['established, accepted side', 84, v4('127.0.0.1', C, '127.0.0.1', L), 12, -1n, 0n],
+        ['established, client side', 84, v4('127.0.0.1', L, '127.0.0.1', C), 12, -1n, 0n],
+        ['udp', 85, v4('127.0.0.1', 1234, '127.0.0.1', U), 12, -1n, 0n],
+        ['udp port with tcp', 84, v4('127.0.0.1', 1234, '127.0.0.1', U), 12, -1n, 0n],
+        ['tcp port with udp', 85, v4('127.0.0.1', 1234, '127.0.0.1', L), 12, -1n, 0n],
+        ['another address', 84, v4('127.0.0.1', 5555, '127.0.0.2', L), 12, -1n, 0n],
+        ['short tuple', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 8, -1n, 0n],
+        ['odd tuple size', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 13, -1n, 0n],
+        ['flags', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 12, -1n, 1n],
+        ['netns 0xffffffff', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 12, 0xffffffffn, 0n],
+        ['netns above S32_MAX', 84, v4('127.0.0.1', 5555, '127.0.0.1', L), 12, 0x1_0000_0000n, 0n],
+        ['skc listener', 99, v4('127.0.0.1', 5555, '127.0.0.1', L), 12, -1n, 0n],
+        ['skc established', 99, v4('127.0.0.1', C, '127.0.0.1', L), 12, -1n, 0n],
+        ['ipv6 listener', 84, v6(5555, L6), 36, -1n, 0n],
+        ['ipv6 tuple for an ipv4 listener', 84, v6(5555, L), 36, -1n, 0n],
+      ];
+      // The tuple at fp-40; the socket's struct bpf_sock words copied to fp-120.. and stored into
+      // the packet at offset 14 (skc: the fields sock_common has, the others left 0xff).
+      const program = (helper: number, tuple: Uint8Array, len: number, netns: bigint, flags: bigint): Item[] => {
+        const t = new Uint8Array(40);
+        t.set(tuple);
+        const tv = new DataView(t.buffer);
+        const full = helper !== 99;
+        const words = [0, 1, ...(full ? [2, 3, 4, 5] : []), ...Array.from({ length: 14 }, (_, i) => 6 + i)];
+        return [asm.mov64('r6', 'r1'), ...Array.from({ length: 5 }, (_, i) => [...asm.ld64('r1', tv.getBigUint64(8 * i, true)), asm.stx('dw', 'r10', -40 + 8 * i, 'r1')]).flat(),
+          ...Array.from({ length: 10 }, (_, i) => asm.st('dw', 'r10', -120 + 8 * i, -1)),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -40), asm.mov64('r3', len), ...asm.ld64('r4', netns), ...asm.ld64('r5', flags), asm.call(helper),
+          asm.mov64('r8', 0), asm.jmp('eq', 'r0', 0, 'out'), asm.mov64('r8', 1), asm.mov64('r7', 'r0'),
+          ...words.flatMap((w) => [asm.ldx('w', 'r1', 'r7', 4 * w), asm.stx('w', 'r10', -120 + 4 * w, 'r1')]),
+          asm.mov64('r1', 'r7'), asm.call(86),
+          label('out'), asm.mov64('r1', 'r6'), asm.mov64('r2', 14), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -120), asm.mov64('r4', 80), asm.mov64('r5', 0), asm.call(9),
+          asm.mov64('r0', 'r8'), asm.exit()];
+      };
+      const scenario = () => lookups.map(([what, helper, tuple, len, netns, flags]) => [what, runSkb(program(helper, tuple, len, netns, flags), frame(100))]);
+      const kernel = scenario();
+      const emu = useEmulatedKernel({ kernel: release(), sockets });
+      let emulator: unknown[];
+      try {
+        emulator = scenario();
+      } finally {
+        emu.restore();
+      }
+      assert.deepEqual(emulator, kernel, differences(emulator, kernel));
+      assert.deepEqual(kernel.map((k) => ((k[1] as unknown[])[0])), [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 0], 'which lookups found a socket');
+    } finally {
+      client.destroy();
+      udp.close();
+      await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => server6.close(r))]);
+    }
   });
 });
