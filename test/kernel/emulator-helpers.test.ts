@@ -340,22 +340,44 @@ describe('socket lookups of tc and XDP programs, emulator against kernel', kerne
       ];
       // The tuple at fp-40; the socket's struct bpf_sock words copied to fp-120.. and stored into
       // the packet at offset 14 (skc: the fields sock_common has, the others left 0xff).
-      const program = (helper: number, tuple: Uint8Array, len: number, netns: bigint, flags: bigint): Item[] => {
+      /** r0 = helper(ctx, the tuple at fp-40, len, netns, flags), with fp-120..fp-41 filled with 0xff. */
+      const lookupCall = (helper: number, tuple: Uint8Array, len: number, netns: bigint, flags: bigint): Item[] => {
         const t = new Uint8Array(40);
         t.set(tuple);
         const tv = new DataView(t.buffer);
-        const full = helper !== 99;
-        const words = [0, 1, ...(full ? [2, 3, 4, 5] : []), ...Array.from({ length: 14 }, (_, i) => 6 + i)];
         return [asm.mov64('r6', 'r1'), ...Array.from({ length: 5 }, (_, i) => [...asm.ld64('r1', tv.getBigUint64(8 * i, true)), asm.stx('dw', 'r10', -40 + 8 * i, 'r1')]).flat(),
           ...Array.from({ length: 10 }, (_, i) => asm.st('dw', 'r10', -120 + 8 * i, -1)),
-          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -40), asm.mov64('r3', len), ...asm.ld64('r4', netns), ...asm.ld64('r5', flags), asm.call(helper),
+          asm.mov64('r1', 'r6'), asm.mov64('r2', 'r10'), asm.alu64('add', 'r2', -40), asm.mov64('r3', len), ...asm.ld64('r4', netns), ...asm.ld64('r5', flags), asm.call(helper)];
+      };
+      const program = (helper: number, tuple: Uint8Array, len: number, netns: bigint, flags: bigint): Item[] => {
+        const full = helper !== 99;
+        const words = [0, 1, ...(full ? [2, 3, 4, 5] : []), ...Array.from({ length: 14 }, (_, i) => 6 + i)];
+        return [...lookupCall(helper, tuple, len, netns, flags),
           asm.mov64('r8', 0), asm.jmp('eq', 'r0', 0, 'out'), asm.mov64('r8', 1), asm.mov64('r7', 'r0'),
           ...words.flatMap((w) => [asm.ldx('w', 'r1', 'r7', 4 * w), asm.stx('w', 'r10', -120 + 4 * w, 'r1')]),
           asm.mov64('r1', 'r7'), asm.call(86),
           label('out'), asm.mov64('r1', 'r6'), asm.mov64('r2', 14), asm.mov64('r3', 'r10'), asm.alu64('add', 'r3', -120), asm.mov64('r4', 80), asm.mov64('r5', 0), asm.call(9),
           asm.mov64('r0', 'r8'), asm.exit()];
       };
-      const scenario = () => lookups.map(([what, helper, tuple, len, netns, flags]) => [what, runSkb(program(helper, tuple, len, netns, flags), frame(100))]);
+      // XDP: the same lookups from an XDP program, r0 = the socket's state and source port, or 0xff.
+      const xdp = (helper: number, tuple: Uint8Array, len: number, netns: bigint, flags: bigint): unknown => {
+        const body: Item[] = [...lookupCall(helper, tuple, len, netns, flags), asm.mov64('r8', 0xff), asm.jmp('eq', 'r0', 0, 'out'), asm.mov64('r7', 'r0'),
+          asm.ldx('w', 'r8', 'r7', 72), asm.ldx('w', 'r1', 'r7', 44), asm.alu64('lsh', 'r1', 8), asm.alu64('or', 'r8', 'r1'),
+          asm.mov64('r1', 'r7'), asm.call(86), label('out'), asm.mov64('r0', 'r8'), asm.exit()];
+        try {
+          const p = loadAssembly(body, { type: 'xdp', name: 'helpers' });
+          try {
+            return p.testRun({ data: frame(60) }).retval;
+          } finally {
+            p.close();
+          }
+        } catch (e) {
+          return (e as { code?: string }).code ?? String(e);
+        }
+      };
+      const scenario = () => lookups.flatMap(([what, helper, tuple, len, netns, flags]) => [
+        [what, runSkb(program(helper, tuple, len, netns, flags), frame(100))], [`xdp ${what}`, xdp(helper, tuple, len, netns, flags)],
+      ]);
       const kernel = scenario();
       const emu = useEmulatedKernel({ kernel: release(), sockets });
       let emulator: unknown[];
@@ -365,7 +387,9 @@ describe('socket lookups of tc and XDP programs, emulator against kernel', kerne
         emu.restore();
       }
       assert.deepEqual(emulator, kernel, differences(emulator, kernel));
-      assert.deepEqual(kernel.map((k) => ((k[1] as unknown[])[0])), [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 0], 'which lookups found a socket');
+      const found = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 0];
+      assert.deepEqual(kernel.filter((_, i) => i % 2 === 0).map((k) => (k[1] as unknown[])[0]), found, 'which lookups found a socket (tc)');
+      assert.deepEqual(kernel.filter((_, i) => i % 2 === 1).map((k) => (k[1] === 0xff ? 0 : 1)), found, 'which lookups found a socket (XDP)');
     } finally {
       client.destroy();
       udp.close();
