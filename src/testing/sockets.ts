@@ -27,6 +27,11 @@ export interface EmulatedSocket {
   /** SO_MARK and SO_PRIORITY, as `struct bpf_sock` shows them. */
   mark?: number;
   priority?: number;
+  /**
+   * The receive queue the kernel recorded for the socket (`rx_queue_mapping`), from the packet
+   * that made it: unset (-1) unless that packet came through a queue-recording device.
+   */
+  rxQueue?: number;
 }
 
 const AF_INET = 2;
@@ -111,7 +116,7 @@ function layout(s: EmulatedSocket): Sock {
   v.setUint32(SK.src_port, localPort, true);
   v.setUint16(SK.dst_port, remotePort, false); // __be16
   v.setUint32(SK.state, listen ? TCP_LISTEN : remote ? TCP_ESTABLISHED : TCP_CLOSE, true);
-  v.setInt32(SK.rx_queue_mapping, -1, true); // no receive queue recorded
+  v.setInt32(SK.rx_queue_mapping, s.rxQueue ?? -1, true); // sk_rx_queue_get: -1 when none was recorded
   const region = new Region('sock', b, `a socket (struct bpf_sock) ${s.protocol} ${s.localAddress}:${localPort}`);
   region.writable = false;
   return { tcp, family: local.family, local: local.bytes, remote: remote?.bytes, localPort, remotePort, listen, dev: s.boundDevice ?? 0, region };
