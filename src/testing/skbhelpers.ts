@@ -10,9 +10,8 @@ import { __sk_buff as SKB } from '../abi/uapi.js';
 import type { HelperFn, Vm } from './interpreter.js';
 import { mem, ret, ret64, size, u32, u64 } from './args.js';
 import { csum16Add, getHashRecalc, networkOffset, protocol, setProtocol, skbOf } from './nethelpers.js';
-import type { SkbState } from './testrun.js';
+import { ETH_HLEN, type SkbState } from './testrun.js';
 
-const ETH_HLEN = 14;
 const ETH_ALEN = 6;
 const VLAN_HLEN = 4;
 const ETH_P_IP = 0x0800;
