@@ -13,6 +13,8 @@ import { helperName } from '../asm/isa.js';
 import { metalenInvalid } from './testrun.js';
 import { mapArg, mem, ret, ret64, size, u32, u64 } from './args.js';
 import { NET_HELPERS } from './nethelpers.js';
+import { SKB_HELPERS } from './skbhelpers.js';
+import { SOCKET_HELPERS } from './sockets.js';
 import { RedirectMap } from './devmaps.js';
 
 const XDP_ABORTED = 0;
@@ -657,7 +659,7 @@ const table: Record<number, HelperFn> = {
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
   190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 152: redirectTc('neigh'), 155: redirectTc('peer'),
 };
-Object.assign(table, NET_HELPERS);
+Object.assign(table, NET_HELPERS, SKB_HELPERS, SOCKET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;
 
 /** Helper numbers the emulator implements. */

@@ -15,6 +15,7 @@
 export { EmulatedKernel, EmuProgram, useEmulatedKernel, type EmulatedKernelOptions, type ProgramFacts } from './kernel.js';
 export type { EmuMap } from './maps.js';
 export { IMPLEMENTED_HELPERS } from './helpers.js';
+export type { EmulatedSocket } from './sockets.js';
 export { EmulatorFault, type Task } from './interpreter.js';
 export { ProbeMemory } from './memory.js';
 export { asm, assemble, label, type AluOp, type AtomicOp, type Insn, type Item, type JmpCond, type Label, type MemSize, type Operand, type Register } from './asm.js';

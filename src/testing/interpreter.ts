@@ -16,6 +16,7 @@
  * verifier's context rewriting does in the kernel.
  */
 import { BpfkitError } from '../errors.js';
+import type { EmulatedSocket } from './sockets.js';
 import { CORE_POISON_HELPER } from '../btf/core.js';
 import { disassemble, helperName, readInsn } from '../asm/isa.js';
 import type { Code } from './loader.js';
@@ -33,7 +34,7 @@ export const MAX_TAIL_CALLS = 33;
 const MAX_REGIONS = 0xffff;
 const TWO32 = 4294967296;
 
-export type RegionKind = 'stack' | 'ctx' | 'packet' | 'map_value' | 'map' | 'func' | 'ringbuf_sample' | 'probe' | 'key';
+export type RegionKind = 'stack' | 'ctx' | 'packet' | 'map_value' | 'map' | 'func' | 'ringbuf_sample' | 'probe' | 'key' | 'sock';
 
 /** A piece of memory a program may point into. */
 export class Region {
@@ -108,6 +109,8 @@ export interface VmEnv {
   random(): number;
   trace(text: string): void;
   redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }): void;
+  /** Sockets the lookup helpers find (sockets.ts). */
+  readonly sockets: readonly EmulatedSocket[];
 }
 
 /**
@@ -121,6 +124,12 @@ export interface Task {
   gid: number;
   comm: string;
   cgroupId: bigint;
+  /**
+   * The cgroup v2 ids from the root (level 0, id 1) down to `cgroupId`, for
+   * bpf_skb_ancestor_cgroup_id. Unset: the root alone when `cgroupId` is 1, else a cgroup
+   * directly under the root.
+   */
+  cgroupAncestors?: readonly bigint[];
 }
 
 export interface ProbeMemoryLike {

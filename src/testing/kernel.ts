@@ -48,6 +48,7 @@ import { createNetMap } from './devmaps.js';
 import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
 import { CLS, MODE, PSEUDO, SIZE } from '../asm/isa.js';
 import { kernelBehaviour, type KernelBehaviour } from './version.js';
+import { checkSocket, type EmulatedSocket } from './sockets.js';
 
 /**
  * Options of {@link useEmulatedKernel}: the kernel release to model, CPU count, the task, memory
@@ -73,6 +74,8 @@ export interface EmulatedKernelOptions {
    * programs, whose context is then the ctx_in bytes given.
    */
   testRun?: 'kernel' | 'all';
+  /** Sockets of the emulated network namespace, for bpf_sk_lookup_tcp/_udp and bpf_skc_lookup_tcp (more may be pushed to `kernel.sockets`). */
+  sockets?: readonly EmulatedSocket[];
   /** Where bpffs is mounted; pins must be inside one. */
   bpffs?: readonly string[];
   /**
@@ -228,6 +231,8 @@ export class EmulatedKernel implements Native, ObjectHost {
   readonly trace: string[] = [];
   /** bpf_redirect calls, oldest first. */
   readonly redirects: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }[] = [];
+  /** The sockets the lookup helpers search, in the caller's namespace (checked when looked up). */
+  readonly sockets: EmulatedSocket[];
   readonly constants: Native['constants'];
   readonly Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
 
@@ -265,6 +270,8 @@ export class EmulatedKernel implements Native, ObjectHost {
     this.cpus = options.cpus ?? hostCpus();
     this.memory = options.memory;
     this.task = { pid: 4242, tgid: 4242, uid: 0, gid: 0, comm: 'bpfkit-test', cgroupId: 1n, ...options.task };
+    this.sockets = [...(options.sockets ?? [])];
+    for (const sk of this.sockets) checkSocket(sk);
     this.#random = (options.seed ?? 0x2545f491) >>> 0 || 1;
     this.#clock = options.clock ?? (() => process.hrtime.bigint());
     this.#mounts = (options.bpffs ?? ['/sys/fs/bpf']).map((p) => posix.normalize(p));
@@ -288,6 +295,7 @@ export class EmulatedKernel implements Native, ObjectHost {
       },
       random: () => this.#nextRandom(),
       trace: (text) => this.trace.push(text),
+      sockets: this.sockets,
       redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags, ...(r.map !== undefined ? { map: r.map, key: r.key } : {}), ...(r.kind ? { kind: r.kind } : {}) }),
     };
     this.#vm = new Vm(env, HELPERS);

@@ -38,7 +38,7 @@ function csumFold(x: number): number {
   return ~s & 0xffff;
 }
 
-function csum16Add(c: number, addend: number): number {
+export function csum16Add(c: number, addend: number): number {
   let r = (c + addend) & 0xffff;
   if (r < addend) r = (r + 1) & 0xffff;
   return r;
@@ -74,23 +74,23 @@ function put16(b: Uint8Array, o: number, v: number): void {
 
 // ---- the skb ------------------------------------------------------------------------------------
 
-function skbOf(vm: Vm, id: number): SkbState {
+export function skbOf(vm: Vm, id: number): SkbState {
   if (!vm.isSkb || !vm.skb || !vm.packet) throw new Trap(`${helperName(id)} is only for skb programs (tc, socket filter, cgroup_skb, lwt)`);
   return vm.skb;
 }
 
 /** __sk_buff.protocol holds the __be16 in its first two bytes. */
-function protocol(s: SkbState): number {
+export function protocol(s: SkbState): number {
   return (s.ctx[SKB.protocol]! << 8) | s.ctx[SKB.protocol + 1]!;
 }
 
-function setProtocol(s: SkbState, p: number): void {
+export function setProtocol(s: SkbState, p: number): void {
   s.ctx[SKB.protocol] = p >> 8;
   s.ctx[SKB.protocol + 1] = p & 0xff;
 }
 
 /** Bytes from skb->data to the network header (skb_network_offset). */
-const networkOffset = (s: SkbState) => (s.isL2 ? ETH_HLEN : 0);
+export const networkOffset = (s: SkbState) => (s.isL2 ? ETH_HLEN : 0);
 
 function csumDiff(vm: Vm): void {
   const fromSize = size(vm, 2);
@@ -361,7 +361,7 @@ function skbChangeType(vm: Vm): void {
 }
 
 /** bpf_get_hash_recalc: the flow hash (the kernel keys it with a random seed per boot; this one is fixed). */
-function getHashRecalc(vm: Vm): void {
+export function getHashRecalc(vm: Vm): void {
   const s = skbOf(vm, 34);
   const p = vm.packet!;
   const net = p.buf.subarray(p.data + networkOffset(s), p.end);

@@ -32,6 +32,10 @@ export interface KernelBehaviour {
   readonly freezeNeedsWrite: boolean;
   /** A per-CPU array's max_entries must match the template's in a map of maps, as a plain array's does. */
   readonly percpuArrayInnerSized: boolean;
+  /** Clearing an skb's VLAN tag zeroes vlan_proto and vlan_tci too (6.2), or clears vlan_present alone. */
+  readonly vlanClearZeroes: boolean;
+  /** bpf_skb_set_tstamp takes BPF_SKB_CLOCK_REALTIME/MONOTONIC/TAI (6.11), or only BPF_SKB_TSTAMP_UNSPEC (with 0) and DELIVERY_MONO. */
+  readonly tstampClocks: boolean;
 }
 
 export const DEFAULT_RELEASE = '6.18';
@@ -85,5 +89,9 @@ export function kernelBehaviour(release: string = DEFAULT_RELEASE): KernelBehavi
     // 6.1.192 and 6.12.118 give percpu_array_map_ops bpf_map_meta_equal (no max_entries check);
     // 6.18 compares max_entries as for arrays (measured; the release between is not pinned down).
     percpuArrayInnerSized: since618,
+    // "net: remove skb->vlan_present" (6.2): the tag is present when vlan_all is not 0.
+    vlanClearZeroes: hasChange(r, [6, 2]),
+    // "net: Rename mono_delivery_time to tstamp_type" and "bpf: Add BPF_SKB_CLOCK_TAI" (6.11).
+    tstampClocks: hasChange(r, [6, 11]),
   };
 }

@@ -146,7 +146,8 @@ describe('map semantics and errno', () => {
     assert.equal(haveProgramHelper('xdp', 1), true);
     assert.equal(haveProgramHelper('xdp', 100000), false);
     assert.equal(haveProgramHelper('sched_cls', 28), true, 'bpf_csum_diff is emulated');
-    assert.equal(haveProgramHelper('sched_cls', 18), false, 'bpf_skb_vlan_push is not: the probe says so instead of failing mid-run');
+    assert.equal(haveProgramHelper('sched_cls', 18), true, 'bpf_skb_vlan_push is emulated');
+    assert.equal(haveProgramHelper('sched_cls', 124), false, 'bpf_sk_assign is not: the probe says so instead of failing mid-run');
   });
 
   it('maps of maps check the inner map against the template', () => {
