@@ -32,6 +32,8 @@ export interface KernelBehaviour {
   readonly freezeNeedsWrite: boolean;
   /** A per-CPU array's max_entries must match the template's in a map of maps, as a plain array's does. */
   readonly percpuArrayInnerSized: boolean;
+  /** bpf_fib_lookup knows BPF_FIB_LOOKUP_MARK, or refuses it as an unknown flag (-EINVAL). */
+  readonly fibLookupMark: boolean;
 }
 
 export const DEFAULT_RELEASE = '6.18';
@@ -85,5 +87,7 @@ export function kernelBehaviour(release: string = DEFAULT_RELEASE): KernelBehavi
     // 6.1.192 and 6.12.118 give percpu_array_map_ops bpf_map_meta_equal (no max_entries check);
     // 6.18 compares max_entries as for arrays (measured; the release between is not pinned down).
     percpuArrayInnerSized: since618,
+    // "bpf: Add BPF_FIB_LOOKUP_MARK" (6.10).
+    fibLookupMark: hasChange(r, [6, 10]),
   };
 }
