@@ -512,9 +512,11 @@ function redirect(vm: Vm): void {
 
 /**
  * bpf_clone_redirect: a copy of the packet is sent out of (or, with BPF_F_INGRESS, received on) an
- * existing device; the program keeps the original. Emulated devices are up, so a transmit
- * returns 0; a receive drops a frame longer than the device's MTU plus an Ethernet and a VLAN
- * header (NET_RX_DROP, 1), as ____dev_forward_skb does. The clone is recorded in `redirects`.
+ * existing device; the program keeps the original. Emulated devices are up, and the ones besides
+ * loopback behave as a veth whose peer has the same MTU: a transmitted clone longer than the MTU
+ * plus an Ethernet and a VLAN header is dropped by the peer (veth_xmit's NET_XMIT_DROP, 1);
+ * loopback takes anything, and a received clone is not checked against the MTU
+ * (____dev_forward_skb without check_mtu). The clone is recorded in `redirects`.
  */
 function cloneRedirect(vm: Vm): void {
   if (!vm.isSkb || !vm.packet) throw new Trap('bpf_clone_redirect is only for skb programs (tc, lwt)');
@@ -527,7 +529,8 @@ function cloneRedirect(vm: Vm): void {
   const data = p.buf.slice(p.data, p.end);
   vm.env.redirect({ ifindex, flags, kind: 'clone', data });
   const mtu = vm.env.fib.devices.get(ifindex)?.mtu ?? 1500;
-  ret(vm, flags & BPF_F_INGRESS && data.length > mtu + 14 + 4 ? 1 : 0);
+  const dropped = !(flags & BPF_F_INGRESS) && ifindex !== 1 && data.length > mtu + 14 + 4;
+  ret(vm, dropped ? 1 : 0);
 }
 
 const BPF_F_BROADCAST = 1n << 3n;

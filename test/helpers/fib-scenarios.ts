@@ -245,3 +245,34 @@ export async function cloneRedirectRuns(ifindex: Record<string, number>): Promis
     coll.close();
   }
 }
+
+/**
+ * bpf_clone_redirect's own return values from tc: the target ifindex and flags come from the
+ * frame (bytes 14-17 and 18-25), over every device, unknown ones, flags with and without
+ * BPF_F_INGRESS and unknown bits, and frames under and over the devices' MTUs.
+ */
+export function cloneHelperRuns(ifindex: Record<string, number>): unknown[] {
+  const rnd = mulberry32(0xc13);
+  const items: Item[] = [
+    asm.mov64('r6', 'r1'), asm.ldx('w', 'r2', 'r6', __sk_buff.data), asm.ldx('w', 'r3', 'r6', __sk_buff.data_end), asm.mov64('r4', 'r2'), asm.alu64('add', 'r4', 26),
+    asm.jmp('gt', 'r4', 'r3', 'short'), asm.ldx('w', 'r7', 'r2', 14), asm.ldx('dw', 'r3', 'r2', 18),
+    asm.mov64('r1', 'r6'), asm.mov64('r2', 'r7'), asm.call(13), asm.exit(),
+    label('short'), asm.mov64('r0', 0x5555), asm.exit(),
+  ];
+  const p = loadAssembly(items, { type: 'sched_cls', name: 'clone' });
+  if (typeof p === 'number') throw new Error(`the bpf_clone_redirect program did not load: errno ${p}`);
+  const targets = [1, ...Object.values(ifindex), 0, 999];
+  try {
+    return Array.from({ length: 300 }, () => {
+      const f = new Uint8Array(pick(rnd, [60, 60, 1418, 1419, 1518, 1519, 3000]));
+      // A frame to a0's MAC with an ethertype no stack reads, so a received clone goes nowhere.
+      f.set([2, 0, 0, 0, 0xa, 0, 2, 0, 0, 0, 0, 0x77, 0x88, 0xb5]);
+      const v = new DataView(f.buffer);
+      v.setUint32(14, pick(rnd, targets), true);
+      v.setBigUint64(18, pick(rnd, [0n, 0n, 1n, 1n, 2n, 3n, 0x10n, 1n << 63n]), true);
+      return outcome(p, f);
+    });
+  } finally {
+    p.close();
+  }
+}

@@ -27,10 +27,10 @@ import { mapBatch } from '../../src/sys/bpf.js';
 import { VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/spec/collection-spec.js';
 import { kernelTest, obj } from '../helpers/index.js';
-import { agree, both, bpfOutputEvent } from '../helpers/emulator-diff.js';
+import { agree, both, bpfOutputEvent, show } from '../helpers/emulator-diff.js';
 import { haveCpuV4 } from '../../src/kernel/features.js';
 import { compareInNamespace } from '../helpers/fib-net.js';
-import { FIB_INPUTS, FIB_TOPOLOGY, fibHelperRuns } from '../helpers/fib-scenarios.js';
+import { FIB_INPUTS, FIB_TOPOLOGY, cloneHelperRuns, fibHelperRuns } from '../helpers/fib-scenarios.js';
 
 function spec(type: MapSpec['type'], keySize: number, valueSize: number, maxEntries: number, flags = 0, innerMap?: MapSpec): MapSpec {
   return {
@@ -1123,5 +1123,15 @@ describe('bpf_fib_lookup against a FIB in a network namespace', kernelTest, () =
     for (const type of ['xdp', 'sched_cls']) {
       for (const rc of [0, 1, 2, 3, 4, 5, 7, 8, -22, -19, -97]) assert.ok(codes.has(`${type}:${rc}`), `${type} inputs reach return code ${rc}`);
     }
+  });
+});
+
+describe('bpf_clone_redirect against devices in a network namespace', kernelTest, () => {
+  it('tc: 300 frames cloned to every device and to unknown ones, with every flag, under and over the MTU', async (t) => {
+    const { agreed, kernel } = await compareInNamespace(FIB_TOPOLOGY, 'clone', 'cloneHelperRuns', cloneHelperRuns);
+    const codes = new Set(kernel.map((o) => show(Array.isArray(o) ? o[0] : o)));
+    t.diagnostic(`${agreed}/${kernel.length} agree; kernel results ${[...codes].sort().join(' ')}`);
+    // 0 (sent), -EINVAL (unknown device or flag) and NET_XMIT_DROP (1, a clone over the veth peer's MTU).
+    for (const rc of ['0', '-22', '1']) assert.ok(codes.has(rc), `some clone returns ${rc}`);
   });
 });
