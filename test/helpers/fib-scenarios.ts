@@ -109,7 +109,7 @@ function fibInput(rnd: Rnd, ifindex: Record<string, number>): Uint8Array {
  * Copies the struct from the packet to the stack, calls bpf_fib_lookup(ctx, params, plen, flags
  * from the packet), copies the struct back and returns the helper's result.
  */
-function fibProgram(type: 'xdp' | 'sched_cls', plen: number): Program {
+export function fibProgram(type: 'xdp' | 'sched_cls', plen: number): Program {
   const [data, end] = type === 'xdp' ? [0, 4] : [76, 80];
   const copy = (from: 'r2' | 'r10', fromOff: number, to: 'r2' | 'r10', toOff: number): Item[] =>
     Array.from({ length: 8 }, (_, i) => [asm.ldx('dw', 'r5', from, fromOff + 8 * i), asm.stx('dw', to, toOff + 8 * i, 'r5')]).flat();
