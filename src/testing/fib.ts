@@ -42,25 +42,32 @@ export interface FibNeighbour {
   mac: string | Uint8Array;
 }
 
-/** A device as the FIB sees it. */
+/** A device as the FIB sees it: its MAC (the smac of a lookup), MTU, forwarding switches and addresses. */
 export interface FibDevice {
   readonly ifindex: number;
   readonly mac: Uint8Array;
   readonly mtu: number;
+  /** net.ipv4/ipv6.conf.DEV.forwarding: bpf_fib_lookup answers FWD_DISABLED for a family that is off. */
   readonly forwarding: { readonly ipv4: boolean; readonly ipv6: boolean };
+  /** Addresses with their prefix lengths, in the order added. */
   readonly addresses: readonly { readonly family: 4 | 6; readonly address: Uint8Array; readonly prefixLen: number }[];
 }
 
-export interface Route {
+/** A route as the FIB holds it: addresses as bytes in network order, the device resolved. */
+export interface FibEntry {
   readonly family: 4 | 6;
+  /** The destination with its host bits cleared. */
   readonly prefix: Uint8Array;
   readonly prefixLen: number;
   readonly type: FibRouteType;
   readonly gateway: Uint8Array | undefined;
+  /** The nexthop device's ifindex (loopback for reject routes). */
   readonly dev: number;
   readonly table: number;
   readonly metric: number;
+  /** The preferred source, if the route names one. */
   readonly src: Uint8Array | undefined;
+  /** A locked route MTU, or 0. */
   readonly mtu: number;
 }
 
@@ -110,7 +117,7 @@ function addressOf(text: string, what: string): { family: 4 | 6; address: Uint8A
  */
 export class Fib {
   readonly devices = new Map<number, FibDevice>();
-  readonly routes: Route[] = [];
+  readonly routes: FibEntry[] = [];
   readonly #neighbours = new Map<string, Uint8Array>();
   /** Tables that hold a route, per family (the kernel creates a table with its first route). */
   readonly #tables = { 4: new Set<number>([RT_TABLE_MAIN, RT_TABLE_LOCAL]), 6: new Set<number>([RT_TABLE_MAIN, RT_TABLE_LOCAL]) };
@@ -130,7 +137,7 @@ export class Fib {
   #addressRoutes(d: FibDevice, a: FibDevice['addresses'][number]): void {
     const base = { family: a.family, gateway: undefined, dev: d.ifindex, mtu: 0 } as const;
     const full = a.address.length * 8;
-    const push = (r: Omit<Route, keyof typeof base>) => this.routes.push({ ...base, ...r });
+    const push = (r: Omit<FibEntry, keyof typeof base>) => this.routes.push({ ...base, ...r });
     if (a.family === 4) {
       push({ prefix: a.address, prefixLen: 32, type: 'local', table: RT_TABLE_LOCAL, metric: 0, src: a.address });
       if (a.prefixLen < 32) {
@@ -169,7 +176,7 @@ export class Fib {
     });
   }
 
-  #connected(addr: Uint8Array, family: 4 | 6): Route | undefined {
+  #connected(addr: Uint8Array, family: 4 | 6): FibEntry | undefined {
     return this.routes.find((x) => x.family === family && x.type === 'unicast' && !x.gateway && x.table === RT_TABLE_MAIN && prefixMatch(addr, x.prefix, x.prefixLen));
   }
 
@@ -188,9 +195,9 @@ export class Fib {
    * and a nexthop on another device than `oif` is passed over; for IPv6 the lowest metric of the
    * node, preferring a nexthop on `oif` (rt6_score_route).
    */
-  lookup(family: 4 | 6, id: number, dst: Uint8Array, oif: number): Route | undefined {
+  lookup(family: 4 | 6, id: number, dst: Uint8Array, oif: number): FibEntry | undefined {
     const table = id || RT_TABLE_MAIN;
-    const inTable = (r: Route) => (family === 4 && (table === RT_TABLE_MAIN || table === RT_TABLE_LOCAL) ? r.table === RT_TABLE_MAIN || r.table === RT_TABLE_LOCAL : r.table === table);
+    const inTable = (r: FibEntry) => (family === 4 && (table === RT_TABLE_MAIN || table === RT_TABLE_LOCAL) ? r.table === RT_TABLE_MAIN || r.table === RT_TABLE_LOCAL : r.table === table);
     const found = this.routes.filter((r) => r.family === family && inTable(r) && prefixMatch(dst, r.prefix, r.prefixLen));
     found.sort((a, b) => b.prefixLen - a.prefixLen || a.metric - b.metric);
     if (family === 6) {
@@ -216,7 +223,7 @@ export class Fib {
    * fib_result_prefsrc: the route's src, else inet_select_addr on the nexthop device (a primary
    * address in the gateway's subnet, else its first), else a global address of another device.
    */
-  ipv4Source(r: Route): Uint8Array {
+  ipv4Source(r: FibEntry): Uint8Array {
     if (r.src) return r.src;
     const own = this.devices.get(r.dev)?.addresses.filter((a) => a.family === 4) ?? [];
     const pick = (r.gateway && own.find((a) => prefixMatch(a.address, r.gateway!, a.prefixLen))) || own[0];
@@ -233,7 +240,7 @@ export class Fib {
    * the global address sharing the longest prefix with the destination, those on the output
    * device first; undefined when there is none.
    */
-  ipv6Source(r: Route, dst: Uint8Array): Uint8Array | undefined {
+  ipv6Source(r: FibEntry, dst: Uint8Array): Uint8Array | undefined {
     if (r.src) return r.src;
     const common = (a: Uint8Array) => {
       let n = 0;

@@ -10,7 +10,7 @@ import { EAFNOSUPPORT, EINVAL, ENODEV } from '../abi/errno.js';
 import { bpf_fib_lookup as P } from '../abi/uapi.js';
 import { Trap, type Vm } from './interpreter.js';
 import { mem, ret, size, u32 } from './args.js';
-import { RT_TABLE_MAIN, RT_TABLE_LOCAL, type Fib, type Route } from './fib.js';
+import { RT_TABLE_MAIN, RT_TABLE_LOCAL, type Fib, type FibEntry } from './fib.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -74,17 +74,55 @@ class Params {
     if (mtu) this.mtuResult = mtu;
     return FIB_RET.SUCCESS;
   }
-  macs(fib: Fib, route: Route, neigh: Uint8Array): void {
+  macs(fib: Fib, route: FibEntry, neigh: Uint8Array): void {
     this.b.set(neigh, P.dmac);
     this.b.set(fib.devices.get(route.dev)!.mac, P.smac);
   }
 }
 
-const REJECT: Partial<Record<Route['type'], number>> = { blackhole: FIB_RET.BLACKHOLE, unreachable: FIB_RET.UNREACHABLE, prohibit: FIB_RET.PROHIBIT };
+const REJECT: Partial<Record<FibEntry['type'], number>> = { blackhole: FIB_RET.BLACKHOLE, unreachable: FIB_RET.UNREACHABLE, prohibit: FIB_RET.PROHIBIT };
 
 /** The table BPF_FIB_LOOKUP_DIRECT searches: main, or params->tbid with BPF_FIB_LOOKUP_TBID (read and zeroed). */
 function directTable(p: Params, flags: number): number {
   return flags & LOOKUP_TBID ? p.takeTbid() : RT_TABLE_MAIN;
+}
+
+/**
+ * The steps both families share, from the table search to the MTU check: the unicast route and
+ * the MTU checked (0 when none was), or the code to return. `search` is the lookup without
+ * BPF_FIB_LOOKUP_DIRECT (the family's table order).
+ */
+function findRoute(fib: Fib, p: Params, family: 4 | 6, flags: number, dst: Uint8Array, oif: number, checkMtu: boolean, search: () => FibEntry | undefined): number | { route: FibEntry; mtu: number } {
+  let route: FibEntry | undefined;
+  if (flags & LOOKUP_DIRECT) {
+    const table = directTable(p, flags);
+    if (!fib.hasTable(family, table)) return FIB_RET.NOT_FWDED;
+    route = fib.lookup(family, table, dst, oif);
+  } else {
+    route = search();
+  }
+  if (!route) return FIB_RET.NOT_FWDED;
+  const reject = REJECT[route.type];
+  if (reject !== undefined) return reject;
+  if (route.type !== 'unicast') return FIB_RET.NOT_FWDED;
+  if (!checkMtu) return { route, mtu: 0 };
+  // ip_mtu_from_fib_result / ip6_mtu_from_fib6: a locked route MTU, else the device's (IPv6: at least 1280).
+  const dev = fib.devices.get(route.dev)!.mtu;
+  const mtu = route.mtu || Math.min(family === 6 ? Math.max(IPV6_MIN_MTU, dev) : dev, IP_MAX_MTU);
+  if (p.totLen > mtu) {
+    p.mtuResult = mtu;
+    return FIB_RET.FRAG_NEEDED;
+  }
+  return { route, mtu };
+}
+
+/** The end both families share: the neighbour of `nextHop` on the output device (unless SKIP_NEIGH), the MACs, the forward fields. */
+function neighbourAndForward(fib: Fib, p: Params, route: FibEntry, flags: number, mtu: number, nextHop: Uint8Array): number {
+  if (flags & LOOKUP_SKIP_NEIGH) return p.forward(mtu);
+  const neigh = fib.neighbour(route.dev, nextHop);
+  if (!neigh) return FIB_RET.NO_NEIGH;
+  p.macs(fib, route, neigh);
+  return p.forward(mtu);
 }
 
 function ipv4Lookup(fib: Fib, p: Params, flags: number, checkMtu: boolean): number {
@@ -93,40 +131,17 @@ function ipv4Lookup(fib: Fib, p: Params, flags: number, checkMtu: boolean): numb
   if (!dev.forwarding.ipv4) return FIB_RET.FWD_DISABLED;
   const oif = flags & LOOKUP_OUTPUT ? p.ifindex : 0;
   const dst = p.addr(P.ipv4_dst, 4);
-  let route: Route | undefined;
-  if (flags & LOOKUP_DIRECT) {
-    const table = directTable(p, flags);
-    if (!fib.hasTable(4, table)) return FIB_RET.NOT_FWDED;
-    route = fib.lookup(4, table, dst, oif);
-  } else {
-    // fib_lookup without policy rules: the main table (local merged into it), then the default table.
-    route = fib.lookup(4, RT_TABLE_MAIN, dst, oif);
-    if (!route && fib.hasTable(4, RT_TABLE_DEFAULT)) route = fib.lookup(4, RT_TABLE_DEFAULT, dst, oif);
-  }
-  if (!route) return FIB_RET.NOT_FWDED;
-  const reject = REJECT[route.type];
-  if (reject !== undefined) return reject;
-  if (route.type !== 'unicast') return FIB_RET.NOT_FWDED;
-  const out = fib.devices.get(route.dev)!;
-  let mtu = 0;
-  if (checkMtu) {
-    // ip_mtu_from_fib_result: a locked route MTU, else the device's.
-    mtu = route.mtu || Math.min(out.mtu, IP_MAX_MTU);
-    if (p.totLen > mtu) {
-      p.mtuResult = mtu;
-      return FIB_RET.FRAG_NEEDED;
-    }
-  }
+  // fib_lookup without policy rules: the main table (local merged into it), then the default table.
+  const found = findRoute(fib, p, 4, flags, dst, oif, checkMtu, () =>
+    fib.lookup(4, RT_TABLE_MAIN, dst, oif) ?? (fib.hasTable(4, RT_TABLE_DEFAULT) ? fib.lookup(4, RT_TABLE_DEFAULT, dst, oif) : undefined));
+  if (typeof found === 'number') return found;
+  const { route, mtu } = found;
   p.rtMetric = route.metric;
   p.ifindex = route.dev;
   if (flags & LOOKUP_SRC) p.b.set(fib.ipv4Source(route), P.ipv4_src);
   if (route.gateway) p.b.set(route.gateway, P.ipv4_dst);
-  if (flags & LOOKUP_SKIP_NEIGH) return p.forward(mtu);
   // __ipv4_neigh_lookup_noref: loopback and point-to-point devices key their one entry by 0.0.0.0.
-  const neigh = fib.neighbour(route.dev, route.dev === 1 ? new Uint8Array(4) : dst);
-  if (!neigh) return FIB_RET.NO_NEIGH;
-  p.macs(fib, route, neigh);
-  return p.forward(mtu);
+  return neighbourAndForward(fib, p, route, flags, mtu, route.dev === 1 ? new Uint8Array(4) : dst);
 }
 
 /** rt6_need_strict: multicast, link-local and loopback addresses are never forwarded. */
@@ -145,28 +160,9 @@ function ipv6Lookup(fib: Fib, p: Params, flags: number, checkMtu: boolean): numb
   if (!dev.forwarding.ipv6) return FIB_RET.FWD_DISABLED;
   // The ifindex is the preferred output device whether it names the input or the output.
   const oif = p.ifindex;
-  let route: Route | undefined;
-  if (flags & LOOKUP_DIRECT) {
-    const table = directTable(p, flags);
-    if (!fib.hasTable(6, table)) return FIB_RET.NOT_FWDED;
-    route = fib.lookup(6, table, dst, oif);
-  } else {
-    route = fib.lookup(6, RT_TABLE_LOCAL, dst, oif) ?? fib.lookup(6, RT_TABLE_MAIN, dst, oif);
-  }
-  if (!route) return FIB_RET.NOT_FWDED;
-  const reject = REJECT[route.type];
-  if (reject !== undefined) return reject;
-  if (route.type !== 'unicast') return FIB_RET.NOT_FWDED;
-  const out = fib.devices.get(route.dev)!;
-  let mtu = 0;
-  if (checkMtu) {
-    // ip6_mtu_from_fib6: a locked route MTU, else the device's IPv6 MTU (at least 1280).
-    mtu = route.mtu || Math.min(Math.max(IPV6_MIN_MTU, out.mtu), IP_MAX_MTU);
-    if (p.totLen > mtu) {
-      p.mtuResult = mtu;
-      return FIB_RET.FRAG_NEEDED;
-    }
-  }
+  const found = findRoute(fib, p, 6, flags, dst, oif, checkMtu, () => fib.lookup(6, RT_TABLE_LOCAL, dst, oif) ?? fib.lookup(6, RT_TABLE_MAIN, dst, oif));
+  if (typeof found === 'number') return found;
+  const { route, mtu } = found;
   // The source is chosen for the destination looked up, not the gateway that replaces it.
   const looked = dst.slice();
   if (route.gateway) dst.set(route.gateway);
@@ -177,11 +173,7 @@ function ipv6Lookup(fib: Fib, p: Params, flags: number, checkMtu: boolean): numb
     if (!s) return FIB_RET.NO_SRC_ADDR;
     src.set(s);
   }
-  if (flags & LOOKUP_SKIP_NEIGH) return p.forward(mtu);
-  const neigh = fib.neighbour(route.dev, dst);
-  if (!neigh) return FIB_RET.NO_NEIGH;
-  p.macs(fib, route, neigh);
-  return p.forward(mtu);
+  return neighbourAndForward(fib, p, route, flags, mtu, dst);
 }
 
 /** bpf_xdp_fib_lookup / bpf_skb_fib_lookup. */
