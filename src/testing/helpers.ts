@@ -15,6 +15,7 @@ import { mapArg, mem, ret, ret64, size, u32, u64 } from './args.js';
 import { NET_HELPERS } from './nethelpers.js';
 import { SKB_HELPERS } from './skbhelpers.js';
 import { SOCKET_HELPERS } from './sockets.js';
+import { fibLookup } from './fiblookup.js';
 import { RedirectMap } from './devmaps.js';
 
 const XDP_ABORTED = 0;
@@ -511,6 +512,29 @@ function redirect(vm: Vm): void {
   ret(vm, TC_ACT_REDIRECT);
 }
 
+/**
+ * bpf_clone_redirect: a copy of the packet is sent out of (or, with BPF_F_INGRESS, received on) an
+ * existing device; the program keeps the original. Emulated devices are up, and the ones besides
+ * loopback behave as a veth whose peer has the same MTU: a transmitted clone longer than the MTU
+ * plus an Ethernet and a VLAN header is dropped by the peer (veth_xmit's NET_XMIT_DROP, 1);
+ * loopback takes anything, and a received clone is not checked against the MTU
+ * (____dev_forward_skb without check_mtu). The clone is recorded in `redirects`.
+ */
+function cloneRedirect(vm: Vm): void {
+  if (!vm.isSkb || !vm.packet) throw new Trap('bpf_clone_redirect is only for skb programs (tc, lwt)');
+  const ifindex = u32(vm, 2);
+  const flags = u64(vm, 3);
+  if (flags & ~BPF_F_INGRESS) return ret(vm, -EINVAL);
+  const dev = vm.env.netdev(ifindex);
+  if (!dev) return ret(vm, -EINVAL);
+  const p = vm.packet;
+  const data = p.buf.slice(p.data, p.end);
+  vm.env.redirect({ ifindex, flags, kind: 'clone', data });
+  const mtu = vm.env.fib.devices.get(ifindex)?.mtu ?? 1500;
+  const dropped = !(flags & BPF_F_INGRESS) && ifindex !== 1 && data.length > mtu + 14 + 4;
+  ret(vm, dropped ? 1 : 0);
+}
+
 const BPF_F_BROADCAST = 1n << 3n;
 const BPF_F_EXCLUDE_INGRESS = 1n << 4n;
 
@@ -657,7 +681,7 @@ const table: Record<number, HelperFn> = {
   118: jiffies64, 125: clock('boot'), 130: ringbufOutput, 131: ringbufReserve, 132: ringbufCommit(132, false),
   133: ringbufCommit(133, true), 134: ringbufQuery, 158: currentTask, 160: clock('coarse'), 164: forEachMapElem,
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
-  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 152: redirectTc('neigh'), 155: redirectTc('peer'),
+  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 13: cloneRedirect, 69: fibLookup, 152: redirectTc('neigh'), 155: redirectTc('peer'),
 };
 Object.assign(table, NET_HELPERS, SKB_HELPERS, SOCKET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;

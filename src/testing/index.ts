@@ -12,7 +12,8 @@
  *
  * @module bpfkit/testing
  */
-export { EmulatedKernel, EmuProgram, useEmulatedKernel, type EmulatedKernelOptions, type ProgramFacts } from './kernel.js';
+export { EmulatedKernel, EmuProgram, useEmulatedKernel, type EmulatedKernelOptions, type NetDev, type ProgramFacts } from './kernel.js';
+export type { Fib, FibDevice, FibNeighbour, FibRoute, FibRouteType, FibEntry } from './fib.js';
 export type { EmuMap } from './maps.js';
 export { IMPLEMENTED_HELPERS } from './helpers.js';
 export type { EmulatedSocket } from './sockets.js';

@@ -24,6 +24,7 @@ import type { EmuMap } from './maps.js';
 import type { RingbufMap } from './rings.js';
 import type { KernelBehaviour } from './version.js';
 import type { SkbState } from './testrun.js';
+import type { Fib } from './fib.js';
 
 /** Upper halves of region pointers: non-canonical on x86_64, so never equal to a real kernel or user address. */
 export const HI_BASE = 0x5bf00000;
@@ -101,6 +102,8 @@ export interface VmEnv {
   readonly kernel: KernelBehaviour;
   /** A network device by ifindex (1 is loopback), or undefined. */
   netdev(ifindex: number): { ifindex: number; name: string; mac?: Uint8Array } | undefined;
+  /** The forwarding information base bpf_fib_lookup searches. */
+  readonly fib: Fib;
   readonly maxInstructions: number;
   /** bpf_ktime_get_ns and friends. */
   clock(kind: 'monotonic' | 'boot' | 'coarse' | 'tai'): bigint;
@@ -108,7 +111,7 @@ export interface VmEnv {
   readonly memory: ProbeMemoryLike | undefined;
   random(): number;
   trace(text: string): void;
-  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }): void;
+  redirect(r: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' | 'clone'; data?: Uint8Array }): void;
   /** Sockets the lookup helpers find (sockets.ts). */
   readonly sockets: readonly EmulatedSocket[];
 }

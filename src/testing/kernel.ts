@@ -49,6 +49,7 @@ import { bufferSetup, skbSetup, xdpSetup, type RunSetup } from './testrun.js';
 import { CLS, MODE, PSEUDO, SIZE } from '../asm/isa.js';
 import { kernelBehaviour, type KernelBehaviour } from './version.js';
 import { checkSocket, type EmulatedSocket } from './sockets.js';
+import { Fib, fibDevice, type FibNeighbour, type FibRoute } from './fib.js';
 
 /**
  * Options of {@link useEmulatedKernel}: the kernel release to model, CPU count, the task, memory
@@ -89,6 +90,13 @@ export interface EmulatedKernelOptions {
    * ifindex / ingress_ifindex, and bpf_redirect and device maps may point at them.
    */
   netdevs?: readonly NetDev[];
+  /**
+   * Routes bpf_fib_lookup searches, besides those the kernel adds for the devices' addresses
+   * (local, broadcast or anycast, and the connected prefix), as `ip route add` would set them up.
+   */
+  routes?: readonly FibRoute[];
+  /** Neighbour entries (valid ones: bpf_fib_lookup returns their MAC as dmac). */
+  neighbours?: readonly FibNeighbour[];
 }
 
 /** A network device the emulated kernel knows (test runs and device maps check ifindexes against these). */
@@ -97,6 +105,15 @@ export interface NetDev {
   name: string;
   /** The MAC address (eth_type_trans decides pkt_type with it); zero by default, as loopback's. */
   mac?: Uint8Array;
+  /** The MTU bpf_fib_lookup checks against: 1500 by default (65536 for loopback). */
+  mtu?: number;
+  /** net.ipv4.conf.DEV.forwarding and net.ipv6.conf.DEV.forwarding: both off by default, as in a new namespace. */
+  forwarding?: { ipv4?: boolean; ipv6?: boolean };
+  /**
+   * Addresses with their prefix lengths ("10.0.0.1/24", "2001:db8::1/64"); loopback always has
+   * 127.0.0.1/8 and ::1/128. Each brings the routes the kernel adds for it.
+   */
+  addresses?: readonly string[];
 }
 
 /** What BPF_PROG_LOAD fixed about a program. */
@@ -229,8 +246,8 @@ export class EmulatedKernel implements Native, ObjectHost {
   memory: ProbeMemory | undefined;
   /** Lines written with bpf_trace_printk / bpf_trace_vprintk, oldest first. */
   readonly trace: string[] = [];
-  /** bpf_redirect calls, oldest first. */
-  readonly redirects: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' }[] = [];
+  /** bpf_redirect, bpf_redirect_map/_peer/_neigh and bpf_clone_redirect calls (a clone with its bytes), oldest first. */
+  readonly redirects: { ifindex: number; flags: bigint; map?: string; key?: number; kind?: 'peer' | 'neigh' | 'clone'; data?: Uint8Array }[] = [];
   /** The sockets the lookup helpers search, in the caller's namespace (checked when looked up). */
   readonly sockets: EmulatedSocket[];
   readonly constants: Native['constants'];
@@ -240,6 +257,8 @@ export class EmulatedKernel implements Native, ObjectHost {
   readonly behaviour: KernelBehaviour;
   /** Network devices by ifindex; 1 is the loopback device. */
   readonly netdevs = new Map<number, NetDev>();
+  /** The forwarding information base bpf_fib_lookup searches (devices, routes, neighbours). */
+  readonly fib: Fib;
   readonly #options: EmulatedKernelOptions;
   readonly #fds = new Map<number, FdEntry>();
   readonly #maps = new Map<number, EmuMap>();
@@ -260,13 +279,16 @@ export class EmulatedKernel implements Native, ObjectHost {
   constructor(options: EmulatedKernelOptions = {}) {
     this.#options = options;
     this.behaviour = kernelBehaviour(options.kernel);
-    this.netdevs.set(1, { ifindex: 1, name: 'lo', mac: new Uint8Array(6) });
+    const lo = options.netdevs?.find((d) => d.ifindex === 1);
+    this.netdevs.set(1, { ...lo, ifindex: 1, name: 'lo', mac: new Uint8Array(6) });
     for (const d of options.netdevs ?? []) {
+      if (d === lo) continue; // loopback's forwarding, MTU and addresses may be set; its name and MAC stay
       if (!Number.isInteger(d.ifindex) || d.ifindex < 2 || this.netdevs.has(d.ifindex)) {
         throw new InvalidArgumentError(`netdev ${d.name}: ifindex ${d.ifindex} must be a unique integer of at least 2 (1 is the loopback device)`);
       }
       this.netdevs.set(d.ifindex, { ...d, mac: d.mac ?? new Uint8Array(6) });
     }
+    this.fib = new Fib([...this.netdevs.values()].map(fibDevice), options.routes, options.neighbours);
     this.cpus = options.cpus ?? hostCpus();
     this.memory = options.memory;
     this.task = { pid: 4242, tgid: 4242, uid: 0, gid: 0, comm: 'bpfkit-test', cgroupId: 1n, ...options.task };
@@ -284,6 +306,7 @@ export class EmulatedKernel implements Native, ObjectHost {
       cpus: this.cpus,
       kernel: this.behaviour,
       netdev: (ifindex) => this.netdevs.get(ifindex),
+      fib: this.fib,
       maxInstructions: options.maxInstructions ?? 100_000_000,
       clock: (kind) => {
         const t = this.#clock();
@@ -296,7 +319,7 @@ export class EmulatedKernel implements Native, ObjectHost {
       random: () => this.#nextRandom(),
       trace: (text) => this.trace.push(text),
       sockets: this.sockets,
-      redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags, ...(r.map !== undefined ? { map: r.map, key: r.key } : {}), ...(r.kind ? { kind: r.kind } : {}) }),
+      redirect: (r) => this.redirects.push({ ifindex: r.ifindex, flags: r.flags, ...(r.map !== undefined ? { map: r.map, key: r.key } : {}), ...(r.kind ? { kind: r.kind } : {}), ...(r.data ? { data: r.data } : {}) }),
     };
     this.#vm = new Vm(env, HELPERS);
     this.Poller = makePoller(this);

@@ -36,6 +36,8 @@ export interface KernelBehaviour {
   readonly vlanClearZeroes: boolean;
   /** bpf_skb_set_tstamp takes BPF_SKB_CLOCK_REALTIME/MONOTONIC/TAI (6.11), or only BPF_SKB_TSTAMP_UNSPEC (with 0) and DELIVERY_MONO. */
   readonly tstampClocks: boolean;
+  /** bpf_fib_lookup knows BPF_FIB_LOOKUP_MARK, or refuses it as an unknown flag (-EINVAL). */
+  readonly fibLookupMark: boolean;
 }
 
 export const DEFAULT_RELEASE = '6.18';
@@ -93,5 +95,7 @@ export function kernelBehaviour(release: string = DEFAULT_RELEASE): KernelBehavi
     vlanClearZeroes: hasChange(r, [6, 2]),
     // "net: Rename mono_delivery_time to tstamp_type" and "bpf: Add BPF_SKB_CLOCK_TAI" (6.11).
     tstampClocks: hasChange(r, [6, 11]),
+    // "bpf: Add BPF_FIB_LOOKUP_MARK" (6.10).
+    fibLookupMark: hasChange(r, [6, 10]),
   };
 }

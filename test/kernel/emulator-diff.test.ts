@@ -27,9 +27,11 @@ import { mapBatch } from '../../src/sys/bpf.js';
 import { VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/spec/collection-spec.js';
 import { kernelTest, obj } from '../helpers/index.js';
-import { agree, both, PerfRings } from '../helpers/emulator-diff.js';
+import { agree, both, bpfOutputEvent, PerfRings, show } from '../helpers/emulator-diff.js';
 import { allowedCpus, onCpu } from '../helpers/cpus.js';
 import { haveCpuV4 } from '../../src/kernel/features.js';
+import { compareInNamespace } from '../helpers/fib-net.js';
+import { FIB_INPUTS, FIB_TOPOLOGY, cloneHelperRuns, fibHelperRuns } from '../helpers/fib-scenarios.js';
 
 function spec(type: MapSpec['type'], keySize: number, valueSize: number, maxEntries: number, flags = 0, innerMap?: MapSpec): MapSpec {
   return {
@@ -1077,5 +1079,34 @@ describe('perf event arrays and pollers', kernelTest, () => {
       }
       return out;
     });
+  });
+});
+
+describe('bpf_fib_lookup against a FIB in a network namespace', kernelTest, () => {
+  it(`XDP and tc: ${FIB_INPUTS} generated structs each (both families, every flag, table, device, MTU and return code), and a short struct`, async (t) => {
+    const { agreed, kernel } = await compareInNamespace(FIB_TOPOLOGY, 'fib', 'fibHelperRuns', fibHelperRuns);
+    // The return codes the kernel gave, to show the inputs reach every one.
+    const codes = new Map<string, number>();
+    for (const o of kernel as [string, ...unknown[]][]) {
+      const r = o[o.length - 1];
+      const k = Array.isArray(r) ? `${o[0]}:${r[0]}` : `${o[0]}:${String(r)}`;
+      codes.set(k, (codes.get(k) ?? 0) + 1);
+    }
+    t.diagnostic(`${agreed}/${kernel.length} agree; kernel codes ${[...codes].sort().map(([k, n]) => `${k}=${n}`).join(' ')}`);
+    // Every BPF_FIB_LKUP_RET_* this FIB can produce (UNSUPP_LWT needs an encap route, NO_SRC_ADDR a namespace
+    // without global IPv6 addresses), and -EINVAL, -ENODEV, -EAFNOSUPPORT.
+    for (const type of ['xdp', 'sched_cls']) {
+      for (const rc of [0, 1, 2, 3, 4, 5, 7, 8, -22, -19, -97]) assert.ok(codes.has(`${type}:${rc}`), `${type} inputs reach return code ${rc}`);
+    }
+  });
+});
+
+describe('bpf_clone_redirect against devices in a network namespace', kernelTest, () => {
+  it('tc: 300 frames cloned to every device and to unknown ones, with every flag, under and over the MTU', async (t) => {
+    const { agreed, kernel } = await compareInNamespace(FIB_TOPOLOGY, 'clone', 'cloneHelperRuns', cloneHelperRuns);
+    const codes = new Set(kernel.map((o) => show(Array.isArray(o) ? o[0] : o)));
+    t.diagnostic(`${agreed}/${kernel.length} agree; kernel results ${[...codes].sort().join(' ')}`);
+    // 0 (sent), -EINVAL (unknown device or flag) and NET_XMIT_DROP (1, a clone over the veth peer's MTU).
+    for (const rc of ['0', '-22', '1']) assert.ok(codes.has(rc), `some clone returns ${rc}`);
   });
 });

@@ -26,6 +26,7 @@ typedef __u64 u64;
 #define ntohs(x) bpf_ntohs(x)
 #define htonl(x) bpf_htonl(x)
 #define ntohl(x) bpf_ntohl(x)
+#define cpu_to_be32(x) bpf_htonl(x)
 
 /* The kernel's linux/if_vlan.h (not uapi); sockex2/3 declare their own. */
 #ifndef SAMPLE_HAS_VLAN_HDR
