@@ -98,6 +98,8 @@ interface MemberCode {
   readonly read: Read;
   /** For struct members: the child's shape (copy and detach recurse). */
   readonly child: Shape | undefined;
+  /** For cached text members: the cache the compiled getter reads inline. */
+  readonly text?: { readonly cache: TextCache; readonly off: number; readonly le: boolean };
 }
 
 /** What a compiled struct type is: how its flyweights are made, detached and copied. */
@@ -167,6 +169,17 @@ function isCharElement(btf: Btf, id: number): boolean {
 const TEXT_SLOTS_LOG2 = 6;
 /** Longer char arrays (paths) are decoded every time: they repeat less and cost more to compare. */
 const TEXT_CACHED_MAX = 64;
+/** The multiplier of the cache's hash of a text's words (2^32 / golden ratio, an odd number). */
+const TEXT_HASH = 0x9e3779b1;
+
+/** A text member's cache: `texts[slot]` was decoded from the `words` words at `keys[slot * words]`. */
+interface TextCache {
+  readonly words: number;
+  readonly keys: Int32Array;
+  readonly texts: (string | undefined)[];
+  /** Decodes the text at `start` of `v` into `slot` and returns it. */
+  fill(v: DataView, start: number, slot: number): string;
+}
 
 /** UTF-8 up to the first NUL of the `n` bytes at `start` of `v`. */
 function decodeText(v: DataView, start: number, n: number): string {
@@ -182,33 +195,48 @@ function decodeText(v: DataView, start: number, n: number): string {
  * full on every hit) returns the string decoded before, without allocating. Equal bytes decode to
  * the same string, so a hit is always right; bytes after the NUL only make a miss more likely.
  */
-function textReader(n: number, off: number, le: boolean): Read {
-  if (n % 4 !== 0 || n > TEXT_CACHED_MAX) return (v, o) => decodeText(v, o + off, n);
+function textReader(n: number, off: number, le: boolean): { read: Read; cache: TextCache | undefined } {
+  if (n % 4 !== 0 || n > TEXT_CACHED_MAX) return { read: (v, o) => decodeText(v, o + off, n), cache: undefined };
   const words = n >> 2;
   const keys = new Int32Array(words << TEXT_SLOTS_LOG2);
   const texts: (string | undefined)[] = new Array<string | undefined>(1 << TEXT_SLOTS_LOG2).fill(undefined);
-  const scratch = new Int32Array(words);
-  return (v, o) => {
+  const cache: TextCache = {
+    words,
+    keys,
+    texts,
+    fill(v, start, slot) {
+      for (let k = 0; k < words; k++) keys[slot * words + k] = v.getInt32(start + 4 * k, le);
+      const text = decodeText(v, start, n);
+      texts[slot] = text;
+      return text;
+    },
+  };
+  const read: Read = (v, o) => {
     const start = o + off;
     let h = 0;
-    for (let k = 0; k < words; k++) {
-      const w = v.getInt32(start + 4 * k, le);
-      scratch[k] = w;
-      h = Math.imul(h ^ w, 0x9e3779b1);
-    }
+    for (let k = 0; k < words; k++) h = Math.imul(h ^ v.getInt32(start + 4 * k, le), TEXT_HASH);
     const slot = h >>> (32 - TEXT_SLOTS_LOG2);
-    const base = slot * words;
     const cached = texts[slot];
     if (cached !== undefined) {
       let k = 0;
-      while (k < words && keys[base + k] === scratch[k]) k++;
+      while (k < words && keys[slot * words + k] === v.getInt32(start + 4 * k, le)) k++;
       if (k === words) return cached;
     }
-    const text = decodeText(v, start, n);
-    keys.set(scratch, base);
-    texts[slot] = text;
-    return text;
+    return cache.fill(v, start, slot);
   };
+  return { read, cache };
+}
+
+/** The compiled getter of a cached text member: the same steps as textReader's, unrolled. */
+function textSource(i: number, off: number, words: number, le: boolean): string {
+  const L = le ? 'true' : 'false';
+  const w = Array.from({ length: words }, (_, k) => `w${k}`);
+  const loads = w.map((name, k) => `${name} = v.getInt32(s + ${4 * k}, ${L})`).join(', ');
+  const hash = w.reduce((h, name) => `Math.imul(${h} ^ ${name}, ${TEXT_HASH})`, '0');
+  const same = w.map((name, k) => `c.keys[b + ${k}] === ${name}`).join(' && ');
+  return `const s = o + ${off}; const c = texts[${i}]; const ${loads}; ` +
+    `const slot = ${hash} >>> ${32 - TEXT_SLOTS_LOG2}; const b = slot * ${words}; const t = c.texts[slot]; ` +
+    `if (t !== undefined && ${same}) return t; return c.fill(v, s, slot);`;
 }
 
 function bitfieldReader(bitOffset: number, bits: number, repr: 'number' | 'bigint' | 'boolean', signed: boolean, le: boolean): Read {
@@ -270,14 +298,16 @@ function viewClass(label: string, members: readonly MemberCode[]): new () => Fly
         lines.push(`${head}const c = (this[${JSON.stringify(`$${i}`)}] ??= childOf(${i}).make()); c.v = v; c.o = o + ${m.expr}; return c; }`);
       } else if (m.expr !== undefined) {
         lines.push(`${head}return ${m.expr}; }`);
+      } else if (m.text) {
+        lines.push(`${head}${textSource(i, m.text.off, m.text.cache.words, m.text.le)} }`);
       } else {
         lines.push(`${head}return reads[${i}](v, o); }`);
       }
     });
     lines.push('};');
-    const make = new Function('EMPTY', 'stale', 'LABEL', 'reads', 'childOf', lines.join('\n')) as (
-      e: DataView, s: typeof stale, l: string, r: readonly Read[], c: typeof childOf) => new () => Fly;
-    return make(EMPTY, stale, label, members.map((m) => m.read), childOf);
+    const make = new Function('EMPTY', 'stale', 'LABEL', 'reads', 'childOf', 'texts', lines.join('\n')) as (
+      e: DataView, s: typeof stale, l: string, r: readonly Read[], c: typeof childOf, t: readonly (TextCache | undefined)[]) => new () => Fly;
+    return make(EMPTY, stale, label, members.map((m) => m.read), childOf, members.map((m) => m.text?.cache));
   }
   const View = class implements Fly {
     v = EMPTY;
@@ -361,7 +391,10 @@ class ViewCompiler {
       const el = this.resolve(t.type);
       if (isByteArrayElement(el)) {
         const n = t.nelems;
-        if (isCharElement(this.btf, t.type)) return { name, expr: undefined, read: textReader(n, off, this.le), child: undefined };
+        if (isCharElement(this.btf, t.type)) {
+          const { read, cache } = textReader(n, off, this.le);
+          return { name, expr: undefined, read, child: undefined, ...(cache ? { text: { cache, off, le: this.le } } : {}) };
+        }
         return {
           name,
           expr: undefined,
