@@ -468,13 +468,22 @@ class ViewCompiler {
 
 const cache = new WeakMap<Btf, Map<string, RecordView>>();
 
+/** The id of the one struct (else union) called `name`. */
+function structNamed(btf: Btf, name: string): number {
+  const found = btf.byName(name, 'struct');
+  if (found.length === 0) found.push(...btf.byName(name, 'union'));
+  if (found.length === 1) return found[0]!.id;
+  if (found.length > 1) throw new InvalidArgumentError(`BTF has ${found.length} structs or unions called "${name}" (type ids ${found.map((t) => t.id).join(', ')}): pass the type id`);
+  throw new InvalidArgumentError(`BTF has no struct or union called "${name}": clang keeps only the types that maps, functions and globals refer to; add a global that does, e.g. struct ${name} *unused_${name} __attribute__((unused));`);
+}
+
 /**
- * A record view of BTF struct or union `typeId`: typed members read in place, each decoded only
- * when read. Hand it to a batch's records() for the fast typed loop over ring buffer and perf
- * buffer events:
+ * A record view of a BTF struct or union, given by type id or by name: typed members read in place,
+ * each decoded only when read. Hand it to a batch's records() for the fast typed loop over ring
+ * buffer and perf buffer events:
  *
  * ```ts
- * const events = recordViewFor<{ pid: number; comm: string }>(coll.btf!, coll.btf!.typeByName('event'));
+ * const events = recordViewFor<{ pid: number; comm: string }>(spec.btf!, 'event');
  * for await (const batch of reader.batches()) {
  *   for (const ev of batch.records(events)) if (ev.pid === 1) keep.push(events.copy(ev));
  * }
@@ -483,10 +492,12 @@ const cache = new WeakMap<Btf, Map<string, RecordView>>();
  * The loop's `ev` is one object moved from record to record: read it inside the loop and copy what
  * you keep ({@link RecordView.copy}); once its batch is handed back to the kernel, its getters
  * throw ClosedError.
- * @throws {@link InvalidArgumentError} when `typeId` is not a struct or union (or does not exist).
+ * @throws {@link InvalidArgumentError} when the type is not a struct or union, does not exist, or
+ * its name is not found or names several.
  * @throws {@link BtfError} for malformed type graphs.
  */
-export function recordViewFor<T extends object = Record<string, unknown>>(btf: Btf, typeId: number, options?: RecordViewOptions): RecordView<T> {
+export function recordViewFor<T extends object = Record<string, unknown>>(btf: Btf, type: number | string, options?: RecordViewOptions): RecordView<T> {
+  const typeId = typeof type === 'string' ? structNamed(btf, type) : type;
   const le = options?.littleEndian ?? HOST_LE;
   const int64 = options?.int64 ?? 'bigint';
   if (int64 !== 'bigint' && int64 !== 'number') {

@@ -203,6 +203,17 @@ describe('recordViewFor', () => {
     assert.equal(p.at(new DataView(buf.buffer)).path, '/usr/bin/env');
   });
 
+  it('finds a struct or union by name', () => {
+    assert.equal(recordViewFor(btf, 'event').typeName, 'struct event');
+    assert.equal(recordViewFor(btf, 'event'), recordViewFor(btf, event), 'one view per type');
+    assert.throws(() => recordViewFor(btf, 'nope'), (e: unknown) => e instanceof InvalidArgumentError && /BTF has no struct or union called "nope": clang keeps only the types that maps, functions and globals refer to; add a global that does, e\.g\. struct nope \*unused_nope __attribute__\(\(unused\)\);/.test(e.message));
+    const twice = new BtfBuilder();
+    const t32 = twice.int('unsigned int', 4, false);
+    twice.struct('struct', 'dup', 4, [['a', t32, 0]]);
+    twice.struct('struct', 'dup', 4, [['b', t32, 0]]);
+    assert.throws(() => recordViewFor(twice.build(), 'dup'), (e: unknown) => e instanceof InvalidArgumentError && /BTF has 2 structs or unions called "dup" \(type ids 2, 3\): pass the type id/.test(e.message));
+  });
+
   it('names what is wrong with bad input', () => {
     assert.throws(() => recordViewFor(btf, u32), (e: unknown) => e instanceof InvalidArgumentError && /a record view reads a struct or union, not int unsigned int \(type id \d+\); use codecFor\(\) for other types/.test(e.message));
     assert.throws(() => recordViewFor(btf, 99999), (e: unknown) => e instanceof InvalidArgumentError && /type id 99999 does not exist/.test(e.message));
