@@ -217,6 +217,7 @@ function viewMode<R extends object>(view: RecordView<R>, read: (rec: R) => numbe
 }
 const viewBigint = viewMode(recordViewFor<{ seq: bigint }>(benchBtf, recordT), (r) => Number(r.seq));
 const viewNumber = viewMode(recordViewFor<{ seq: number }>(benchBtf, recordT, { int64: 'number' }), (r) => r.seq);
+// Every sample carries the same text, so the view's cache of recent texts always hits.
 const viewComm = viewMode(recordViewFor<{ seq: number; comm: string }>(benchBtf, execT), (r) => {
   if (r.comm !== 'perf-bench') throw new Error(`comm read as ${JSON.stringify(r.comm)}`);
   return r.seq;

@@ -17,8 +17,8 @@
 import { endianness } from 'node:os';
 import { BtfError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { Btf } from './btf.js';
-import { codecFor } from './codec.js';
-import { bitfieldPlacement, isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
+import { bitfieldReader, codecFor } from './codec.js';
+import { isByteArrayElement, planMembers, type GroupPlan, type LayoutHooks } from './codec-layout.js';
 import type { BtfStruct, BtfType } from './types.js';
 
 const HOST_LE = endianness() === 'LE';
@@ -239,37 +239,6 @@ function textSource(i: number, off: number, words: number, le: boolean): string 
     `if (t !== undefined && ${same}) return t; return c.fill(v, s, slot);`;
 }
 
-function bitfieldReader(bitOffset: number, bits: number, repr: 'number' | 'bigint' | 'boolean', signed: boolean, le: boolean): Read {
-  const { start, span, shiftLE, shiftBE } = bitfieldPlacement(bitOffset, bits);
-  const shift = le ? shiftLE : shiftBE;
-  if (span <= 6) {
-    // Up to 48 bits of storage: float arithmetic is exact and cheaper than bigint.
-    const pShift = 2 ** shift;
-    const pBits = 2 ** bits;
-    const half = 2 ** (bits - 1);
-    const num = (v: DataView, o: number): number => {
-      let acc = 0;
-      if (le) for (let i = span - 1; i >= 0; i--) acc = acc * 256 + v.getUint8(o + i);
-      else for (let i = 0; i < span; i++) acc = acc * 256 + v.getUint8(o + i);
-      const u = Math.floor(acc / pShift) % pBits;
-      return signed && u >= half ? u - pBits : u;
-    };
-    if (repr === 'boolean') return (v, o) => num(v, o + start) !== 0;
-    if (repr === 'bigint') return (v, o) => BigInt(num(v, o + start));
-    return (v, o) => num(v, o + start);
-  }
-  const raw = (v: DataView, o: number): bigint => {
-    let acc = 0n;
-    if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(v.getUint8(o + i));
-    else for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(v.getUint8(o + i));
-    const u = BigInt.asUintN(bits, acc >> BigInt(shift));
-    return signed ? BigInt.asIntN(bits, u) : u;
-  };
-  if (repr === 'boolean') return (v, o) => raw(v, o + start) !== 0n;
-  if (repr === 'number') return (v, o) => Number(raw(v, o + start));
-  return (v, o) => raw(v, o + start);
-}
-
 /** Whether `new Function` works here (Node run with --disallow-code-generation-from-strings: no). */
 let codegen: boolean | undefined;
 function canCompile(): boolean {
@@ -341,17 +310,7 @@ class ViewCompiler {
   constructor(private readonly btf: Btf, private readonly le: boolean, private readonly int64: 'bigint' | 'number') {}
 
   resolve(id: number): BtfType {
-    for (let depth = 0; depth < 64; depth++) {
-      const t = this.btf.type(id);
-      switch (t.kind) {
-        case 'typedef': case 'const': case 'volatile': case 'restrict': case 'type_tag': case 'var':
-          id = t.type;
-          continue;
-        default:
-          return t;
-      }
-    }
-    throw new BtfError(`type id ${id}: typedef/qualifier chain too long (a cycle?)`);
+    return this.btf.resolve(id);
   }
 
   label(t: BtfType): string {
@@ -457,12 +416,11 @@ class ViewCompiler {
   }
 
   private sizeOf(id: number, label: string): number {
-    const t = this.resolve(id);
-    if (t.kind === 'ptr') return 8;
-    if (t.kind === 'array') return t.nelems * this.sizeOf(t.type, label);
-    const size = (t as { size?: number }).size;
-    if (size === undefined) throw new InvalidArgumentError(`${label}: cannot read a member of ${this.label(t)} (type id ${id}): it has no size`);
-    return size;
+    try {
+      return this.btf.sizeof(id);
+    } catch (e) {
+      throw new InvalidArgumentError(`${label}: cannot read a member of type id ${id}: ${(e as Error).message}`);
+    }
   }
 }
 
