@@ -4,6 +4,9 @@
  *   libbpf          perf_buffer__new + perf_buffer__consume / perf_buffer__poll (bench/c/perf-consumer.c)
  *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each sample's
  *                   first word read through `batch.view` (a DataView) at `batch.offsets[i]`
+ *   bpfkit view     batches() with record views (recordViewFor, the documented typed path): `rec.seq` of
+ *                   { u64 seq; u64 fill[7] } as a bigint and (int64: 'number') as a number, and `rec.seq`
+ *                   + `rec.comm` (a string) of { u32 seq; u32 hi; char comm[16]; ... } over the same bytes
  *   bpfkit batch    PerfReader.consumeBatch(cb): zero-copy batches of one ring's samples, read through one view
  *                   (drain: batches of at most 4096 samples, and batches up to the end of the ring; live: 4096)
  *   bpfkit decode   PerfReader with a `decode` callback that reads the sample in place (no copy), readSync() in a loop
@@ -36,8 +39,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  Collection, CollectionSpec, onlineCpus, PerfReader, type BpfMap, type PerfBatch, type PerfRecord, type Program,
+  Collection, CollectionSpec, onlineCpus, PerfReader, recordViewFor, type BpfMap, type PerfBatch, type PerfRecord, type Program,
+  type RecordView,
 } from '../src/index.js';
+import { BtfBuilder } from '../test/helpers/btf-builder.js';
 import { bpffs, buildBpf, buildC, buildGo, reportMany } from './common.js';
 
 const ROUNDS = Number(process.env['BENCH_PERF_ROUNDS'] ?? 10);
@@ -180,6 +185,43 @@ function tallyView(t: Tally, b: PerfBatch): void {
   t.count += count;
   t.lost += b.lost;
 }
+
+// struct record { __u64 seq; __u64 fill[7]; } and an exec-like struct over the same bytes (the
+// object's BTF does not carry them: clang emits only the types that maps and functions name).
+const bb = new BtfBuilder();
+const u64t = bb.int('unsigned long long', 8, false);
+const u32t = bb.int('unsigned int', 4, false);
+const recordT = bb.struct('struct', 'record', 64, [['seq', u64t, 0], ['fill', bb.array(u64t, 7), 64]]);
+const execT = bb.struct('struct', 'exec_record', 64, [
+  ['seq', u32t, 0], ['hi', u32t, 32], ['comm', bb.array(bb.int('char', 1, true), 16), 64], ['fill', bb.array(u64t, 5), 192],
+]);
+const benchBtf = bb.build();
+
+/** batches() with a record view: `read(rec)` per sample (typed members read in place). */
+function viewMode<R extends object>(view: RecordView<R>, read: (rec: R) => number): Mode {
+  return {
+    open: (map) => new PerfReader(map, { perCpuBuffer: RING_BYTES }),
+    async drain(reader, t, expected) {
+      const end = t.count + expected;
+      for await (const b of reader.batches()) {
+        let sum = 0;
+        for (const rec of b.records(view)) sum += read(rec);
+        t.sum += sum;
+        t.count += b.count;
+        t.lost += b.lost;
+        if (t.count === end) break;
+      }
+    },
+    live: (reader, t, signal) => batchesMode.live(reader, t, signal),
+  };
+}
+const viewBigint = viewMode(recordViewFor<{ seq: bigint }>(benchBtf, recordT), (r) => Number(r.seq));
+const viewNumber = viewMode(recordViewFor<{ seq: number }>(benchBtf, recordT, { int64: 'number' }), (r) => r.seq);
+// Every sample carries the same text, so the view's cache of recent texts always hits.
+const viewComm = viewMode(recordViewFor<{ seq: number; comm: string }>(benchBtf, execT), (r) => {
+  if (r.comm !== 'perf-bench') throw new Error(`comm read as ${JSON.stringify(r.comm)}`);
+  return r.seq;
+});
 
 /** batches() with typed records read in place by batch.records(): a function returning the sample's first u32. */
 const readFirst = (v: DataView, at: number): number => v.getUint32(at, true);
@@ -355,6 +397,9 @@ try {
   const baselines = [libbpf, cilium];
   const batches = median(await bpfkitDrain(batchesMode)) / 1e6;
   const records = median(await bpfkitDrain(recordsMode)) / 1e6;
+  const vBig = median(await bpfkitDrain(viewBigint)) / 1e6;
+  const vNum = median(await bpfkitDrain(viewNumber)) / 1e6;
+  const vComm = median(await bpfkitDrain(viewComm)) / 1e6;
   const batch4k = median(await bpfkitDrain(batchMode(4096))) / 1e6;
   const batch = median(await bpfkitDrain(batchMode())) / 1e6;
   const decode = median(await bpfkitDrain(decodeMode)) / 1e6;
@@ -363,6 +408,9 @@ try {
   reportMany(`Drain pre-written rings, ${RECORDS} samples per round (median of ${ROUNDS} rounds; M samples/s, higher is better)`, ['libbpf', 'cilium/ebpf'], [
     { what: 'for await (const batch of reader.batches()) (default)', bpfkit: batches, baselines, unit: 'M rec/s' },
     { what: 'batches() + batch.records((v, at) => v.getUint32(at, true))', bpfkit: records, baselines, unit: 'M rec/s' },
+    { what: 'batches() + records(recordViewFor(struct record)): rec.seq bigint', bpfkit: vBig, baselines, unit: 'M rec/s' },
+    { what: "  the same with { int64: 'number' }", bpfkit: vNum, baselines, unit: 'M rec/s' },
+    { what: 'batches() + records(recordViewFor(exec_record)): rec.seq, rec.comm', bpfkit: vComm, baselines, unit: 'M rec/s' },
     { what: 'consumeBatch(cb, { maxRecords: 4096 })', bpfkit: batch4k, baselines, unit: 'M rec/s' },
     { what: 'consumeBatch(cb), up to the ring end', bpfkit: batch, baselines, unit: 'M rec/s' },
     { what: 'no copy: decode in place, readSync()', bpfkit: decode, baselines, unit: 'M rec/s' },

@@ -6,7 +6,9 @@
  *   bpfkit batches  the documented default: `for await (const batch of reader.batches())`, each record's
  *                   fields read through `batch.view` (a DataView) at `batch.offsets[i]`
  *   bpfkit records  batches() with typed records read in place by batch.records(): a function returning
- *                   the record's seq, and the BTF codec of struct record (a decoded object per record)
+ *                   the record's seq, the BTF codec of struct record (a decoded object per record), and
+ *                   record views (recordViewFor, the documented typed path): `rec.seq` of struct
+ *                   record, and `rec.seq` + `rec.comm` (a string) of an exec-like struct over the same bytes
  *   bpfkit batch    RingBufReader.consumeBatch / readBatch: ready records as one zero-copy view, in
  *                   batches of at most 4096 records (maxRecords), and (drain only) all in one batch
  *   bpfkit copy     `for await (const rec of reader)`: one promise and one Uint8Array copy per record
@@ -51,7 +53,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  codecFor, Collection, CollectionSpec, onlineCpus, RingBufReader, type Codec, type Program, type RingBufBatch,
+  codecFor, Collection, CollectionSpec, onlineCpus, recordViewFor, RingBufReader, type Codec, type Program, type RecordView,
+  type RingBufBatch,
 } from '../src/index.js';
 import { BtfBuilder } from '../test/helpers/btf-builder.js';
 import { bpffs, buildBpf, buildC, buildGo, reportMany, type MultiRow } from './common.js';
@@ -200,6 +203,38 @@ const drainRecordsCodec: Drain = async (reader, t) => {
     if ((left -= batch.count) === 0) break;
   }
 };
+
+/** batches() with a record view: `read(rec)` per record (typed members read in place). */
+function drainView<R extends object>(view: () => RecordView<R>, read: (rec: R) => number): Drain {
+  return async (reader, t) => {
+    let left = RECORDS;
+    const v = view();
+    for await (const batch of reader.batches()) {
+      let sum = 0;
+      for (const rec of batch.records(v)) sum += read(rec);
+      t.sum += sum;
+      t.count += batch.count;
+      if ((left -= batch.count) === 0) break;
+    }
+  };
+}
+
+/** A record view of struct record, `rec.seq` read per record (a bigint). */
+let recordView: RecordView<{ seq: bigint }> | undefined;
+const drainRecordView = drainView(() => recordView!, (r) => Number(r.seq));
+/** The same with { int64: 'number' }: `rec.seq` a number, no allocation per record. */
+let recordViewNum: RecordView<{ seq: number }> | undefined;
+const drainRecordViewNum = drainView(() => recordViewNum!, (r) => r.seq);
+/**
+ * A record view with text: { u32 seq; u32 hi; char comm[16]; u64 fill[5] } over the same bytes,
+ * `rec.seq` and `rec.comm` (decoded to a string) read per record, as execsnoop reads its events.
+ * Every record carries the same text, so the view's cache of recent texts always hits.
+ */
+let commView: RecordView<{ seq: number; comm: string }> | undefined;
+const drainCommView = drainView(() => commView!, (r) => {
+  if (r.comm !== 'ringbuf-bench') throw new Error(`comm read as ${JSON.stringify(r.comm)}`);
+  return r.seq;
+});
 
 const drainReadSync: Drain = (reader, t) => {
   let rec: Uint8Array | undefined;
@@ -399,9 +434,21 @@ try {
   const bb = new BtfBuilder();
   const u64 = bb.int('unsigned long long', 8, false);
   const recordType = bb.struct('struct', 'record', 64, [['seq', u64, 0], ['fill', bb.array(u64, 7), 64]]);
-  recordCodec = codecFor(bb.build(), recordType) as Codec<{ seq: bigint }>;
+  const u32 = bb.int('unsigned int', 4, false);
+  const char = bb.int('char', 1, true);
+  const execType = bb.struct('struct', 'exec_record', 64, [
+    ['seq', u32, 0], ['hi', u32, 32], ['comm', bb.array(char, 16), 64], ['fill', bb.array(u64, 5), 192],
+  ]);
+  const btf = bb.build();
+  recordCodec = codecFor(btf, recordType) as Codec<{ seq: bigint }>;
+  recordView = recordViewFor<{ seq: bigint }>(btf, recordType);
+  recordViewNum = recordViewFor<{ seq: number }>(btf, recordType, { int64: 'number' });
+  commView = recordViewFor<{ seq: number; comm: string }>(btf, execType);
   const typedRounds = await bpfkitDrain(drainRecordsFn);
   const codecRounds = await bpfkitDrain(drainRecordsCodec);
+  const viewRounds = await bpfkitDrain(drainRecordView);
+  const viewNumRounds = await bpfkitDrain(drainRecordViewNum);
+  const commRounds = await bpfkitDrain(drainCommView);
   const mid = (xs: number[]): number | undefined => (xs.length ? median(xs) / 1e6 : undefined);
   const libbpf = mid(libbpfRounds)!;
   const cilium = mid(ciliumRounds);
@@ -413,6 +460,9 @@ try {
   const sync = median(await bpfkitDrain(drainReadSync)) / 1e6;
   reportMany(`Drain a pre-filled ring, ${RECORDS} records per round (median of ${ROUNDS} rounds; M records/s, higher is better)`, ['libbpf', 'cilium/ebpf'], [
     { what: 'for await (const batch of reader.batches()) (default)', bpfkit: batches, baselines, unit: 'M rec/s' },
+    { what: 'batches() + records(recordViewFor(struct record)): rec.seq bigint', bpfkit: mid(viewRounds)!, baselines, unit: 'M rec/s' },
+    { what: "  the same with { int64: 'number' }", bpfkit: mid(viewNumRounds)!, baselines, unit: 'M rec/s' },
+    { what: 'batches() + records(recordViewFor(exec_record)): rec.seq, rec.comm', bpfkit: mid(commRounds)!, baselines, unit: 'M rec/s' },
     { what: 'batches() + batch.records((v, at) => v.getUint32(at, true))', bpfkit: mid(typedRounds)!, baselines, unit: 'M rec/s' },
     { what: 'batches() + batch.records(codecFor(struct record))', bpfkit: mid(codecRounds)!, baselines, unit: 'M rec/s' },
     { what: `consumeBatch({ maxRecords: ${BATCH} })`, bpfkit: batch, baselines, unit: 'M rec/s' },
@@ -420,8 +470,14 @@ try {
     { what: 'for await (const rec of reader) (per record, copies)', bpfkit: copy, baselines, unit: 'M rec/s' },
     { what: 'readSync() loop (per record, copies)', bpfkit: sync, baselines, unit: 'M rec/s' },
   ]);
+  const typed = mid(viewNumRounds)!;
+  const text = mid(commRounds)!;
   console.log(`targets (issue 14): batches() at least 1/3 of libbpf (0.33x): ${(batches / libbpf).toFixed(2)}x` +
     (cilium !== undefined ? ` and 2x cilium/ebpf: ${(batches / cilium).toFixed(2)}x` : '') +
+    `; typed records (record view, int64 as numbers) ${(typed / libbpf).toFixed(2)}x libbpf` +
+    (cilium !== undefined ? `, ${(typed / cilium).toFixed(2)}x cilium/ebpf` : '') +
+    `; with comm as a string ${(text / libbpf).toFixed(2)}x libbpf` +
+    (cilium !== undefined ? `, ${(text / cilium).toFixed(2)}x cilium/ebpf` : '') +
     `; consumeBatch matches libbpf (1.00x): ${(batch / libbpf).toFixed(2)}x`);
 
   const best = (xs: number[]): number => Math.max(...xs) / 1e6;

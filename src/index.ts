@@ -25,6 +25,7 @@ export type {
   BtfExt, FuncInfo, LineInfo, CoreRelo,
 } from './btf/types.js';
 export { codecFor, cString, type Codec, type CodecOptions } from './btf/codec.js';
+export { recordViewFor, type RecordView, type RecordViewOptions } from './btf/record-view.js';
 export { parseCidr, lpmKey, formatLpmKey, type Cidr } from './objects/cidr.js';
 export { haveMapType, haveProgramType, haveProgramHelper, haveCpuV4 } from './kernel/features.js';
 export { possibleCpus, onlineCpus } from './sys/cpus.js';

@@ -8,7 +8,9 @@
  * the ring of the CPU the run executes on. The input packet (14 bytes) is
  *   offset 0  u32  count   samples per run (capped at MAX_PER_RUN)
  * (host byte order). A sample is { u64 seq; u64 fill[7]; } where seq is the
- * sample's index within its run and every fill word is FILL_WORD. Perf pads
+ * sample's index within its run, fill[0..1] hold the NUL-padded text
+ * "perf-bench" (so a sample also reads as { u32 seq; u32 hi; char comm[16];
+ * ... }, like an exec event) and every other fill word is FILL_WORD. Perf pads
  * the u32 size plus the data to 8 bytes: readers see 68-byte raw samples.
  *
  * stats[0] counts the samples written and the ones the kernel refused (ring
@@ -19,6 +21,9 @@
 
 #define MAX_PER_RUN 1024
 #define FILL_WORD 0x0123456789abcdefULL
+/* "perf-bench\0\0\0\0\0\0" as two little-endian words. */
+#define COMM_WORD0 0x6e65622d66726570ULL
+#define COMM_WORD1 0x0000000000006863ULL
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -61,8 +66,8 @@ int perf_produce(struct xdp_md *ctx)
 		return 0;
 	count = cmd->count < MAX_PER_RUN ? cmd->count : MAX_PER_RUN;
 
-	rec.fill[0] = FILL_WORD;
-	rec.fill[1] = FILL_WORD;
+	rec.fill[0] = COMM_WORD0;
+	rec.fill[1] = COMM_WORD1;
 	rec.fill[2] = FILL_WORD;
 	rec.fill[3] = FILL_WORD;
 	rec.fill[4] = FILL_WORD;

@@ -12,8 +12,11 @@
  *   offset 8  u32  last_flags  the same for the run's last record
  * (host byte order). flags 1 and last_flags 2 wake a waiting reader once per
  * run instead of after every record it has caught up with. A record is { u64 seq; u64 fill[7]; } where seq is the
- * record's index within its run (0 .. count-1) and every fill word is
- * FILL_WORD, so a consumer can check what it got by summing seq.
+ * record's index within its run (0 .. count-1), fill[0..1] hold the
+ * NUL-padded text "ringbuf-bench" (so the records can also be read as
+ * { u32 seq; u32 hi; char comm[16]; ... }, like an exec event) and every
+ * other fill word is FILL_WORD, so a consumer can check what it got by
+ * summing seq.
  *
  * stats[0] counts the records written and the ones dropped because the ring
  * was full; the program returns how many it wrote in this run.
@@ -23,6 +26,9 @@
 
 #define MAX_PER_RUN 1024
 #define FILL_WORD 0x0123456789abcdefULL
+/* "ringbuf-bench\0\0\0" as two little-endian words. */
+#define COMM_WORD0 0x2d667562676e6972ULL
+#define COMM_WORD1 0x00000068636e6562ULL
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -60,8 +66,8 @@ static __always_inline int emit(__u32 seq, __u32 flags)
 	if (!rec)
 		return 0;
 	rec->seq = seq;
-	rec->fill[0] = FILL_WORD;
-	rec->fill[1] = FILL_WORD;
+	rec->fill[0] = COMM_WORD0;
+	rec->fill[1] = COMM_WORD1;
 	rec->fill[2] = FILL_WORD;
 	rec->fill[3] = FILL_WORD;
 	rec->fill[4] = FILL_WORD;

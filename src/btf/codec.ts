@@ -370,6 +370,43 @@ interface BitfieldType {
 }
 
 /**
+ * Reads a bitfield of `bits` bits starting `bitOffset` bits into the object at `base` (see
+ * bitfieldPlacement): what codecFor's and the record views' bitfield members decode with.
+ * @internal
+ */
+export function bitfieldReader(bitOffset: number, bits: number, repr: 'number' | 'bigint' | 'boolean', signed: boolean, le: boolean): (dv: DataView, base: number) => unknown {
+  const { start, span, shiftLE, shiftBE } = bitfieldPlacement(bitOffset, bits);
+  const shift = le ? shiftLE : shiftBE;
+  if (span <= 6) {
+    // Up to 48 bits of storage: plain float arithmetic is exact and much cheaper than bigint.
+    const pShift = 2 ** shift;
+    const pBits = 2 ** bits;
+    const half = 2 ** (bits - 1);
+    const num = (dv: DataView, o: number): number => {
+      let acc = 0;
+      if (le) for (let i = span - 1; i >= 0; i--) acc = acc * 256 + dv.getUint8(o + i);
+      else for (let i = 0; i < span; i++) acc = acc * 256 + dv.getUint8(o + i);
+      const u = Math.floor(acc / pShift) % pBits;
+      return signed && u >= half ? u - pBits : u;
+    };
+    if (repr === 'boolean') return (dv, base) => num(dv, base + start) !== 0;
+    if (repr === 'bigint') return (dv, base) => BigInt(num(dv, base + start));
+    return (dv, base) => num(dv, base + start);
+  }
+  const bShift = BigInt(shift);
+  const raw = (dv: DataView, o: number): bigint => {
+    let acc = 0n;
+    if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(dv.getUint8(o + i));
+    else for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(dv.getUint8(o + i));
+    const u = BigInt.asUintN(bits, acc >> bShift);
+    return signed ? BigInt.asIntN(bits, u) : u;
+  };
+  if (repr === 'boolean') return (dv, base) => raw(dv, base + start) !== 0n;
+  if (repr === 'number') return (dv, base) => Number(raw(dv, base + start));
+  return (dv, base) => raw(dv, base + start);
+}
+
+/**
  * A bitfield of `bits` bits starting `bitOff` bits into the enclosing object. BTF counts bit
  * offsets from the least significant bit of each byte on little-endian targets and from the most
  * significant on big-endian ones; either way the field lives in a short run of bytes that is read
@@ -382,14 +419,13 @@ function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldTy
   const { start, span, shiftLE, shiftBE } = bitfieldPlacement(bitOff, bits);
   const shift = le ? shiftLE : shiftBE;
 
-  let readValue: (dv: DataView, base: number) => unknown;
+  const readValue = bitfieldReader(bitOff, bits, bt.repr, bt.signed, le);
   let writeValue: (dv: DataView, base: number, v: unknown) => void;
 
   if (span <= 6) {
     // Up to 48 bits of storage: plain float arithmetic is exact and much cheaper than bigint.
     const pShift = 2 ** shift;
     const pBits = 2 ** bits;
-    const half = 2 ** (bits - 1);
     const load = (dv: DataView, o: number): number => {
       let acc = 0;
       if (le) for (let i = span - 1; i >= 0; i--) acc = acc * 256 + dv.getUint8(o + i);
@@ -403,14 +439,6 @@ function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldTy
         for (let i = span - 1; i >= 0; i--, acc = Math.floor(acc / 256)) dv.setUint8(o + i, acc % 256);
       }
     };
-    const raw = (dv: DataView, o: number): number => {
-      const u = Math.floor(load(dv, o) / pShift) % pBits;
-      return bt.signed && u >= half ? u - pBits : u;
-    };
-    readValue =
-      bt.repr === 'boolean' ? (dv, base) => raw(dv, base + start) !== 0
-      : bt.repr === 'bigint' ? (dv, base) => BigInt(raw(dv, base + start))
-      : (dv, base) => raw(dv, base + start);
     const check = bt.repr === 'boolean'
       ? ((c) => (v: unknown) => (c(v) ? 1 : 0))(boolChecker(typeName))
       : numberChecker(bits, bt.signed, typeName, bt.names);
@@ -423,8 +451,7 @@ function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldTy
     };
   } else {
     const bShift = BigInt(shift);
-    const bBits = BigInt(bits);
-    const mask = (1n << bBits) - 1n;
+    const mask = (1n << BigInt(bits)) - 1n;
     const load = (dv: DataView, o: number): bigint => {
       let acc = 0n;
       if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(dv.getUint8(o + i));
@@ -435,14 +462,6 @@ function bitfieldPart(name: string, bitOff: number, bits: number, bt: BitfieldTy
       if (le) for (let i = 0; i < span; i++, acc >>= 8n) dv.setUint8(o + i, Number(acc & 0xffn));
       else for (let i = span - 1; i >= 0; i--, acc >>= 8n) dv.setUint8(o + i, Number(acc & 0xffn));
     };
-    const raw = (dv: DataView, o: number): bigint => {
-      const u = (load(dv, o) >> bShift) & mask;
-      return bt.signed ? BigInt.asIntN(bits, u) : u;
-    };
-    readValue =
-      bt.repr === 'boolean' ? (dv, base) => raw(dv, base + start) !== 0n
-      : bt.repr === 'number' ? (dv, base) => Number(raw(dv, base + start))
-      : (dv, base) => raw(dv, base + start);
     const check = bt.repr === 'boolean'
       ? ((c) => (v: unknown) => (c(v) ? 1n : 0n))(boolChecker(typeName))
       : bigintChecker(bits, bt.signed, typeName, bt.names);

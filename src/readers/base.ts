@@ -10,6 +10,7 @@
  */
 import { BpfSyscallError, ClosedError, InvalidArgumentError } from '../errors.js';
 import { native, type NativePoller } from '../sys/native.js';
+import type { RecordCursor, RecordView } from '../btf/record-view.js';
 /** Records per batch of batches() unless maxRecords says otherwise: a batch this size stays in the CPU cache. */
 const DEFAULT_BATCH = 4096;
 
@@ -125,6 +126,7 @@ export abstract class PollingReader<T, B = unknown> implements AsyncIterable<T>,
     const held = this.#held;
     if (held === undefined || (batch !== undefined && batch !== held)) return;
     this.#held = undefined;
+    if (held instanceof Batch) held.settle();
     if (!this.#closed) this.commitBatch();
   }
 
@@ -287,6 +289,7 @@ export abstract class PollingReader<T, B = unknown> implements AsyncIterable<T>,
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#held instanceof Batch) this.#held.settle();
     this.#held = undefined;
     if (this.#recheck) clearImmediate(this.#recheck);
     this.#recheck = undefined;
@@ -510,27 +513,36 @@ export interface RecordBatch {
   /** Records in the batch. */
   readonly count: number;
   /**
-   * The records, each read by `reader` straight from `view` (no copy): a function of `(view,
-   * offset, length)`, or a codec (`codecFor()`), whose read() decodes its type at
-   * the record's offset. Nothing is allocated per record but what `reader` returns: a function
-   * that returns numbers allocates nothing. Valid, like the batch, until it is settled.
+   * The records, each read straight from `view` (no copy) by `reader`: a record view
+   * (`recordViewFor()`, the typed fast path), a function of `(view, offset, length)`, or a codec
+   * (`codecFor()`), whose read() decodes a whole object per record.
+   *
+   * With a record view, the loop variable is one object moved from record to record: its
+   * members are decoded only when read, so a record costs no allocation but what the members you
+   * read return. Read it inside the loop and copy what you keep (`recordView.copy(rec)`): once
+   * the iteration ends or the batch is settled, it throws ClosedError.
    *
    * ```ts
+   * const events = recordViewFor<Event>(btf, btf.typeByName('event'));
    * for await (const batch of reader.batches()) {
-   *   for (const pid of batch.records((v, at) => v.getUint32(at + 8, true))) counts.add(pid);
+   *   for (const ev of batch.records(events)) counts.set(ev.comm, (counts.get(ev.comm) ?? 0) + 1);
    * }
    * ```
-   * @throws {@link InvalidArgumentError} (from a codec's read) when a record is shorter than its type.
+   * A function that returns numbers allocates nothing either. Valid, like the batch, until it
+   * is settled.
+   * @throws {@link InvalidArgumentError} when a record is shorter than the view's or codec's type.
+   * @throws {@link ClosedError} when the batch was settled already.
    */
   records<R>(read: RecordReadFn<R>): IterableIterator<R>;
   records<R>(codec: { read(view: DataView, offset: number): R }): IterableIterator<R>;
+  records<R extends object>(view: RecordView<R>): IterableIterator<R>;
 }
 
 /** Reads one record in place: `length` bytes of `view` at `offset`. */
 export type RecordReadFn<R> = (view: DataView, offset: number, length: number) => R;
 
 /** What RecordBatch.records() reads each record with: a function, or a codec. */
-export type RecordReader<R> = RecordReadFn<R> | { read(view: DataView, offset: number): R };
+export type RecordReader<R> = RecordReadFn<R> | { read(view: DataView, offset: number): R } | RecordView<R & object>;
 
 /** A batch as the readers hand it out. @internal */
 export class Batch implements RecordBatch {
@@ -544,8 +556,32 @@ export class Batch implements RecordBatch {
 
   records<R>(read: RecordReadFn<R>): IterableIterator<R>;
   records<R>(codec: { read(view: DataView, offset: number): R }): IterableIterator<R>;
+  records<R extends object>(view: RecordView<R>): IterableIterator<R>;
   records<R>(reader: RecordReader<R>): IterableIterator<R> {
-    return new BatchRecords(this, typeof reader === 'function' ? reader : (v, o) => reader.read(v, o));
+    this.#check();
+    if (typeof reader === 'function') return new BatchRecords(this, reader);
+    if ('cursor' in reader) {
+      const it = new BatchCursorRecords<R>(this, reader.cursor(), reader.size, reader.typeName);
+      (this.#cursors ??= []).push(it);
+      return it;
+    }
+    return new BatchRecords(this, (v, o) => reader.read(v, o));
+  }
+
+  #settled = false;
+  /** The record-view iterators over this batch, detached when it is settled. */
+  #cursors: BatchCursorRecords<unknown>[] | undefined;
+
+  /** The batch went back to the kernel: its record views stop reading. @internal */
+  settle(): void {
+    this.#settled = true;
+    const cursors = this.#cursors;
+    if (cursors) for (const c of cursors) c.end();
+    this.#cursors = undefined;
+  }
+
+  #check(): void {
+    if (this.#settled) throw new ClosedError('this batch (it was handed back to the kernel when the loop moved on or the callback returned)');
   }
 }
 
@@ -577,6 +613,60 @@ class BatchRecords<R> implements IterableIterator<R> {
     const r = this.result;
     r.value = this.read(this.view, this.offsets[i]!, this.lengths[i]!);
     return r;
+  }
+
+  [Symbol.iterator](): IterableIterator<R> {
+    return this;
+  }
+}
+
+/**
+ * Batch.records() with a record view: one flyweight moved from record to record, detached when
+ * the iteration ends (or is left) and when the batch is settled.
+ */
+class BatchCursorRecords<R> implements IterableIterator<R> {
+  private i = 0;
+  private readonly result: { value: R; done: false };
+  private readonly fly: { v: DataView; o: number };
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint32Array;
+  private readonly count: number;
+
+  constructor(batch: RecordBatch, private readonly cursor: RecordCursor<R>, private readonly size: number, private readonly typeName: string) {
+    this.result = { value: cursor.record, done: false };
+    this.fly = cursor.fly;
+    this.fly.v = batch.view;
+    this.offsets = batch.offsets;
+    this.lengths = batch.lengths;
+    this.count = batch.count;
+  }
+
+  next(): IteratorResult<R> {
+    const i = this.i;
+    if (i >= this.count) {
+      this.cursor.detach();
+      return { value: undefined, done: true };
+    }
+    this.i = i + 1;
+    if (this.lengths[i]! < this.size) this.short(i);
+    this.fly.o = this.offsets[i]!;
+    return this.result;
+  }
+
+  private short(i: number): never {
+    this.end();
+    throw new InvalidArgumentError(`record ${i} of the batch is ${this.lengths[i]} bytes, shorter than ${this.typeName} (${this.size} bytes)`);
+  }
+
+  /** Leaving a for-of loop early ends the record view too. */
+  return(): IteratorResult<R> {
+    this.end();
+    return { value: undefined, done: true };
+  }
+
+  end(): void {
+    this.i = this.count;
+    this.cursor.detach();
   }
 
   [Symbol.iterator](): IterableIterator<R> {

@@ -17,6 +17,8 @@ import {
   type Program,
 } from '../../src/index.js';
 import { native } from '../../src/sys/native.js';
+import { recordViewFor } from '../../src/btf/record-view.js';
+import { BtfBuilder } from '../helpers/btf-builder.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
 import { onCpu } from '../helpers/cpus.js';
 
@@ -594,6 +596,45 @@ describe('PerfReader.consumeBatch', () => {
         assert.deepEqual(got, Array.from({ length: key }, (_, i) => i));
         assert.ok(batches > 12, `${batches} batches: some stopped at the end of the ring`);
         assert.equal(reader.readSync(), undefined);
+      });
+    });
+  });
+
+  test('record views read the samples in place across ring wraps; a view kept past its batch throws', kt, async () => {
+    const { PAGE_SIZE } = native().constants;
+    const b = new BtfBuilder();
+    const u8 = b.int('unsigned char', 1, false);
+    const u32 = b.int('unsigned int', 4, false);
+    // The 64 bytes test/bpf's perf program outputs: { u32 magic; u8 op; u8 pad[3]; u32 key; u32 val; u8 payload[48]; }
+    const evId = b.struct('struct', 'perf_ev', 64, [
+      ['magic', u32, 0], ['op', u8, 32], ['key', u32, 64], ['val', u32, 96], ['payload', b.array(u8, 48), 128],
+    ]);
+    const view = recordViewFor<{ magic: number; op: number; key: number; val: number; payload: Uint8Array }>(b.build(), evId);
+    await withReader({ perCpuBuffer: PAGE_SIZE }, async (f, reader) => {
+      const cpu = onlineCpus()[0]!;
+      await onCpu(cpu, async () => {
+        let key = 0;
+        const got: number[] = [];
+        let kept: { key: number } | undefined;
+        for (let round = 0; round < 12; round++) {
+          for (let i = 0; i < 40; i++) assert.equal(output(f, key++), 0, `round ${round}`);
+          const it = reader.batches();
+          while (got.length < key) {
+            const { value: batch } = await it.next();
+            assert.equal(batch!.cpu, cpu);
+            for (const ev of batch!.records(view)) {
+              assert.equal(ev.magic, MAGIC);
+              assert.equal(ev.op, OP_PERF_OUTPUT);
+              assert.deepEqual(ev.payload, Uint8Array.from({ length: 48 }, (_, i) => (ev.key + i) & 0xff), `sample ${ev.key} payload`);
+              got.push(ev.key);
+              kept = ev;
+            }
+          }
+          await it.return!();
+          assert.throws(() => kept!.key, (e: unknown) => e instanceof ClosedError && /struct perf_ev record view/.test(e.message));
+        }
+        assert.deepEqual(got, Array.from({ length: key }, (_, i) => i));
+        assert.ok(key * SAMPLE_RECORD_BYTES > 8 * PAGE_SIZE, 'the rings wrapped');
       });
     });
   });

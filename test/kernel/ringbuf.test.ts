@@ -17,6 +17,7 @@ import {
 } from '../../src/index.js';
 import { native } from '../../src/sys/native.js';
 import { codecFor, type Codec } from '../../src/btf/codec.js';
+import { recordViewFor } from '../../src/btf/record-view.js';
 import { BtfBuilder } from '../helpers/btf-builder.js';
 import { kernelTest, obj, patient } from '../helpers/index.js';
 
@@ -781,6 +782,50 @@ describe('RingBufReader.batches', () => {
       assert.throws(() => [...step.value!.records(big)], (e: unknown) => e instanceof InvalidArgumentError && /expected 40 bytes at offset 8, got 16/.test(e.message));
       await it.return!();
       assert.equal(reader.available, 0);
+    });
+  });
+
+  test('record views read every record in place across wrap-arounds; a view kept past its batch throws', kt, async () => {
+    await withReader(async (f, reader) => {
+      const b = new BtfBuilder();
+      const u32 = b.int('unsigned int', 4, false);
+      const recId = b.struct('struct', 'rec', 16, [['seq', u32, 0], ['tag', u32, 32], ['count', u32, 64], ['magic', u32, 96]]);
+      const view = recordViewFor<Rec>(b.build(), recId);
+      // 24-byte records in a 16384-byte ring: 40 rounds of 100 go round it almost 6 times, and
+      // some records straddle the ring's end (read through its second mapping).
+      let kept: Rec | undefined;
+      for (let round = 0; round < 40; round++) {
+        assert.equal(submit(f, 100, round), 100, `round ${round}: the ring had room`);
+        const got: string[] = [];
+        if (round % 2 === 0) {
+          const it = reader.batches({ maxRecords: 37 });
+          while (got.length < 100) {
+            const step = await it.next();
+            for (const r of step.value!.records(view)) {
+              got.push(`${r.seq}:${r.tag}:${r.count}:${r.magic === RB_MAGIC}`);
+              kept = r;
+            }
+          }
+          await it.return!();
+        } else {
+          while (got.length < 100) {
+            reader.consumeBatch((batch) => {
+              const it = batch.records(view);
+              // Read half through the iterator and let the callback return mid-batch: settling
+              // the batch detaches the view.
+              for (let i = 0; i < batch.count; i++) {
+                const r = it.next().value as Rec;
+                got.push(`${r.seq}:${r.tag}:${r.count}:${r.magic === RB_MAGIC}`);
+                kept = r;
+              }
+            }, { maxRecords: 41 });
+            assert.throws(() => kept!.seq, (e: unknown) => e instanceof ClosedError && /struct rec record view/.test(e.message), 'a view kept past consumeBatch');
+          }
+        }
+        assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `${i}:${round}:100:true`), `round ${round}`);
+        assert.throws(() => kept!.tag, (e: unknown) => e instanceof ClosedError);
+        assert.equal(reader.available, 0);
+      }
     });
   });
 
