@@ -11,7 +11,7 @@ import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../err
 import type { MapSpec } from '../spec/map-spec.js';
 import {
   getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
-  mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
+  mapLookupElem, mapNextLookup, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
 } from '../sys/bpf.js';
 import { cString } from '../abi/cstring.js';
 import { offsetofend } from '../abi/layout.js';
@@ -124,6 +124,8 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   /** Reused buffers for the single-element calls. */
   readonly #keyBuf: Uint8Array;
   readonly #valBuf: Uint8Array;
+  /** Views of those buffers, for codecs to read values where the kernel wrote them. */
+  readonly #valView: DataView;
 
   /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
   constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
@@ -142,6 +144,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     this.#codecs = codecs;
     this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
     this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
+    this.#valView = new DataView(this.#valBuf.buffer);
   }
 
   /** Creates a map from a spec (no initial contents are written). */
@@ -204,7 +207,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const fd = this.#fd.value;
     const k = this.#encodeKey(key);
     if (!mapLookupElem(fd, k, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    return this.#decodeValue(this.#valView);
   }
 
   /** The raw value bytes (all CPUs' slots for per-CPU maps), or undefined when absent. */
@@ -230,7 +233,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   lookupAndDelete(key: KeyIn<K>): V | undefined {
     const fd = this.#fd.value;
     if (!mapLookupAndDeleteElem(fd, this.#encodeKey(key), this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack / bloom filter: add a value. */
@@ -243,27 +246,48 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   pop(): V | undefined {
     this.#requireKeyless('pop');
     if (!mapLookupAndDeleteElem(this.#fd.value, null, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack: the next value without removing it, or undefined when empty. */
   peek(): V | undefined {
     this.#requireKeyless('peek');
     if (!mapLookupElem(this.#fd.value, null, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    return this.#decodeValue(this.#valView);
   }
 
   /** Keys in the kernel's iteration order. */
   *keys(): IterableIterator<K> {
-    for (const k of this.#rawKeys()) yield this.#key.decode(k) as K;
+    const key = this.#key;
+    for (const k of this.#rawKeys()) yield key.decode(k) as K;
   }
 
-  /** [key, value] pairs. An entry deleted between the two syscalls is skipped. */
+  /**
+   * [key, value] pairs. An entry deleted between the two syscalls is skipped. Each step is one
+   * call into the syscall layer (next key, then its value).
+   */
   *entries(): IterableIterator<[K, V]> {
+    this.#requireKeys();
     const fd = this.#fd.value;
-    for (const k of this.#rawKeys()) {
-      if (!mapLookupElem(fd, k, this.#valBuf)) continue;
-      yield [this.#key.decode(k) as K, this.#decodeValue(this.#valBuf)];
+    const key = this.#key;
+    // Two key buffers of this walk's own, taking turns as the previous and the next key.
+    let prev: Uint8Array | null = null;
+    let next: Uint8Array = new Uint8Array(this.keySize);
+    let spare: Uint8Array = new Uint8Array(this.keySize);
+    let nextView = new DataView(next.buffer);
+    let spareView = new DataView(spare.buffer);
+    // get_next_key restarts from the first key when `prev` was deleted meanwhile; bound the walk.
+    for (let n = 0; n <= this.maxEntries * 2 + 16; n++) {
+      const r = mapNextLookup(fd, prev, next, this.#valBuf);
+      if (r === 'end') return;
+      // Both decoded before the caller's code runs: it may use the map's buffers itself.
+      if (r === 'found') yield [key.read(nextView, 0) as K, this.#decodeValue(this.#valView)];
+      prev = next;
+      next = spare;
+      spare = prev;
+      const v = nextView;
+      nextView = spareView;
+      spareView = v;
     }
   }
 
@@ -349,8 +373,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     return readMapInfo(this.#fd.value);
   }
 
-  *#rawKeys(): Generator<Uint8Array> {
+  #requireKeys(): void {
     if (KEYLESS.has(this.type)) throw new InvalidArgumentError(`map ${this.name} is a ${this.type}: it has no keys; use pop() or peek()`);
+  }
+
+  *#rawKeys(): Generator<Uint8Array> {
+    this.#requireKeys();
     const fd = this.#fd.value;
     // Two buffers of this walk's own, taking turns as the previous and the next key (callers
     // decode or copy each key before the next step; the map's shared buffers stay free for
@@ -372,9 +400,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const raw = this.#batchReadRaw(cmd, batchSize);
     if (!raw) return undefined;
     const vsize = this.#stride * this.#cpus;
+    const key = this.#key;
+    const keys = new DataView(raw.keys.buffer, raw.keys.byteOffset, raw.keys.byteLength);
+    const values = new DataView(raw.values.buffer, raw.values.byteOffset, raw.values.byteLength);
     const out: [K, V][] = new Array(raw.count);
     for (let i = 0; i < raw.count; i++) {
-      out[i] = [this.#key.decode(raw.keys, i * this.keySize) as K, this.#decodeValue(raw.values, i * vsize)];
+      out[i] = [key.read(keys, i * this.keySize) as K, this.#decodeValue(values, i * vsize)];
     }
     return out;
   }
@@ -448,7 +479,8 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
       this.#keyBuf.set(key);
       return this.#keyBuf;
     }
-    return this.#key.encode(key, this.#keyBuf.fill(0), 0);
+    // The codec writes all keySize bytes (it encodes into its own zeroed buffer, then copies).
+    return this.#key.encode(key, this.#keyBuf, 0);
   }
 
   #encodeValue(value: V | Uint8Array | V[]): Uint8Array {
@@ -457,8 +489,9 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
         throw new InvalidArgumentError(`map ${this.name}: value must be ${this.valueSize} bytes, got ${value.length}`);
       }
       // Encoded into the reused buffer (used only within one call, like #keyBuf).
+      // The codec writes all valueSize bytes, as for keys.
       const out = this.#valBuf.length === this.valueSize ? this.#valBuf : this.#valBuf.subarray(0, this.valueSize);
-      return this.#value.encode(value, out.fill(0), 0);
+      return this.#value.encode(value, out, 0);
     }
     const total = this.#stride * this.#cpus;
     if (value instanceof Uint8Array) {
@@ -474,10 +507,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     return out;
   }
 
-  #decodeValue(buf: Uint8Array, offset = 0): V {
-    if (!this.#perCpu) return this.#value.decode(buf, offset) as V;
+  /** Decodes in place (codec.read), without first copying the bytes the kernel wrote. */
+  #decodeValue(view: DataView, offset = 0): V {
+    const value = this.#value;
+    if (!this.#perCpu) return value.read(view, offset) as V;
     const out: unknown[] = new Array(this.#cpus);
-    for (let cpu = 0; cpu < this.#cpus; cpu++) out[cpu] = this.#value.decode(buf, offset + cpu * this.#stride);
+    for (let cpu = 0; cpu < this.#cpus; cpu++) out[cpu] = value.read(view, offset + cpu * this.#stride);
     return out as V;
   }
 }

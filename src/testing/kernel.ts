@@ -23,6 +23,7 @@ import { existsSync, statSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { possibleCpus } from '../sys/cpus.js';
+import { mapElemVia, mapNextLookupVia } from '../sys/bpf.js';
 import { resetFeatureCache } from '../kernel/features.js';
 import { setNative, type Native, type NativePoller, type PointerRefs } from '../sys/native.js';
 import { PROG_TYPES } from '../abi/constants.js';
@@ -577,6 +578,15 @@ export class EmulatedKernel implements Native, ObjectHost {
     x ^= x << 5;
     this.#random = x >>> 0;
     return this.#random;
+  }
+
+  // The addon's per-element entry points, as the same bpf() commands with a laid-out attr.
+  mapElem(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number): number {
+    return mapElemVia(this, cmd, fd, key, value, flags);
+  }
+
+  mapNextLookup(fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): number {
+    return mapNextLookupVia(this, fd, prev, next, value);
   }
 
   // ---- bpf() ------------------------------------------------------------------------------------
