@@ -422,17 +422,33 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
 
   #batchReadRaw(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH', batchSize: number): { count: number; keys: Uint8Array; values: Uint8Array } | undefined {
     const fd = this.#fd.value;
+    const ksize = this.keySize;
     const vsize = this.#stride * this.#cpus;
     let count = Math.max(1, Math.min(batchSize, this.maxEntries));
-    const token = Math.max(this.keySize, 8);
-    let inBatch: Uint8Array | null = null;
-    const outBatch = new Uint8Array(token);
-    const chunks: { count: number; keys: Uint8Array; values: Uint8Array }[] = [];
+    // One pair of buffers the kernel writes into at the running total, as libbpf's callers do:
+    // no buffers per call and no joining at the end. They start at a few batches and double when
+    // a batch would not fit, so a huge, mostly empty map costs no more than its entries.
+    let cap = Math.min(this.maxEntries, count * 4);
+    let keys = new Uint8Array(cap * ksize);
+    let values = new Uint8Array(cap * vsize);
+    // The kernel reads in_batch before it writes out_batch: one token buffer serves as both.
+    const token = new Uint8Array(Math.max(ksize, 8));
+    let started = false;
     let total = 0;
     for (;;) {
-      const keys = new Uint8Array(count * this.keySize);
-      const values = new Uint8Array(count * vsize);
-      const r = mapBatch(cmd, { fd, inBatch, outBatch, keys, values, count });
+      if (cap - total < count) {
+        cap = Math.max(cap * 2, total + count);
+        const k = new Uint8Array(cap * ksize);
+        const v = new Uint8Array(cap * vsize);
+        k.set(keys.subarray(0, total * ksize));
+        v.set(values.subarray(0, total * vsize));
+        keys = k;
+        values = v;
+      }
+      const r = mapBatch(cmd, {
+        fd, inBatch: started ? token : null, outBatch: token, count,
+        keys: keys.subarray(total * ksize), values: values.subarray(total * vsize),
+      });
       if (r.errno === 28 /* ENOSPC: a hash bucket holds more than count */) {
         count *= 2;
         continue;
@@ -441,21 +457,11 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
         if (total === 0 && batchUnsupported(r.errno)) return undefined;
         throw new BpfSyscallError(r.errno, `bpf(BPF_${cmd})`, `map ${this.name}`);
       }
-      if (r.count > 0) chunks.push({ count: r.count, keys, values });
       total += r.count;
       if (r.done) break;
-      inBatch = outBatch.slice();
+      started = true;
     }
-    if (chunks.length === 1) return { count: total, keys: chunks[0]!.keys, values: chunks[0]!.values };
-    const keys = new Uint8Array(total * this.keySize);
-    const values = new Uint8Array(total * vsize);
-    let at = 0;
-    for (const c of chunks) {
-      keys.set(c.keys.subarray(0, c.count * this.keySize), at * this.keySize);
-      values.set(c.values.subarray(0, c.count * vsize), at * vsize);
-      at += c.count;
-    }
-    return { count: total, keys, values };
+    return { count: total, keys: keys.subarray(0, total * ksize), values: values.subarray(0, total * vsize) };
   }
 
   #requireKeyless(op: string): void {
@@ -475,8 +481,11 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     }
     if (key instanceof Uint8Array) {
       if (key.length !== this.keySize) throw new InvalidArgumentError(`map ${this.name}: key must be ${this.keySize} bytes, got ${key.length}`);
-      // Copied into the map's own buffer: the caller's array may be a fresh one per call.
-      this.#keyBuf.set(key);
+      // Copied into the map's own buffer: the caller's array may be a fresh one per call. A loop
+      // for small keys: set() leaves optimized code for a builtin.
+      const buf = this.#keyBuf;
+      if (key.length <= 64) for (let i = 0; i < key.length; i++) buf[i] = key[i]!;
+      else buf.set(key);
       return this.#keyBuf;
     }
     // The codec writes all keySize bytes (it encodes into its own zeroed buffer, then copies).

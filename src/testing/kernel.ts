@@ -580,11 +580,12 @@ export class EmulatedKernel implements Native, ObjectHost {
     return this.#random;
   }
 
-  // The addon's per-element entry points, as the same bpf() commands with a laid-out attr.
+  /** The addon's per-element map call (see Native.mapElem), as the same bpf() command with a laid-out attr. */
   mapElem(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number): number {
     return mapElemVia(this, cmd, fd, key, value, flags);
   }
 
+  /** The addon's map-walk step (see Native.mapNextLookup): GET_NEXT_KEY, then LOOKUP, through bpf(). */
   mapNextLookup(fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): number {
     return mapNextLookupVia(this, fd, prev, next, value);
   }
