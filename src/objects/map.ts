@@ -426,9 +426,10 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const vsize = this.#stride * this.#cpus;
     let count = Math.max(1, Math.min(batchSize, this.maxEntries));
     // One pair of buffers the kernel writes into at the running total, as libbpf's callers do:
-    // no buffers per call and no joining at the end. They start at a few batches and double when
-    // a batch would not fit, so a huge, mostly empty map costs no more than its entries.
-    let cap = Math.min(this.maxEntries, count * 4);
+    // no buffers per call and no joining at the end. They double when
+    // a batch would not fit (64 Ki entries, or four batches, at first), so a huge, mostly empty
+    // map costs about what its entries do.
+    let cap = Math.min(this.maxEntries, Math.max(count * 4, 65536));
     let keys = new Uint8Array(cap * ksize);
     let values = new Uint8Array(cap * vsize);
     // The kernel reads in_batch before it writes out_batch: one token buffer serves as both.
