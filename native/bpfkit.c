@@ -284,6 +284,66 @@ static napi_value MapNextLookup(napi_env env, napi_callback_info info) {
   return make_int(env, r < 0 ? r - 4096 : 0);
 }
 
+/*
+ * A map's own key and value buffers bound once: mapBind(fd, key, value) -> handle, then
+ * mapOp(handle, cmd, flags) -> result or -errno for the per-element commands, with no buffers to
+ * look up per call. The handle holds references to both buffers (their memory does not move once
+ * N-API has handed out its address), released when the handle is collected.
+ */
+typedef struct {
+  uint32_t fd;
+  uint64_t key, value;
+  napi_ref key_ref, value_ref;
+} elem_binding_t;
+
+static void elem_binding_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  elem_binding_t *b = data;
+  if (b->key_ref) napi_delete_reference(env, b->key_ref);
+  if (b->value_ref) napi_delete_reference(env, b->value_ref);
+  free(b);
+}
+
+static napi_value MapBind(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t fd;
+  uint64_t key, value;
+  if (argc < 3 || !get_int_fast(env, argv[0], &fd) || !get_ptr_or_null(env, argv[1], &key) || !get_ptr_or_null(env, argv[2], &value))
+    return type_error(env, "mapBind(fd, key, value): fd a number, key and value typed arrays or null");
+  elem_binding_t *b = calloc(1, sizeof *b);
+  if (!b) return type_error(env, "out of memory");
+  b->fd = (uint32_t)fd;
+  b->key = key;
+  b->value = value;
+  if ((key && napi_create_reference(env, argv[1], 1, &b->key_ref) != napi_ok) ||
+      (value && napi_create_reference(env, argv[2], 1, &b->value_ref) != napi_ok)) {
+    elem_binding_finalize(env, b, NULL);
+    return throw_last(env, "napi_create_reference");
+  }
+  napi_value out;
+  if (napi_create_external(env, b, elem_binding_finalize, NULL, &out) != napi_ok) {
+    elem_binding_finalize(env, b, NULL);
+    return throw_last(env, "napi_create_external");
+  }
+  return out;
+}
+
+static napi_value MapOp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  elem_binding_t *b = NULL;
+  int64_t cmd, flags;
+  if (argc < 3 || napi_get_value_external(env, argv[0], (void **)&b) != napi_ok || !b)
+    return type_error(env, "mapOp(binding, cmd, flags): binding must come from mapBind()");
+  if (!get_int_fast(env, argv[1], &cmd) || !get_int_fast(env, argv[2], &flags)) return type_error(env, "mapOp: cmd and flags must be numbers");
+  if (!is_elem_cmd(cmd)) return type_error(env, "mapOp: not a per-element map command");
+  /* DELETE's attr ends at the key: the kernel refuses any non-zero byte after it (CHECK_ATTR). */
+  return make_int(env, elem_call((int)cmd, b->fd, b->key, cmd == BPF_MAP_DELETE_ELEM ? 0 : b->value, (uint64_t)flags));
+}
+
 /* perfEventOpen(attr, refs, pid, cpu, groupFd, flags) -> fd or -errno */
 static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -665,6 +725,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
       {"mapElem", NULL, MapElem, NULL, NULL, NULL, napi_default, NULL},
       {"mapNextLookup", NULL, MapNextLookup, NULL, NULL, NULL, napi_default, NULL},
+      {"mapBind", NULL, MapBind, NULL, NULL, NULL, napi_default, NULL},
+      {"mapOp", NULL, MapOp, NULL, NULL, NULL, napi_default, NULL},
       {"perfEventOpen", NULL, PerfEventOpen, NULL, NULL, NULL, napi_default, NULL},
       {"ioctl", NULL, Ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},

@@ -10,8 +10,8 @@ import { possibleCpus } from '../sys/cpus.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { MapSpec } from '../spec/map-spec.js';
 import {
-  getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
-  mapLookupElem, mapNextLookup, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
+  getFdById, mapBatch, mapCreateAttr, mapFreeze, mapGetNextKey, mapNextLookup, objGet, objGetInfoByFd, bpfRaw,
+  MapElemBinding, type MapCreateAttr,
 } from '../sys/bpf.js';
 import { cString } from '../abi/cstring.js';
 import { offsetofend } from '../abi/layout.js';
@@ -126,6 +126,8 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   readonly #valBuf: Uint8Array;
   /** Views of those buffers, for codecs to read values where the kernel wrote them. */
   readonly #valView: DataView;
+  /** Those buffers bound once for the per-element commands (the key's only when the map has keys). */
+  readonly #elem: MapElemBinding;
 
   /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
   constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
@@ -145,6 +147,7 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
     this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
     this.#valView = new DataView(this.#valBuf.buffer);
+    this.#elem = new MapElemBinding(fd.value, info.keySize ? this.#keyBuf : null, this.#valBuf);
   }
 
   /** Creates a map from a spec (no initial contents are written). */
@@ -204,9 +207,9 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
 
   /** The value, or undefined when the key is absent. Per-CPU maps give one value per possible CPU. */
   lookup(key: KeyIn<K>): V | undefined {
-    const fd = this.#fd.value;
-    const k = this.#encodeKey(key);
-    if (!mapLookupElem(fd, k, this.#valBuf)) return undefined;
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    if (!this.#elem.lookup()) return undefined;
     return this.#decodeValue(this.#valView);
   }
 
@@ -214,45 +217,55 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   lookupBytes(key: KeyIn<K>): Uint8Array | undefined {
     // Into the reused buffer, then copied: a fresh small array handed to the addon would be moved
     // off the V8 heap on every call, which costs more than the copy.
-    return mapLookupElem(this.#fd.value, this.#encodeKey(key), this.#valBuf) ? this.#valBuf.slice(0, this.#stride * this.#cpus) : undefined;
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    return this.#elem.lookup() ? this.#valBuf.slice(0, this.#stride * this.#cpus) : undefined;
   }
 
   /** Creates or replaces an entry. flags: 'any' (default), 'noexist' (fail if present), 'exist' (fail if absent). */
   update(key: KeyIn<K>, value: V | Uint8Array | V[], flags: UpdateFlags = 'any'): void {
-    const fd = this.#fd.value;
-    mapUpdateElem(fd, this.#encodeKey(key), this.#encodeValue(value), updateFlags(flags));
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    this.#encodeValue(value);
+    this.#elem.update(updateFlags(flags));
   }
 
   /** True when an entry was deleted, false when there was none. */
   delete(key: KeyIn<K>): boolean {
-    const fd = this.#fd.value;
-    return mapDeleteElem(fd, this.#encodeKey(key));
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    return this.#elem.delete();
   }
 
   /** Removes and returns an entry (hash maps on newer kernels, queues and stacks). */
   lookupAndDelete(key: KeyIn<K>): V | undefined {
-    const fd = this.#fd.value;
-    if (!mapLookupAndDeleteElem(fd, this.#encodeKey(key), this.#valBuf)) return undefined;
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    if (!this.#elem.lookupAndDelete()) return undefined;
     return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack / bloom filter: add a value. */
   push(value: V | Uint8Array, flags: UpdateFlags = 'any'): void {
     this.#requireKeyless('push');
-    mapUpdateElem(this.#fd.value, null, this.#encodeValue(value), updateFlags(flags));
+    this.#fd.value; // throws once closed
+    this.#encodeValue(value);
+    this.#elem.update(updateFlags(flags));
   }
 
   /** Queue / stack: remove and return the next value, or undefined when empty. */
   pop(): V | undefined {
     this.#requireKeyless('pop');
-    if (!mapLookupAndDeleteElem(this.#fd.value, null, this.#valBuf)) return undefined;
+    this.#fd.value; // throws once closed
+    if (!this.#elem.lookupAndDelete()) return undefined;
     return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack: the next value without removing it, or undefined when empty. */
   peek(): V | undefined {
     this.#requireKeyless('peek');
-    if (!mapLookupElem(this.#fd.value, null, this.#valBuf)) return undefined;
+    this.#fd.value; // throws once closed
+    if (!this.#elem.lookup()) return undefined;
     return this.#decodeValue(this.#valView);
   }
 
@@ -426,10 +439,11 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const vsize = this.#stride * this.#cpus;
     let count = Math.max(1, Math.min(batchSize, this.maxEntries));
     // One pair of buffers the kernel writes into at the running total, as libbpf's callers do:
-    // no buffers per call and no joining at the end. They double when
-    // a batch would not fit (64 Ki entries, or four batches, at first), so a huge, mostly empty
-    // map costs about what its entries do.
-    let cap = Math.min(this.maxEntries, Math.max(count * 4, 65536));
+    // no buffers per call and no joining at the end. They start at 64 Ki entries (or four
+    // batches) and double when a batch would not fit, so a huge, mostly empty map costs about
+    // what its entries do; a map holds at most maxEntries, so they never need more than
+    // maxEntries plus one batch.
+    let cap = Math.min(this.maxEntries + count, Math.max(count * 4, 65536));
     let keys = new Uint8Array(cap * ksize);
     let values = new Uint8Array(cap * vsize);
     // The kernel reads in_batch before it writes out_batch: one token buffer serves as both.
@@ -437,8 +451,10 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     let started = false;
     let total = 0;
     for (;;) {
+      // A map never holds more than maxEntries: no call is needed to hear that it has no more.
+      if (total > 0 && total >= this.maxEntries) break;
       if (cap - total < count) {
-        cap = Math.max(cap * 2, total + count);
+        cap = Math.min(Math.max(cap * 2, total + count), this.maxEntries + count);
         const k = new Uint8Array(cap * ksize);
         const v = new Uint8Array(cap * vsize);
         k.set(keys.subarray(0, total * ksize));

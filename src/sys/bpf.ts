@@ -100,14 +100,21 @@ function elemCall(cmd: number, fd: number, key: ArrayBufferView | null, value: A
 
 /** BPF_MAP_LOOKUP_ELEM; false when the key is absent. */
 export function mapLookupElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = elemCall(LOOKUP_ELEM, fd, key, value, flags);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_ELEM)');
-  return true;
+  return found(elemCall(LOOKUP_ELEM, fd, key, value, flags), 'bpf(BPF_MAP_LOOKUP_ELEM)');
 }
 
 export function mapUpdateElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags: number | bigint): void {
-  const r = elemCall(UPDATE_ELEM, fd, key, value, flags);
+  updated(elemCall(UPDATE_ELEM, fd, key, value, flags));
+}
+
+/** A lookup's or delete's result: false for ENOENT, true for success; any other errno throws. */
+function found(r: number, call: string): boolean {
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new BpfSyscallError(r, call);
+  return true;
+}
+
+function updated(r: number): void {
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_UPDATE_ELEM)', undefined, updateHint(-r));
 }
 
@@ -123,18 +130,54 @@ function updateHint(errno: number): string | undefined {
 
 /** BPF_MAP_DELETE_ELEM; false when the key was absent. */
 export function mapDeleteElem(fd: number, key: ArrayBufferView | null): boolean {
-  const r = elemCall(DELETE_ELEM, fd, key, null, 0);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_DELETE_ELEM)');
-  return true;
+  return found(elemCall(DELETE_ELEM, fd, key, null, 0), 'bpf(BPF_MAP_DELETE_ELEM)');
+}
+
+/**
+ * A map's own key and value buffers, bound once for the per-element commands: where the addon
+ * has mapBind/mapOp, a call passes only the command and flags (no buffers for N-API to look up).
+ * The binding belongs to the syscall interface that made it, so one installed later (setNative)
+ * gets a binding of its own.
+ */
+export class MapElemBinding {
+  #native: Native | undefined;
+  #handle: unknown;
+  constructor(readonly fd: number, readonly key: ArrayBufferView | null, readonly value: ArrayBufferView) {}
+
+  #call(cmd: number, flags: number | bigint): number {
+    const n = native();
+    if (n !== this.#native) {
+      this.#native = n;
+      this.#handle = n.mapBind !== undefined && n.mapOp !== undefined ? n.mapBind(this.fd, this.key, this.value) : undefined;
+    }
+    if (this.#handle !== undefined && typeof flags === 'number') return n.mapOp!(this.#handle, cmd, flags);
+    return elemCall(cmd, this.fd, this.key, cmd === DELETE_ELEM ? null : this.value, flags);
+  }
+
+  /** BPF_MAP_LOOKUP_ELEM into the bound value; false when the key is absent. */
+  lookup(flags = 0): boolean {
+    return found(this.#call(LOOKUP_ELEM, flags), 'bpf(BPF_MAP_LOOKUP_ELEM)');
+  }
+
+  /** BPF_MAP_UPDATE_ELEM from the bound key and value. */
+  update(flags: number | bigint): void {
+    updated(this.#call(UPDATE_ELEM, flags));
+  }
+
+  /** BPF_MAP_DELETE_ELEM of the bound key; false when it was absent. */
+  delete(): boolean {
+    return found(this.#call(DELETE_ELEM, 0), 'bpf(BPF_MAP_DELETE_ELEM)');
+  }
+
+  /** BPF_MAP_LOOKUP_AND_DELETE_ELEM into the bound value; false when empty or absent. */
+  lookupAndDelete(flags = 0): boolean {
+    return found(this.#call(LOOKUP_AND_DELETE_ELEM, flags), 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
+  }
 }
 
 /** BPF_MAP_GET_NEXT_KEY; key null asks for the first key. False at the end. */
 export function mapGetNextKey(fd: number, key: ArrayBufferView | null, next: ArrayBufferView): boolean {
-  const r = elemCall(GET_NEXT_KEY, fd, key, next, 0);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_GET_NEXT_KEY)');
-  return true;
+  return found(elemCall(GET_NEXT_KEY, fd, key, next, 0), 'bpf(BPF_MAP_GET_NEXT_KEY)');
 }
 
 /**
@@ -154,10 +197,7 @@ export function mapNextLookup(fd: number, prev: ArrayBufferView | null, next: Ar
 
 /** BPF_MAP_LOOKUP_AND_DELETE_ELEM (also queue/stack pop with a null key); false when empty/absent. */
 export function mapLookupAndDeleteElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = elemCall(LOOKUP_AND_DELETE_ELEM, fd, key, value, flags);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
-  return true;
+  return found(elemCall(LOOKUP_AND_DELETE_ELEM, fd, key, value, flags), 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
 }
 
 export function mapFreeze(fd: number): void {
