@@ -189,10 +189,62 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * The per-element map commands are the hot path of map access, so their arguments are read with
+ * the fewest N-API calls: a number is read without asking its type first, and a buffer is asked
+ * for as a typed array first (what the library always passes).
+ */
+static bool get_int_fast(napi_env env, napi_value v, int64_t *out) {
+  return napi_get_value_int64(env, v, out) == napi_ok || get_i64(env, v, out);
+}
+
+/* The address of a typed array (or other buffer), 0 for null or undefined; false for anything else. */
+static bool get_ptr_or_null(napi_env env, napi_value v, uint64_t *out) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  napi_value ab;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, &length, &p, &ab, &offset) == napi_ok) {
+    *out = (uint64_t)(uintptr_t)p;
+    return true;
+  }
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_null || t == napi_undefined) {
+    *out = 0;
+    return true;
+  }
+  size_t len;
+  if (!get_bytes(env, v, &p, &len)) return false;
+  *out = (uint64_t)(uintptr_t)p;
+  return true;
+}
+
+static bool is_elem_cmd(int64_t cmd) {
+  switch (cmd) {
+    case BPF_MAP_LOOKUP_ELEM: case BPF_MAP_UPDATE_ELEM: case BPF_MAP_DELETE_ELEM:
+    case BPF_MAP_GET_NEXT_KEY: case BPF_MAP_LOOKUP_AND_DELETE_ELEM: return true;
+    default: return false;
+  }
+}
+
+/* The attr of a per-element command, as long as libbpf passes it (up to and including flags). */
+#define ELEM_ATTR_SIZE (offsetof(union bpf_attr, flags) + sizeof(((union bpf_attr *)0)->flags))
+
+static long elem_call(int cmd, uint32_t fd, uint64_t key, uint64_t value, uint64_t flags) {
+  union bpf_attr attr;
+  memset(&attr, 0, ELEM_ATTR_SIZE);
+  attr.map_fd = fd;
+  attr.key = key;
+  attr.value = value;
+  attr.flags = flags;
+  long r = syscall(__NR_bpf, cmd, &attr, (unsigned int)ELEM_ATTR_SIZE);
+  return r < 0 ? -errno : r;
+}
+
+/*
  * mapElem(cmd, fd, key, value, flags) -> result or -errno, for the per-element map commands
- * (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY, LOOKUP_AND_DELETE), the hot path of map access: the
- * attr is built here from the uapi union, with no pointer list to walk. key and value are
- * typed arrays or null; flags a number.
+ * (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY, LOOKUP_AND_DELETE): the attr is built here from the uapi
+ * union, with no pointer list to walk. key and value are typed arrays or null; flags a number.
  */
 static napi_value MapElem(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -200,29 +252,96 @@ static napi_value MapElem(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) return type_error(env, "mapElem(cmd, fd, key, value, flags)");
   int64_t cmd, fd, flags;
-  if (!get_i64(env, argv[0], &cmd) || !get_i64(env, argv[1], &fd) || !get_i64(env, argv[4], &flags))
+  if (!get_int_fast(env, argv[0], &cmd) || !get_int_fast(env, argv[1], &fd) || !get_int_fast(env, argv[4], &flags))
     return type_error(env, "mapElem: cmd, fd and flags must be numbers");
-  switch (cmd) {
-    case BPF_MAP_LOOKUP_ELEM: case BPF_MAP_UPDATE_ELEM: case BPF_MAP_DELETE_ELEM:
-    case BPF_MAP_GET_NEXT_KEY: case BPF_MAP_LOOKUP_AND_DELETE_ELEM: break;
-    default: return type_error(env, "mapElem: not a per-element map command");
+  if (!is_elem_cmd(cmd)) return type_error(env, "mapElem: not a per-element map command");
+  uint64_t key, value;
+  if (!get_ptr_or_null(env, argv[2], &key) || !get_ptr_or_null(env, argv[3], &value))
+    return type_error(env, "mapElem: key and value must be typed arrays or null");
+  return make_int(env, elem_call((int)cmd, (uint32_t)fd, key, value, (uint64_t)flags));
+}
+
+/*
+ * mapNextLookup(fd, prev, next, value) -> 0, or -errno of GET_NEXT_KEY, or -(4096 + errno) of the
+ * LOOKUP: one step of a map walk (the key after `prev`, null for the first, into `next`, then its
+ * value into `value`) in one call from JavaScript. Errno values stay below 4096, so the caller
+ * tells which of the two commands failed.
+ */
+static napi_value MapNextLookup(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return type_error(env, "mapNextLookup(fd, prev, next, value)");
+  int64_t fd;
+  uint64_t prev, next, value;
+  if (!get_int_fast(env, argv[0], &fd)) return type_error(env, "mapNextLookup: fd must be a number");
+  if (!get_ptr_or_null(env, argv[1], &prev) || !get_ptr_or_null(env, argv[2], &next) || !get_ptr_or_null(env, argv[3], &value) ||
+      next == 0 || value == 0)
+    return type_error(env, "mapNextLookup: prev must be a typed array or null, next and value typed arrays");
+  long r = elem_call(BPF_MAP_GET_NEXT_KEY, (uint32_t)fd, prev, next, 0);
+  if (r < 0) return make_int(env, r);
+  r = elem_call(BPF_MAP_LOOKUP_ELEM, (uint32_t)fd, next, value, 0);
+  return make_int(env, r < 0 ? r - 4096 : 0);
+}
+
+/*
+ * A map's own key and value buffers bound once: mapBind(fd, key, value) -> handle, then
+ * mapOp(handle, cmd, flags) -> result or -errno for the per-element commands, with no buffers to
+ * look up per call. The handle holds references to both buffers (their memory does not move once
+ * N-API has handed out its address), released when the handle is collected.
+ */
+typedef struct {
+  uint32_t fd;
+  uint64_t key, value;
+  napi_ref key_ref, value_ref;
+} elem_binding_t;
+
+static void elem_binding_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  elem_binding_t *b = data;
+  if (b->key_ref) napi_delete_reference(env, b->key_ref);
+  if (b->value_ref) napi_delete_reference(env, b->value_ref);
+  free(b);
+}
+
+static napi_value MapBind(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t fd;
+  uint64_t key, value;
+  if (argc < 3 || !get_int_fast(env, argv[0], &fd) || !get_ptr_or_null(env, argv[1], &key) || !get_ptr_or_null(env, argv[2], &value))
+    return type_error(env, "mapBind(fd, key, value): fd a number, key and value typed arrays or null");
+  elem_binding_t *b = calloc(1, sizeof *b);
+  if (!b) return type_error(env, "out of memory");
+  b->fd = (uint32_t)fd;
+  b->key = key;
+  b->value = value;
+  if ((key && napi_create_reference(env, argv[1], 1, &b->key_ref) != napi_ok) ||
+      (value && napi_create_reference(env, argv[2], 1, &b->value_ref) != napi_ok)) {
+    elem_binding_finalize(env, b, NULL);
+    return throw_last(env, "napi_create_reference");
   }
-  union bpf_attr attr;
-  memset(&attr, 0, offsetof(union bpf_attr, flags) + sizeof(attr.flags));
-  attr.map_fd = (uint32_t)fd;
-  void *p;
-  size_t len;
-  napi_valuetype t;
-  for (int i = 2; i <= 3; i++) {
-    if (napi_typeof(env, argv[i], &t) != napi_ok) return type_error(env, "mapElem: bad argument");
-    if (t == napi_null || t == napi_undefined) continue;
-    if (!get_bytes(env, argv[i], &p, &len)) return type_error(env, "mapElem: key and value must be typed arrays or null");
-    if (i == 2) attr.key = (uint64_t)(uintptr_t)p;
-    else attr.value = (uint64_t)(uintptr_t)p;
+  napi_value out;
+  if (napi_create_external(env, b, elem_binding_finalize, NULL, &out) != napi_ok) {
+    elem_binding_finalize(env, b, NULL);
+    return throw_last(env, "napi_create_external");
   }
-  attr.flags = (uint64_t)flags;
-  long r = syscall(__NR_bpf, (int)cmd, &attr, (unsigned int)(offsetof(union bpf_attr, flags) + sizeof(attr.flags)));
-  return make_int(env, r < 0 ? -errno : r);
+  return out;
+}
+
+static napi_value MapOp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  elem_binding_t *b = NULL;
+  int64_t cmd, flags;
+  if (argc < 3 || napi_get_value_external(env, argv[0], (void **)&b) != napi_ok || !b)
+    return type_error(env, "mapOp(binding, cmd, flags): binding must come from mapBind()");
+  if (!get_int_fast(env, argv[1], &cmd) || !get_int_fast(env, argv[2], &flags)) return type_error(env, "mapOp: cmd and flags must be numbers");
+  if (!is_elem_cmd(cmd)) return type_error(env, "mapOp: not a per-element map command");
+  /* DELETE's attr ends at the key: the kernel refuses any non-zero byte after it (CHECK_ATTR). */
+  return make_int(env, elem_call((int)cmd, b->fd, b->key, cmd == BPF_MAP_DELETE_ELEM ? 0 : b->value, (uint64_t)flags));
 }
 
 /* perfEventOpen(attr, refs, pid, cpu, groupFd, flags) -> fd or -errno */
@@ -605,6 +724,9 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
       {"mapElem", NULL, MapElem, NULL, NULL, NULL, napi_default, NULL},
+      {"mapNextLookup", NULL, MapNextLookup, NULL, NULL, NULL, napi_default, NULL},
+      {"mapBind", NULL, MapBind, NULL, NULL, NULL, napi_default, NULL},
+      {"mapOp", NULL, MapOp, NULL, NULL, NULL, napi_default, NULL},
       {"perfEventOpen", NULL, PerfEventOpen, NULL, NULL, NULL, napi_default, NULL},
       {"ioctl", NULL, Ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},

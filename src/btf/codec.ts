@@ -756,6 +756,17 @@ class Scratch {
   }
 }
 
+/**
+ * Up to this many bytes, a loop copies or clears faster than TypedArray set()/fill(), which leave
+ * optimized code for a builtin (fill() for the runtime): map keys and values are mostly this small.
+ */
+const SMALL = 64;
+
+function copySmall(from: Uint8Array, to: Uint8Array, offset: number, size: number): void {
+  if (size <= SMALL) for (let i = 0; i < size; i++) to[offset + i] = from[i]!;
+  else to.set(from.subarray(0, size), offset);
+}
+
 function makeCodec<T>(node: Node, root: string): Codec<T> {
   const size = node.size;
   // Decoding copies the value into a private buffer first. A DataView per caller buffer would be
@@ -774,8 +785,8 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       }
       const mine = (scratch ??= new Scratch(size));
       const dst = mine.bytes;
-      if (offset === 0 && bytes.length === size) dst.set(bytes);
-      else if (size <= 64) for (let i = 0; i < size; i++) dst[i] = bytes[offset + i]!;
+      if (size <= SMALL) for (let i = 0; i < size; i++) dst[i] = bytes[offset + i]!;
+      else if (offset === 0 && bytes.length === size) dst.set(bytes);
       else dst.set(bytes.subarray(offset, offset + size));
       // Reading runs no caller code, so the scratch buffer cannot be re-entered here.
       return node.read(mine.view, 0) as T;
@@ -792,7 +803,7 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       if (value instanceof Uint8Array) {
         if (value.length !== size) throw new InvalidArgumentError(`expected ${size} bytes, got ${value.length}`);
         if (out === undefined) return new Uint8Array(value);
-        out.set(value, offset);
+        copySmall(value, out, offset, size);
         return out;
       }
       // A getter on the caller's object could call back into this codec: give it its own buffer.
@@ -800,7 +811,9 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       const outer = busy;
       busy = true;
       try {
-        s.bytes.fill(0);
+        const b = s.bytes;
+        if (size <= SMALL) for (let i = 0; i < size; i++) b[i] = 0;
+        else b.fill(0);
         node.write(s.view, 0, value);
       } catch (e) {
         if (!(e instanceof FieldError)) throw e;
@@ -811,7 +824,7 @@ function makeCodec<T>(node: Node, root: string): Codec<T> {
       }
       // On failure `out` is left untouched.
       if (out === undefined) return s.bytes.slice();
-      out.set(s.bytes, offset);
+      copySmall(s.bytes, out, offset, size);
       return out;
     },
   };

@@ -10,8 +10,8 @@ import { possibleCpus } from '../sys/cpus.js';
 import { BpfSyscallError, InvalidArgumentError, NotSupportedError } from '../errors.js';
 import type { MapSpec } from '../spec/map-spec.js';
 import {
-  getFdById, mapBatch, mapCreateAttr, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem,
-  mapLookupElem, mapUpdateElem, objGet, objGetInfoByFd, bpfRaw, type MapCreateAttr,
+  getFdById, mapBatch, mapCreateAttr, mapFreeze, mapGetNextKey, mapNextLookup, objGet, objGetInfoByFd, bpfRaw,
+  MapElemBinding, type MapCreateAttr,
 } from '../sys/bpf.js';
 import { cString } from '../abi/cstring.js';
 import { offsetofend } from '../abi/layout.js';
@@ -124,6 +124,10 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
   /** Reused buffers for the single-element calls. */
   readonly #keyBuf: Uint8Array;
   readonly #valBuf: Uint8Array;
+  /** Views of those buffers, for codecs to read values where the kernel wrote them. */
+  readonly #valView: DataView;
+  /** Those buffers bound once for the per-element commands (the key's only when the map has keys). */
+  readonly #elem: MapElemBinding;
 
   /** Wraps an open map fd (taking ownership). Most users get maps from a Collection instead. */
   constructor(fd: FD, info: { name: string; type: MapType; keySize: number; valueSize: number; maxEntries: number; flags: number },
@@ -142,6 +146,8 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     this.#codecs = codecs;
     this.#keyBuf = new Uint8Array(Math.max(info.keySize, 1));
     this.#valBuf = new Uint8Array(Math.max(this.#stride * this.#cpus, 1));
+    this.#valView = new DataView(this.#valBuf.buffer);
+    this.#elem = new MapElemBinding(fd.value, info.keySize ? this.#keyBuf : null, this.#valBuf);
   }
 
   /** Creates a map from a spec (no initial contents are written). */
@@ -201,69 +207,100 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
 
   /** The value, or undefined when the key is absent. Per-CPU maps give one value per possible CPU. */
   lookup(key: KeyIn<K>): V | undefined {
-    const fd = this.#fd.value;
-    const k = this.#encodeKey(key);
-    if (!mapLookupElem(fd, k, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    if (!this.#elem.lookup()) return undefined;
+    return this.#decodeValue(this.#valView);
   }
 
   /** The raw value bytes (all CPUs' slots for per-CPU maps), or undefined when absent. */
   lookupBytes(key: KeyIn<K>): Uint8Array | undefined {
     // Into the reused buffer, then copied: a fresh small array handed to the addon would be moved
     // off the V8 heap on every call, which costs more than the copy.
-    return mapLookupElem(this.#fd.value, this.#encodeKey(key), this.#valBuf) ? this.#valBuf.slice(0, this.#stride * this.#cpus) : undefined;
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    return this.#elem.lookup() ? this.#valBuf.slice(0, this.#stride * this.#cpus) : undefined;
   }
 
   /** Creates or replaces an entry. flags: 'any' (default), 'noexist' (fail if present), 'exist' (fail if absent). */
   update(key: KeyIn<K>, value: V | Uint8Array | V[], flags: UpdateFlags = 'any'): void {
-    const fd = this.#fd.value;
-    mapUpdateElem(fd, this.#encodeKey(key), this.#encodeValue(value), updateFlags(flags));
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    this.#encodeValue(value);
+    this.#elem.update(updateFlags(flags));
   }
 
   /** True when an entry was deleted, false when there was none. */
   delete(key: KeyIn<K>): boolean {
-    const fd = this.#fd.value;
-    return mapDeleteElem(fd, this.#encodeKey(key));
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    return this.#elem.delete();
   }
 
   /** Removes and returns an entry (hash maps on newer kernels, queues and stacks). */
   lookupAndDelete(key: KeyIn<K>): V | undefined {
-    const fd = this.#fd.value;
-    if (!mapLookupAndDeleteElem(fd, this.#encodeKey(key), this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    this.#fd.value; // throws once closed
+    this.#encodeKey(key);
+    if (!this.#elem.lookupAndDelete()) return undefined;
+    return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack / bloom filter: add a value. */
   push(value: V | Uint8Array, flags: UpdateFlags = 'any'): void {
     this.#requireKeyless('push');
-    mapUpdateElem(this.#fd.value, null, this.#encodeValue(value), updateFlags(flags));
+    this.#fd.value; // throws once closed
+    this.#encodeValue(value);
+    this.#elem.update(updateFlags(flags));
   }
 
   /** Queue / stack: remove and return the next value, or undefined when empty. */
   pop(): V | undefined {
     this.#requireKeyless('pop');
-    if (!mapLookupAndDeleteElem(this.#fd.value, null, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    this.#fd.value; // throws once closed
+    if (!this.#elem.lookupAndDelete()) return undefined;
+    return this.#decodeValue(this.#valView);
   }
 
   /** Queue / stack: the next value without removing it, or undefined when empty. */
   peek(): V | undefined {
     this.#requireKeyless('peek');
-    if (!mapLookupElem(this.#fd.value, null, this.#valBuf)) return undefined;
-    return this.#decodeValue(this.#valBuf);
+    this.#fd.value; // throws once closed
+    if (!this.#elem.lookup()) return undefined;
+    return this.#decodeValue(this.#valView);
   }
 
   /** Keys in the kernel's iteration order. */
   *keys(): IterableIterator<K> {
-    for (const k of this.#rawKeys()) yield this.#key.decode(k) as K;
+    const key = this.#key;
+    for (const k of this.#rawKeys()) yield key.decode(k) as K;
   }
 
-  /** [key, value] pairs. An entry deleted between the two syscalls is skipped. */
+  /**
+   * [key, value] pairs. An entry deleted between the two syscalls is skipped. Each step is one
+   * call into the syscall layer (next key, then its value).
+   */
   *entries(): IterableIterator<[K, V]> {
+    this.#requireKeys();
     const fd = this.#fd.value;
-    for (const k of this.#rawKeys()) {
-      if (!mapLookupElem(fd, k, this.#valBuf)) continue;
-      yield [this.#key.decode(k) as K, this.#decodeValue(this.#valBuf)];
+    const key = this.#key;
+    // Two key buffers of this walk's own, taking turns as the previous and the next key.
+    let prev: Uint8Array | null = null;
+    let next: Uint8Array = new Uint8Array(this.keySize);
+    let spare: Uint8Array = new Uint8Array(this.keySize);
+    let nextView = new DataView(next.buffer);
+    let spareView = new DataView(spare.buffer);
+    // get_next_key restarts from the first key when `prev` was deleted meanwhile; bound the walk.
+    for (let n = 0; n <= this.maxEntries * 2 + 16; n++) {
+      const r = mapNextLookup(fd, prev, next, this.#valBuf);
+      if (r === 'end') return;
+      // Both decoded before the caller's code runs: it may use the map's buffers itself.
+      if (r === 'found') yield [key.read(nextView, 0) as K, this.#decodeValue(this.#valView)];
+      prev = next;
+      next = spare;
+      spare = prev;
+      const v = nextView;
+      nextView = spareView;
+      spareView = v;
     }
   }
 
@@ -349,8 +386,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     return readMapInfo(this.#fd.value);
   }
 
-  *#rawKeys(): Generator<Uint8Array> {
+  #requireKeys(): void {
     if (KEYLESS.has(this.type)) throw new InvalidArgumentError(`map ${this.name} is a ${this.type}: it has no keys; use pop() or peek()`);
+  }
+
+  *#rawKeys(): Generator<Uint8Array> {
+    this.#requireKeys();
     const fd = this.#fd.value;
     // Two buffers of this walk's own, taking turns as the previous and the next key (callers
     // decode or copy each key before the next step; the map's shared buffers stay free for
@@ -372,9 +413,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     const raw = this.#batchReadRaw(cmd, batchSize);
     if (!raw) return undefined;
     const vsize = this.#stride * this.#cpus;
+    const key = this.#key;
+    const keys = new DataView(raw.keys.buffer, raw.keys.byteOffset, raw.keys.byteLength);
+    const values = new DataView(raw.values.buffer, raw.values.byteOffset, raw.values.byteLength);
     const out: [K, V][] = new Array(raw.count);
     for (let i = 0; i < raw.count; i++) {
-      out[i] = [this.#key.decode(raw.keys, i * this.keySize) as K, this.#decodeValue(raw.values, i * vsize)];
+      out[i] = [key.read(keys, i * this.keySize) as K, this.#decodeValue(values, i * vsize)];
     }
     return out;
   }
@@ -391,40 +435,52 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
 
   #batchReadRaw(cmd: 'MAP_LOOKUP_BATCH' | 'MAP_LOOKUP_AND_DELETE_BATCH', batchSize: number): { count: number; keys: Uint8Array; values: Uint8Array } | undefined {
     const fd = this.#fd.value;
+    const ksize = this.keySize;
     const vsize = this.#stride * this.#cpus;
     let count = Math.max(1, Math.min(batchSize, this.maxEntries));
-    const token = Math.max(this.keySize, 8);
-    let inBatch: Uint8Array | null = null;
-    const outBatch = new Uint8Array(token);
-    const chunks: { count: number; keys: Uint8Array; values: Uint8Array }[] = [];
+    // The kernel writes each batch into one reused pair of buffers, still in cache when they are
+    // copied to the result (measured faster than letting it write into the large result's cold
+    // pages). The result starts at 64 Ki entries (or four batches) and doubles when a batch would
+    // not fit, so a huge, mostly empty map costs about what its entries do.
+    let chunkKeys = new Uint8Array(count * ksize);
+    let chunkValues = new Uint8Array(count * vsize);
+    let cap = Math.min(this.maxEntries, Math.max(count * 4, 65536));
+    let keys = new Uint8Array(cap * ksize);
+    let values = new Uint8Array(cap * vsize);
+    // The kernel reads in_batch before it writes out_batch: one token buffer serves as both.
+    const token = new Uint8Array(Math.max(ksize, 8));
+    let started = false;
     let total = 0;
     for (;;) {
-      const keys = new Uint8Array(count * this.keySize);
-      const values = new Uint8Array(count * vsize);
-      const r = mapBatch(cmd, { fd, inBatch, outBatch, keys, values, count });
+      // A map never holds more than maxEntries: no call is needed to hear that it has no more.
+      if (total > 0 && total >= this.maxEntries) break;
+      const r = mapBatch(cmd, { fd, inBatch: started ? token : null, outBatch: token, keys: chunkKeys, values: chunkValues, count });
       if (r.errno === 28 /* ENOSPC: a hash bucket holds more than count */) {
         count *= 2;
+        chunkKeys = new Uint8Array(count * ksize);
+        chunkValues = new Uint8Array(count * vsize);
         continue;
       }
       if (r.errno !== 0) {
         if (total === 0 && batchUnsupported(r.errno)) return undefined;
         throw new BpfSyscallError(r.errno, `bpf(BPF_${cmd})`, `map ${this.name}`);
       }
-      if (r.count > 0) chunks.push({ count: r.count, keys, values });
+      if (cap - total < r.count) {
+        cap = Math.max(cap * 2, total + r.count);
+        const k = new Uint8Array(cap * ksize);
+        const v = new Uint8Array(cap * vsize);
+        k.set(keys.subarray(0, total * ksize));
+        v.set(values.subarray(0, total * vsize));
+        keys = k;
+        values = v;
+      }
+      keys.set(chunkKeys.subarray(0, r.count * ksize), total * ksize);
+      values.set(chunkValues.subarray(0, r.count * vsize), total * vsize);
       total += r.count;
       if (r.done) break;
-      inBatch = outBatch.slice();
+      started = true;
     }
-    if (chunks.length === 1) return { count: total, keys: chunks[0]!.keys, values: chunks[0]!.values };
-    const keys = new Uint8Array(total * this.keySize);
-    const values = new Uint8Array(total * vsize);
-    let at = 0;
-    for (const c of chunks) {
-      keys.set(c.keys.subarray(0, c.count * this.keySize), at * this.keySize);
-      values.set(c.values.subarray(0, c.count * vsize), at * vsize);
-      at += c.count;
-    }
-    return { count: total, keys, values };
+    return { count: total, keys: keys.subarray(0, total * ksize), values: values.subarray(0, total * vsize) };
   }
 
   #requireKeyless(op: string): void {
@@ -444,11 +500,15 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     }
     if (key instanceof Uint8Array) {
       if (key.length !== this.keySize) throw new InvalidArgumentError(`map ${this.name}: key must be ${this.keySize} bytes, got ${key.length}`);
-      // Copied into the map's own buffer: the caller's array may be a fresh one per call.
-      this.#keyBuf.set(key);
+      // Copied into the map's own buffer: the caller's array may be a fresh one per call. A loop
+      // for small keys: set() leaves optimized code for a builtin.
+      const buf = this.#keyBuf;
+      if (key.length <= 64) for (let i = 0; i < key.length; i++) buf[i] = key[i]!;
+      else buf.set(key);
       return this.#keyBuf;
     }
-    return this.#key.encode(key, this.#keyBuf.fill(0), 0);
+    // The codec writes all keySize bytes (it encodes into its own zeroed buffer, then copies).
+    return this.#key.encode(key, this.#keyBuf, 0);
   }
 
   #encodeValue(value: V | Uint8Array | V[]): Uint8Array {
@@ -457,8 +517,9 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
         throw new InvalidArgumentError(`map ${this.name}: value must be ${this.valueSize} bytes, got ${value.length}`);
       }
       // Encoded into the reused buffer (used only within one call, like #keyBuf).
+      // The codec writes all valueSize bytes, as for keys.
       const out = this.#valBuf.length === this.valueSize ? this.#valBuf : this.#valBuf.subarray(0, this.valueSize);
-      return this.#value.encode(value, out.fill(0), 0);
+      return this.#value.encode(value, out, 0);
     }
     const total = this.#stride * this.#cpus;
     if (value instanceof Uint8Array) {
@@ -474,10 +535,12 @@ export class BpfMap<K = unknown, V = unknown> extends PinnableFd {
     return out;
   }
 
-  #decodeValue(buf: Uint8Array, offset = 0): V {
-    if (!this.#perCpu) return this.#value.decode(buf, offset) as V;
+  /** Decodes in place (codec.read), without first copying the bytes the kernel wrote. */
+  #decodeValue(view: DataView, offset = 0): V {
+    const value = this.#value;
+    if (!this.#perCpu) return value.read(view, offset) as V;
     const out: unknown[] = new Array(this.#cpus);
-    for (let cpu = 0; cpu < this.#cpus; cpu++) out[cpu] = this.#value.decode(buf, offset + cpu * this.#stride);
+    for (let cpu = 0; cpu < this.#cpus; cpu++) out[cpu] = value.read(view, offset + cpu * this.#stride);
     return out as V;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { EAGAIN, ENOENT } from '../abi/errno.js';
 import { BpfSyscallError } from '../errors.js';
-import { native } from './native.js';
+import { native, type Native } from './native.js';
 import { offsetofend } from '../abi/layout.js';
 import { cstr } from '../abi/cstring.js';
 import { Attr } from './attr.js';
@@ -63,24 +63,58 @@ function elemAttr(fd: number, key: ArrayBufferView | null, value: ArrayBufferVie
   return new Attr(offsetofend(L, 'flags')).u32(L.map_fd, fd).ptr(L.key, key).ptr(L.value, value).u64(L.flags, flags);
 }
 
+// Command numbers of the per-element calls, read once: the hot path does no name lookups.
+const LOOKUP_ELEM = BPF_CMD.MAP_LOOKUP_ELEM;
+const UPDATE_ELEM = BPF_CMD.MAP_UPDATE_ELEM;
+const DELETE_ELEM = BPF_CMD.MAP_DELETE_ELEM;
+const GET_NEXT_KEY = BPF_CMD.MAP_GET_NEXT_KEY;
+const LOOKUP_AND_DELETE_ELEM = BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM;
+
+/**
+ * A per-element map command through `bpf()` with a laid-out attr: what {@link Native.mapElem} does
+ * natively. The emulated kernel implements mapElem with it, and any other interface falls back to it.
+ */
+export function mapElemVia(n: Native, cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number | bigint): number {
+  const attr = elemAttr(fd, key, value, flags);
+  return n.bpf(cmd, attr.bytes, attr.refs);
+}
+
+/** How {@link Native.mapNextLookup} encodes a failed LOOKUP: -(MAP_NEXT_LOOKUP_BIAS + errno). */
+export const MAP_NEXT_LOOKUP_BIAS = 4096;
+
+/** {@link Native.mapNextLookup} from two per-element calls, for interfaces without it. */
+export function mapNextLookupVia(n: Native, fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): number {
+  const elem = n.mapElem ? n.mapElem.bind(n) : (c: number, f: number, k: ArrayBufferView | null, v: ArrayBufferView | null, fl: number) => mapElemVia(n, c, f, k, v, fl);
+  const r = elem(GET_NEXT_KEY, fd, prev, next, 0);
+  if (r < 0) return r;
+  const l = elem(LOOKUP_ELEM, fd, next, value, 0);
+  return l < 0 ? l - MAP_NEXT_LOOKUP_BIAS : 0;
+}
+
 /** A per-element map command: natively built attr where the addon has it (one call, no pointer list). */
-function elemCall(cmd: 'MAP_LOOKUP_ELEM' | 'MAP_UPDATE_ELEM' | 'MAP_DELETE_ELEM' | 'MAP_GET_NEXT_KEY' | 'MAP_LOOKUP_AND_DELETE_ELEM',
-  fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number | bigint): number {
+function elemCall(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number | bigint): number {
   const n = native();
-  if (n.mapElem && typeof flags === 'number') return n.mapElem(BPF_CMD[cmd], fd, key, value, flags);
-  return bpfRaw(cmd, elemAttr(fd, key, value, flags));
+  if (n.mapElem !== undefined && typeof flags === 'number') return n.mapElem(cmd, fd, key, value, flags);
+  return mapElemVia(n, cmd, fd, key, value, flags);
 }
 
 /** BPF_MAP_LOOKUP_ELEM; false when the key is absent. */
 export function mapLookupElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = elemCall('MAP_LOOKUP_ELEM', fd, key, value, flags);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_ELEM)');
-  return true;
+  return found(elemCall(LOOKUP_ELEM, fd, key, value, flags), 'bpf(BPF_MAP_LOOKUP_ELEM)');
 }
 
 export function mapUpdateElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags: number | bigint): void {
-  const r = elemCall('MAP_UPDATE_ELEM', fd, key, value, flags);
+  updated(elemCall(UPDATE_ELEM, fd, key, value, flags));
+}
+
+/** A lookup's or delete's result: false for ENOENT, true for success; any other errno throws. */
+function found(r: number, call: string): boolean {
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new BpfSyscallError(r, call);
+  return true;
+}
+
+function updated(r: number): void {
   if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_UPDATE_ELEM)', undefined, updateHint(-r));
 }
 
@@ -96,26 +130,74 @@ function updateHint(errno: number): string | undefined {
 
 /** BPF_MAP_DELETE_ELEM; false when the key was absent. */
 export function mapDeleteElem(fd: number, key: ArrayBufferView | null): boolean {
-  const r = elemCall('MAP_DELETE_ELEM', fd, key, null, 0);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_DELETE_ELEM)');
-  return true;
+  return found(elemCall(DELETE_ELEM, fd, key, null, 0), 'bpf(BPF_MAP_DELETE_ELEM)');
+}
+
+/**
+ * A map's own key and value buffers, bound once for the per-element commands: where the addon
+ * has mapBind/mapOp, a call passes only the command and flags (no buffers for N-API to look up).
+ * The binding belongs to the syscall interface that made it, so one installed later (setNative)
+ * gets a binding of its own.
+ */
+export class MapElemBinding {
+  #native: Native | undefined;
+  #handle: unknown;
+  constructor(readonly fd: number, readonly key: ArrayBufferView | null, readonly value: ArrayBufferView) {}
+
+  #call(cmd: number, flags: number | bigint): number {
+    const n = native();
+    if (n !== this.#native) {
+      this.#native = n;
+      this.#handle = n.mapBind !== undefined && n.mapOp !== undefined ? n.mapBind(this.fd, this.key, this.value) : undefined;
+    }
+    if (this.#handle !== undefined && typeof flags === 'number') return n.mapOp!(this.#handle, cmd, flags);
+    return elemCall(cmd, this.fd, this.key, cmd === DELETE_ELEM ? null : this.value, flags);
+  }
+
+  /** BPF_MAP_LOOKUP_ELEM into the bound value; false when the key is absent. */
+  lookup(flags = 0): boolean {
+    return found(this.#call(LOOKUP_ELEM, flags), 'bpf(BPF_MAP_LOOKUP_ELEM)');
+  }
+
+  /** BPF_MAP_UPDATE_ELEM from the bound key and value. */
+  update(flags: number | bigint): void {
+    updated(this.#call(UPDATE_ELEM, flags));
+  }
+
+  /** BPF_MAP_DELETE_ELEM of the bound key; false when it was absent. */
+  delete(): boolean {
+    return found(this.#call(DELETE_ELEM, 0), 'bpf(BPF_MAP_DELETE_ELEM)');
+  }
+
+  /** BPF_MAP_LOOKUP_AND_DELETE_ELEM into the bound value; false when empty or absent. */
+  lookupAndDelete(flags = 0): boolean {
+    return found(this.#call(LOOKUP_AND_DELETE_ELEM, flags), 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
+  }
 }
 
 /** BPF_MAP_GET_NEXT_KEY; key null asks for the first key. False at the end. */
 export function mapGetNextKey(fd: number, key: ArrayBufferView | null, next: ArrayBufferView): boolean {
-  const r = elemCall('MAP_GET_NEXT_KEY', fd, key, next, 0);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_GET_NEXT_KEY)');
-  return true;
+  return found(elemCall(GET_NEXT_KEY, fd, key, next, 0), 'bpf(BPF_MAP_GET_NEXT_KEY)');
+}
+
+/**
+ * One step of a map walk: the key after `prev` (null: the first key) into `next`, then its value
+ * into `value`, in one call to the syscall layer. 'end' after the last key, 'gone' when the key
+ * was deleted between the two commands.
+ */
+export function mapNextLookup(fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): 'found' | 'gone' | 'end' {
+  const n = native();
+  const r = n.mapNextLookup !== undefined ? n.mapNextLookup(fd, prev, next, value) : mapNextLookupVia(n, fd, prev, next, value);
+  if (r === 0) return 'found';
+  if (r === -ENOENT) return 'end';
+  if (r === -ENOENT - MAP_NEXT_LOOKUP_BIAS) return 'gone';
+  if (r > -MAP_NEXT_LOOKUP_BIAS) throw new BpfSyscallError(r, 'bpf(BPF_MAP_GET_NEXT_KEY)');
+  throw new BpfSyscallError(r + MAP_NEXT_LOOKUP_BIAS, 'bpf(BPF_MAP_LOOKUP_ELEM)');
 }
 
 /** BPF_MAP_LOOKUP_AND_DELETE_ELEM (also queue/stack pop with a null key); false when empty/absent. */
 export function mapLookupAndDeleteElem(fd: number, key: ArrayBufferView | null, value: ArrayBufferView, flags = 0): boolean {
-  const r = elemCall('MAP_LOOKUP_AND_DELETE_ELEM', fd, key, value, flags);
-  if (r === -ENOENT) return false;
-  if (r < 0) throw new BpfSyscallError(r, 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
-  return true;
+  return found(elemCall(LOOKUP_AND_DELETE_ELEM, fd, key, value, flags), 'bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)');
 }
 
 export function mapFreeze(fd: number): void {

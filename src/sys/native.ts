@@ -32,6 +32,19 @@ export interface Native {
    * the attr built natively: the hot path of map access. Optional: without it they go through bpf().
    */
   mapElem?(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number): number;
+  /**
+   * One step of a map walk in one call: GET_NEXT_KEY (`prev` null: the first key) into `next`, then
+   * LOOKUP of `next` into `value`. 0, or the next-key call's -errno, or -(4096 + errno) when the
+   * lookup failed. Optional: without it the walk makes two mapElem calls.
+   */
+  mapNextLookup?(fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): number;
+  /**
+   * Binds a map's own key and value buffers (null for none) once, for mapOp: the per-element
+   * commands then pass no buffers per call. The binding keeps both buffers alive. Optional, with mapOp.
+   */
+  mapBind?(fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null): unknown;
+  /** A per-element map command (as mapElem) on the buffers of a binding from mapBind. */
+  mapOp?(binding: unknown, cmd: number, flags: number): number;
   perfEventOpen(attr: Uint8Array, refs: PointerRefs | null, pid: number, cpu: number, groupFd: number, flags: number): number;
   ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number;
   close(fd: number): number;

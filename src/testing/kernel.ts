@@ -23,6 +23,7 @@ import { existsSync, statSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { possibleCpus } from '../sys/cpus.js';
+import { mapElemVia, mapNextLookupVia } from '../sys/bpf.js';
 import { resetFeatureCache } from '../kernel/features.js';
 import { setNative, type Native, type NativePoller, type PointerRefs } from '../sys/native.js';
 import { PROG_TYPES } from '../abi/constants.js';
@@ -608,6 +609,28 @@ export class EmulatedKernel implements Native, ObjectHost {
     x ^= x << 5;
     this.#random = x >>> 0;
     return this.#random;
+  }
+
+  /** The addon's per-element map call (see Native.mapElem), as the same bpf() command with a laid-out attr. */
+  mapElem(cmd: number, fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null, flags: number): number {
+    return mapElemVia(this, cmd, fd, key, value, flags);
+  }
+
+  /** The addon's buffer binding for mapOp (see Native.mapBind): here simply the three arguments. */
+  mapBind(fd: number, key: ArrayBufferView | null, value: ArrayBufferView | null): unknown {
+    return { fd, key, value };
+  }
+
+  /** A per-element command on a binding from mapBind (see Native.mapOp), through bpf(). */
+  mapOp(binding: unknown, cmd: number, flags: number): number {
+    const b = binding as { fd: number; key: ArrayBufferView | null; value: ArrayBufferView | null };
+    // As the addon: DELETE's attr ends at the key.
+    return mapElemVia(this, cmd, b.fd, b.key, cmd === bpf_cmd.BPF_MAP_DELETE_ELEM ? null : b.value, flags);
+  }
+
+  /** The addon's map-walk step (see Native.mapNextLookup): GET_NEXT_KEY, then LOOKUP, through bpf(). */
+  mapNextLookup(fd: number, prev: ArrayBufferView | null, next: ArrayBufferView, value: ArrayBufferView): number {
+    return mapNextLookupVia(this, fd, prev, next, value);
   }
 
   // ---- bpf() ------------------------------------------------------------------------------------

@@ -678,6 +678,44 @@ test('batch: an array map reads every index in batches', kernelTest, async () =>
   });
 });
 
+/** A hash map u32 -> u64 of its own (no BTF: keys decode as numbers, values as bigints). */
+function hashMap(maxEntries: number): BpfMap<number, bigint> {
+  return BpfMap.create({
+    name: 'batch_hash', type: 'hash', keySize: 4, valueSize: 8, maxEntries, flags: 0, numaNode: 0, mapExtra: 0n, pinning: 'none',
+    btf: undefined, keyTypeId: 0, valueTypeId: 0, innerMap: undefined, contents: [], data: undefined, freeze: false, section: '',
+  }) as BpfMap<number, bigint>;
+}
+
+test('batch: a read grows its buffers past 64 Ki entries, and a full map is read whole whatever the batch size', kernelTest, async () => {
+  // 70,000 entries outgrow the first buffers (64 Ki entries), so the read copies into larger ones.
+  const big = hashMap(80_000);
+  try {
+    const entries = Array.from({ length: 70_000 }, (_, i): [number, bigint] => [i * 3 + 1, BigInt(i) << 20n]);
+    for (let i = 0; i < entries.length; i += 8192) big.updateBatch(entries.slice(i, i + 8192));
+    assert.deepEqual(byKey(big.lookupBatch({ batchSize: 4096 })), entries);
+    const raw = big.lookupBatchRaw({ batchSize: 4096 });
+    if (raw) {
+      assert.equal(raw.count, entries.length);
+      assert.equal(raw.keys.length, entries.length * 4);
+      assert.equal(raw.values.length, entries.length * 8);
+    }
+  } finally {
+    big.close();
+  }
+  // A map holding max_entries, read in batches down to one entry (a bucket of more entries than a
+  // batch is ENOSPC: the batch doubles), and read no further than max_entries.
+  const full = hashMap(100);
+  try {
+    const entries = Array.from({ length: 100 }, (_, i): [number, bigint] => [i, BigInt(i) * 7n]);
+    full.updateBatch(entries);
+    for (const batchSize of [1, 3, 32, 100, 256]) assert.deepEqual(byKey(full.lookupBatch({ batchSize })), entries, `batches of ${batchSize}`);
+    assert.deepEqual(byKey(full.lookupAndDeleteBatch({ batchSize: 7 })), entries);
+    assert.deepEqual([...full.keys()], []);
+  } finally {
+    full.close();
+  }
+});
+
 test('batch: the LPM trie, which has no batch commands, falls back to iteration', kernelTest, async () => {
   await withMaps((o) => {
     const m = o.map<LpmKey, number>('lpm_trie');
