@@ -27,7 +27,7 @@ import { mapBatch } from '../../src/sys/bpf.js';
 import { VerifierError } from '../../src/errors.js';
 import type { MapSpec } from '../../src/spec/collection-spec.js';
 import { kernelTest, obj } from '../helpers/index.js';
-import { agree, both, bpfOutputEvent, PerfRings, show } from '../helpers/emulator-diff.js';
+import { agree, both, PerfRings, show } from '../helpers/emulator-diff.js';
 import { allowedCpus, onCpu } from '../helpers/cpus.js';
 import { haveCpuV4 } from '../../src/kernel/features.js';
 import { compareInNamespace } from '../helpers/fib-net.js';
