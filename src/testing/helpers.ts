@@ -16,6 +16,7 @@ import { NET_HELPERS } from './nethelpers.js';
 import { SKB_HELPERS } from './skbhelpers.js';
 import { SOCKET_HELPERS } from './sockets.js';
 import { fibLookup } from './fiblookup.js';
+import { checkMtu } from './checkmtu.js';
 import { RedirectMap } from './devmaps.js';
 
 const XDP_ABORTED = 0;
@@ -681,7 +682,7 @@ const table: Record<number, HelperFn> = {
   118: jiffies64, 125: clock('boot'), 130: ringbufOutput, 131: ringbufReserve, 132: ringbufCommit(132, false),
   133: ringbufCommit(133, true), 134: ringbufQuery, 158: currentTask, 160: clock('coarse'), 164: forEachMapElem,
   165: snprintf, 177: traceVprintk, 181: loop, 182: strncmp, 188: xdpBuffLen, 189: xdpLoadStore(189, false),
-  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 13: cloneRedirect, 69: fibLookup, 152: redirectTc('neigh'), 155: redirectTc('peer'),
+  190: xdpLoadStore(190, true), 195: mapLookupPercpu, 208: clock('tai'), 51: redirectMap, 13: cloneRedirect, 69: fibLookup, 163: checkMtu, 152: redirectTc('neigh'), 155: redirectTc('peer'),
 };
 Object.assign(table, NET_HELPERS, SKB_HELPERS, SOCKET_HELPERS);
 for (const [id, fn] of Object.entries(table)) HELPERS[Number(id)] = fn;

@@ -38,6 +38,8 @@ export interface KernelBehaviour {
   readonly tstampClocks: boolean;
   /** bpf_fib_lookup knows BPF_FIB_LOOKUP_MARK, or refuses it as an unknown flag (-EINVAL). */
   readonly fibLookupMark: boolean;
+  /** bpf_check_mtu leaves *mtu_len as it was when it fails (-EINVAL, -ENODEV), or writes 0 there. */
+  readonly checkMtuKeepsOnError: boolean;
 }
 
 export const DEFAULT_RELEASE = '6.18';
@@ -97,5 +99,8 @@ export function kernelBehaviour(release: string = DEFAULT_RELEASE): KernelBehavi
     tstampClocks: hasChange(r, [6, 11]),
     // "bpf: Add BPF_FIB_LOOKUP_MARK" (6.10).
     fibLookupMark: hasChange(r, [6, 10]),
+    // Debian's 6.1.192 source writes 0 to *mtu_len on failure; 6.18 leaves it (measured). Taken
+    // from "bpf: Remove MEM_UNINIT from skb/xdp MTU helpers" (6.12); 6.12 itself is not measured.
+    checkMtuKeepsOnError: hasChange(r, [6, 12]),
   };
 }

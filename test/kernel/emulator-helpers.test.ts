@@ -16,7 +16,11 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { asm, label, loadAssembly, useEmulatedKernel, type EmulatedSocket, type Item } from '../../src/testing/index.js';
 import { __sk_buff as SKB } from '../../src/abi/uapi.js';
 import { kernelTest } from '../helpers/index.js';
-import { agree, differences } from '../helpers/emulator-diff.js';
+import { agree, differences, show } from '../helpers/emulator-diff.js';
+import { bothInNamespace, buildNamespace } from '../helpers/fib-net.js';
+import { ipQuiet, namespaces } from '../fixtures/net.js';
+import { kernelBehaviour } from '../../src/testing/version.js';
+import { callsAround, checkMtuRuns, MTU_TOPOLOGY, runCheckMtu, type MtuCall } from '../helpers/mtu-scenarios.js';
 
 type SkbProg = 'sched_cls' | 'socket_filter' | 'cgroup_skb';
 
@@ -409,6 +413,56 @@ describe('socket lookups of tc and XDP programs, emulator against kernel', kerne
       client.destroy();
       udp.close();
       await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => server6.close(r))]);
+    }
+  });
+});
+
+describe('bpf_check_mtu of XDP and tc programs, emulator against kernel', kernelTest, () => {
+  const EINVAL = -22;
+  const ENODEV = -19;
+  /** The kernel's outcome of the call matching `want`. */
+  const outcome = (results: [MtuCall, unknown][], want: Partial<MtuCall>) => {
+    const hit = results.find(([c]) => Object.entries(want).every(([k, v]) => (c as unknown as Record<string, unknown>)[k] === v));
+    assert.ok(hit, `a call ${show(want)}`);
+    return hit[1];
+  };
+
+  /** What a refused call leaves in *mtu_len: what the program put there (6.12 on), or 0. */
+  const refused = (given: number) => (kernelBehaviour(release()).checkMtuKeepsOnError ? given : 0);
+
+  it('on loopback (MTU 65536): frames, len_diff and *mtu_len around the MTU, each flag, ifindex 0/1/unknown', async () => {
+    const results = await agree(() => callsAround(1, 65536).map((c) => [c, runCheckMtu(c)] as [MtuCall, unknown]), 'check_mtu on lo');
+    const L2 = 65536 + 14;
+    for (const kind of ['xdp', 'tc'] as const) {
+      assert.deepEqual(outcome(results, { kind, ifindex: 0, len: 100, lenDiff: L2 - 100, mtuLen: 0, flags: 0n }), [0, 65536], `${kind}: the frame plus len_diff at MTU + ETH_HLEN passes`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 1, len: 100, lenDiff: L2 - 100 + 1, mtuLen: 0, flags: 0n }), [1, 65536], `${kind}: one byte over needs fragmenting`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 0, mtuLen: 65537, lenDiff: 0, flags: 0n }), [1, 65536], `${kind}: an L3 length over the MTU`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 9999, len: 60, lenDiff: 0, mtuLen: 0, flags: 0n }), [ENODEV, 0], `${kind}: an unknown device`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 9999, len: 100, lenDiff: 0, mtuLen: 65536, flags: 0n }), [ENODEV, refused(65536)], `${kind}: an unknown device, *mtu_len given`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 0, len: 100, lenDiff: 0, mtuLen: 500, flags: 2n }), [EINVAL, refused(500)], `${kind}: an unknown flag, *mtu_len given`);
+      assert.deepEqual(outcome(results, { kind, ifindex: 0, len: 100, lenDiff: 0, mtuLen: 0, flags: 2n }), [EINVAL, 0], `${kind}: an unknown flag`);
+    }
+    assert.deepEqual(outcome(results, { kind: 'xdp', ifindex: 0, len: 100, lenDiff: 0, mtuLen: 0, flags: 1n }), [EINVAL, 0], 'XDP refuses BPF_MTU_CHK_SEGS');
+    assert.deepEqual(outcome(results, { kind: 'tc', ifindex: 0, len: 100, lenDiff: 0, mtuLen: 0, flags: 1n }), [0, 65536], 'tc takes BPF_MTU_CHK_SEGS');
+    assert.deepEqual(outcome(results, { kind: 'tc', ifindex: 0, len: 100, lenDiff: 1, mtuLen: 0, flags: 1n }), [EINVAL, 0], 'but not with a len_diff');
+  });
+
+  it('on a veth with MTU 1280 in a namespace the test creates: frames over it, either device asked from the other', async () => {
+    const net = buildNamespace(MTU_TOPOLOGY, 'mtu');
+    try {
+      const r = await bothInNamespace(MTU_TOPOLOGY, net, 'test/helpers/mtu-scenarios.js', 'checkMtuRuns', checkMtuRuns);
+      const kernel = JSON.parse(r.kernel) as unknown[];
+      const emulator = JSON.parse(r.emulator) as unknown[];
+      assert.equal(emulator.length, kernel.length);
+      assert.deepEqual(emulator, kernel, differences(emulator, kernel));
+      // The frame sizes around the veth's MTU, as the kernel answered them (from XDP, ifindex 0).
+      const m0 = net.ifindex.m0!;
+      const xdp = (len: number) => (kernel as [{ kind: string; dev: number; len: number; ifindex: number; lenDiff: number; mtuLen: number; flags: string }, unknown][])
+        .find(([c]) => c.kind === 'xdp' && c.dev === m0 && c.ifindex === 0 && c.len === len && c.lenDiff === 0 && c.mtuLen === 0 && c.flags === '0n')![1];
+      assert.deepEqual([xdp(1293), xdp(1294), xdp(1295)], [[0, 1280], [0, 1280], [1, 1280]]);
+    } finally {
+      ipQuiet(['netns', 'del', net.ns]);
+      assert.ok(!namespaces().includes(net.ns), `namespace ${net.ns} was removed`);
     }
   });
 });
