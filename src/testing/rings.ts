@@ -37,6 +37,7 @@ const RINGBUF_DATA_PGOFF = 3;
 export interface Watcher {
   notify(): void;
 }
+/** An emulated fd a poller can wait on (ring buffers, perf buffers): its watchers, and whether it is readable. */
 export interface Waitable {
   readonly watchers: Set<Watcher>;
   /** Level: is there something to read now? */
