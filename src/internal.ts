@@ -16,7 +16,12 @@
  * unions, byte orders) and the load wiring. Stable for generated code: names are only added.
  */
 export * as genRuntime from './gen/runtime.js';
-export { native, setNative, type Native } from './sys/native.js';
-export { applyCoreRelocations, type CoreRelocationResult } from './btf/core.js';
-export { sanitizeBtfForKernel } from './load/btf-sanitize.js';
-export { ExternResolver } from './load/externs.js';
+export { native, setNative, type Native, type NativePoller, type PointerRefs } from './sys/native.js';
+export { applyCoreRelocations, type CoreRelocationResult, type CoreRelocationKind } from './btf/core.js';
+export type { CoreRelo } from './btf/types.js';
+export { sanitizeBtfForKernel, type KernelBtfFeatures, type KconfigLayout, type KconfigSlot } from './load/btf-sanitize.js';
+export { ExternResolver, type ExternEnvironment, type ExternResult, type ExternKind } from './load/externs.js';
+export type { KernelSymbols, KallsymsSource } from './kernel/kallsyms.js';
+export type { Insns } from './asm/insn.js';
+export type { CollectionOptions } from './load/collection.js';
+export type { ProgramLoadOptions } from './load/program-load.js';

@@ -28,6 +28,7 @@ import type { BtfEnum, BtfStruct, BtfType, CoreRelo } from './types.js';
 /** Immediate of the invalid helper call a failed relocation leaves (0xbad2310, "bad relo"). */
 export const CORE_POISON_HELPER = 0xbad2310;
 
+/** What a CO-RE relocation asks of the target type (libbpf's enum bpf_core_relo_kind, by name). */
 export type CoreRelocationKind =
   | 'field_byte_offset' | 'field_byte_size' | 'field_exists' | 'field_signed'
   | 'field_lshift_u64' | 'field_rshift_u64' | 'type_id_local' | 'type_id_target'

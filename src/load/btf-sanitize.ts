@@ -48,6 +48,7 @@ export interface KconfigLayout {
   readonly vars: ReadonlyMap<string, KconfigSlot>;
 }
 
+/** One `.kconfig` extern's place in the map value: its name, C type, offset and size. */
 export interface KconfigSlot {
   readonly name: string;
   /** The VAR's type (the extern's C type) in the object's BTF. */

@@ -56,6 +56,7 @@ export interface ExternEnvironment {
   kconfigMap(btf: Btf, layout: KconfigLayout, data: Uint8Array): number;
 }
 
+/** How an extern is resolved: a kconfig value, an untyped ksym (its kallsyms address), or a typed ksym or kfunc (its kernel BTF id). */
 export type ExternKind = 'kconfig' | 'ksym' | 'typed_ksym' | 'kfunc';
 
 /** What became of one extern a program references. */

@@ -15,6 +15,7 @@ import { BpfkitError } from '../errors.js';
  */
 export type PointerRefs = (number | ArrayBufferView | null)[];
 
+/** A libuv poll handle on an fd, as the addon's (or the emulator's) `Poller` makes it; each call returns 0 or a negative errno. */
 export interface NativePoller {
   /** Start watching; events is a mask of UV_READABLE / UV_WRITABLE / UV_PRIORITIZED. */
   start(events: number): number;

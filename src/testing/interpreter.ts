@@ -135,6 +135,10 @@ export interface Task {
   cgroupAncestors?: readonly bigint[];
 }
 
+/**
+ * The memory tracing programs read through bpf_probe_read_* (and write through
+ * bpf_probe_write_user): `ProbeMemory`, or anything that answers the same way.
+ */
 export interface ProbeMemoryLike {
   read(address: bigint, length: number): Uint8Array | undefined;
   write?(address: bigint, bytes: Uint8Array): boolean;

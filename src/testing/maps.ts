@@ -35,6 +35,7 @@ const KMALLOC_MAX = 1 << 22;
 const PCPU_MAX = 32768;
 const MAX_BPF_STACK = 512;
 
+/** The attributes an emulated map was created with (BPF_MAP_CREATE's, decoded). */
 export interface MapParams {
   type: number;
   keySize: number;
@@ -215,6 +216,7 @@ export abstract class EmuMap implements KernelObject {
 /** Bytes of array memory allocated at a time, on first touch: memory follows what a test uses, not max_entries. */
 const ARRAY_CHUNK = 1 << 16;
 
+/** An emulated array or per-CPU array map: values at indexes, allocated in chunks as they are touched. */
 export class ArrayMap extends EmuMap {
   readonly #elem: number;
   /** mmapable arrays (global data): one page-rounded buffer, what user space maps. */

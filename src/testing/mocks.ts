@@ -57,7 +57,7 @@ function canonical(v: unknown): string {
 const KEYLESS = new Set<MapType>(['queue', 'stack', 'bloom_filter']);
 
 /** What describes a map (name, type, sizes, flags): declared once, on BpfMap. */
-type MapDescription = Pick<BpfMap, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags'>;
+export type MapDescription = Pick<BpfMap, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags'>;
 
 // MockMap's description fields are BpfMap's (merged in here, set in the constructor).
 export interface MockMap<K = unknown, V = unknown> extends MapDescription {}

@@ -5,8 +5,10 @@
  */
 import type { KernelBehaviour } from './version.js';
 
+/** What an emulated kernel object is: the kinds an fd of the emulator can refer to. */
 export type ObjectKind = 'map' | 'prog' | 'btf' | 'perf_event' | 'stats';
 
+/** An object the emulated kernel holds (a map, program, BTF, perf event, stats fd), counted by its references. */
 export interface KernelObject {
   readonly kind: ObjectKind;
   /** The kernel's id for the object (0 for kinds without ids). */
@@ -17,6 +19,7 @@ export interface KernelObject {
   dispose(): void;
 }
 
+/** What emulated objects need from the kernel that holds them: its CPUs, its release, and its fd table. */
 export interface ObjectHost {
   /** Possible CPUs: the number of values in a per-CPU map. */
   readonly cpus: number;

@@ -33,10 +33,11 @@ export const { BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP } = bpf_rb_wakeup_flags;
 /** Where the data area starts, in pages from the start of the kernel's struct bpf_ringbuf (pg_off of headers). */
 const RINGBUF_DATA_PGOFF = 3;
 
-/** Something a poller can wait on. */
+/** A poller watching a {@link Waitable}: told when the fd may have become readable. */
 export interface Watcher {
   notify(): void;
 }
+/** An emulated fd a poller can wait on (ring buffers, perf buffers): its watchers, and whether it is readable. */
 export interface Waitable {
   readonly watchers: Set<Watcher>;
   /** Level: is there something to read now? */

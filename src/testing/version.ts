@@ -9,6 +9,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 
+/** Where the imitated kernel release differs from others in what user space can see (see the module comment). */
 export interface KernelBehaviour {
   /** The release imitated, e.g. "6.18". */
   readonly release: string;
